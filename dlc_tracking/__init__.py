@@ -1,0 +1,1 @@
+"""Plain-Python domain package of dlc-platform: DLC files, models, methods, processing, warehouse."""
