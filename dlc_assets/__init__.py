@@ -1,0 +1,1 @@
+"""Dagster definitions of dlc-platform: assets, asset checks, jobs, partitions."""

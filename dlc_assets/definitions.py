@@ -1,0 +1,31 @@
+"""The Definitions object of the dlc-platform code location."""
+
+import dagster as dg
+
+from dlc_assets import settings
+from dlc_assets.jobs import process_recording_job, update_registry_job
+from dlc_assets.registry import registry_assets, registry_checks
+from dlc_assets.tracking import tracking_assets
+from resources import DataRoot, DLCInference, WarehouseResource
+from sensors import new_recordings_sensor, registry_changes_sensor
+
+
+def build_definitions() -> dg.Definitions:
+    """Definitions with resources configured from the environment (see settings.py)."""
+    return dg.Definitions(
+        assets=[*registry_assets, *tracking_assets],
+        asset_checks=registry_checks,
+        jobs=[process_recording_job, update_registry_job],
+        sensors=[new_recordings_sensor, registry_changes_sensor],
+        resources={
+            "data_root": DataRoot(path=settings.data_root(),
+                                  registry_path=settings.registry_path()),
+            "warehouse": WarehouseResource(root=settings.warehouse_root()),
+            "dlc_inference": DLCInference(device=settings.device(),
+                                          batch_size=settings.batch_size(),
+                                          work_dir=settings.work_dir()),
+        },
+    )
+
+
+defs = build_definitions()

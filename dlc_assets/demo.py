@@ -1,0 +1,77 @@
+"""Prepare the embedded demo: the tiny trained model(s), a registry naming them, and
+synthetic sessions under the demo data root. Idempotent; run by scripts/start.sh.
+
+    python -m dlc_assets.demo [--sessions N] [--with-tensorflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import yaml
+
+from dlc_assets import settings
+from dlc_tracking.registry import add_model, load_registry, read_registry_yaml
+from dlc_tracking.synthetic import make_session
+from dlc_tracking.tiny_model import build_tiny_model, cached_config_path
+
+TEMPLATE = settings.PROJECT_ROOT / "registry" / "registry.yaml"
+
+
+def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | None) -> None:
+    """Registry = the versioned template plus the tiny models, added through the admin API."""
+    if registry.exists():
+        current = load_registry(registry)
+        if ("tiny_openfield" in current.models and
+                current.models["tiny_openfield"].project_config == pytorch_config.resolve()):
+            return
+        registry.unlink()
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TEMPLATE, registry)
+    add_model(registry, "tiny_openfield", pytorch_config, description="Tiny PyTorch (DLC 3) "
+              "model trained offline on synthetic open-field videos", pair_with=["two_ears",
+              "nose_tail_base", "centroid_all"])
+    if tf_config is not None:
+        add_model(registry, "tiny_legacy", tf_config, description="Tiny TensorFlow (DLC 2) "
+                  "model with legacy body-part names", body_part_map={
+                      "snout": "nose", "leftear": "left_ear", "rightear": "right_ear",
+                      "tailbase": "tail_base"}, pair_with=["two_ears"])
+    raw = read_registry_yaml(registry)
+    raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears"}}
+    registry.write_text("# demo registry, made by dlc_assets.demo from registry/registry.yaml\n"
+                        + yaml.safe_dump(raw, sort_keys=False))
+    load_registry(registry)
+
+
+def prepare_sessions(data_root: Path, n_sessions: int) -> list[Path]:
+    made = []
+    for i in range(n_sessions):
+        view = "above" if i % 2 == 0 else "below"
+        folder = data_root / f"mouse{i + 1:02d}" / f"2026-01-05_openfield_{view}"
+        if (folder / "openfield.mp4").exists():
+            continue
+        made.append(make_session(data_root, folder.parent.name, folder.name, n_frames=300,
+                                 seed=100 + i, camera_view=view))
+    return made
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--sessions", type=int, default=2)
+    p.add_argument("--with-tensorflow", action="store_true",
+                   help="also build (or reuse) the tiny TF model and register it")
+    args = p.parse_args(argv)
+    pytorch_config = build_tiny_model("pytorch")
+    tf_config = (build_tiny_model("tensorflow") if args.with_tensorflow
+                 else cached_config_path("tensorflow"))
+    registry = Path(settings.registry_path())
+    prepare_registry(registry, pytorch_config, tf_config)
+    made = prepare_sessions(Path(settings.data_root()), args.sessions)
+    print(f"[demo] registry {registry}; data root {settings.data_root()} "
+          f"({len(made)} new session(s)); warehouse {settings.warehouse_root()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Per-recording assets: recordings -> dlc_predictions -> raw_state_vectors ->
+processed_tracking, each one Parquet partition in the warehouse.
+
+Wiring only: the science lives in ``dlc_tracking``. Bad input raises a ``dg.Failure``
+naming the file, the recording and what to do, before anything is written, so a failed
+partition never leaves half-written rows and other recordings are unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dlc_assets import checks, qc_plots
+from dlc_assets.partitions import recordings_partitions
+from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
+from dlc_tracking import predictions as preds
+from dlc_tracking.errors import DLCPlatformError
+from dlc_tracking.processing import (
+    Boundary,
+    RawStateVector,
+    body_parts_to_frame,
+    process_body_parts,
+    process_tracking,
+    raw_state_vector,
+)
+from dlc_tracking.recordings import RecordingInfo, inspect_recording
+from resources import DataRoot, DLCInference, WarehouseResource
+
+GROUP = "tracking"
+KINDS = {"duckdb", "parquet"}
+
+
+@contextlib.contextmanager
+def clear_failures(recording_id: str) -> Iterator[None]:
+    """Turn the platform's bad-input errors into a Dagster failure with the message."""
+    try:
+        yield
+    except DLCPlatformError as exc:
+        raise dg.Failure(description=f"recording {recording_id}: {exc}",
+                         metadata={"error": type(exc).__name__}) from exc
+
+
+def _info(context: dg.AssetExecutionContext, data_root: DataRoot) -> RecordingInfo:
+    rid = context.partition_key
+    with clear_failures(rid):
+        return inspect_recording(data_root.recording(rid), data_root.registry())
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS,
+    deps=[model_method_pairings],
+    check_specs=checks.RECORDING_CHECKS,
+    description="One recording (a video of a session): video facts, session metadata, "
+    "frame times, and its model + method assignment (the seed's RecordingDLC).",
+)
+def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
+    info = _info(context, data_root)
+    row = info.row()
+    warehouse.get().write_partition("recordings", info.recording_id, pd.DataFrame([row]))
+    return dg.MaterializeResult(
+        metadata={
+            "frames": info.video.n_frames, "fps": info.video.fps,
+            "size_px": f"{info.video.width_px}x{info.video.height_px}",
+            "duration_s": round(info.video.duration_s, 3), "codec": info.video.codec,
+            "model": info.model_name, "method": str(info.method_name),
+            "tracking_type": info.metadata.tracking_type, "camera_view": info.metadata.camera_view,
+            "state_vector": row["state_vector_status"] + (
+                f" ({info.status_reason})" if info.status_reason else ""),
+            "video": dg.MetadataValue.path(str(info.recording.video_path)),
+        },
+        check_results=checks.recording_checks(info),
+    )
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions, deps=[recordings, dlc_models],
+    kinds=KINDS | {"deeplabcut"}, pool="gpu", check_specs=checks.PREDICTION_CHECKS,
+    description="DLC predictions per frame and body part (the seed's TrackingRaw.DLCPart): "
+    "ingested from the session's dlc_<video stem>/ folder when its outputs are there for "
+    "the assigned model, else inferred with DeepLabCut on the inference resource.",
+)
+def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
+                    warehouse: WarehouseResource, dlc_inference: DLCInference
+                    ) -> dg.MaterializeResult:
+    info = _info(context, data_root)
+    rid = info.recording_id
+    with clear_failures(rid):
+        model = data_root.registry().model(info.model_name)
+        manual_dir = info.recording.manual_output_dir
+        extra = {}
+        if preds.manual_outputs_present(manual_dir):
+            loaded, files, start = preds.load_manual_outputs(manual_dir, model.scorer, rid)
+            source, scorer = "manual", loaded.scorer
+            dlc_names, poses = list(loaded.body_parts), loaded.poses
+            context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")
+        else:
+            from dlc_tracking.dlc_files import read_predictions
+
+            context.log.info(f"{rid}: no manual outputs in {manual_dir}; running DLC "
+                             f"({model.engine}, model {model.name})")
+            result = dlc_inference.analyze(model, info.recording.video_path, rid,
+                                           log=context.log, video_info=info.video)
+            loaded = read_predictions(result.h5_path)
+            source, scorer, files, start = "inference", loaded.scorer, [str(result.h5_path)], None
+            dlc_names, poses = list(loaded.body_parts), loaded.poses
+            extra = {"inference_frames_per_s": round(result.frames_per_s, 2),
+                     "inference_seconds": round(result.seconds, 2),
+                     "model_load_s": round(result.model_load_s, 2),
+                     "device": result.device, "dlc_version": result.dlc_version}
+        where = f"{files[0]} (recording {rid})"
+        body_parts = preds.map_body_parts(dlc_names, model.to_canonical(), where)
+        if poses.shape[0] != info.video.n_frames:
+            raise dg.Failure(description=(
+                f"recording {rid}: {where} has {poses.shape[0]} frames of predictions but the "
+                f"video has {info.video.n_frames}. The outputs belong to another (or a cut) "
+                "video: remove them from the folder, or analyse this video again."))
+        poses, n_outside = preds.clean_coordinates(poses, info.video.width_px,
+                                                   info.video.height_px)
+    df = preds.to_long(rid, model.name, poses, body_parts, info.time_s)
+    warehouse.get().write_partition("predictions", rid, df)
+    low = checks.low_likelihood_fraction(poses)
+    return dg.MaterializeResult(
+        metadata={
+            "source": source, "model": model.name, "scorer": scorer, "engine": model.engine,
+            "frames": int(poses.shape[0]), "body_parts": ", ".join(body_parts),
+            "fraction_low_likelihood": round(low, 4),
+            "points_outside_frame": n_outside, "start_timestamp": str(start or
+                                                                      info.metadata.start_time),
+            "files": dg.MetadataValue.json(files), **extra,
+            "likelihood_over_time": qc_plots.likelihood_plot(poses, body_parts, info.time_s),
+        },
+        check_results=checks.prediction_checks(poses, body_parts, model.canonical_body_parts,
+                                               info.video.n_frames, n_outside),
+    )
+
+
+def _load_poses(warehouse: WarehouseResource, rid: str):
+    df = warehouse.get().read_partition("predictions", rid)
+    return preds.from_long(df)
+
+
+def _skip(warehouse: WarehouseResource, rid: str, reason: str,
+          tables: tuple[str, ...]) -> dg.MaterializeResult:
+    """An unsupported tracking type: no state vector, and the reason in the warehouse."""
+    store = warehouse.get()
+    for table in tables:
+        store.delete_partition(table, rid)
+    store.write_partition("skipped_recordings", rid, pd.DataFrame([{
+        "recording_id": rid, "asset": "raw_state_vectors, processed_tracking",
+        "reason": reason}]))
+    return dg.MaterializeResult(metadata={"skipped": True, "reason": reason})
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions,
+    deps=[dlc_predictions, processing_methods], kinds=KINDS,
+    check_specs=checks.RAW_CHECKS,
+    description="Raw subject state vector (the seed's TrackingRaw.OpenField): the assigned "
+    "method applied; position (px, unflipped), head angle (rad, arena frame), speed (px/s), "
+    "validity, and the arena boundary (px).",
+)
+def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
+                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+    info = _info(context, data_root)
+    rid = info.recording_id
+    if not info.supported:
+        context.log.info(f"{rid}: {info.status_reason}; state vector skipped")
+        return _skip(warehouse, rid, info.status_reason,
+                     ("raw_state_vectors", "arena_boundaries"))
+    warehouse.get().delete_partition("skipped_recordings", rid)
+    with clear_failures(rid):
+        method = data_root.registry().method(info.method_name)
+        poses, body_parts, time_s = _load_poses(warehouse, rid)
+        raw = raw_state_vector(method, poses, body_parts, time_s, info.metadata.camera_view,
+                               (info.video.width_px, info.video.height_px),
+                               source=f"recording {rid}")
+    if not raw.valid.any():
+        raise dg.Failure(description=(
+            f"recording {rid}: no frame has every body part of method {method.name!r} "
+            f"({', '.join(method.body_parts)}) above likelihood {method.likelihood_cutoff}: the "
+            "predictions are all missing or all low-likelihood. Check the video and the model "
+            "(is it the right model for this setup?)."))
+    df = raw.to_frame()
+    df.insert(0, "recording_id", rid)
+    df.insert(1, "model_name", info.model_name)
+    df.insert(2, "method_name", method.name)
+    df.insert(3, "method_hash", method.param_hash)
+    b = raw.boundary
+    store = warehouse.get()
+    store.write_partition("raw_state_vectors", rid, df)
+    store.write_partition("arena_boundaries", rid, pd.DataFrame([{
+        "recording_id": rid, "model_name": info.model_name, "method_name": method.name,
+        "left_px": b.left, "right_px": b.right, "top_px": b.top, "bottom_px": b.bottom}]))
+    return dg.MaterializeResult(
+        metadata={"method": method.name, "method_hash": method.param_hash,
+                  "fraction_valid": round(float(raw.valid.mean()), 4),
+                  "boundary_px": dg.MetadataValue.json(b.to_dict())},
+        check_results=checks.raw_checks(raw, method.has_head_direction),
+    )
+
+
+def _load_raw(warehouse: WarehouseResource, info: RecordingInfo, method) -> RawStateVector:
+    store = warehouse.get()
+    df = store.read_partition("raw_state_vectors", info.recording_id).sort_values("frame")
+    b = store.read_partition("arena_boundaries", info.recording_id).iloc[0]
+    return RawStateVector(
+        time_s=df["time_s"].to_numpy(), x_px=df["x_px"].to_numpy(), y_px=df["y_px"].to_numpy(),
+        head_angle_rad=df["head_angle_rad"].to_numpy(), speed_px_s=df["speed_px_s"].to_numpy(),
+        valid=df["valid"].to_numpy(), boundary=Boundary(b.left_px, b.right_px, b.top_px,
+                                                         b.bottom_px),
+        camera_view=info.metadata.camera_view,
+        frame_size=(info.video.width_px, info.video.height_px), method_name=method.name,
+        method_hash=method.param_hash, has_head_direction=method.has_head_direction)
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
+    kinds=KINDS, check_specs=checks.PROCESSED_CHECKS,
+    description="Processed tracking (the seed's Tracking.OpenField and Tracking.DLCPart): "
+    "calibrated to cm in the arena frame, jumps removed, short gaps interpolated, smoothed; "
+    "position, speed, head direction, angular head velocity, movement direction; plus "
+    "processed positions per body part.",
+)
+def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
+                       warehouse: WarehouseResource) -> dg.MaterializeResult:
+    info = _info(context, data_root)
+    rid = info.recording_id
+    if not info.supported:
+        return _skip(warehouse, rid, info.status_reason,
+                     ("processed_tracking", "processed_body_parts"))
+    with clear_failures(rid):
+        registry = data_root.registry()
+        method = registry.method(info.method_name)
+        params = registry.processing_params("default")
+        raw = _load_raw(warehouse, info, method)
+        arena = info.metadata.arena
+        processed = process_tracking(
+            raw, params, arena_width_cm=arena.width_cm if arena else None,
+            arena_height_cm=arena.height_cm if arena else None,
+            pixels_per_cm=info.metadata.pixels_per_cm, source=f"recording {rid}")
+        poses, body_parts, time_s = _load_poses(warehouse, rid)
+        parts = process_body_parts(poses, body_parts, time_s, info.metadata.camera_view,
+                                   (info.video.width_px, info.video.height_px),
+                                   processed.calibration, params, method.likelihood_cutoff,
+                                   source=f"recording {rid}")
+    df = processed.to_frame()
+    for i, (col, value) in enumerate([("recording_id", rid), ("model_name", info.model_name),
+                                      ("method_name", method.name), ("params_name", params.name),
+                                      ("params_hash", params.param_hash)]):
+        df.insert(i, col, value)
+    parts_df = body_parts_to_frame(parts, time_s)
+    parts_df.insert(0, "recording_id", rid)
+    parts_df.insert(1, "model_name", info.model_name)
+    store = warehouse.get()
+    store.write_partition("processed_tracking", rid, df)
+    store.write_partition("processed_body_parts", rid, parts_df)
+    step = np.hypot(np.diff(processed.x_cm), np.diff(processed.y_cm))
+    distance = float(np.nansum(step))
+    return dg.MaterializeResult(
+        metadata={
+            "frames": processed.n_frames, "distance_cm": round(distance, 1),
+            "mean_speed_cm_s": round(float(np.nanmean(processed.speed_cm_s)), 2),
+            "fraction_interpolated": round(float(processed.interpolated.mean()), 4),
+            "params": params.name, "params_hash": params.param_hash,
+            "calibration": dg.MetadataValue.json(processed.calibration.to_dict()),
+            "trajectory": qc_plots.trajectory_plot(processed),
+            "head_direction_histogram": qc_plots.head_direction_plot(processed),
+        },
+        check_results=checks.processed_checks(processed, params),
+    )
+
+
+tracking_assets = [recordings, dlc_predictions, raw_state_vectors, processed_tracking]

@@ -1,0 +1,81 @@
+"""``predict`` for experimenters: run a registered model on their own GPU workstation and
+leave the outputs where the platform ingests them, with no manual step.
+
+The seed pipeline made users add a "Start Timestamp" to DLC's pickle by hand; here the
+outputs go to ``<session>/dlc_<video stem>/`` with DLC's own names, the metadata pickle
+carries the start timestamp (from session.yaml unless given), and the files appear by
+rename so the session sensor never sees a half-written set.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+from dlc_tracking.errors import DLCFileError
+from dlc_tracking.inference import run_analyze_videos
+from dlc_tracking.registry import ModelEntry
+from dlc_tracking.sessions import SESSION_FILE, MANUAL_OUTPUT_PREFIX, load_session_metadata
+from dlc_tracking.video import probe_video
+
+
+def _progress_bar():
+    from tqdm import tqdm
+
+    bar = {"bar": None}
+
+    def update(done: int, total: int, _elapsed: float) -> None:
+        if bar["bar"] is None:
+            bar["bar"] = tqdm(total=total, unit="frame", desc="DLC", file=sys.stderr)
+        bar["bar"].update(done - bar["bar"].n)
+
+    return update, bar
+
+
+def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto",
+                         batch_size: int = 8, start_timestamp: str | None = None,
+                         work_dir: Path) -> Path:
+    """Run DLC on one video and write its outputs into the session's ``dlc_<stem>/``."""
+    video = Path(video).absolute()
+    info = probe_video(video)
+    if start_timestamp is None:
+        session_yaml = video.parent / SESSION_FILE
+        if not session_yaml.is_file():
+            raise DLCFileError(
+                f"{session_yaml} not found: give --start-time (ISO 8601 with time zone) or put "
+                "the video in a session folder with its session.yaml."
+            )
+        start_timestamp = load_session_metadata(session_yaml).start_time.isoformat()
+    model.check_available()
+    scratch = Path(work_dir).absolute() / "predict" / f"{video.parent.name}-{video.stem}-{model.name}"
+    update, bar = _progress_bar()
+    d = model.derived
+    result = run_analyze_videos(
+        project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
+        trainingsetindex=model.trainingsetindex, snapshotindex=model.snapshotindex,
+        model_folder=d["model_folder"], iteration=int(d["iteration"]),
+        task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
+        output_dir=scratch, staging_root=Path(work_dir).absolute() / "staging", device=device,
+        batch_size=batch_size, progress=update, progress_interval_s=0.5, video_info=info)
+    if bar["bar"] is not None:
+        bar["bar"].close()
+    if result.meta_path is not None:
+        with open(result.meta_path, "rb") as f:
+            meta = pickle.load(f)
+        meta.setdefault("data", {})["Start Timestamp"] = start_timestamp
+        meta["Start Timestamp"] = start_timestamp
+        with open(result.meta_path, "wb") as f:
+            pickle.dump(meta, f, pickle.HIGHEST_PROTOCOL)
+    target = video.parent / f"{MANUAL_OUTPUT_PREFIX}{video.stem}"
+    target.mkdir(exist_ok=True)
+    keep = [p for p in (result.h5_path, result.meta_path) if p is not None]
+    # Metadata first, predictions last: the h5 is what makes the set ingestible.
+    for path in sorted(keep, key=lambda p: p.suffix == ".h5"):
+        tmp = target / f".{path.name}.tmp"
+        shutil.copy2(path, tmp)
+        os.replace(tmp, target / path.name)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return target

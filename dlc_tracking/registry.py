@@ -1,0 +1,425 @@
+"""The registry file: DLC models, body-part vocabulary, tracking types, state-vector
+methods, model x method pairings and default assignments.
+
+The registry is a YAML file kept in version control (see ``registry/registry.yaml``).
+Administrators add models with ``dlc-platform models add`` (no code); the derived fields
+of an entry (identity, scorer, body parts, snapshot, hashes) are written by that command
+from the DLC project itself and re-checked by ``dlc-platform registry validate``.
+
+Loading the registry never touches DLC projects (the Dagster code location loads it on
+machines that hold no models); ``validate(check_projects=True)`` and the inference
+resource check that a model's files are really there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dlc_tracking.body_parts import CANONICAL_BODY_PARTS, canonical_names
+from dlc_tracking.dlc_models import ModelIdentity, check_model_available, inspect_project
+from dlc_tracking.errors import DLCPlatformError, RegistryError
+
+DEFAULT_TRACKING_TYPES = {
+    "openfield": {"supported": True, "description": "Animal moving freely in an arena seen "
+                  "from above or below; processed to head position and direction."},
+    "wheel": {"supported": False, "description": "Running wheel",
+              "reason": "no state-vector method for wheel recordings yet"},
+    "linear_track": {"supported": False, "description": "Linear track",
+                     "reason": "no state-vector method for linear tracks yet"},
+}
+DERIVED_KEYS = ("task", "date", "iteration", "engine", "training_fraction", "net_type",
+                "model_folder", "snapshot", "scorer", "body_parts", "config_hash")
+
+
+@dataclass(frozen=True)
+class TrackingType:
+    name: str
+    supported: bool
+    description: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ModelEntry:
+    """One registered DLC model (the seed's DLCModel)."""
+
+    name: str
+    description: str
+    project: str  # as written in the registry (may hold ${VARS} or be relative)
+    project_config: Path  # resolved
+    shuffle: int
+    trainingsetindex: int
+    snapshotindex: int | str
+    body_part_map: dict[str, str]
+    derived: dict
+    canonical_body_parts: list[str]
+
+    @property
+    def engine(self) -> str:
+        return self.derived["engine"]
+
+    @property
+    def scorer(self) -> str:
+        return self.derived["scorer"]
+
+    @property
+    def dlc_body_parts(self) -> list[str]:
+        return list(self.derived["body_parts"])
+
+    @property
+    def identity(self) -> ModelIdentity:
+        d = self.derived
+        return ModelIdentity(d["task"], str(d["date"]), int(d["iteration"]), self.shuffle,
+                             self.trainingsetindex, self.snapshotindex, d["engine"])
+
+    @property
+    def project_dir(self) -> Path:
+        return self.project_config.parent
+
+    def to_canonical(self) -> dict[str, str]:
+        """``{dlc name: canonical name}`` for every body part of the model."""
+        return dict(zip(self.dlc_body_parts, self.canonical_body_parts, strict=True))
+
+    def check_available(self) -> None:
+        check_model_available(self.project_config, self.derived["snapshot"], self.engine,
+                              self.name)
+
+    def row(self) -> dict:
+        d = self.derived
+        return {
+            "model_name": self.name, "description": self.description,
+            "project_config": str(self.project_config), "task": d["task"], "date": str(d["date"]),
+            "iteration": int(d["iteration"]), "shuffle": self.shuffle,
+            "trainingsetindex": self.trainingsetindex, "snapshotindex": str(self.snapshotindex),
+            "engine": d["engine"], "training_fraction": float(d["training_fraction"]),
+            "net_type": d["net_type"], "snapshot": d["snapshot"], "scorer": d["scorer"],
+            "dlc_body_parts": ",".join(self.dlc_body_parts),
+            "body_parts": ",".join(self.canonical_body_parts),
+            "config_hash": d["config_hash"],
+        }
+
+
+@dataclass
+class Registry:
+    path: Path
+    body_parts: dict[str, str]
+    tracking_types: dict[str, TrackingType]
+    methods: dict  # name -> methods.StateVectorMethod
+    models: dict[str, ModelEntry]
+    pairings: list[tuple[str, str]]
+    defaults: dict[str, tuple[str, str]]
+    processing: dict  # name -> processing.ProcessingParams
+    raw: dict = field(repr=False, default_factory=dict)
+
+    # -- lookups -----------------------------------------------------------------------
+    def model(self, name: str) -> ModelEntry:
+        if name not in self.models:
+            raise RegistryError(
+                f"{self.path}: no model named {name!r}; registered: {sorted(self.models)}. "
+                "Register it with `dlc-platform models add`."
+            )
+        return self.models[name]
+
+    def method(self, name: str):
+        if name not in self.methods:
+            raise RegistryError(
+                f"{self.path}: no state-vector method named {name!r}; known: {sorted(self.methods)}."
+            )
+        return self.methods[name]
+
+    def tracking_type(self, name: str) -> TrackingType:
+        if name not in self.tracking_types:
+            raise RegistryError(
+                f"unknown tracking type {name!r}; declared in {self.path}: "
+                f"{sorted(self.tracking_types)}. Declare it under `tracking_types:`."
+            )
+        return self.tracking_types[name]
+
+    def processing_params(self, name: str = "default"):
+        if name not in self.processing:
+            raise RegistryError(f"{self.path}: no processing parameter set named {name!r}.")
+        return self.processing[name]
+
+    def resolve_assignment(self, tracking_type: str, model: str | None, method: str | None,
+                           where: str = "") -> tuple[str, str]:
+        """The (model, method) a recording uses: its own assignment, else the default of
+        its tracking type. Only accepted pairings are allowed."""
+        prefix = f"{where}: " if where else ""
+        self.tracking_type(tracking_type)
+        if model is None or method is None:
+            if tracking_type not in self.defaults:
+                raise RegistryError(
+                    f"{prefix}no assignment (model + method) and no default for tracking type "
+                    f"{tracking_type!r} in {self.path}; add `assignment:` to session.yaml or "
+                    f"`defaults: {{{tracking_type}: {{model: ..., method: ...}}}}` to the registry."
+                )
+            model, method = self.defaults[tracking_type]
+        self.model(model)
+        self.method(method)
+        if (model, method) not in self.pairings:
+            raise RegistryError(
+                f"{prefix}model {model!r} with method {method!r} is not an accepted pairing in "
+                f"{self.path}; accepted: {self.pairings}. Add it under `pairings:` "
+                "(it is checked that the model tracks the method's body parts)."
+            )
+        return model, method
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:16]
+
+    # -- checks ------------------------------------------------------------------------
+    def validate(self, *, check_projects: bool = False) -> list[str]:
+        """Problems that loading does not catch: projects moved or changed since they were
+        registered (derived fields re-derived from the project and compared)."""
+        problems = []
+        if not check_projects:
+            return problems
+        for entry in self.models.values():
+            try:
+                entry.check_available()
+                fresh = inspect_project(entry.project_config, entry.shuffle,
+                                        entry.trainingsetindex, entry.snapshotindex)
+            except DLCPlatformError as exc:
+                problems.append(f"model {entry.name!r}: {exc}")
+                continue
+            changed = {k: (entry.derived.get(k), v) for k, v in fresh.derived_dict().items()
+                       if _norm(entry.derived.get(k)) != _norm(v)}
+            if changed:
+                problems.append(
+                    f"model {entry.name!r}: the project changed since registration {changed}; "
+                    "register it again under a new name (`dlc-platform models add`)."
+                )
+        return problems
+
+
+def _norm(value):
+    return [str(v) for v in value] if isinstance(value, list) else str(value)
+
+
+def _expand(path_text: str, base: Path) -> Path:
+    expanded = os.path.expandvars(os.path.expanduser(path_text))
+    path = Path(expanded)
+    return path if path.is_absolute() else (base / path)
+
+
+def default_registry_path() -> Path:
+    return Path(os.environ.get("DLC_PLATFORM_REGISTRY", "registry/registry.yaml")).absolute()
+
+
+def read_registry_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RegistryError(f"registry file not found: {path} (set DLC_PLATFORM_REGISTRY).")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{path} must be a mapping with models:, methods:, pairings:, ...")
+    unknown = set(raw) - {"body_parts", "tracking_types", "methods", "models", "pairings",
+                          "defaults", "processing"}
+    if unknown:
+        raise RegistryError(f"{path}: unknown top-level keys {sorted(unknown)}.")
+    return raw
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Read and validate the registry file (without touching the DLC projects).
+
+    Raises
+    ------
+    RegistryError
+        Malformed YAML, unknown keys, alias body parts without a map, a map onto an
+        unknown name, duplicate identities, a pairing whose model lacks the method's body
+        parts, an unknown tracking type, ...; each message names the file and key.
+    """
+    from dlc_tracking.methods import BUILTIN_METHODS, StateVectorMethod
+    from dlc_tracking.processing import ProcessingParams
+
+    path = Path(path or default_registry_path()).absolute()
+    raw = read_registry_yaml(path)
+    where = str(path)
+
+    body_parts = dict(CANONICAL_BODY_PARTS)
+    for name, desc in (raw.get("body_parts") or {}).items():
+        body_parts[str(name)] = str(desc or "")
+
+    tracking_types = {}
+    for name, spec in {**DEFAULT_TRACKING_TYPES, **(raw.get("tracking_types") or {})}.items():
+        spec = spec or {}
+        tracking_types[name] = TrackingType(name, bool(spec.get("supported", False)),
+                                            str(spec.get("description", "")),
+                                            str(spec.get("reason", "") or (
+                                                "" if spec.get("supported") else
+                                                "tracking type not supported for processing")))
+
+    # Built-in methods are always there; the registry adds its own (or redefines them).
+    methods = {name: m for name, m in BUILTIN_METHODS.items() if m.tracking_type in tracking_types}
+    for name, spec in (raw.get("methods") or {}).items():
+        if not isinstance(spec, dict):
+            raise RegistryError(f"{where}: methods.{name} must be a mapping.")
+        try:
+            method = StateVectorMethod.from_dict({"name": name, **spec})
+        except DLCPlatformError as exc:
+            raise RegistryError(f"{where}: methods.{name}: {exc}") from exc
+        if method.tracking_type not in tracking_types:
+            raise RegistryError(
+                f"{where}: methods.{name} applies to unknown tracking type "
+                f"{method.tracking_type!r}; declared: {sorted(tracking_types)}."
+            )
+        unknown = [p for p in method.body_parts if p not in body_parts]
+        if unknown:
+            raise RegistryError(f"{where}: methods.{name} needs unknown body parts {unknown}.")
+        methods[name] = method
+
+    models: dict[str, ModelEntry] = {}
+    identities: dict[str, str] = {}
+    for name, spec in (raw.get("models") or {}).items():
+        entry = _model_entry(name, spec, path, body_parts)
+        key = entry.identity.key()
+        if key in identities:
+            raise RegistryError(
+                f"{where}: models.{name} has the same identity as models.{identities[key]} "
+                f"({entry.identity}); one trained model is registered once."
+            )
+        identities[key] = name
+        models[name] = entry
+
+    pairings = []
+    for i, pair in enumerate(raw.get("pairings") or []):
+        if not isinstance(pair, dict) or set(pair) != {"model", "method"}:
+            raise RegistryError(f"{where}: pairings[{i}] must be {{model: ..., method: ...}}.")
+        model, method = pair["model"], pair["method"]
+        check_pairing(models.get(model) or _missing("model", model, models, where),
+                      methods.get(method) or _missing("method", method, methods, where), where)
+        pairings.append((model, method))
+
+    defaults = {}
+    for ttype, pair in (raw.get("defaults") or {}).items():
+        if ttype not in tracking_types:
+            raise RegistryError(f"{where}: defaults.{ttype}: unknown tracking type {ttype!r}.")
+        if not isinstance(pair, dict) or (pair.get("model"), pair.get("method")) not in pairings:
+            raise RegistryError(
+                f"{where}: defaults.{ttype} must name an accepted pairing "
+                f"{{model: ..., method: ...}}; accepted: {pairings}."
+            )
+        defaults[ttype] = (pair["model"], pair["method"])
+
+    processing = {"default": ProcessingParams()}
+    for name, spec in (raw.get("processing") or {}).items():
+        try:
+            processing[name] = ProcessingParams(name=name, **(spec or {}))
+        except (TypeError, ValueError, DLCPlatformError) as exc:
+            raise RegistryError(f"{where}: processing.{name}: {exc}") from exc
+
+    return Registry(path, body_parts, tracking_types, methods, models, pairings, defaults,
+                    processing, raw)
+
+
+def _missing(kind: str, name: str, known: dict, where: str):
+    raise RegistryError(f"{where}: pairing names unknown {kind} {name!r}; known: {sorted(known)}.")
+
+
+def check_pairing(model: ModelEntry, method, where: str = "") -> None:
+    """A model x method pairing is valid only when the model tracks every part it needs."""
+    missing = [p for p in method.body_parts if p not in model.canonical_body_parts]
+    if missing:
+        raise RegistryError(
+            f"{where}: model {model.name!r} cannot be paired with method {method.name!r}: the "
+            f"model does not track {missing} (it tracks {model.canonical_body_parts})."
+        )
+
+
+def _model_entry(name: str, spec: dict, path: Path, vocabulary) -> ModelEntry:
+    where = f"{path}: models.{name}"
+    if not isinstance(spec, dict):
+        raise RegistryError(f"{where} must be a mapping.")
+    for key in ("project", "derived"):
+        if key not in spec:
+            raise RegistryError(
+                f"{where} lacks {key!r}; write entries with `dlc-platform models add`."
+            )
+    derived = spec["derived"] or {}
+    missing = [k for k in DERIVED_KEYS if k not in derived]
+    if missing:
+        raise RegistryError(f"{where}.derived lacks {missing}; re-run `dlc-platform models add`.")
+    name_map = {str(k): str(v) for k, v in (spec.get("body_part_map") or {}).items()}
+    canonical = canonical_names(derived["body_parts"], name_map, vocabulary, where=where)
+    snapshotindex = spec.get("snapshotindex", -1)
+    return ModelEntry(
+        name=name, description=str(spec.get("description", "")), project=str(spec["project"]),
+        project_config=_expand(str(spec["project"]), path.parent),
+        shuffle=int(spec.get("shuffle", 1)), trainingsetindex=int(spec.get("trainingsetindex", 0)),
+        snapshotindex=snapshotindex, body_part_map=name_map, derived=dict(derived),
+        canonical_body_parts=canonical,
+    )
+
+
+def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int = 1,
+              trainingsetindex: int = 0, snapshotindex: int | str = -1, description: str = "",
+              body_part_map: dict[str, str] | None = None, project_as: str | None = None,
+              pair_with: list[str] | None = None) -> ModelEntry:
+    """Register a model: derive its entry from the DLC project and write it to the file.
+
+    The file is rewritten only when the whole new registry validates (a refused model
+    leaves the file as it was). ``project_as`` is the text stored as ``project:`` (e.g.
+    with ``${VAR}``); by default the absolute path of config.yaml.
+    """
+    registry_path = Path(registry_path)
+    raw = read_registry_yaml(registry_path) if registry_path.exists() else {}
+    if name in (raw.get("models") or {}):
+        raise RegistryError(
+            f"{registry_path}: a model named {name!r} is already registered; choose another "
+            "name (names are never reused for a different model)."
+        )
+    model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
+    if model.multi_animal:
+        raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
+                            "models are supported for now.")
+    entry = {
+        "description": description,
+        "project": project_as or str(model.project_config),
+        "shuffle": shuffle,
+        "trainingsetindex": trainingsetindex,
+        "snapshotindex": snapshotindex,
+    }
+    if body_part_map:
+        entry["body_part_map"] = dict(body_part_map)
+    entry["derived"] = model.derived_dict()
+    new_raw = dict(raw)
+    new_raw["models"] = {**(raw.get("models") or {}), name: entry}
+    pairings = list(raw.get("pairings") or [])
+    for method in pair_with or []:
+        pairings.append({"model": name, "method": method})
+    if pairings:
+        new_raw["pairings"] = pairings
+    _write_validated(registry_path, new_raw)
+    return load_registry(registry_path).models[name]
+
+
+def _write_validated(path: Path, raw: dict) -> None:
+    """Validate the would-be registry from a temp file, then atomically replace the file."""
+    text = _dump(raw)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    try:
+        load_registry(tmp)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _dump(raw: dict) -> str:
+    buf = io.StringIO()
+    buf.write("# dlc-platform registry. Models are added with `dlc-platform models add`;\n"
+              "# their `derived:` fields come from the DLC project and are never edited.\n")
+    yaml.safe_dump(raw, buf, sort_keys=False, default_flow_style=False)
+    return buf.getvalue()

@@ -1,0 +1,321 @@
+"""Session layout, the session.yaml schema, recording ids and discovery on disk.
+
+A session is ``<data root>/<subject>/<session>/`` holding a ``session.yaml``, one or more
+videos, an optional per-frame timestamps file per video (``<video stem>.timestamps.csv``)
+and optionally ``dlc_<video stem>/`` with DeepLabCut outputs produced by hand.
+One video of a session is one *recording*, the unit the platform processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dlc_tracking.errors import SessionError
+from dlc_tracking.video import is_video_file
+
+SESSION_FILE = "session.yaml"
+TIMESTAMPS_SUFFIX = ".timestamps.csv"
+MANUAL_OUTPUT_PREFIX = "dlc_"
+# A session still being copied carries one of these; it is not taken until they are gone.
+PARTIAL_COPY_MARKERS = (".copying", "COPYING", ".incomplete")
+RECORDING_ID_SEPARATOR = "__"
+_KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Arena(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shape: Literal["square", "rectangle", "circle"] = "square"
+    width_cm: float = Field(gt=0, description="Arena width (x), or diameter for a circle")
+    height_cm: float | None = Field(default=None, gt=0, description="Arena height (y)")
+
+    @model_validator(mode="after")
+    def _square_sides(self) -> Arena:
+        if self.height_cm is None:
+            self.height_cm = self.width_cm
+        return self
+
+
+class Assignment(BaseModel):
+    """Which registered model and state-vector method process a recording (RecordingDLC)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    method: str
+
+
+class VideoEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    timestamps: str | None = None
+
+
+class SessionMetadata(BaseModel):
+    """The schema of ``session.yaml``; see ``docs/sessions.md`` for a complete example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_type: str = Field(description="openfield, wheel, linear_track, ...")
+    start_time: datetime = Field(description="ISO 8601 with time zone")
+    camera_view: Literal["above", "below"] = Field(
+        description="Camera above the arena, or below it (the image is mirrored left/right)"
+    )
+    arena: Arena | None = None
+    pixels_per_cm: float | None = Field(default=None, gt=0)
+    assignment: Assignment | None = None
+    videos: list[VideoEntry] | None = None
+    notes: str | None = None
+
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"start_time {value!r} is not ISO 8601; write e.g. '2026-01-05T10:00:00+01:00'"
+                ) from exc
+        return value
+
+    @field_validator("start_time")
+    @classmethod
+    def _has_time_zone(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(
+                f"start_time {value.isoformat()} has no time zone; add one, e.g. '+01:00' or 'Z'"
+            )
+        return value
+
+    @field_validator("tracking_type")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError(f"tracking_type {value!r} must be snake_case, e.g. 'openfield'")
+        return value
+
+
+def load_session_metadata(path: Path) -> SessionMetadata:
+    """Read and validate a session.yaml.
+
+    Raises
+    ------
+    SessionError
+        Missing file, malformed YAML or invalid content; the message names the file, the
+        key and the fix.
+    """
+    if not path.is_file():
+        raise SessionError(
+            f"{path} is missing: every session folder needs a session.yaml "
+            "(see docs/sessions.md for a complete example)."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SessionError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SessionError(f"{path} must hold a mapping of keys (tracking_type, start_time, ...).")
+    try:
+        return SessionMetadata.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SessionError(f"{path} is invalid: {problems}. See docs/sessions.md.") from exc
+
+
+def sanitize_key_part(text: str) -> str:
+    """Make one path component safe for a Dagster partition key (letters, digits, _ . -)."""
+    cleaned = _KEY_CHARS.sub("-", text).strip("-.")
+    cleaned = cleaned.replace(RECORDING_ID_SEPARATOR, "_")
+    return cleaned or "x"
+
+
+def recording_id(subject: str, session: str, video_stem: str) -> str:
+    """Stable, human-readable id of one video of one session.
+
+    ``<subject>__<session>__<video stem>`` with every character outside letters, digits,
+    ``_ . -`` replaced by ``-``: valid as a Dagster dynamic partition key and in URLs.
+    """
+    return RECORDING_ID_SEPARATOR.join(
+        sanitize_key_part(part) for part in (subject, session, video_stem)
+    )
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One video of one session, as found on disk."""
+
+    recording_id: str
+    subject: str
+    session: str
+    session_dir: Path
+    video_path: Path
+    timestamps_path: Path | None
+
+    @property
+    def session_yaml(self) -> Path:
+        return self.session_dir / SESSION_FILE
+
+    @property
+    def manual_output_dir(self) -> Path:
+        return self.session_dir / f"{MANUAL_OUTPUT_PREFIX}{self.video_path.stem}"
+
+
+@dataclass
+class Discovery:
+    """Recordings found under a data root, plus what was skipped and why."""
+
+    recordings: list[Recording] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _session_videos(session_dir: Path, metadata_videos: list[VideoEntry] | None) -> list[tuple]:
+    if metadata_videos:
+        return [
+            (session_dir / v.file, session_dir / v.timestamps if v.timestamps else None)
+            for v in metadata_videos
+        ]
+    videos = sorted(p for p in session_dir.iterdir() if p.is_file() and is_video_file(p))
+    out = []
+    for video in videos:
+        ts = video.with_name(video.stem + TIMESTAMPS_SUFFIX)
+        out.append((video, ts if ts.is_file() else None))
+    return out
+
+
+def _listed_videos(session_yaml: Path) -> list[VideoEntry] | None:
+    """The `videos:` list of a session.yaml, read leniently (full validation is later)."""
+    try:
+        raw = yaml.safe_load(session_yaml.read_text())
+        entries = raw.get("videos") if isinstance(raw, dict) else None
+        return [VideoEntry.model_validate(v) for v in entries] if entries else None
+    except (OSError, yaml.YAMLError, ValidationError, AttributeError, TypeError):
+        return None
+
+
+def discover_recordings(data_root: Path) -> Discovery:
+    """Find every recording under ``<data root>/<subject>/<session>/``.
+
+    Never raises for one bad folder: unreadable folders and id collisions are reported in
+    ``Discovery.problems`` and the rest is returned. Hidden folders (``.x``) are ignored.
+    A session without a session.yaml is still returned (its recording then fails with a
+    clear message instead of being silently ignored).
+    """
+    found = Discovery()
+    by_id: dict[str, Recording] = {}
+    try:
+        subjects = sorted(p for p in data_root.iterdir() if p.is_dir() and not _hidden(p))
+    except OSError as exc:
+        found.problems.append(f"cannot read data root {data_root}: {exc}")
+        return found
+    for subject_dir in subjects:
+        try:
+            sessions = sorted(p for p in subject_dir.iterdir() if p.is_dir() and not _hidden(p))
+        except OSError as exc:
+            found.problems.append(f"cannot read {subject_dir}: {exc}")
+            continue
+        for session_dir in sessions:
+            try:
+                listed = _listed_videos(session_dir / SESSION_FILE)
+                videos = _session_videos(session_dir, listed)
+            except OSError as exc:
+                found.problems.append(f"cannot read {session_dir}: {exc}")
+                continue
+            for video, timestamps in videos:
+                rid = recording_id(subject_dir.name, session_dir.name, video.stem)
+                rec = Recording(rid, subject_dir.name, session_dir.name, session_dir, video,
+                                timestamps)
+                if rid in by_id:
+                    found.problems.append(
+                        f"recording id {rid!r} of {video} collides with {by_id[rid].video_path}; "
+                        "rename one of the folders or videos so their names differ in letters "
+                        "or digits. Neither is processed until then."
+                    )
+                    by_id[rid] = None  # type: ignore[assignment]
+                    continue
+                by_id[rid] = rec
+    found.recordings = [r for r in by_id.values() if r is not None]
+    return found
+
+
+def find_recording(data_root: Path, rid: str) -> Recording:
+    """The recording with this id, or a SessionError saying why it cannot be used."""
+    found = discover_recordings(data_root)
+    for rec in found.recordings:
+        if rec.recording_id == rid:
+            return rec
+    collisions = [p for p in found.problems if repr(rid) in p]
+    if collisions:
+        raise SessionError(collisions[0])
+    raise SessionError(
+        f"Recording {rid} is not under {data_root} any more (its session folder or video was "
+        "moved or removed). Put it back, or delete the partition in the UI."
+    )
+
+
+def partially_copied(session_dir: Path) -> bool:
+    """True while a copy tool's marker says the session is still being copied."""
+    return any((session_dir / marker).exists() for marker in PARTIAL_COPY_MARKERS)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def read_timestamps(path: Path, n_frames: int, rid: str = "") -> np.ndarray:
+    """Per-frame timestamps in seconds (one per line; an optional header line is skipped).
+
+    Raises
+    ------
+    SessionError
+        Unreadable file, or a number of timestamps different from the video's frames.
+    """
+    try:
+        lines = [ln.strip().split(",")[0] for ln in path.read_text().splitlines() if ln.strip()]
+        if lines and not _is_number(lines[0]):
+            lines = lines[1:]
+        values = np.array([float(v) for v in lines], dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise SessionError(
+            f"{path} (recording {rid}) cannot be read as one timestamp in seconds per line: {exc}"
+        ) from exc
+    if len(values) != n_frames:
+        raise SessionError(
+            f"{path} (recording {rid}) has {len(values)} timestamps but the video has {n_frames} "
+            "frames: export the timestamps of this video again, or remove the file to use "
+            "the video's frame rate."
+        )
+    return values
+
+
+def frame_times(n_frames: int, fps: float, timestamps: np.ndarray | None = None) -> np.ndarray:
+    """Seconds of each frame from the recording start: the timestamps, else frame / fps."""
+    if timestamps is not None:
+        return np.asarray(timestamps, dtype=np.float64)
+    return np.arange(n_frames, dtype=np.float64) / fps
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith((".", "_", "~"))

@@ -1,0 +1,54 @@
+"""The DeepLabCut inference resource: DLC's own analyze_videos on a worker's GPU (or CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from dlc_tracking.inference import InferenceResult, run_analyze_videos
+from dlc_tracking.registry import ModelEntry
+from dlc_tracking.video import VideoInfo
+
+
+class DLCInference(dg.ConfigurableResource):
+    """Runs a registered DLC model on a recording's video with DeepLabCut's analyze_videos.
+
+    PyTorch (DLC 3) and TensorFlow (legacy DLC 2) models run in this process; the
+    environment holds both engines (see README, "Why one environment").
+    """
+
+    device: str = Field(default="auto", description="auto (GPU when present) | cpu | cuda:N")
+    batch_size: int = Field(default=8, ge=1, description="Frames per forward pass")
+    work_dir: str = Field(
+        default=".dagster_home/inference",
+        description="Where per-recording x model output folders and staged model copies live",
+    )
+    progress_interval_s: float = Field(default=5.0, description="Seconds between progress logs")
+
+    def output_dir(self, recording_id: str, model_name: str) -> Path:
+        return Path(self.work_dir).absolute() / "outputs" / recording_id / model_name
+
+    def analyze(self, model: ModelEntry, video: Path, recording_id: str,
+                log=None, video_info: VideoInfo | None = None) -> InferenceResult:
+        """Infer one recording's video; fails early when the model is not on this worker."""
+        model.check_available()
+
+        def report(done: int, total: int, elapsed: float) -> None:
+            if log is not None:
+                rate = done / elapsed if elapsed > 0 else 0.0
+                log.info(f"{recording_id}: DLC inference {done}/{total} frames "
+                         f"({100 * done / max(total, 1):.0f}%), {rate:.1f} frames/s")
+
+        d = model.derived
+        return run_analyze_videos(
+            project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
+            trainingsetindex=model.trainingsetindex, snapshotindex=model.snapshotindex,
+            model_folder=d["model_folder"], iteration=int(d["iteration"]),
+            task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
+            output_dir=self.output_dir(recording_id, model.name),
+            staging_root=Path(self.work_dir).absolute() / "staging", device=self.device,
+            batch_size=self.batch_size, progress=report,
+            progress_interval_s=self.progress_interval_s, video_info=video_info,
+        )

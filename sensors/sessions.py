@@ -1,0 +1,74 @@
+"""Sensors: recordings appearing (or changing) under the data root, and registry edits."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from dlc_assets.jobs import process_recording_job, update_registry_job
+from dlc_assets.partitions import recordings_partitions
+from dlc_tracking.scanning import decode_state, encode_state, scan
+from resources import DataRoot
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dg.sensor(
+    job=process_recording_job, minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Finds new or changed recordings under the data root once their files are "
+    "settled, adds their partitions and requests one run each (bounded per tick).",
+)
+def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot
+                          ) -> dg.SensorResult | dg.SkipReason:
+    settle_s = _env_float("DLC_PLATFORM_SETTLE_SECONDS", 30)
+    max_runs = int(_env_float("DLC_PLATFORM_MAX_RUNS_PER_TICK", 20))
+    state = decode_state(context.cursor)
+    result = scan(data_root.root(), state, time.time(), settle_s, max_runs)
+    for problem in result.problems:
+        context.log.warning(problem)
+    if result.removed:
+        context.log.info(f"recordings gone from disk (partitions and data kept): {result.removed}")
+    if result.waiting:
+        context.log.info(f"{len(result.waiting)} recording(s) not settled yet: "
+                         f"{result.waiting[:10]}")
+    if result.deferred:
+        context.log.info(f"{len(result.deferred)} recording(s) left for the next tick")
+    existing = set(context.instance.get_dynamic_partitions(recordings_partitions.name))
+    new_keys = [rec.recording_id for rec, _ in result.to_process
+                if rec.recording_id not in existing]
+    requests = [
+        dg.RunRequest(run_key=f"{rec.recording_id}:{fp}", partition_key=rec.recording_id,
+                      tags={"dlc_platform/recording": rec.recording_id,
+                            "dlc_platform/fingerprint": fp})
+        for rec, fp in result.to_process
+    ]
+    return dg.SensorResult(
+        run_requests=requests, cursor=encode_state(result.state),
+        dynamic_partitions_requests=[recordings_partitions.build_add_request(new_keys)]
+        if new_keys else [],
+        skip_reason=None if requests else "no new settled recordings",
+    )
+
+
+@dg.sensor(
+    job=update_registry_job, minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-materializes the registry tables when the registry file changes.",
+)
+def registry_changes_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot):
+    path = Path(data_root.registry_path)
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as exc:
+        return dg.SkipReason(f"cannot read the registry {path}: {exc}")
+    if context.cursor == digest:
+        return dg.SkipReason("registry unchanged")
+    context.update_cursor(digest)
+    return dg.RunRequest(run_key=f"registry:{digest}", tags={"dlc_platform/registry": digest})
