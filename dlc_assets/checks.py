@@ -5,7 +5,6 @@ its asset from arrays already in memory, so a check costs no second read of the 
 Blocking checks (ERROR) stop downstream assets of the same run when they fail.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import numpy as np

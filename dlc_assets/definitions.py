@@ -10,21 +10,24 @@ from resources import DataRoot, DLCInference, WarehouseResource
 from sensors import new_recordings_sensor, registry_changes_sensor
 
 
-def build_definitions() -> dg.Definitions:
-    """Definitions with resources configured from the environment (see settings.py)."""
+def default_resources() -> dict:
+    """Resources configured from the environment (see settings.py)."""
+    return {
+        "data_root": DataRoot(path=settings.data_root(), registry_path=settings.registry_path()),
+        "warehouse": WarehouseResource(root=settings.warehouse_root()),
+        "dlc_inference": DLCInference(device=settings.device(), batch_size=settings.batch_size(),
+                                      work_dir=settings.work_dir()),
+    }
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    """The code location's definitions; tests pass their own resources."""
     return dg.Definitions(
         assets=[*registry_assets, *tracking_assets],
         asset_checks=registry_checks,
         jobs=[process_recording_job, update_registry_job],
         sensors=[new_recordings_sensor, registry_changes_sensor],
-        resources={
-            "data_root": DataRoot(path=settings.data_root(),
-                                  registry_path=settings.registry_path()),
-            "warehouse": WarehouseResource(root=settings.warehouse_root()),
-            "dlc_inference": DLCInference(device=settings.device(),
-                                          batch_size=settings.batch_size(),
-                                          work_dir=settings.work_dir()),
-        },
+        resources=resources or default_resources(),
     )
 
 

@@ -2,18 +2,15 @@
 
 import dagster as dg
 
-from dlc_assets.partitions import recordings_partitions
-
 process_recording_job = dg.define_asset_job(
     "process_recording",
     selection=dg.AssetSelection.groups("tracking"),
-    partitions_def=recordings_partitions,
     description="recordings -> dlc_predictions -> raw_state_vectors -> processed_tracking "
     "for one recording (partition).",
 )
 
 update_registry_job = dg.define_asset_job(
     "update_registry",
-    selection=dg.AssetSelection.groups("registry") - dg.AssetSelection.keys("registry_file"),
+    selection=dg.AssetSelection.groups("registry") - dg.AssetSelection.assets("registry_file"),
     description="Materialize the registry tables (models, body parts, methods, pairings).",
 )

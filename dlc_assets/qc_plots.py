@@ -1,6 +1,5 @@
 """Quality-control plots shown as images in materializations (PNG in Markdown)."""
 
-from __future__ import annotations
 
 import base64
 import io

@@ -4,7 +4,6 @@ They hang off an observable ``registry_file`` whose data version is the file's h
 edit of the registry shows the registry tables as stale in the UI.
 """
 
-from __future__ import annotations
 
 import hashlib
 from pathlib import Path

@@ -6,7 +6,6 @@ naming the file, the recording and what to do, before anything is written, so a 
 partition never leaves half-written rows and other recordings are unaffected.
 """
 
-from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator

@@ -389,7 +389,8 @@ def write_predictions(
     index = range(poses.shape[0]) if frames is None else pd.Index(np.asarray(frames))
     columns = pd.MultiIndex.from_product([[scorer], body_parts, list(COORDS)],
                                          names=["scorer", "bodyparts", "coords"])
-    df = pd.DataFrame(poses.reshape(poses.shape[0], -1), columns=columns, index=index)
+    df = pd.DataFrame(poses.reshape(poses.shape[0], len(body_parts) * 3), columns=columns,
+                      index=index)
     _atomic(path_h5, lambda tmp: df.to_hdf(tmp, key=H5_KEY, format="table", mode="w"))
     if csv:
         _atomic(path_h5.with_suffix(".csv"), lambda tmp: df.to_csv(tmp))

@@ -98,8 +98,9 @@ def canonical_json(obj: Any) -> str:
     str
         The canonical JSON text, suitable for hashing.
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
 
 
 def short_hash(obj: Any) -> str:
@@ -193,8 +194,7 @@ def check_poses(
         )
     if isinstance(body_parts, str):
         raise ProcessingError(
-            f"{_prefix(source)}body_parts must be a list of names, not the string "
-            f"{body_parts!r}."
+            f"{_prefix(source)}body_parts must be a list of names, not the string {body_parts!r}."
         )
     names = [str(b) for b in body_parts]
     if len(names) != arr.shape[1]:
@@ -206,8 +206,7 @@ def check_poses(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ProcessingError(
-            f"{_prefix(source)}body part names are repeated: {dupes}; each name must "
-            "appear once."
+            f"{_prefix(source)}body part names are repeated: {dupes}; each name must appear once."
         )
     return arr, names
 
@@ -265,9 +264,7 @@ def _validate_params(name: str, kind: str, n_parts: int, params: Mapping[str, An
     params = dict(params)
     if kind in ("two_ears", "single_point"):
         if params:
-            raise ProcessingError(
-                f"{where} takes no params but got {sorted(params)}; remove them."
-            )
+            raise ProcessingError(f"{where} takes no params but got {sorted(params)}; remove them.")
         return {}
     if kind == "front_back":
         unknown = sorted(set(params) - {"position"})
@@ -306,8 +303,10 @@ def _validate_params(name: str, kind: str, n_parts: int, params: Mapping[str, An
             "body parts above the cutoff for a position, 1..number of parts)."
         )
     min_parts = params.get("min_parts", 1)
-    if isinstance(min_parts, bool) or not isinstance(min_parts, int) or not (
-        1 <= min_parts <= n_parts
+    if (
+        isinstance(min_parts, bool)
+        or not isinstance(min_parts, int)
+        or not (1 <= min_parts <= n_parts)
     ):
         raise ProcessingError(
             f"{where}: min_parts {min_parts!r} must be an integer from 1 to {n_parts} "
@@ -386,8 +385,7 @@ class StateVectorMethod:
             )
         if self.kind == "centroid" and not parts:
             raise ProcessingError(
-                f"state-vector method {name!r} of kind 'centroid' needs at least one body "
-                "part."
+                f"state-vector method {name!r} of kind 'centroid' needs at least one body part."
             )
         bad = [p for p in parts if not isinstance(p, str) or not _NAME_RE.match(p)]
         if bad:
@@ -406,8 +404,10 @@ class StateVectorMethod:
                 "be a snake_case name such as 'openfield'."
             )
         cut = self.likelihood_cutoff
-        if isinstance(cut, bool) or not isinstance(cut, int | float) or not (
-            0.0 <= float(cut) <= 1.0
+        if (
+            isinstance(cut, bool)
+            or not isinstance(cut, int | float)
+            or not (0.0 <= float(cut) <= 1.0)
         ):
             raise ProcessingError(
                 f"state-vector method {name!r}: likelihood_cutoff {cut!r} must be a number "
@@ -481,13 +481,19 @@ class StateVectorMethod:
         """
         if not isinstance(data, Mapping):
             raise ProcessingError(
-                f"a state-vector method definition must be a mapping, got "
-                f"{type(data).__name__}."
+                f"a state-vector method definition must be a mapping, got {type(data).__name__}."
             )
         label = data.get("name", "<unnamed>")
         allowed = {
-            "name", "kind", "body_parts", "tracking_type", "likelihood_cutoff", "params",
-            "description", "has_head_direction", "param_hash",
+            "name",
+            "kind",
+            "body_parts",
+            "tracking_type",
+            "likelihood_cutoff",
+            "params",
+            "description",
+            "has_head_direction",
+            "param_hash",
         }
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -501,8 +507,7 @@ class StateVectorMethod:
                 f"state-vector method {label!r}: missing keys {missing}; every method needs "
                 "name, kind and body_parts."
             )
-        kwargs = {k: data[k] for k in allowed - {"has_head_direction", "param_hash"}
-                  if k in data}
+        kwargs = {k: data[k] for k in allowed - {"has_head_direction", "param_hash"} if k in data}
         if kwargs.get("params") is None:
             kwargs.pop("params", None)
         method = cls(**kwargs)

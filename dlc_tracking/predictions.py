@@ -52,12 +52,9 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str):
     loaded = load_output_folder(folder, expected_scorer)
     start = None
     for output_set in sets:
-        meta_path = getattr(output_set, "metadata_path", None) or getattr(output_set, "meta", None)
-        if meta_path:
-            meta = read_metadata(Path(meta_path))
-            start = start or meta.get("start_timestamp")
-    files = [str(getattr(s, "predictions_path", getattr(s, "path", s))) for s in sets]
-    return loaded, files, start
+        if output_set.metadata_path is not None:
+            start = start or read_metadata(output_set.metadata_path).get("start_timestamp")
+    return loaded, [str(s.predictions_path) for s in sets], start
 
 
 def map_body_parts(names: list[str], to_canonical: dict[str, str], where: str) -> list[str]:

@@ -315,7 +315,7 @@ def load_registry(path: Path | None = None) -> Registry:
     processing = {"default": ProcessingParams()}
     for name, spec in (raw.get("processing") or {}).items():
         try:
-            processing[name] = ProcessingParams(name=name, **(spec or {}))
+            processing[name] = ProcessingParams.from_dict({"name": name, **(spec or {})})
         except (TypeError, ValueError, DLCPlatformError) as exc:
             raise RegistryError(f"{where}: processing.{name}: {exc}") from exc
 

@@ -216,7 +216,8 @@ def discover_recordings(data_root: Path) -> Discovery:
     clear message instead of being silently ignored).
     """
     found = Discovery()
-    by_id: dict[str, Recording] = {}
+    by_id: dict[str, Recording | None] = {}  # None: collided, refused
+    first_path: dict[str, Path] = {}
     try:
         subjects = sorted(p for p in data_root.iterdir() if p.is_dir() and not _hidden(p))
     except OSError as exc:
@@ -241,13 +242,14 @@ def discover_recordings(data_root: Path) -> Discovery:
                                 timestamps)
                 if rid in by_id:
                     found.problems.append(
-                        f"recording id {rid!r} of {video} collides with {by_id[rid].video_path}; "
+                        f"recording id {rid!r} of {video} collides with {first_path[rid]}; "
                         "rename one of the folders or videos so their names differ in letters "
                         "or digits. Neither is processed until then."
                     )
-                    by_id[rid] = None  # type: ignore[assignment]
+                    by_id[rid] = None
                     continue
                 by_id[rid] = rec
+                first_path[rid] = video
     found.recordings = [r for r in by_id.values() if r is not None]
     return found
 

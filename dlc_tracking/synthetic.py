@@ -136,9 +136,7 @@ class GroundTruth:
         np.ndarray
             ``(n_frames, n_parts, 3)`` float64.
         """
-        out = np.concatenate(
-            [self.keypoints, np.ones(self.keypoints.shape[:2] + (1,))], axis=2
-        )
+        out = np.concatenate([self.keypoints, np.ones(self.keypoints.shape[:2] + (1,))], axis=2)
         out[~self.visible] = np.nan
         return out
 
@@ -556,24 +554,37 @@ def render_frame(gt: GroundTruth, i: int) -> np.ndarray:
         p = _to_fixed(tail_pts[k : k + 2])
         cv2.line(img, tuple(p[0]), tuple(p[1]), _COL_TAIL, thick, cv2.LINE_AA, _SHIFT)
 
-    _fill(img, _ellipse_points(centre + _BODY_C_U * L * f, f, left, _BODY_A * L, _BODY_B * L),
-          _COL_BODY)
+    _fill(
+        img,
+        _ellipse_points(centre + _BODY_C_U * L * f, f, left, _BODY_A * L, _BODY_B * L),
+        _COL_BODY,
+    )
     head_c = centre + _HEAD_C_U * L * f
-    _fill(img, _head_points(head_c, f, left, _HEAD_A * L, _HEAD_B * L, (_NOSE_U - _HEAD_C_U) * L),
-          _COL_HEAD)
+    _fill(
+        img,
+        _head_points(head_c, f, left, _HEAD_A * L, _HEAD_B * L, (_NOSE_U - _HEAD_C_U) * L),
+        _COL_HEAD,
+    )
     _fill(img, _ellipse_points(nose - 0.035 * L * f, f, left, 0.045 * L, 0.045 * L, 16), _COL_NOSE)
     for ear in (lear, rear):
-        _fill(img, _ellipse_points(ear, f, left, 1.25 * _EAR_R * L, 1.25 * _EAR_R * L, 24),
-              _COL_EAR_RIM)
+        _fill(
+            img,
+            _ellipse_points(ear, f, left, 1.25 * _EAR_R * L, 1.25 * _EAR_R * L, 24),
+            _COL_EAR_RIM,
+        )
         _fill(img, _ellipse_points(ear, f, left, _EAR_R * L, _EAR_R * L, 24), _COL_EAR)
     # A small dark mark between the ears makes the head orientation unambiguous.
-    _fill(img, _ellipse_points(ear_mid - 0.06 * L * f, f, left, 0.05 * L, 0.05 * L, 12),
-          _COL_BODY)
+    _fill(img, _ellipse_points(ear_mid - 0.06 * L * f, f, left, 0.05 * L, 0.05 * L, 12), _COL_BODY)
 
     if gt.occluders.shape[0] == gt.n_frames and not np.isnan(gt.occluders[i, 0]):
         ox, oy, r = gt.occluders[i]
-        _fill(img, _ellipse_points(np.array([ox, oy]), np.array([1.0, 0.0]),
-                                   np.array([0.0, 1.0]), r + 0.5, r + 0.5, 32), _COL_OCCLUDER)
+        _fill(
+            img,
+            _ellipse_points(
+                np.array([ox, oy]), np.array([1.0, 0.0]), np.array([0.0, 1.0]), r + 0.5, r + 0.5, 32
+            ),
+            _COL_OCCLUDER,
+        )
     return img
 
 
@@ -679,7 +690,7 @@ def write_ground_truth(ground_truth: GroundTruth, path_csv: str | Path) -> Path:
     """
     path_csv = Path(path_csv)
     tmp = path_csv.with_name(f".{path_csv.name}.tmp-{os.getpid()}")
-    ground_truth_table(ground_truth).to_csv(tmp, index=False, float_format="%.6f")
+    ground_truth_table(ground_truth).to_csv(tmp, index=False, float_format="%.10g")
     os.replace(tmp, path_csv)
     return path_csv
 
@@ -723,9 +734,7 @@ def read_ground_truth(
     need = ["frame", "time_s", "body_part", "x_px", "y_px", "visible"]
     missing = [c for c in need if c not in df.columns]
     if missing:
-        raise SessionError(
-            f"Ground-truth file {path} lacks columns {missing}; expected {need}."
-        )
+        raise SessionError(f"Ground-truth file {path} lacks columns {missing}; expected {need}.")
     if camera_view is None:
         camera_view = "above"
         session_yaml = path.parent / SESSION_FILE
@@ -753,7 +762,7 @@ def read_ground_truth(
         width = int(np.ceil(np.nanmax(kp[..., 0]))) + 1
     if height is None:
         height = int(np.ceil(np.nanmax(kp[..., 1]))) + 1
-    fps = float(1.0 / np.median(np.diff(time_s))) if n > 1 else float("nan")
+    fps = float((n - 1) / (time_s[-1] - time_s[0])) if n > 1 else float("nan")
     li, ri = parts.index("left_ear"), parts.index("right_ear")
     head_xy = 0.5 * (kp[:, li] + kp[:, ri])
     return GroundTruth(
@@ -814,8 +823,10 @@ def session_metadata(
             raise ValueError(
                 f"assignment must have exactly the keys 'model' and 'method', got {assignment}"
             )
-        meta["assignment"] = {"model": str(assignment["model"]),
-                              "method": str(assignment["method"])}
+        meta["assignment"] = {
+            "model": str(assignment["model"]),
+            "method": str(assignment["method"]),
+        }
     return meta
 
 
@@ -865,8 +876,13 @@ def make_session(
         The session folder.
     """
     gt = simulate_openfield(
-        n_frames=n_frames, fps=fps, width=width, height=height, seed=seed,
-        camera_view=camera_view, occlusion=occlusion,
+        n_frames=n_frames,
+        fps=fps,
+        width=width,
+        height=height,
+        seed=seed,
+        camera_view=camera_view,
+        occlusion=occlusion,
     )
     meta = session_metadata(gt, start_time=start_time, arena_cm=arena_cm, assignment=assignment)
     folder = Path(data_root) / subject / session

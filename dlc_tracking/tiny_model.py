@@ -34,11 +34,10 @@ import argparse
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import sys
-import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -258,6 +257,12 @@ def build_tiny_model(
 ) -> Path:
     """Return the config.yaml of a tiny trained DLC model, building it when not cached.
 
+    The build runs DeepLabCut in a child process (DLC's training changes the working
+    directory, reloads or resets the ``logging`` module and keeps TensorFlow graph state:
+    none of that should leak into the caller, e.g. a test session or a Dagster process).
+    Its output goes to ``build.log`` in the model folder; lines of progress go to
+    ``progress``.
+
     Parameters
     ----------
     engine : str
@@ -277,9 +282,9 @@ def build_tiny_model(
     Raises
     ------
     TinyModelError
-        If the build or its verification fails.
+        If the build or its verification fails (the message names the build log).
     """
-    _spec(engine)
+    spec = _spec(engine)
     say = progress or (lambda _msg: None)
     final = model_dir(engine, cache_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +295,6 @@ def build_tiny_model(
     from filelock import FileLock
 
     lock = FileLock(str(final.parent / f"{final.name}.lock"))
-    say(f"[tiny_model] waiting for build lock {lock.lock_file}")
     with lock:
         if not force and cached_config_path(engine, cache_dir) is not None:
             say(f"[tiny_model] {engine} model was built by another process: {config}")
@@ -298,25 +302,100 @@ def build_tiny_model(
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         tmp.mkdir(parents=True)
         try:
-            say(f"[tiny_model] building {engine} model in {tmp}")
+            say(f"[tiny_model] building the {engine} model in {tmp} (a few minutes on CPU)")
             t0 = time.monotonic()
-            builder = _build_pytorch if engine == "pytorch" else _build_tensorflow
-            info = builder(tmp, _spec(engine), say)
+            info = _run_worker(tmp, spec, say)
             info["build_seconds"] = round(time.monotonic() - t0, 1)
             info["hash"] = final.name.split("-", 1)[1]
             info["deeplabcut_version"] = _deeplabcut_version()
             info["project"] = project_name(engine)
+            info["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             _relocate_project(tmp / project_name(engine), final / project_name(engine))
             (tmp / METADATA_NAME).write_text(json.dumps(info, indent=2) + "\n")
             _replace_dir(tmp, final)
         except BaseException:
+            log = tmp / "build.log"
+            if log.is_file():
+                kept = final.parent / f"{final.name}.failed.log"
+                shutil.copyfile(log, kept)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     say(
         f"[tiny_model] {engine} model ready in {info['build_seconds']:.0f} s, "
-        f"mean error {info['mean_error_px']:.2f} px: {config}"
+        f"mean error {info['mean_error_px']:.2f} px on unseen frames: {config}"
     )
     return config
+
+
+def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
+    """Build in a child process; forward its ``[tiny_model]`` lines; return its result."""
+    import subprocess
+
+    (workdir / "spec.json").write_text(json.dumps(asdict(spec), indent=2))
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cmd = [sys.executable, "-m", "dlc_tracking.tiny_model", "--worker", str(workdir)]
+    log_path = workdir / "build.log"
+    tail: list[str] = []
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=str(workdir),
+            errors="replace",
+        ) as proc,
+    ):
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                tail = (tail + [line.rstrip()])[-40:]
+                if line.startswith("[tiny_model]"):
+                    say(line.rstrip())
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            raise
+    result = workdir / "result.json"
+    if rc != 0 or not result.is_file():
+        last = "\n".join(tail)
+        raise TinyModelError(
+            f"Building the tiny {spec.engine} DLC model failed (exit code {rc}); the full "
+            f"log is kept next to the cache folder as *.failed.log. Last lines:\n{last}"
+        )
+    # Keep the log with the model; it is small and explains what DLC did.
+    shutil.move(str(log_path), str(workdir / project_name(spec.engine) / "build.log"))
+    info = json.loads(result.read_text())
+    result.unlink()
+    return info
+
+
+def _worker_main(workdir: Path) -> int:
+    """Child-process side of :func:`build_tiny_model`: build in ``workdir``."""
+    data = json.loads((workdir / "spec.json").read_text())
+    for key in ("body_parts", "lr_milestones"):
+        data[key] = tuple(data[key])
+    data["tf_multi_step"] = tuple(tuple(x) for x in data["tf_multi_step"])
+    spec = TinyModelSpec(**data)
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.__stdout__, flush=True)
+
+    builder = _build_pytorch if spec.engine == "pytorch" else _build_tensorflow
+    info = builder(workdir, spec, say)
+    (workdir / "result.json").write_text(json.dumps(info, indent=2))
+    (workdir / "spec.json").unlink()
+    return 0
 
 
 # --------------------------------------------------------------------------------------
@@ -444,10 +523,9 @@ def _create_project(workdir: Path, spec: TinyModelSpec, video: Path, say: Progre
     import deeplabcut
     from deeplabcut.core.config import read_config_as_dict, write_project_config
 
-    with _quiet_stdout():
-        created = deeplabcut.create_new_project(
-            spec.task, EXPERIMENTER, [str(video)], working_directory=str(workdir), copy_videos=True
-        )
+    created = deeplabcut.create_new_project(
+        spec.task, EXPERIMENTER, [str(video)], working_directory=str(workdir), copy_videos=True
+    )
     if created == "nothingcreated":
         raise TinyModelError(f"deeplabcut.create_new_project created nothing in {workdir}")
     created_dir = Path(created).parent
@@ -468,28 +546,40 @@ def _create_project(workdir: Path, spec: TinyModelSpec, video: Path, say: Progre
         str(project / "videos" / video.name): {"crop": f"0, {spec.width}, 0, {spec.height}"}
     }
     write_project_config(config, cfg)
+    if str(project) not in config.read_text():
+        raise TinyModelError(f"{config}: DLC did not write project_path {project}")
     say(f"[tiny_model] created DLC project {project.name}")
     return config
 
 
-def _relocate_project(project: Path, final_project: Path) -> None:
-    """Point config.yaml (and other path-holding files) at the project's final place."""
-    from deeplabcut.core.config import read_config_as_dict, write_project_config
+def _prepare_project(
+    workdir: Path, spec: TinyModelSpec, say: Progress
+) -> tuple[Path, synthetic.GroundTruth, np.ndarray]:
+    """Training video, DLC project and labels; returns project folder, truth, frames."""
+    srcdir = workdir / "src"
+    srcdir.mkdir()
+    video, gt = _make_video(srcdir, spec, spec.seed, spec.n_frames, VIDEO_STEM)
+    config = _create_project(workdir, spec, video, say)
+    project = config.parent
+    scorer = _read_yaml(config)["scorer"]
+    frames = labelled_frame_indices(gt.n_frames, spec.n_labelled)
+    names = list(spec.body_parts)
+    write_labels(project, project / "videos" / video.name, gt, frames, scorer, names)
+    shutil.rmtree(srcdir)
+    say(f"[tiny_model] labelled {len(frames)} frames of {gt.n_frames} ({', '.join(names)})")
+    return project, gt, frames
 
-    config = project / "config.yaml"
-    cfg = read_config_as_dict(config)
-    old = str(project)
-    cfg["project_path"] = str(final_project)
-    cfg["video_sets"] = {
-        str(final_project / "videos" / Path(k).name): v for k, v in cfg["video_sets"].items()
-    }
-    write_project_config(config, cfg)
-    for path in project.rglob("*"):
-        if path.suffix not in {".yaml", ".yml"} or path.name == "config.yaml":
-            continue
+
+def _relocate_project(project: Path, final_project: Path) -> None:
+    """Rewrite the project's own absolute path (config.yaml ``project_path``, video_sets,
+    pose configs) from the temporary build folder to the folder it is renamed to."""
+    old, new = str(project), str(final_project)
+    # TF's "checkpoint" state files are text protos with absolute snapshot paths.
+    paths = list(project.rglob("*.yaml")) + list(project.rglob("checkpoint"))
+    for path in sorted(paths):
         text = path.read_text()
         if old in text:
-            path.write_text(text.replace(old, str(final_project)))
+            path.write_text(text.replace(old, new))
 
 
 def _evaluate(
@@ -502,19 +592,20 @@ def _evaluate(
     vdir.mkdir()
     video, gt = _make_video(vdir, spec, spec.verify_seed, spec.verify_frames, "verify")
     t0 = time.monotonic()
-    with _quiet_stdout():
-        scorer = deeplabcut.analyze_videos(
-            str(config), [str(video)], shuffle=1, trainingsetindex=0, destfolder=str(vdir),
-            **analyze_kwargs,
-        )
+    scorer = deeplabcut.analyze_videos(
+        str(config),
+        [str(video)],
+        shuffle=1,
+        trainingsetindex=0,
+        destfolder=str(vdir),
+        **analyze_kwargs,
+    )
     seconds = time.monotonic() - t0
     h5 = vdir / f"{video.stem}{scorer}.h5"
     if not h5.is_file():
         raise TinyModelError(f"analyze_videos wrote no {h5.name} in {vdir}; check the DLC log")
     df = pd.read_hdf(h5)
-    pred = np.stack(
-        [df[scorer][bp][["x", "y"]].to_numpy(float) for bp in spec.body_parts], axis=1
-    )
+    pred = np.stack([df[scorer][bp][["x", "y"]].to_numpy(float) for bp in spec.body_parts], axis=1)
     err = np.linalg.norm(pred - gt.keypoints, axis=2)
     per_part = {bp: round(float(np.mean(err[:, i])), 3) for i, bp in enumerate(spec.body_parts)}
     mean = float(np.mean(err))
@@ -536,43 +627,45 @@ def _evaluate(
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence DLC's chatty prints (they go to stdout) while keeping stderr."""
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        yield
+def _tail_progress(
+    path_glob: Callable[[], list[Path]], keys: tuple[str, ...], say: Progress
+) -> Iterator[None]:
+    """Forward new lines containing one of ``keys`` of a growing log file to ``say``.
 
+    A polling thread; the file (found by ``path_glob``) may not exist yet.
+    """
+    stop = threading.Event()
+    t0 = time.monotonic()
 
-class _ProgressHandler(logging.Handler):
-    """Forward DLC's training log lines that matter to a progress callback."""
+    def run() -> None:
+        pos = 0
+        path: Path | None = None
+        while True:
+            done = stop.wait(1.0)
+            if path is None:
+                found = path_glob()
+                path = found[0] if found else None
+            if path is not None and path.is_file():
+                with path.open() as fh:
+                    fh.seek(pos)
+                    chunk = fh.read()
+                    # Only consume complete lines.
+                    cut = chunk.rfind("\n") + 1
+                    pos += len(chunk[:cut].encode())
+                for line in chunk[:cut].splitlines():
+                    if any(k in line for k in keys):
+                        with contextlib.suppress(Exception):
+                            say(f"[tiny_model] {time.monotonic() - t0:6.1f} s  {line.strip()}")
+            if done:
+                return
 
-    def __init__(self, say: Progress, keys: tuple[str, ...], t0: float):
-        super().__init__(logging.INFO)
-        self._say = say
-        self._keys = keys
-        self._t0 = t0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            msg = record.getMessage()
-        except Exception:  # noqa: BLE001
-            return
-        if any(k in msg for k in self._keys):
-            self._say(f"[tiny_model] {time.monotonic() - self._t0:6.1f} s  {msg.strip()}")
-
-
-@contextlib.contextmanager
-def _forward_logs(say: Progress, keys: tuple[str, ...]) -> Iterator[None]:
-    root = logging.getLogger()
-    handler = _ProgressHandler(say, keys, time.monotonic())
-    old_level = root.level
-    root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
+    thread = threading.Thread(target=run, name="tiny-model-progress", daemon=True)
+    thread.start()
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+        stop.set()
+        thread.join(timeout=10)
 
 
 # --------------------------------------------------------------------------------------
@@ -586,22 +679,18 @@ def _build_pytorch(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
     from deeplabcut.core.engine import Engine
     from deeplabcut.pose_estimation_pytorch.models import PoseModel
 
-    srcdir = workdir / "src"
-    srcdir.mkdir()
-    video, gt = _make_video(srcdir, spec, spec.seed, spec.n_frames, VIDEO_STEM)
-    config = _create_project(workdir, spec, video, say)
-    project = config.parent
-    scorer = _read_yaml(config)["scorer"]
-    frames = labelled_frame_indices(gt.n_frames, spec.n_labelled)
-    write_labels(project, project / "videos" / video.name, gt, frames, scorer, list(spec.body_parts))
-    shutil.rmtree(srcdir)
-
-    with _quiet_stdout():
-        deeplabcut.create_training_dataset(
-            str(config), num_shuffles=1, net_type=spec.net_type, engine=Engine.PYTORCH,
-            userfeedback=False,
-        )
-    pose_cfg_path = _single(project.glob("dlc-models-pytorch/iteration-0/*/train/pytorch_config.yaml"))
+    project, gt, frames = _prepare_project(workdir, spec, say)
+    config = project / "config.yaml"
+    deeplabcut.create_training_dataset(
+        str(config),
+        num_shuffles=1,
+        net_type=spec.net_type,
+        engine=Engine.PYTORCH,
+        userfeedback=False,
+    )
+    pose_cfg_path = _single(
+        project.glob("dlc-models-pytorch/iteration-0/*/train/pytorch_config.yaml")
+    )
     pose_cfg = _read_yaml(pose_cfg_path)
     # Small frames: no 448 px crop padding (it made every epoch 6x slower).
     pose_cfg["data"]["train"]["crop_sampling"] = None
@@ -627,11 +716,18 @@ def _build_pytorch(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
 
     say(f"[tiny_model] training {spec.net_type} for {spec.epochs} epochs on CPU")
     t0 = time.monotonic()
-    with _forward_logs(say, ("Epoch ",)), _quiet_stdout():
+    train_log = lambda: sorted(project.glob("dlc-models-pytorch/iteration-0/*/train/train.txt"))  # noqa: E731
+    with _tail_progress(train_log, ("Epoch ",), say):
         deeplabcut.train_network(
-            str(config), shuffle=1, trainingsetindex=0, device="cpu",
-            batch_size=spec.batch_size, epochs=spec.epochs, save_epochs=spec.epochs,
-            snapshot_path=str(init_snapshot), max_snapshots_to_keep=1,
+            str(config),
+            shuffle=1,
+            trainingsetindex=0,
+            device="cpu",
+            batch_size=spec.batch_size,
+            epochs=spec.epochs,
+            save_epochs=spec.epochs,
+            snapshot_path=str(init_snapshot),
+            max_snapshots_to_keep=1,
         )
     train_seconds = time.monotonic() - t0
     init_snapshot.unlink()
@@ -690,7 +786,148 @@ def _write_yaml(path: Path, data: dict) -> None:
 
 
 def _build_tensorflow(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
-    raise TinyModelError("TensorFlow tiny model not implemented yet")
+    from dlc_tracking.tf_compat import ensure_numpy_sctypes
+
+    ensure_numpy_sctypes()  # before anything imports imgaug (DLC's TF data pipeline)
+    import deeplabcut
+    from deeplabcut.core.engine import Engine
+    from deeplabcut.utils import auxfun_models
+
+    project, gt, frames = _prepare_project(workdir, spec, say)
+    config = project / "config.yaml"
+
+    # create_training_dataset looks for ImageNet weights of the backbone and downloads
+    # them when missing (no network here): hand it the path of our own random-init
+    # checkpoint instead, written once the pose config exists.
+    model_folder_glob = "dlc-models/iteration-0/*"
+    planned = workdir / "init" / f"{spec.net_type}_random_init.ckpt"
+    original = auxfun_models.check_for_weights
+    auxfun_models.check_for_weights = lambda *_a, **_k: str(planned)
+    try:
+        deeplabcut.create_training_dataset(
+            str(config),
+            num_shuffles=1,
+            net_type=spec.net_type,
+            engine=Engine.TF,
+            userfeedback=False,
+        )
+    finally:
+        auxfun_models.check_for_weights = original
+    model_folder = _single(project.glob(model_folder_glob))
+    train_cfg_path = model_folder / "train" / "pose_cfg.yaml"
+
+    # The random-init backbone checkpoint lives inside the model folder (pose_cfg.yaml's
+    # init_weights points at it; it is 2 MB), never named "snapshot*" (DLC would take it
+    # for a trained snapshot).
+    init_prefix = model_folder / "train" / "init" / f"{spec.net_type}_random_init.ckpt"
+    init_prefix.parent.mkdir(parents=True)
+    train_cfg = _read_yaml(train_cfg_path)
+    train_cfg.update(
+        init_weights=str(init_prefix),
+        min_input_size=32,  # default 64 rejects small frames after scaling
+        batch_size=spec.batch_size,
+        multi_step=[list(x) for x in spec.tf_multi_step],
+        display_iters=50,
+        save_iters=spec.save_iters,
+        optimizer="sgd",
+        scale_jitter_lo=0.85,
+        scale_jitter_up=1.15,
+    )
+    _write_yaml(train_cfg_path, train_cfg)
+    test_cfg_path = model_folder / "test" / "pose_cfg.yaml"
+    test_cfg = _read_yaml(test_cfg_path)
+    test_cfg["init_weights"] = str(init_prefix)
+    _write_yaml(test_cfg_path, test_cfg)
+    n_vars, n_zeroed = _write_tf_random_init(train_cfg_path, init_prefix, spec.seed)
+    say(
+        f"[tiny_model] random-init {spec.net_type} checkpoint: {n_vars} variables, "
+        f"{n_zeroed} residual-branch BatchNorm gammas zeroed"
+    )
+
+    say(f"[tiny_model] training {spec.net_type} for {spec.max_iters} iterations on CPU")
+    t0 = time.monotonic()
+    log = lambda: [model_folder / "train" / "log.txt"]  # noqa: E731
+    with _tail_progress(log, ("iteration:",), say):
+        deeplabcut.train_network(
+            str(config),
+            shuffle=1,
+            trainingsetindex=0,
+            max_iters=spec.max_iters,
+            save_iters=spec.save_iters,
+            display_iters=50,
+            max_snapshots_to_keep=1,
+            allow_growth=True,
+        )
+    train_seconds = time.monotonic() - t0
+    train_dir = model_folder / "train"
+    snap = f"snapshot-{spec.max_iters}"
+    found = sorted({p.name.split(".")[0] for p in train_dir.glob("snapshot-*.index")})
+    if found != [snap]:
+        raise TinyModelError(f"Expected only {snap} in {train_dir} after training, found {found}")
+    say(f"[tiny_model] trained in {train_seconds:.0f} s: {snap}")
+    # TensorBoard event files (MBs, graph dumps): not needed to use or retrain the model.
+    shutil.rmtree(train_dir / "log", ignore_errors=True)
+
+    info = _evaluate(config, spec, workdir, say, batch_size=8)
+    shutil.rmtree(workdir / "verify")
+    info.update(
+        engine="tensorflow",
+        task=spec.task,
+        net_type=spec.net_type,
+        iterations=spec.max_iters,
+        train_seconds=round(train_seconds, 1),
+        body_parts=list(spec.body_parts),
+        labelled_frames=int(len(frames)),
+        snapshot=snap,
+    )
+    return info
+
+
+def _write_tf_random_init(pose_cfg_path: Path, prefix: Path, seed: int) -> tuple[int, int]:
+    """Save a randomly initialised backbone checkpoint with DLC's own variable names.
+
+    The last BatchNorm gamma of every residual branch is set to zero (each residual block
+    starts as the identity); without that the loss of the un-pretrained net goes NaN.
+
+    Returns
+    -------
+    tuple of int
+        Number of variables saved and number of gammas zeroed.
+    """
+    import re
+
+    import tensorflow as tf
+    from deeplabcut.pose_estimation_tensorflow.config import load_config
+    from deeplabcut.pose_estimation_tensorflow.nnets import PoseNetFactory
+
+    cfg = load_config(str(pose_cfg_path))
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.set_random_seed(seed)
+        inputs = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3])
+        PoseNetFactory.create(cfg).extract_features(inputs)
+        variables = [
+            v for v in tf.compat.v1.global_variables() if v.op.name.startswith("MobilenetV2/")
+        ]
+        residual = {
+            op.name.rsplit("/", 1)[0]
+            for op in graph.get_operations()
+            if re.fullmatch(r"MobilenetV2/expanded_conv(_\d+)?/add", op.name)
+        }
+        zeroed = 0
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.variables_initializer(variables))
+            for v in variables:
+                block, _, rest = v.op.name.rpartition("/project/")
+                if rest == "BatchNorm/gamma" and block in residual:
+                    sess.run(v.assign(tf.zeros_like(v)))
+                    zeroed += 1
+            tf.compat.v1.train.Saver(variables).save(
+                sess, str(prefix), write_meta_graph=False, write_state=False
+            )
+    if zeroed == 0:
+        raise TinyModelError(f"Found no residual blocks in the {cfg['net_type']} graph")
+    return len(variables), zeroed
 
 
 # --------------------------------------------------------------------------------------
@@ -707,10 +944,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=ENGINES, default="pytorch")
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"default ${CACHE_ENV}")
+    parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    if args.worker is not None:
+        return _worker_main(args.worker)
     config = build_tiny_model(
-        args.engine, cache_dir=args.cache_dir, force=args.force,
+        args.engine,
+        cache_dir=args.cache_dir,
+        force=args.force,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(config)

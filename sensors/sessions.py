@@ -1,6 +1,5 @@
 """Sensors: recordings appearing (or changing) under the data root, and registry edits."""
 
-from __future__ import annotations
 
 import hashlib
 import os

@@ -1,0 +1,206 @@
+"""Benchmark 3: the warehouse (Parquet partitions + DuckDB views).
+
+- write: one ``predictions`` partition of a 1 h, 50 Hz recording (180,000 frames x 4 body
+  parts = 720,000 rows) through ``Warehouse.write_partition`` with the long DataFrame of
+  :func:`dlc_tracking.predictions.to_long`, as the ``dlc_predictions`` asset does; a new
+  partition each repeat (atomic write: temporary file, fsync, rename);
+- summary: the ``recording_summary`` view (distance, mean speed, coverage per recording)
+  over 100 recordings of ``processed_tracking`` (100 x 180,000 rows), through
+  ``Warehouse.query`` (in-memory DuckDB with the views) and through the read-only
+  ``warehouse.duckdb`` connection, alternately;
+- point query: the processed tracking of one recording (``tracking(rec)`` macro) into a
+  DataFrame, alternately with ``Warehouse.read_partition``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from bench import data
+from bench.common import BenchResult, alternate, median, timed
+from dlc_tracking.methods import BUILTIN_METHODS
+from dlc_tracking.predictions import to_long
+from dlc_tracking.processing import ProcessingParams, process_tracking, raw_state_vector
+from dlc_tracking.synthetic import arena_layout
+from dlc_tracking.warehouse import Warehouse
+
+FPS = 50.0
+FULL_FRAMES, QUICK_FRAMES = 180_000, 18_000
+FULL_RECORDINGS, QUICK_RECORDINGS = 100, 10
+WRITE_TARGET_ROWS_S = 10e6
+SUMMARY_TARGET_S = 1.0
+ARENA_CM = 50.0
+MODEL = "tiny"
+SUMMARY_SQL = ("SELECT subject, session, recording_id, n_frames, distance_cm, mean_speed_cm_s, "
+               "coverage FROM recording_summary ORDER BY recording_id")
+
+
+def _rid(i: int) -> str:
+    return f"m{i:03d}__s1__openfield"
+
+
+def _recording_row(rid: str, n_frames: int, ppcm: float) -> dict:
+    """A ``recordings`` row like the ``recordings`` asset writes."""
+    subject, session, stem = rid.split("__")
+    return {
+        "recording_id": rid, "subject": subject, "session": session,
+        "video_path": f"/data/{subject}/{session}/{stem}.mp4", "video_file": f"{stem}.mp4",
+        "tracking_type": "openfield",
+        "start_time": pd.Timestamp("2026-01-05T10:00:00+01:00"), "n_frames": n_frames,
+        "fps": FPS, "width_px": data.WIDTH, "height_px": data.HEIGHT,
+        "duration_s": n_frames / FPS, "codec": "mp4v", "camera_view": "above",
+        "pixels_per_cm": ppcm, "arena_shape": "square", "arena_width_cm": ARENA_CM,
+        "arena_height_cm": ARENA_CM, "has_timestamps": False, "model_name": MODEL,
+        "method_name": "two_ears", "session_yaml_sha": "0" * 16,
+        "state_vector_status": "supported", "status_reason": None,
+    }
+
+
+def _processed_frame(poses, body_parts, time_s, ppcm: float) -> pd.DataFrame:
+    """``processed_tracking`` rows of one recording (recording_id filled in per copy)."""
+    method = BUILTIN_METHODS["two_ears"]
+    params = ProcessingParams()
+    raw = raw_state_vector(method, poses, body_parts, time_s, "above",
+                           (data.WIDTH, data.HEIGHT))
+    df = process_tracking(raw, params, pixels_per_cm=ppcm).to_frame()
+    for i, (col, value) in enumerate([("recording_id", ""), ("model_name", MODEL),
+                                      ("method_name", method.name),
+                                      ("params_name", params.name),
+                                      ("params_hash", params.param_hash)]):
+        df.insert(i, col, value)
+    return df
+
+
+def _write_trials(wh: Warehouse, frames: list[pd.DataFrame], keys: list[str]):
+    state = {"i": 0}
+
+    def write() -> dict[str, float]:
+        i = state["i"]
+        state["i"] += 1
+        seconds, _ = timed(lambda: wh.write_partition("predictions", keys[i], frames[i]))
+        return {"s": seconds}
+
+    return write
+
+
+def _fill_tracking(wh: Warehouse, n_recordings: int, processed: pd.DataFrame,
+                   n_frames: int, ppcm: float) -> list[float]:
+    """Write ``n_recordings`` partitions of processed_tracking and their recordings rows."""
+    seconds = []
+    for i in range(n_recordings):
+        rid = _rid(i)
+        df = processed.assign(recording_id=rid, x_cm=processed["x_cm"] + 0.01 * i)
+        t, _ = timed(lambda df=df, rid=rid: wh.write_partition("processed_tracking", rid, df))
+        seconds.append(t)
+        wh.write_partition("recordings", rid, pd.DataFrame([_recording_row(rid, n_frames, ppcm)]))
+    return seconds
+
+
+def _query_trials(wh: Warehouse, rid: str):
+    def summary_query() -> dict[str, float]:
+        seconds, df = timed(lambda: wh.query(SUMMARY_SQL))
+        return {"s": seconds, "rows": len(df)}
+
+    def summary_connect() -> dict[str, float]:
+        def go():
+            con = wh.connect(read_only=True)
+            try:
+                return con.sql(SUMMARY_SQL).df()
+            finally:
+                con.close()
+
+        seconds, df = timed(go)
+        return {"s": seconds, "rows": len(df)}
+
+    def point_macro() -> dict[str, float]:
+        seconds, df = timed(lambda: wh.query("SELECT * FROM tracking(?)", params=[rid]))
+        return {"s": seconds, "rows": len(df)}
+
+    def point_partition() -> dict[str, float]:
+        seconds, df = timed(lambda: wh.read_partition("processed_tracking", rid))
+        return {"s": seconds, "rows": len(df)}
+
+    return ({"query": summary_query, "connect": summary_connect},
+            {"macro": point_macro, "partition": point_partition})
+
+
+def _report(res: BenchResult, writes: dict, to_long_s: list[float], fill_s: list[float],
+            summary: dict, point: dict, n_rows: int, n_frames: int) -> None:
+    write_s = median(writes["s"])
+    res.add("predictions partition write", n_rows / write_s, "rows/s", ">=", WRITE_TARGET_ROWS_S,
+            note=f"{n_rows:,} rows in {write_s * 1000:.0f} ms",
+            samples=[n_rows / s for s in writes["s"]])
+    res.add("  to_long (DataFrame build, before the write)", median(to_long_s), "s",
+            samples=to_long_s)
+    fill = median(fill_s)
+    res.add("processed_tracking partition write", n_frames / fill, "rows/s",
+            note=f"median of {len(fill_s)} partitions", samples=[n_frames / s for s in fill_s])
+    q, c = summary["query"]["s"], summary["connect"]["s"]
+    res.add("recording_summary, Warehouse.query()", median(q), "s", "<=", SUMMARY_TARGET_S,
+            note=f"{int(summary['query']['rows'][0])} recordings", samples=q)
+    res.add("recording_summary, read-only warehouse.duckdb", median(c), "s", "<=",
+            SUMMARY_TARGET_S, samples=c)
+    m, p = point["macro"]["s"], point["partition"]["s"]
+    res.add("point query tracking(rec) -> DataFrame", median(m), "s",
+            note=f"{int(point['macro']['rows'][0]):,} rows", samples=m)
+    res.add("  read_partition (same rows)", median(p), "s", samples=p)
+
+
+def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
+    """Run the warehouse benchmark.
+
+    Parameters
+    ----------
+    repeats : int, optional
+        Measurements of each figure (default 5).
+    quick : bool
+        6-minute recordings and 10 of them instead of 1 hour and 100.
+
+    Returns
+    -------
+    BenchResult
+    """
+    repeats = repeats or 5
+    n_frames = QUICK_FRAMES if quick else FULL_FRAMES
+    n_recordings = QUICK_RECORDINGS if quick else FULL_RECORDINGS
+    x0, _, x1, _ = arena_layout(data.WIDTH, data.HEIGHT)
+    ppcm = (x1 - x0) / ARENA_CM
+    poses, parts, time_s = data.recording_poses(n_frames, FPS, seed=3)
+    root = Path(tempfile.mkdtemp(prefix="bench-warehouse-"))
+    try:
+        wh = Warehouse(root)
+        keys = [f"w{i:03d}__s1__openfield" for i in range(repeats)]
+        longs = [timed(lambda k=k: to_long(k, MODEL, poses, parts, time_s)) for k in keys]
+        frames, to_long_s = [df for _, df in longs], [t for t, _ in longs]
+        wh.write_partition("predictions", "warmup__s1__openfield", frames[0].assign(
+            recording_id="warmup__s1__openfield"))
+        writes = {"s": []}
+        write = _write_trials(wh, frames, keys)
+        for _ in range(repeats):
+            writes["s"].append(write()["s"])
+        del frames, longs
+        processed = _processed_frame(poses, parts, time_s, ppcm)
+        t_fill, fill_s = timed(lambda: _fill_tracking(wh, n_recordings, processed, n_frames,
+                                                      ppcm))
+        wh.ensure_catalog()
+        summary_trials, point_trials = _query_trials(wh, _rid(n_recordings // 2))
+        summary = alternate(summary_trials, repeats)
+        point = alternate(point_trials, repeats)
+        res = BenchResult("warehouse")
+        _report(res, writes, to_long_s, fill_s, summary, point, n_frames * len(parts),
+                n_frames)
+        res.details = {"n_frames": n_frames, "n_body_parts": len(parts),
+                       "predictions_rows": n_frames * len(parts),
+                       "n_recordings": n_recordings,
+                       "processed_rows_total": n_frames * n_recordings,
+                       "fill_seconds": round(t_fill, 2), "repeats": repeats,
+                       "root": str(root), "summary_sql": SUMMARY_SQL,
+                       "predictions_file_mib": round(
+                           (wh.partition_path("predictions", keys[0]).stat().st_size) / 2**20, 2)}
+        return res
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

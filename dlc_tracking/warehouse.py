@@ -1,0 +1,1097 @@
+"""The warehouse: a Parquet store with a DuckDB catalog of views over it.
+
+Layout under the warehouse root::
+
+    tables/<table>/<partition key>.parquet   one file per partition (recording)
+    tables/<table>/all.parquet               unpartitioned (registry) tables
+    tables/<table>/_schema.parquet           zero rows, the table's schema
+    warehouse.duckdb                         views (+ macros) over tables/*/*.parquet
+    warehouse.catalog.json                   hash of the view definitions in the DB
+
+Why: several Dagster runs write at once (one per recording) while analysts read, and
+DuckDB admits one writing process per database file, which open readers block. So writers
+only ever write Parquet files, atomically (a hidden temporary file in the same folder,
+fsync, ``os.replace``), and never open the DuckDB file. Its views glob the folders at
+query time, so new partitions show up without touching the DB. :meth:`Warehouse.ensure_catalog`
+opens the DB for writing only when the view definitions changed, and leaves it alone when
+another process holds it. :meth:`Warehouse.query` runs on an in-memory DuckDB with the
+same views and never touches the file at all.
+
+Table schemas live in :data:`TABLES` (pyarrow types, units, descriptions); ``docs/
+warehouse.md`` is generated from them by :func:`tables_markdown`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dlc_tracking.errors import DLCPlatformError
+
+__all__ = [
+    "DB_NAME",
+    "ENV_ROOT",
+    "MACROS",
+    "REGISTRY_TABLES",
+    "SUMMARY_VIEWS",
+    "TABLES",
+    "Column",
+    "TableSpec",
+    "Warehouse",
+    "WarehouseError",
+    "connect",
+    "default_root",
+    "query",
+    "tables_markdown",
+    "write_docs",
+]
+
+ENV_ROOT = "DLC_PLATFORM_WAREHOUSE"
+"""Environment variable holding the warehouse root (default ``demo/warehouse``)."""
+DEFAULT_ROOT = "demo/warehouse"
+DB_NAME = "warehouse.duckdb"
+CATALOG_FILE = "warehouse.catalog.json"
+SCHEMA_FILE = "_schema.parquet"
+ALL_FILE = "all.parquet"
+CATALOG_VERSION = 1
+"""Bump when the catalog SQL changes shape, so existing DB files are rebuilt."""
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
+_LOCK_WAIT_S = 10.0
+_COMPRESSED_FLOATS = frozenset({"time_s"})  # regular, repeated per body part: compresses
+
+
+class WarehouseError(DLCPlatformError):
+    """A table, partition or DataFrame does not fit the warehouse."""
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a warehouse table.
+
+    Attributes
+    ----------
+    name : str
+        Column name (carries its unit: ``x_cm``, ``time_s``...).
+    type : pyarrow.DataType
+        Stored type.
+    description : str
+        What the column holds (goes into ``docs/warehouse.md``).
+    unit : str
+        Unit, "" when none.
+    nullable : bool
+        Whether NULL is allowed (NaN in float columns is stored as NULL).
+    allowed : tuple[str, ...] or None
+        The only values allowed, for categorical text columns.
+    """
+
+    name: str
+    type: pa.DataType
+    description: str
+    unit: str = ""
+    nullable: bool = True
+    allowed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table: columns in order, and whether it is partitioned by recording.
+
+    Attributes
+    ----------
+    name : str
+        Table (and view) name.
+    description : str
+        What one row is.
+    columns : tuple[Column, ...]
+        Columns in stored order.
+    partitioned : bool
+        One Parquet file per partition key (the ``partition_column`` value).
+    partition_column : str or None
+        Column whose value every row of a partition must equal the partition key.
+    """
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    partitioned: bool = True
+    partition_column: str | None = "recording_id"
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The pyarrow schema (all fields nullable except declared NOT NULL ones)."""
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable)
+                          for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in stored order."""
+        return [c.name for c in self.columns]
+
+
+_STR, _F64, _I64, _I32, _BOOL = pa.string(), pa.float64(), pa.int64(), pa.int32(), pa.bool_()
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _c(name: str, type_: pa.DataType, description: str, unit: str = "",
+       nullable: bool = True, allowed: tuple[str, ...] | None = None) -> Column:
+    return Column(name, type_, description, unit, nullable, allowed)
+
+
+_RID = _c("recording_id", _STR, "Recording id `<subject>__<session>__<video stem>` "
+          "(the Dagster partition key).", nullable=False)
+_MODEL = _c("model_name", _STR, "Registered DLC model (registry name).", nullable=False)
+_METHOD = _c("method_name", _STR, "State-vector method (registry name).", nullable=False)
+_FRAME = _c("frame", _I64, "Video frame number, from 0.", nullable=False)
+_TIME = _c("time_s", _F64, "Frame time from the recording start (timestamp file, or "
+           "frame / fps).", "s")
+_PART = _c("body_part", _STR, "Canonical body-part name (snake_case).", nullable=False)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in [
+    TableSpec("recordings", "One row per recording (a video of a session): video facts, "
+              "session metadata, and its model + method assignment (the seed's RecordingDLC).",
+              (_RID,
+               _c("subject", _STR, "Subject (animal) id, from the session folder.", nullable=False),
+               _c("session", _STR, "Session folder name.", nullable=False),
+               _c("video_path", _STR, "Absolute path of the video file."),
+               _c("video_file", _STR, "Video file name."),
+               _c("tracking_type", _STR, "Kind of recording (openfield, wheel, ...)."),
+               _c("start_time", _TS, "Recording start (time zone aware, stored as UTC)."),
+               _c("n_frames", _I64, "Frames in the video.", "frames"),
+               _c("fps", _F64, "Frame rate.", "Hz"),
+               _c("width_px", _I32, "Frame width.", "px"),
+               _c("height_px", _I32, "Frame height.", "px"),
+               _c("duration_s", _F64, "Video duration.", "s"),
+               _c("codec", _STR, "Video codec (FourCC / ffprobe name)."),
+               _c("camera_view", _STR, "Camera position: 'above' the arena or 'below' it "
+                  "(mirrored image)."),
+               _c("pixels_per_cm", _F64, "Calibration from session.yaml; NULL when "
+                  "calibrated from the arena size.", "px/cm"),
+               _c("arena_shape", _STR, "Arena shape (rectangle, circle, ...)."),
+               _c("arena_width_cm", _F64, "Arena width (x).", "cm"),
+               _c("arena_height_cm", _F64, "Arena height (y, depth in the image).", "cm"),
+               _c("has_timestamps", _BOOL, "Frame times come from a per-frame timestamp file."),
+               _MODEL,
+               _c("method_name", _STR, "State-vector method (registry name); NULL when "
+                  "skipped."),
+               _c("session_yaml_sha", _STR, "SHA-256 of session.yaml (provenance)."),
+               _c("state_vector_status", _STR, "'supported': state vectors are computed; "
+                  "'skipped': predictions only (see status_reason).",
+                  allowed=("supported", "skipped")),
+               _c("status_reason", _STR, "Why the state vector is skipped; NULL when "
+                  "supported."))),
+    TableSpec("predictions", "Raw DLC predictions, one row per frame x body part (the seed's "
+              "TrackingRaw.DLCPart). Image coordinates: origin top-left, y down.",
+              (_RID, _MODEL, _FRAME, _TIME, _PART,
+               _c("x_px", _F64, "x in the image (right); NULL = missing.", "px"),
+               _c("y_px", _F64, "y in the image (down); NULL = missing.", "px"),
+               _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."))),
+    TableSpec("raw_state_vectors", "One subject state vector per frame (the seed's "
+              "TrackingRaw.OpenField): position in image pixels (unflipped), head angle in "
+              "the arena frame.",
+              (_RID, _MODEL, _METHOD,
+               _c("method_hash", _STR, "Hash of the method's parameters (provenance).",
+                  nullable=False),
+               _FRAME, _TIME,
+               _c("x_px", _F64, "Position x in the image.", "px"),
+               _c("y_px", _F64, "Position y in the image (down).", "px"),
+               _c("head_angle_rad", _F64, "Head angle, arena frame, counter-clockwise from "
+                  "+x, in [0, 2pi).", "rad"),
+               _c("speed_px_s", _F64, "Speed of the position.", "px/s"),
+               _c("valid", _BOOL, "All body parts the method needs were present."))),
+    TableSpec("arena_boundaries", "Arena boundary in the image per recording x model x method "
+              "(the seed's TrackingRaw.OpenField boundaries).",
+              (_RID, _MODEL, _METHOD,
+               _c("left_px", _F64, "Left boundary (image x).", "px"),
+               _c("right_px", _F64, "Right boundary (image x).", "px"),
+               _c("top_px", _F64, "Top boundary (image y).", "px"),
+               _c("bottom_px", _F64, "Bottom boundary (image y).", "px"))),
+    TableSpec("processed_tracking", "Processed tracking per frame (the seed's "
+              "Tracking.OpenField): arena frame (x right, y up, origin at the boundary's "
+              "lower-left corner), cm; jumps removed, short gaps interpolated, smoothed.",
+              (_RID, _MODEL, _METHOD,
+               _c("params_name", _STR, "Processing parameter set (registry name).",
+                  nullable=False),
+               _c("params_hash", _STR, "Hash of the processing parameters (provenance).",
+                  nullable=False),
+               _FRAME, _TIME,
+               _c("x_cm", _F64, "Position x, arena frame.", "cm"),
+               _c("y_cm", _F64, "Position y, arena frame (up).", "cm"),
+               _c("speed_cm_s", _F64, "Speed.", "cm/s"),
+               _c("head_direction_deg", _F64, "Head direction, counter-clockwise from +x, "
+                  "[0, 360).", "deg"),
+               _c("angular_head_velocity_deg_s", _F64, "Angular head velocity "
+                  "(counter-clockwise positive).", "deg/s"),
+               _c("movement_direction_deg", _F64, "Direction of movement, counter-clockwise "
+                  "from +x, [0, 360).", "deg"),
+               _c("interpolated", _BOOL, "Position was interpolated over a gap."))),
+    TableSpec("processed_body_parts", "Processed per-body-part positions (the seed's "
+              "Tracking.DLCPart), arena frame, cm.",
+              (_RID, _MODEL, _FRAME, _TIME, _PART,
+               _c("x_cm", _F64, "x, arena frame.", "cm"),
+               _c("y_cm", _F64, "y, arena frame (up).", "cm"))),
+    TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
+              "with the reason.",
+              (_RID,
+               _c("asset", _STR, "The asset (step) that skipped the recording.",
+                  nullable=False),
+               _c("reason", _STR, "Why, in words.", nullable=False))),
+]}
+"""Strict tables: columns are validated and cast on write."""
+
+REGISTRY_TABLES: dict[str, str] = {
+    "models": "Registered DLC models (the seed's DLCModel): identity (task, date, iteration, "
+              "shuffle, trainingsetindex, snapshotindex, engine), scorer, body parts.",
+    "body_parts": "Canonical body-part vocabulary (the seed's TrackedBodyPart).",
+    "tracking_types": "Kinds of recording and whether state vectors are supported.",
+    "methods": "State-vector methods (the seed's DLCTrackingProcessingMethod): body parts "
+               "needed, parameters, parameter hash.",
+    "pairings": "Valid model x method pairings (the seed's DLCProcessingMethod).",
+}
+"""Unpartitioned tables whose columns the registry assets define (flexible schema)."""
+
+SUMMARY_VIEWS: dict[str, tuple[str, str]] = {
+    "recording_summary": (
+        "Per recording x model x method x parameter set, from processed_tracking: frames, "
+        "duration_s, distance_cm (sum of steps between consecutive tracked frames), "
+        "mean_speed_cm_s, tracked_fraction, interpolated_fraction, and coverage (share of "
+        "the arena's 5 cm x 5 cm bins visited); with subject and session.",
+        """
+WITH steps AS (
+    SELECT *,
+        x_cm - lag(x_cm) OVER w AS dx_cm,
+        y_cm - lag(y_cm) OVER w AS dy_cm
+    FROM processed_tracking
+    WINDOW w AS (PARTITION BY recording_id, model_name, method_name, params_name
+                 ORDER BY frame)
+), per AS (
+    SELECT s.recording_id, s.model_name, s.method_name, s.params_name,
+        count(*) AS n_frames,
+        max(s.time_s) - min(s.time_s) AS duration_s,
+        coalesce(sum(sqrt(s.dx_cm * s.dx_cm + s.dy_cm * s.dy_cm)), 0) AS distance_cm,
+        avg(s.speed_cm_s) AS mean_speed_cm_s,
+        avg(CASE WHEN s.x_cm IS NOT NULL AND s.y_cm IS NOT NULL THEN 1.0 ELSE 0.0 END)
+            AS tracked_fraction,
+        avg(CASE WHEN s.interpolated THEN 1.0 ELSE 0.0 END) AS interpolated_fraction,
+        count(DISTINCT CASE WHEN s.x_cm IS NOT NULL AND s.y_cm IS NOT NULL
+            AND r.arena_width_cm > 0 AND r.arena_height_cm > 0 THEN
+            greatest(0, least(floor(s.x_cm / 5), ceil(r.arena_width_cm / 5) - 1))::BIGINT
+            * 1000000
+            + greatest(0, least(floor(s.y_cm / 5), ceil(r.arena_height_cm / 5) - 1))::BIGINT
+            END) AS visited_bins,
+        any_value(ceil(r.arena_width_cm / 5) * ceil(r.arena_height_cm / 5)) AS arena_bins
+    FROM steps s LEFT JOIN recordings r ON r.recording_id = s.recording_id
+    GROUP BY s.recording_id, s.model_name, s.method_name, s.params_name
+)
+SELECT r.subject, r.session, p.recording_id, p.model_name, p.method_name, p.params_name,
+    p.n_frames, p.duration_s, p.distance_cm, p.mean_speed_cm_s, p.tracked_fraction,
+    p.interpolated_fraction,
+    CAST(p.visited_bins AS DOUBLE) / nullif(p.arena_bins, 0) AS coverage
+FROM per p LEFT JOIN recordings r ON r.recording_id = p.recording_id
+"""),
+    "prediction_quality": (
+        "Per recording x model x body part, from predictions: frames, missing_fraction, "
+        "mean_likelihood, low_likelihood_fraction (likelihood < 0.9 or missing).",
+        """
+SELECT recording_id, model_name, body_part,
+    count(*) AS n_frames,
+    avg(CASE WHEN x_px IS NULL OR y_px IS NULL THEN 1.0 ELSE 0.0 END) AS missing_fraction,
+    avg(likelihood) AS mean_likelihood,
+    avg(CASE WHEN likelihood IS NULL OR likelihood < 0.9 THEN 1.0 ELSE 0.0 END)
+        AS low_likelihood_fraction
+FROM predictions
+GROUP BY recording_id, model_name, body_part
+"""),
+}
+"""Views derived from the tables: name -> (description, SELECT)."""
+
+MACROS: dict[str, tuple[str, str]] = {
+    "tracking": (
+        "`tracking(rec)`: processed tracking of one recording, ordered by frame.",
+        "CREATE OR REPLACE MACRO tracking(rec) AS TABLE "
+        "SELECT * FROM processed_tracking WHERE recording_id = rec ORDER BY model_name, "
+        "method_name, params_name, frame"),
+    "body_part_track": (
+        "`body_part_track(rec, part)`: raw predictions of one body part of one recording, "
+        "ordered by frame.",
+        "CREATE OR REPLACE MACRO body_part_track(rec, part) AS TABLE "
+        "SELECT * FROM predictions WHERE recording_id = rec AND body_part = part "
+        "ORDER BY model_name, frame"),
+}
+"""Table macros: name -> (description, CREATE statement)."""
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def default_root() -> Path:
+    """Warehouse root from ``$DLC_PLATFORM_WAREHOUSE``, else ``demo/warehouse``."""
+    return Path(os.environ.get(ENV_ROOT) or DEFAULT_ROOT).absolute()
+
+
+class Warehouse:
+    """Parquet tables under ``root/tables`` and a DuckDB catalog ``root/warehouse.duckdb``.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Warehouse folder (created on first write).
+    compression : str, default "snappy"
+        Parquet codec of text, integer, boolean, timestamp and ``time_s`` columns
+        ("snappy", "lz4", "zstd", "none").
+    float_compression : str, default "none"
+        Codec of the other floating-point columns (positions, likelihoods, speeds...).
+        Their low bits are noise: snappy saves < 0.1 % on them and zstd ~7 %, while
+        compressing them costs about a third of the write time.
+    compression_level : int, optional
+        Codec level (e.g. 1 for zstd).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], compression: str = "snappy",
+                 float_compression: str = "none",
+                 compression_level: int | None = None) -> None:
+        self.root = Path(root).absolute()
+        self.compression = compression
+        self.float_compression = float_compression
+        self.compression_level = compression_level
+        self._schema_checked: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.root)!r})"
+
+    # ---------------------------------------------------------------- paths
+
+    @property
+    def tables_dir(self) -> Path:
+        """``root/tables``."""
+        return self.root / "tables"
+
+    @property
+    def db_path(self) -> Path:
+        """``root/warehouse.duckdb``."""
+        return self.root / DB_NAME
+
+    def table_dir(self, table: str) -> Path:
+        """Folder of one table."""
+        _check_table_name(table)
+        return self.tables_dir / table
+
+    def partition_path(self, table: str, key: str) -> Path:
+        """``root/tables/<table>/<key>.parquet``."""
+        _check_key(key, table)
+        return self.table_dir(table) / f"{key}.parquet"
+
+    # ---------------------------------------------------------------- partitions
+
+    def write_partition(self, table: str, key: str, df: pd.DataFrame | pa.Table) -> Path:
+        """Write (or replace) one partition of a partitioned table, atomically.
+
+        Parameters
+        ----------
+        table : str
+            A partitioned table of :data:`TABLES`.
+        key : str
+            Partition key (recording id): letters, digits, ``_ . -``, not starting with
+            ``.``, ``_`` or ``-``.
+        df : pandas.DataFrame or pyarrow.Table
+            Exactly the table's columns (any order); values are cast to the stored types,
+            NaN becomes NULL. Every row's ``recording_id`` must equal ``key``.
+
+        Returns
+        -------
+        pathlib.Path
+            The partition file.
+
+        Raises
+        ------
+        WarehouseError
+            Unknown table, bad key, missing/extra columns, values that do not fit.
+        """
+        spec = self._spec(table)
+        if not spec.partitioned:
+            raise WarehouseError(f"table {table!r} is not partitioned; use write_table().")
+        path = self.partition_path(table, key)
+        where = f"{table} partition {key!r}"
+        data = _to_arrow(spec, df, where)
+        if spec.partition_column is not None:
+            _check_partition_values(data.column(spec.partition_column), key, where,
+                                    spec.partition_column)
+        self._ensure_schema_file(spec)
+        self._write_parquet(data, path)
+        return path
+
+    def read_partition(self, table: str, key: str) -> pd.DataFrame:
+        """Read one partition (columns and types of the table's schema).
+
+        Raises
+        ------
+        WarehouseError
+            The partition does not exist.
+        """
+        spec = self._spec(table)
+        path = self.partition_path(table, key)
+        try:
+            data = pq.read_table(path)
+        except FileNotFoundError:
+            raise WarehouseError(
+                f"{path}: no partition {key!r} in table {table!r}; materialize it first "
+                f"(partitions present: {len(self.partitions(table))}).") from None
+        return _conform(data, spec).to_pandas()
+
+    def delete_partition(self, table: str, key: str) -> bool:
+        """Remove one partition; True when it existed."""
+        path = self.partition_path(table, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+
+    def partitions(self, table: str) -> list[str]:
+        """Partition keys present for a table, sorted."""
+        folder = self.table_dir(table)
+        if not folder.is_dir():
+            return []
+        partitioned = table in TABLES and TABLES[table].partitioned
+        keys = (p.name[: -len(".parquet")] for p in folder.iterdir()
+                if p.name.endswith(".parquet"))
+        return sorted(k for k in keys if _KEY.match(k) and (partitioned or k != "all"))
+
+    # ---------------------------------------------------------------- whole tables
+
+    def write_table(self, name: str, df: pd.DataFrame | pa.Table) -> Path:
+        """Write (replace) an unpartitioned table ``root/tables/<name>/all.parquet``.
+
+        Tables of :data:`TABLES` are validated and cast like partitions; any other name
+        (e.g. the registry tables) takes the DataFrame's own columns and types.
+        """
+        _check_table_name(name)
+        where = f"table {name!r}"
+        if name in TABLES:
+            spec = TABLES[name]
+            if spec.partitioned:
+                raise WarehouseError(f"table {name!r} is partitioned by "
+                                     f"{spec.partition_column}; use write_partition().")
+            data = _to_arrow(spec, df, where)
+            self._ensure_schema_file(spec)
+        else:
+            data = _free_arrow(df, where)
+        path = self.table_dir(name) / ALL_FILE
+        self._write_parquet(data, path)
+        if name not in TABLES:
+            schema = pa.schema([f.with_nullable(True) for f in data.schema])
+            self._write_parquet(schema.empty_table(), path.with_name(SCHEMA_FILE))
+        return path
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """A whole table as a DataFrame (all partitions, for partitioned tables).
+
+        Raises
+        ------
+        WarehouseError
+            A table that is neither in :data:`TABLES` nor written yet.
+        """
+        folder = self.table_dir(name)
+        spec = TABLES.get(name)
+        if spec is not None and spec.partitioned:
+            parts = [_conform(pq.read_table(folder / f"{k}.parquet"), spec)
+                     for k in self.partitions(name)]
+            return (pa.concat_tables(parts) if parts else spec.schema.empty_table()).to_pandas()
+        path = folder / ALL_FILE
+        if path.is_file():
+            data = pq.read_table(path)
+            return (_conform(data, spec) if spec else data).to_pandas()
+        if spec is not None:
+            return spec.schema.empty_table().to_pandas()
+        if (folder / SCHEMA_FILE).is_file():
+            return pq.read_table(folder / SCHEMA_FILE).to_pandas()
+        raise WarehouseError(f"{folder}: table {name!r} has not been written yet; "
+                             "materialize the registry assets first.")
+
+    def tables(self) -> list[str]:
+        """Tables that have a view: every table of :data:`TABLES` plus written others."""
+        names = set(TABLES)
+        if self.tables_dir.is_dir():
+            for d in self.tables_dir.iterdir():
+                if d.is_dir() and _TABLE.match(d.name) and (
+                        (d / SCHEMA_FILE).is_file() or (d / ALL_FILE).is_file()):
+                    names.add(d.name)
+        return sorted(names)
+
+    # ---------------------------------------------------------------- catalog
+
+    def catalog_sql(self) -> list[str]:
+        """The statements that define the catalog (views over the Parquet folders, macros)."""
+        statements = []
+        for name in self.tables():
+            glob = _sql_str(str(self.tables_dir / name / "*.parquet"))
+            statements.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                              f"read_parquet({glob}, union_by_name = true)")
+        for name, (_, select) in SUMMARY_VIEWS.items():
+            statements.append(f'CREATE OR REPLACE VIEW "{name}" AS {select.strip()}')
+        statements.extend(sql for _, sql in MACROS.values())
+        return statements
+
+    def ensure_catalog(self) -> bool:
+        """Create or update the views in ``warehouse.duckdb`` when their definitions changed.
+
+        Cheap when nothing changed (compares a hash kept in ``warehouse.catalog.json``).
+        Opens the DB for writing only to change it; when another process holds the file
+        (an analyst's read-only connection, another writer), leaves it: the views glob the
+        folders at query time, so they stay correct unless a new table appeared.
+
+        Returns
+        -------
+        bool
+            True when the DB file holds the current definitions, False when it was busy.
+        """
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        for spec in TABLES.values():
+            self._ensure_schema_file(spec, check_content=True)
+        statements = self.catalog_sql()
+        digest = hashlib.sha256(
+            json.dumps([CATALOG_VERSION, statements]).encode()).hexdigest()
+        if self.db_path.is_file() and self._stored_digest() == digest:
+            return True
+        try:
+            con = duckdb.connect(str(self.db_path))
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if _is_lock_error(exc):
+                return False
+            raise
+        try:
+            con.execute("BEGIN TRANSACTION")
+            wanted = set(self.tables()) | set(SUMMARY_VIEWS)
+            for (view,) in con.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                    "AND schema_name = 'main'").fetchall():
+                if view not in wanted:
+                    con.execute(f'DROP VIEW IF EXISTS "{view}"')
+            for statement in statements:
+                con.execute(statement)
+            self._comment_columns(con)
+            con.execute("CREATE OR REPLACE TABLE _catalog AS SELECT ? AS digest, "
+                        "? AS version, now() AS updated_at", [digest, CATALOG_VERSION])
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _atomic_write_bytes(self.root / CATALOG_FILE, json.dumps(
+            {"version": CATALOG_VERSION, "digest": digest, "db": DB_NAME,
+             "views": sorted(set(self.tables()) | set(SUMMARY_VIEWS)),
+             "macros": sorted(MACROS)}, indent=2).encode())
+        return True
+
+    def _stored_digest(self) -> str | None:
+        try:
+            return json.loads((self.root / CATALOG_FILE).read_text()).get("digest")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    @staticmethod
+    def _comment_columns(con: duckdb.DuckDBPyConnection) -> None:
+        """Table and column descriptions as DuckDB comments (see ``duckdb_columns()``)."""
+        for spec in TABLES.values():
+            con.execute(f'COMMENT ON VIEW "{spec.name}" IS {_sql_str(spec.description)}')
+            for col in spec.columns:
+                text = col.description + (f" [{col.unit}]" if col.unit else "")
+                con.execute(f'COMMENT ON COLUMN "{spec.name}"."{col.name}" IS {_sql_str(text)}')
+        for name, (description, _) in SUMMARY_VIEWS.items():
+            con.execute(f'COMMENT ON VIEW "{name}" IS {_sql_str(description)}')
+
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """Open ``warehouse.duckdb`` (read-only by default), creating the catalog first.
+
+        A read-only connection never blocks writers of the Parquet files; while it is open,
+        :meth:`ensure_catalog` leaves the DB alone. Waits up to 10 s while another process
+        updates the catalog.
+
+        Raises
+        ------
+        WarehouseError
+            The DB stays locked by another process.
+        """
+        self.ensure_catalog()
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise WarehouseError(
+                        f"{self.db_path}: cannot open the warehouse DB ({exc}). Close the "
+                        "process holding it for writing, or use query(), which does not "
+                        "open the file.") from exc
+                time.sleep(0.1)
+
+    def memory_connection(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the catalog's views and macros.
+
+        Never opens ``warehouse.duckdb``, so it neither blocks nor waits for anyone.
+        """
+        con = duckdb.connect(":memory:")
+        if not self.tables_dir.is_dir():
+            self.tables_dir.mkdir(parents=True, exist_ok=True)
+        for spec in TABLES.values():
+            self._ensure_schema_file(spec)
+        for statement in self.catalog_sql():
+            con.execute(statement)
+        return con
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None,
+              ) -> pd.DataFrame:
+        """Run SQL over the warehouse views and return a DataFrame.
+
+        Runs on an in-memory DuckDB (see :meth:`memory_connection`): safe while pipelines
+        write and analysts hold the DB file.
+        """
+        con = self.memory_connection()
+        try:
+            return con.execute(sql, params).df() if params is not None else con.sql(sql).df()
+        finally:
+            con.close()
+
+    # ---------------------------------------------------------------- internals
+
+    def _spec(self, table: str) -> TableSpec:
+        _check_table_name(table)
+        spec = TABLES.get(table)
+        if spec is None:
+            raise WarehouseError(f"unknown table {table!r}; partitioned tables are "
+                                 f"{sorted(t for t, s in TABLES.items() if s.partitioned)}.")
+        return spec
+
+    def _ensure_schema_file(self, spec: TableSpec, check_content: bool = False) -> None:
+        """Write ``_schema.parquet`` when missing (or, if asked, outdated)."""
+        if spec.name in self._schema_checked and not check_content:
+            return
+        path = self.table_dir(spec.name) / SCHEMA_FILE
+        current = None
+        if path.is_file():
+            current = pq.read_schema(path) if check_content else spec.schema
+        if current is None or not current.equals(spec.schema):
+            self._write_parquet(spec.schema.empty_table(), path)
+        self._schema_checked.add(spec.name)
+
+    def _write_parquet(self, data: pa.Table, path: Path) -> None:
+        """Write ``data`` to a hidden temporary file beside ``path``, fsync, rename."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        text = [f.name for f in data.schema if _is_text(f.type)]
+        # Row-group statistics where they are cheap and prune well (frame ranges, flags);
+        # on text they cost more than they save (one file per recording already).
+        stats = [f.name for f in data.schema
+                 if not (pa.types.is_floating(f.type) or _is_text(f.type))]
+        compression = {f.name: (self.float_compression if pa.types.is_floating(f.type)
+                                and f.name not in _COMPRESSED_FLOATS else self.compression)
+                       for f in data.schema}
+        try:
+            pq.write_table(data, str(tmp), compression=compression or self.compression,
+                           compression_level=self.compression_level,
+                           use_dictionary=text or False, write_statistics=stats or False)
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def _check_table_name(name: str) -> None:
+    if not isinstance(name, str) or not _TABLE.match(name):
+        raise WarehouseError(f"invalid table name {name!r}: use lower-case letters, digits "
+                             "and '_', starting with a letter.")
+
+
+def _check_key(key: str, table: str) -> None:
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise WarehouseError(
+            f"invalid partition key {key!r} for table {table!r}: use letters, digits, '_', "
+            "'.' and '-', starting with a letter or digit (no '/', spaces or commas).")
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t)
+            or (pa.types.is_dictionary(t) and _is_text(t.value_type)))
+
+
+def _to_arrow(spec: TableSpec, df: pd.DataFrame | pa.Table, where: str) -> pa.Table:
+    """Validate columns against ``spec`` and cast them; NaN becomes NULL.
+
+    Columns without NULLs are stored as required (Parquet REQUIRED), which writes faster;
+    readers see the table's schema either way.
+    """
+    if isinstance(df, pa.Table):
+        names = df.column_names
+    elif isinstance(df, pd.DataFrame):
+        names = [str(c) for c in df.columns]
+    else:
+        raise WarehouseError(f"{where}: expected a pandas DataFrame or pyarrow Table, got "
+                             f"{type(df).__name__}.")
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    missing = [c for c in spec.column_names if c not in names]
+    extra = [c for c in names if c not in spec.column_names]
+    if duplicated or missing or extra:
+        detail = "; ".join(f"{label} {cols}" for label, cols in (
+            ("missing columns", missing), ("unexpected columns", extra),
+            ("duplicated columns", duplicated)) if cols)
+        raise WarehouseError(f"{where}: columns do not match the table schema: {detail}. "
+                             f"Expected exactly {spec.column_names}.")
+    arrays, fields = [], []
+    for col in spec.columns:
+        values = df.column(col.name) if isinstance(df, pa.Table) else df[col.name]
+        try:
+            arr = _column_array(values, col.type)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise WarehouseError(
+                f"{where}: column {col.name!r} cannot be stored as {col.type}: {exc}") from exc
+        if arr.null_count and not col.nullable:
+            raise WarehouseError(f"{where}: column {col.name!r} has {arr.null_count} missing "
+                                 "value(s) but may not be NULL.")
+        if col.allowed is not None:
+            _check_allowed(arr, col, where)
+        arrays.append(arr)
+        fields.append(pa.field(col.name, arr.type, nullable=arr.null_count > 0))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _column_array(values: pd.Series | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
+    """One column as an Array of ``target`` (text may stay dictionary-encoded)."""
+    if isinstance(values, pa.ChunkedArray):
+        arr = values.combine_chunks()
+    elif isinstance(values.dtype, pd.CategoricalDtype):
+        arr = pa.array(values)
+    elif pa.types.is_string(target) and values.dtype == object:
+        arr = _text_from_objects(values.to_numpy())
+    else:
+        arr = pa.array(values, from_pandas=True)  # NaN -> NULL
+    if isinstance(values, pa.ChunkedArray) and pa.types.is_floating(arr.type):
+        arr = _nan_to_null(arr)
+    if pa.types.is_dictionary(arr.type) and not pa.types.is_dictionary(target):
+        if _is_text(arr.type) and pa.types.is_string(target):
+            return arr  # stays dictionary-encoded: Parquet stores it as such anyway
+        arr = arr.dictionary_decode()
+    if pa.types.is_timestamp(target):
+        return _timestamps(arr, target)
+    if arr.type != target and not pa.types.is_null(arr.type) and not _castable(arr.type, target):
+        raise TypeError(f"got {arr.type} values; give the column {target} values")
+    if arr.type != target:
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(arr), target)
+        arr = arr.cast(target)
+        if pa.types.is_floating(target):
+            arr = _nan_to_null(arr)
+    return arr
+
+
+def _castable(source: pa.DataType, target: pa.DataType) -> bool:
+    """Casts done silently: between numbers (checked for loss) and between text types."""
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    if any(f(target) for f in numeric):
+        return any(f(source) for f in numeric)
+    if _is_text(target):
+        return _is_text(source)
+    return False
+
+
+def _nan_to_null(arr: pa.Array) -> pa.Array:
+    """NaN -> NULL in a float array (a no-op without NaN)."""
+    values = arr.to_numpy(zero_copy_only=False)
+    nan = np.isnan(values)
+    if not nan.any():
+        return arr
+    if arr.null_count:
+        nan |= arr.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(values, type=arr.type, mask=nan)
+
+
+def _text_from_objects(values: np.ndarray) -> pa.Array:
+    """Text column from an object array; constant or low-cardinality -> dictionary."""
+    n = len(values)
+    if n == 0:
+        return pa.array([], type=pa.string())
+    first = values[0]
+    if isinstance(first, str) and bool((values == first).all()):
+        return pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32),
+                                              pa.array([first], type=pa.string()))
+    if n >= 1000:
+        codes, uniques = pd.factorize(values)
+        if len(uniques) * 4 <= n:
+            if not all(isinstance(u, str) for u in uniques):
+                bad = next(u for u in uniques if not isinstance(u, str))
+                raise TypeError(f"expected text, found {type(bad).__name__} {bad!r}")
+            indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+            return pa.DictionaryArray.from_arrays(indices, pa.array(uniques, type=pa.string()))
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _timestamps(arr: pa.Array, target: pa.TimestampType) -> pa.Array:
+    """Time-zone-aware timestamps converted to ``target`` (UTC); naive ones refused."""
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), target)
+    if not pa.types.is_timestamp(arr.type):
+        raise TypeError(f"expected time-zone-aware timestamps, got {arr.type}; convert with "
+                        "pandas.to_datetime(..., utc=True)")
+    if arr.type.tz is None:
+        raise TypeError("timestamps have no time zone; attach one (e.g. "
+                        "Series.dt.tz_localize('Europe/Oslo')) so the instant is unambiguous")
+    return arr.cast(target, safe=False)
+
+
+def _check_allowed(arr: pa.Array, col: Column, where: str) -> None:
+    plain = arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+    bad = pc.filter(plain, pc.invert(pc.is_in(plain, pa.array(col.allowed))))
+    bad = bad.drop_null()
+    if len(bad):
+        raise WarehouseError(f"{where}: column {col.name!r} holds {bad[0].as_py()!r}; allowed "
+                             f"values are {list(col.allowed)}.")
+
+
+def _check_partition_values(arr: pa.ChunkedArray | pa.Array, key: str, where: str,
+                            column: str) -> None:
+    """Every row of a partition must carry the partition key."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 1:
+        values = set(arr.dictionary.to_pylist()) if len(arr) > arr.null_count else set()
+    elif pa.types.is_dictionary(arr.type):
+        used = pc.unique(arr.indices).drop_null()
+        values = set(arr.dictionary.take(used).to_pylist())
+    else:
+        values = set(pc.unique(arr).to_pylist())
+    values.discard(None)
+    if values - {key}:
+        shown = sorted(values - {key})[:3]
+        raise WarehouseError(f"{where}: rows have {column} {shown}; every row of partition "
+                             f"{key!r} must have {column} = {key!r}.")
+
+
+def _free_arrow(df: pd.DataFrame | pa.Table, where: str) -> pa.Table:
+    """Any DataFrame as an Arrow table (flexible tables)."""
+    if isinstance(df, pa.Table):
+        return df
+    if not isinstance(df, pd.DataFrame):
+        raise WarehouseError(f"{where}: expected a pandas DataFrame, got {type(df).__name__}.")
+    bad = [c for c in df.columns if not isinstance(c, str) or not c]
+    if bad:
+        raise WarehouseError(f"{where}: column names must be non-empty strings, got {bad}.")
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise WarehouseError(f"{where}: cannot store the DataFrame ({exc}); give each column "
+                             "one type.") from exc
+
+
+def _conform(data: pa.Table, spec: TableSpec | None) -> pa.Table:
+    """A table read from a file, in the spec's columns and types (dictionaries decoded)."""
+    if spec is None:
+        return data
+    arrays = []
+    for col in spec.columns:
+        if col.name in data.column_names:
+            arr = data.column(col.name)
+            if arr.type != col.type:
+                arr = arr.cast(col.type)
+        else:  # a file from before the column existed
+            arr = pa.chunked_array([pa.nulls(data.num_rows, col.type)])
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
+def _sql_str(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def connect(root: str | os.PathLike[str] | None = None, read_only: bool = True,
+            ) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse DB (read-only by default); root defaults to :func:`default_root`."""
+    return Warehouse(Path(root) if root is not None else default_root()).connect(read_only)
+
+
+def query(sql: str, root: str | os.PathLike[str] | None = None,
+          params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run SQL over the warehouse views; root defaults to :func:`default_root`.
+
+    Examples
+    --------
+    >>> from dlc_tracking.warehouse import query
+    >>> query("SELECT * FROM recording_summary")  # doctest: +SKIP
+    """
+    return Warehouse(Path(root) if root is not None else default_root()).query(sql, params)
+
+
+# ----------------------------------------------------------------------------- docs
+
+
+def _type_name(t: pa.DataType) -> str:
+    names = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT",
+             pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN"}
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
+    return names.get(t, str(t))
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def tables_markdown() -> str:
+    """``docs/warehouse.md``: layout, tables, columns (type, unit, NULL, description), usage."""
+    lines = [
+        "# The warehouse",
+        "",
+        "<!-- Generated by dlc_tracking.warehouse.write_docs() from TABLES; do not edit. -->",
+        "",
+        "Analysts query DuckDB; pipelines write Parquet. Under the warehouse root "
+        f"(`${ENV_ROOT}`, default `{DEFAULT_ROOT}`):",
+        "",
+        "```",
+        "tables/<table>/<recording_id>.parquet   one file per recording (partitioned tables)",
+        "tables/<table>/all.parquet              registry tables",
+        "tables/<table>/_schema.parquet          zero rows: the table's schema",
+        f"{DB_NAME:<39}  views (and macros) over tables/<table>/*.parquet",
+        f"{CATALOG_FILE:<39}  hash of the view definitions in the DB",
+        "```",
+        "",
+        "Each recording's rows live in their own file, written atomically (temporary file, "
+        "fsync, rename), so several runs write at once, re-materializing a recording "
+        "replaces exactly its rows, and readers never block writers. The views read the "
+        "files at query time: new recordings appear without touching the DB file.",
+        "",
+        "## Querying",
+        "",
+        "Python (runs on an in-memory DuckDB with the same views; never locks the file):",
+        "",
+        "```python",
+        "from dlc_tracking.warehouse import query, connect",
+        "",
+        "summary = query(\"SELECT * FROM recording_summary ORDER BY subject, session\")",
+        "track = query(\"SELECT * FROM tracking(?)\", params=[\"mouse1__2024-01-31__openfield\"])",
+        "",
+        "con = connect()            # read-only connection to warehouse.duckdb",
+        "con.sql(\"SELECT body_part, avg(likelihood) FROM predictions GROUP BY ALL\").df()",
+        "```",
+        "",
+        "DuckDB CLI (read-only, so pipelines can keep updating the catalog):",
+        "",
+        "```sh",
+        f"duckdb -readonly {DEFAULT_ROOT}/{DB_NAME} \\",
+        "  \"SELECT recording_id, distance_cm, mean_speed_cm_s FROM recording_summary\"",
+        "```",
+        "",
+        "Column descriptions are stored as DuckDB comments: "
+        "`SELECT table_name, column_name, comment FROM duckdb_columns()`.",
+        "",
+        "Conventions: columns carry their units; image coordinates (`*_px`) have the origin "
+        "top-left and y down; the arena frame (`*_cm`) has x right, y up, origin at the "
+        "arena boundary's lower-left corner; angles are counter-clockwise from +x, radians "
+        "in intermediate tables (`head_angle_rad`, [0, 2pi)), degrees in user-facing ones "
+        "([0, 360)). Missing values are NULL.",
+        "",
+        "## Tables",
+        "",
+    ]
+    for spec in TABLES.values():
+        kind = (f"partitioned by `{spec.partition_column}`, one file per recording"
+                if spec.partitioned else "unpartitioned")
+        lines += [f"### `{spec.name}`", "", f"{spec.description} ({kind})", "",
+                  "| column | type | unit | NULL | description |",
+                  "|---|---|---|---|---|"]
+        for col in spec.columns:
+            desc = col.description
+            if col.allowed:
+                desc += " One of " + ", ".join(f"`{a}`" for a in col.allowed) + "."
+            lines.append(f"| `{col.name}` | {_type_name(col.type)} | {col.unit or ''} | "
+                         f"{'yes' if col.nullable else 'no'} | {_md_cell(desc)} |")
+        lines.append("")
+    lines += ["## Registry tables", "",
+              "Unpartitioned, written by the registry assets from the registry file; their "
+              "columns follow the registry (see `DESCRIBE <table>`).", "",
+              "| table | holds |", "|---|---|"]
+    lines += [f"| `{name}` | {_md_cell(text)} |" for name, text in REGISTRY_TABLES.items()]
+    lines += ["", "## Summary views and macros", "", "| name | what |", "|---|---|"]
+    lines += [f"| `{name}` | {_md_cell(text)} |" for name, (text, _) in SUMMARY_VIEWS.items()]
+    lines += [f"| `{name}` (table macro) | {_md_cell(text)} |"
+              for name, (text, _) in MACROS.items()]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_docs(path: str | os.PathLike[str] | None = None) -> Path:
+    """Write :func:`tables_markdown` to ``docs/warehouse.md`` (or ``path``)."""
+    default = Path(__file__).parents[1] / "docs" / "warehouse.md"
+    target = Path(path) if path is not None else default
+    target.write_text(tables_markdown(), encoding="utf-8")
+    return target
+

@@ -1,0 +1,195 @@
+"""Model registry, body-part vocabulary, methods and pairings, with real DLC projects."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dlc_tracking.body_parts import canonical_names
+from dlc_tracking.dlc_models import inspect_project
+from dlc_tracking.errors import ModelNotAvailableError, RegistryError
+from dlc_tracking.registry import add_model, load_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("alias", ["leftear", "LEFTEAR", "Left_Ear", "Left Ear", "l_ear"])
+def test_alias_refused_with_suggestion(alias):
+    with pytest.raises(RegistryError) as err:
+        canonical_names([alias, "right_ear"], where="models.x")
+    assert "'left_ear'" in str(err.value) and "body_part_map" in str(err.value)
+
+
+def test_map_makes_aliases_canonical_and_checks_targets():
+    assert canonical_names(["snout", "leftear"], {"snout": "nose", "leftear": "left_ear"}) == [
+        "nose", "left_ear"]
+    with pytest.raises(RegistryError, match="not a canonical body part"):
+        canonical_names(["snout"], {"snout": "noze"})
+    with pytest.raises(RegistryError, match="does not track"):
+        canonical_names(["nose"], {"snout": "nose"})
+
+
+def test_inspect_pytorch_project(tiny_pytorch_config):
+    model = inspect_project(tiny_pytorch_config)
+    cfg = yaml.safe_load(tiny_pytorch_config.read_text())
+    assert model.identity.engine == "pytorch"
+    assert model.identity.task == cfg["Task"] and model.identity.date == str(cfg["date"])
+    assert model.training_fraction == cfg["TrainingFraction"][0]
+    assert model.scorer.startswith(f"DLC_") and f"{cfg['Task']}{cfg['date']}shuffle1" in model.scorer
+    assert "_snapshot_" in model.scorer
+    assert model.snapshot.endswith(".pt") and "best" not in model.snapshot
+    assert model.body_parts == ["nose", "left_ear", "right_ear", "tail_base"]
+
+
+def test_inspect_tensorflow_project(tiny_tf_config):
+    model = inspect_project(tiny_tf_config)
+    assert model.identity.engine == "tensorflow"
+    assert model.model_folder.startswith("dlc-models/")
+    assert model.scorer.startswith("DLC_") and "shuffle1_" in model.scorer
+    assert model.body_parts == ["snout", "leftear", "rightear", "tailbase"]
+
+
+def test_registry_holds_both_models(registry):
+    assert registry.model("tiny_openfield").engine == "pytorch"
+    legacy = registry.model("tiny_legacy")
+    assert legacy.engine == "tensorflow"
+    assert legacy.canonical_body_parts == ["nose", "left_ear", "right_ear", "tail_base"]
+    assert registry.resolve_assignment("openfield", None, None) == ("tiny_openfield", "two_ears")
+    assert registry.validate(check_projects=True) == []
+
+
+def test_cli_registers_legacy_model_without_code(tmp_path, tiny_tf_config):
+    from dlc_assets.cli import main
+
+    path = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", path)
+    with pytest.raises(SystemExit) as refused:
+        main(["--registry", str(path), "models", "add", "--name", "legacy",
+              "--config", str(tiny_tf_config)])
+    assert refused.value.code == 2
+    assert "legacy" not in (yaml.safe_load(path.read_text()).get("models") or {})
+    main(["--registry", str(path), "models", "add", "--name", "legacy", "--config",
+          str(tiny_tf_config), "--map", "snout=nose", "--map", "leftear=left_ear",
+          "--map", "rightear=right_ear", "--map", "tailbase=tail_base", "--pair", "two_ears"])
+    registry = load_registry(path)
+    assert registry.model("legacy").canonical_body_parts == [
+        "nose", "left_ear", "right_ear", "tail_base"]
+    assert ("legacy", "two_ears") in registry.pairings
+
+
+@pytest.fixture
+def project_copy(tmp_path, tiny_pytorch_config) -> Path:
+    dst = tmp_path / "project"
+    shutil.copytree(tiny_pytorch_config.parent, dst, symlinks=True)
+    cfg = yaml.safe_load((dst / "config.yaml").read_text())
+    cfg["project_path"] = str(dst)
+    (dst / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return dst / "config.yaml"
+
+
+def _edit_config(config: Path, **changes) -> None:
+    cfg = yaml.safe_load(config.read_text())
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    config.write_text(yaml.safe_dump(cfg))
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(RegistryError, match="config not found"):
+        inspect_project(tmp_path / "config.yaml", with_scorer=False)
+
+
+@pytest.mark.parametrize("key", ["Task", "date", "iteration", "TrainingFraction", "bodyparts"])
+def test_config_lacking_a_key(project_copy, key):
+    _edit_config(project_copy, **{key: None})
+    with pytest.raises(RegistryError, match=key):
+        inspect_project(project_copy, with_scorer=False)
+
+
+def test_bad_indices(project_copy):
+    with pytest.raises(RegistryError, match="trainingsetindex 3 is out of range"):
+        inspect_project(project_copy, trainingsetindex=3, with_scorer=False)
+    with pytest.raises(RegistryError, match="shuffle 7"):
+        inspect_project(project_copy, shuffle=7, with_scorer=False)
+    with pytest.raises(RegistryError, match="snapshotindex 5 is not present"):
+        inspect_project(project_copy, snapshotindex=5, with_scorer=False)
+
+
+def test_duplicates_refused(tmp_path, project_copy):
+    path = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", path)
+    add_model(path, "a", project_copy)
+    with pytest.raises(RegistryError, match="already registered"):
+        add_model(path, "a", project_copy)
+    with pytest.raises(RegistryError, match="same identity"):
+        add_model(path, "b", project_copy)
+    assert list(load_registry(path).models) == ["a"]  # file untouched by refusals
+
+
+def test_project_moved_after_registration(tmp_path, project_copy):
+    path = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", path)
+    add_model(path, "a", project_copy)
+    shutil.move(str(project_copy.parent), str(tmp_path / "elsewhere"))
+    registry = load_registry(path)  # loading does not need the project
+    problems = registry.validate(check_projects=True)
+    assert problems and "not on this worker" in problems[0]
+    with pytest.raises(ModelNotAvailableError, match="config.yaml not found"):
+        registry.model("a").check_available()
+
+
+def test_snapshot_deleted_after_registration(tmp_path, project_copy):
+    path = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", path)
+    entry = add_model(path, "a", project_copy)
+    (project_copy.parent / entry.derived["snapshot"]).unlink()
+    with pytest.raises(ModelNotAvailableError, match="snapshot files missing"):
+        load_registry(path).model("a").check_available()
+
+
+def _registry_with(tmp_path, registry_path, **changes) -> Path:
+    raw = yaml.safe_load(registry_path.read_text())
+    raw.update(changes)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_pairing_needs_the_methods_body_parts(tmp_path, registry_path):
+    raw = yaml.safe_load(registry_path.read_text())
+    methods = {**raw.get("methods", {}), "paws": {"kind": "centroid", "body_parts": [
+        "left_forepaw", "right_forepaw"], "tracking_type": "openfield"}}
+    path = _registry_with(tmp_path, registry_path, methods=methods,
+                          pairings=raw["pairings"] + [{"model": "tiny_openfield",
+                                                       "method": "paws"}])
+    with pytest.raises(RegistryError, match=r"does not track \['left_forepaw', 'right_forepaw'\]"):
+        load_registry(path)
+
+
+def test_unknown_tracking_type_and_malformed_yaml(tmp_path, registry_path):
+    path = _registry_with(tmp_path, registry_path, methods={
+        "m": {"kind": "single_point", "body_parts": ["nose"], "tracking_type": "maze"}})
+    with pytest.raises(RegistryError, match="unknown tracking type 'maze'"):
+        load_registry(path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [\n")
+    with pytest.raises(RegistryError, match="not valid YAML"):
+        load_registry(bad)
+
+
+def test_assignment_only_from_accepted_pairings(registry):
+    with pytest.raises(RegistryError, match="not an accepted pairing"):
+        registry.resolve_assignment("openfield", "tiny_legacy", "nose")
+    with pytest.raises(RegistryError, match="unknown tracking type"):
+        registry.resolve_assignment("maze", None, None)
+
+
+def test_shipped_registry_template_loads():
+    registry = load_registry(ROOT / "registry" / "registry.yaml")
+    assert "two_ears" in registry.methods and registry.tracking_type("openfield").supported
