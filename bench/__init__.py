@@ -1,0 +1,1 @@
+"""Benchmarks of the dlc-platform: ``python -m bench --help`` (results in BENCHMARKS.md)."""

@@ -43,6 +43,9 @@ class Metric:
         Short remark printed beside the figure.
     samples : list of float
         Every repeat's value, for the JSON.
+    cpu_s : float or None
+        Median CPU seconds (all threads of the process) of the measured work, for wall
+        times: less sensitive than wall time to other processes competing for the cores.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Metric:
     target: float | None = None
     note: str = ""
     samples: list[float] = field(default_factory=list)
+    cpu_s: float | None = None
 
     @property
     def status(self) -> str:
@@ -104,6 +108,14 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(finite) if finite else float("nan")
 
 
+def _call(trial: Trial) -> dict[str, float]:
+    """One trial's figures, plus ``cpu_s`` (CPU seconds of this process) unless given."""
+    cpu = time.process_time()
+    figures = dict(trial())
+    figures.setdefault("cpu_s", time.process_time() - cpu)
+    return figures
+
+
 def repeat(trial: Trial, repeats: int) -> dict[str, list[float]]:
     """Run ``trial`` ``repeats`` times and collect each figure it returns.
 
@@ -117,11 +129,11 @@ def repeat(trial: Trial, repeats: int) -> dict[str, list[float]]:
     Returns
     -------
     dict
-        ``{figure name: [value per run]}``.
+        ``{figure name: [value per run]}``, with ``cpu_s`` (see :func:`_call`).
     """
     out: dict[str, list[float]] = {}
     for _ in range(repeats):
-        for key, value in trial().items():
+        for key, value in _call(trial).items():
             out.setdefault(key, []).append(float(value))
     return out
 
@@ -139,13 +151,13 @@ def alternate(trials: Mapping[str, Trial], repeats: int) -> dict[str, dict[str, 
     Returns
     -------
     dict
-        ``{peer name: {figure name: [value per run]}}``.
+        ``{peer name: {figure name: [value per run]}}``, with ``cpu_s``.
     """
     names = list(trials)
     out: dict[str, dict[str, list[float]]] = {name: {} for name in names}
     for i in range(repeats):
         for name in names if i % 2 == 0 else reversed(names):
-            for key, value in trials[name]().items():
+            for key, value in _call(trials[name]).items():
                 out[name].setdefault(key, []).append(float(value))
     return out
 
@@ -155,6 +167,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
+
+
+def timed_cpu(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds (all threads of this process) and the value of ``fn()``."""
+    cpu = time.process_time()
+    wall, value = timed(fn)
+    return wall, time.process_time() - cpu, value
 
 
 def peak_rss_mib() -> float:
@@ -243,19 +262,20 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     str
         The table.
     """
-    header = ("benchmark", "figure", "value", "unit", "target", "status", "note")
+    header = ("benchmark", "figure", "value", "unit", "target", "status", "cpu s", "note")
     rows = [header]
     for res in results:
         for m in res.get("metrics", []):
             target = f"{m['op']} {_fmt(m['target'])}" if m.get("op") else ""
+            cpu = _fmt(m["cpu_s"]) if m.get("cpu_s") is not None else ""
             rows.append((res["name"], m["name"], _fmt(m["value"]), m["unit"], target,
-                         m["status"], m.get("note", "")))
+                         m["status"], cpu, m.get("note", "")))
         if res.get("error"):
-            rows.append((res["name"], "ERROR", "", "", "", "FAIL", res["error"][:80]))
+            rows.append((res["name"], "ERROR", "", "", "", "FAIL", "", res["error"][:80]))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [str(c).rjust(widths[i]) if i == 2 else str(c).ljust(widths[i])
+        cells = [str(c).rjust(widths[i]) if i in (2, 6) else str(c).ljust(widths[i])
                  for i, c in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
         if n == 0:

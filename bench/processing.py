@@ -9,7 +9,7 @@ noisy synthetic predictions (jitter, 3 % low-likelihood points, 0.2 % outliers),
 from __future__ import annotations
 
 from bench import data
-from bench.common import BenchResult, median, repeat, timed
+from bench.common import BenchResult, median, repeat, timed, timed_cpu
 from dlc_tracking.methods import BUILTIN_METHODS
 from dlc_tracking.processing import ProcessingParams, process_body_parts, process_tracking
 from dlc_tracking.processing import raw_state_vector as make_raw_state_vector
@@ -28,15 +28,15 @@ def _trial(poses, body_parts, time_s, params, pixels_per_cm):
     size = (data.WIDTH, data.HEIGHT)
 
     def run() -> dict[str, float]:
-        t_raw, raw = timed(lambda: make_raw_state_vector(
+        t_raw, c_raw, raw = timed_cpu(lambda: make_raw_state_vector(
             method, poses, body_parts, time_s, "above", size))
-        t_proc, processed = timed(lambda: process_tracking(
+        t_proc, c_proc, processed = timed_cpu(lambda: process_tracking(
             raw, params, pixels_per_cm=pixels_per_cm))
-        t_parts, _ = timed(lambda: process_body_parts(
+        t_parts, c_parts, _ = timed_cpu(lambda: process_body_parts(
             poses, body_parts, time_s, "above", size, processed.calibration, params,
             method.likelihood_cutoff))
         return {"raw_s": t_raw, "processed_s": t_proc, "pipeline_s": t_raw + t_proc,
-                "body_parts_s": t_parts}
+                "body_parts_s": t_parts, "cpu_s": c_raw + c_proc, "parts_cpu_s": c_parts}
 
     return run
 
@@ -65,7 +65,8 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     res = BenchResult("processing")
     pipeline = median(samples["pipeline_s"])
     res.add("raw -> state vector -> processed tracking", pipeline, "s", "<=", TARGET_S,
-            note=f"{n:,} frames x 4 parts", samples=samples["pipeline_s"])
+            note=f"{n:,} frames x 4 parts", samples=samples["pipeline_s"],
+            cpu_s=median(samples["cpu_s"]))
     res.add("  of which raw_state_vector", median(samples["raw_s"]), "s",
             samples=samples["raw_s"])
     res.add("  of which process_tracking", median(samples["processed_s"]), "s",
@@ -73,7 +74,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     res.add("pipeline throughput", n / pipeline, "frames/s")
     parts = median(samples["body_parts_s"])
     res.add("process_body_parts (4 parts)", parts, "s", note="reported separately",
-            samples=samples["body_parts_s"])
+            samples=samples["body_parts_s"], cpu_s=median(samples["parts_cpu_s"]))
     res.add("process_body_parts throughput", n / parts, "frames/s")
     res.details = {"n_frames": n, "fps": FPS, "n_body_parts": len(body_parts),
                    "method": "two_ears", "params": params.to_dict(), "repeats": repeats,

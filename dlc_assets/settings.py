@@ -19,7 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def setting(name: str, default: str) -> str:
     value = os.environ.get(name, default)
     path_like = name.endswith(("_ROOT", "_REGISTRY", "_WAREHOUSE", "_DIR"))
-    return str((PROJECT_ROOT / value).resolve()) if path_like and not os.path.isabs(value) else value
+    if path_like and not os.path.isabs(value):
+        return str((PROJECT_ROOT / value).resolve())
+    return value
 
 
 def data_root() -> str:

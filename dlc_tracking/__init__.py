@@ -1,1 +1,2 @@
-"""Plain-Python domain package of dlc-platform: DLC files, models, methods, processing, warehouse."""
+"""Plain-Python domain package of dlc-platform (no Dagster): DLC files and models,
+state-vector methods, processing, warehouse, inference, synthetic data."""

@@ -102,7 +102,8 @@ def config_hash(cfg: dict) -> str:
     keys = ("Task", "date", "iteration", "TrainingFraction", "bodyparts", "multianimalproject",
             "multianimalbodyparts", "uniquebodyparts", "individuals")
     relevant = {k: cfg.get(k) for k in keys}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _training_fraction(cfg: dict, trainingsetindex: int, config_path: Path) -> float:

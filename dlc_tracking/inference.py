@@ -104,7 +104,8 @@ def stage_project(project_config: Path, model_folder: str, iteration: int, task_
     cfg["snapshotindex"] = snapshotindex
     cfg["video_sets"] = {}
     (staged / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    trainset = Path("training-datasets") / f"iteration-{iteration}" / f"UnaugmentedDataSet_{task_date}"
+    trainset = (Path("training-datasets") / f"iteration-{iteration}"
+                / f"UnaugmentedDataSet_{task_date}")
     for rel in (Path(model_folder), trainset):
         src = project / rel
         if src.is_dir():

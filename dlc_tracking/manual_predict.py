@@ -18,7 +18,7 @@ from pathlib import Path
 from dlc_tracking.errors import DLCFileError
 from dlc_tracking.inference import run_analyze_videos
 from dlc_tracking.registry import ModelEntry
-from dlc_tracking.sessions import SESSION_FILE, MANUAL_OUTPUT_PREFIX, load_session_metadata
+from dlc_tracking.sessions import MANUAL_OUTPUT_PREFIX, SESSION_FILE, load_session_metadata
 from dlc_tracking.video import probe_video
 
 
@@ -50,7 +50,8 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
             )
         start_timestamp = load_session_metadata(session_yaml).start_time.isoformat()
     model.check_available()
-    scratch = Path(work_dir).absolute() / "predict" / f"{video.parent.name}-{video.stem}-{model.name}"
+    scratch = (Path(work_dir).absolute() / "predict"
+               / f"{video.parent.name}-{video.stem}-{model.name}")
     update, bar = _progress_bar()
     d = model.derived
     result = run_analyze_videos(

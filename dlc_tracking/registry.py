@@ -130,7 +130,8 @@ class Registry:
     def method(self, name: str):
         if name not in self.methods:
             raise RegistryError(
-                f"{self.path}: no state-vector method named {name!r}; known: {sorted(self.methods)}."
+                f"{self.path}: no state-vector method named {name!r}; "
+                f"known: {sorted(self.methods)}."
             )
         return self.methods[name]
 

@@ -20,7 +20,8 @@ from dlc_tracking.sessions import Recording, discover_recordings, partially_copi
 
 @dataclass
 class ScanResult:
-    to_process: list[tuple[Recording, str]] = field(default_factory=list)  # (recording, fingerprint)
+    # (recording, fingerprint) pairs to run now
+    to_process: list[tuple[Recording, str]] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # not settled yet
     deferred: list[str] = field(default_factory=list)  # over the per-scan bound
     removed: list[str] = field(default_factory=list)

@@ -304,8 +304,11 @@ def build_tiny_model(
         try:
             say(f"[tiny_model] building the {engine} model in {tmp} (a few minutes on CPU)")
             t0 = time.monotonic()
+            cpu0 = _children_cpu_seconds()
             info = _run_worker(tmp, spec, say)
             info["build_seconds"] = round(time.monotonic() - t0, 1)
+            # CPU time of the build process: comparable across machines under load.
+            info["build_cpu_seconds"] = round(_children_cpu_seconds() - cpu0, 1)
             info["hash"] = final.name.split("-", 1)[1]
             info["deeplabcut_version"] = _deeplabcut_version()
             info["project"] = project_name(engine)
@@ -325,6 +328,15 @@ def build_tiny_model(
         f"mean error {info['mean_error_px']:.2f} px on unseen frames: {config}"
     )
     return config
+
+
+def _children_cpu_seconds() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 0.0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:

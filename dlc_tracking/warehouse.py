@@ -2,23 +2,34 @@
 
 Layout under the warehouse root::
 
-    tables/<table>/<partition key>.parquet   one file per partition (recording)
-    tables/<table>/all.parquet               unpartitioned (registry) tables
-    tables/<table>/_schema.parquet           zero rows, the table's schema
+    tables/<table>/<key>@<version>.parquet   one immutable file per partition version
+                                             (key = recording id; ``all`` for the
+                                             unpartitioned registry tables)
+    tables/<table>/_schema@<version>.parquet zero rows: the table's schema
     warehouse.duckdb                         views (+ macros) over tables/*/*.parquet
     warehouse.catalog.json                   hash of the view definitions in the DB
 
+``<version>`` is ``<publication time in ns, 20 digits>-<4 hex column fingerprint><4 hex
+random>``: names sort by time.
+
 Why: several Dagster runs write at once (one per recording) while analysts read, and
 DuckDB admits one writing process per database file, which open readers block. So writers
-only ever write Parquet files, atomically (a hidden temporary file in the same folder,
-fsync, ``os.replace``), and never open the DuckDB file. Its views glob the folders at
-query time, so new partitions show up without touching the DB. :meth:`Warehouse.ensure_catalog`
-opens the DB for writing only when the view definitions changed, and leaves it alone when
-another process holds it. :meth:`Warehouse.query` runs on an in-memory DuckDB with the
-same views and never touches the file at all.
+only ever write Parquet files and never open the DuckDB file; its views glob the folders
+at query time, so new partitions show up without touching the DB.
 
-Table schemas live in :data:`TABLES` (pyarrow types, units, descriptions); ``docs/
-warehouse.md`` is generated from them by :func:`tables_markdown`.
+Files are published atomically (hidden temporary file in the same folder, fsync,
+``os.replace`` onto a new name) and never changed afterwards: DuckDB reads a file's footer
+and its data through separate opens, so a file replaced in place under a running query is
+read half old, half new (wrong numbers, not only errors). Re-writing a partition publishes
+a new version; views pick the newest version of each key, so a re-materialized recording
+replaces exactly its rows. Superseded versions are deleted after :data:`GRACE_S`.
+
+:meth:`Warehouse.ensure_catalog` opens the DB for writing only when the view definitions
+changed, and leaves it alone when another process holds it. :meth:`Warehouse.query` runs
+on an in-memory DuckDB whose views list the current files, and never touches the DB file.
+
+Table schemas live in :data:`TABLES` (pyarrow types, units, descriptions);
+``docs/warehouse.md`` is generated from them by :func:`tables_markdown`.
 """
 
 from __future__ import annotations
@@ -66,15 +77,31 @@ ENV_ROOT = "DLC_PLATFORM_WAREHOUSE"
 DEFAULT_ROOT = "demo/warehouse"
 DB_NAME = "warehouse.duckdb"
 CATALOG_FILE = "warehouse.catalog.json"
-SCHEMA_FILE = "_schema.parquet"
-ALL_FILE = "all.parquet"
-CATALOG_VERSION = 1
+SCHEMA_KEY = "_schema"
+"""Key of a table's zero-row schema file."""
+ALL_KEY = "all"
+"""Key of an unpartitioned table's file."""
+CATALOG_VERSION = 2
 """Bump when the catalog SQL changes shape, so existing DB files are rebuilt."""
+VISIBILITY_DELAY_S = 0.5
+"""A new version of an existing partition shows in the DB file's views this long after
+it was published (new partitions show at once); covers the time between a query's start
+and its listing of the files."""
+GRACE_S = 60.0
+"""Superseded versions are deleted once their successor is this old."""
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
+_VERSIONED = re.compile(r"^(?P<key>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<ns>[0-9]{20})-"
+                        r"(?P<tag>[0-9a-f]{8})\.parquet$")
+_SQL_KEY = r"([A-Za-z0-9_][A-Za-z0-9_.-]*)@[0-9]{20}-[0-9a-f]{8}\.parquet$"
+_SQL_NS = r"@([0-9]{20})-[0-9a-f]{8}\.parquet$"
+_FILE_COLUMN = "_warehouse_file"
 _LOCK_WAIT_S = 10.0
+_QUERY_ATTEMPTS = 4
+_TEMP_MAX_AGE_NS = 3600 * 10**9
 _COMPRESSED_FLOATS = frozenset({"time_s"})  # regular, repeated per body part: compresses
+_LAST_TABLE_COLLECT: dict[str, float] = {}  # table folder -> time.monotonic() of its last GC
 
 
 class WarehouseError(DLCPlatformError):
@@ -190,7 +217,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("arena_width_cm", _F64, "Arena width (x).", "cm"),
                _c("arena_height_cm", _F64, "Arena height (y, depth in the image).", "cm"),
                _c("has_timestamps", _BOOL, "Frame times come from a per-frame timestamp file."),
-               _MODEL,
+               _c("model_name", _STR, "Assigned DLC model (registry name); NULL when none "
+                  "applies."),
                _c("method_name", _STR, "State-vector method (registry name); NULL when "
                   "skipped."),
                _c("session_yaml_sha", _STR, "SHA-256 of session.yaml (provenance)."),
@@ -339,6 +367,18 @@ MACROS: dict[str, tuple[str, str]] = {
 }
 """Table macros: name -> (description, CREATE statement)."""
 
+_DEPENDS: dict[str, tuple[str, ...]] = {
+    "recording_summary": ("processed_tracking", "recordings"),
+    "prediction_quality": ("predictions",),
+    "tracking": ("processed_tracking",),
+    "body_part_track": ("predictions",),
+}
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    """Names plus the tables their summary views and macros read."""
+    return set(names).union(*(_DEPENDS.get(n, ()) for n in names))
+
 
 # ----------------------------------------------------------------------------- the store
 
@@ -346,6 +386,53 @@ MACROS: dict[str, tuple[str, str]] = {
 def default_root() -> Path:
     """Warehouse root from ``$DLC_PLATFORM_WAREHOUSE``, else ``demo/warehouse``."""
     return Path(os.environ.get(ENV_ROOT) or DEFAULT_ROOT).absolute()
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One immutable Parquet file of a table: ``<key>@<ns>-<tag>.parquet``.
+
+    Attributes
+    ----------
+    file : str
+        The file's path.
+    key : str
+        Partition key, ``all`` (unpartitioned table) or ``_schema``.
+    ns : int
+        Publication time (ns since the epoch), taken just before the rename.
+    columns : str
+        Fingerprint of the column names (4 hex), the first half of the file's tag.
+    """
+
+    file: str
+    key: str
+    ns: int
+    columns: str = ""
+
+    @property
+    def path(self) -> Path:
+        """The file as a Path."""
+        return Path(self.file)
+
+
+def _versions(folder: Path, key: str | None = None) -> dict[str, list[FileVersion]]:
+    """Published files of a table folder (of one key, if given), per key, oldest first."""
+    found: dict[str, list[FileVersion]] = {}
+    prefix = f"{key}@" if key is not None else ""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _VERSIONED.match(entry.name)
+        if match:
+            found.setdefault(match["key"], []).append(FileVersion(
+                entry.path, match["key"], int(match["ns"]), match["tag"][:4]))
+    for versions in found.values():
+        versions.sort(key=lambda v: v.file)
+    return found
 
 
 class Warehouse:
@@ -361,18 +448,21 @@ class Warehouse:
     float_compression : str, default "none"
         Codec of the other floating-point columns (positions, likelihoods, speeds...).
         Their low bits are noise: snappy saves < 0.1 % on them and zstd ~7 %, while
-        compressing them costs about a third of the write time.
+        compressing them costs 10-25 % of the write time.
     compression_level : int, optional
         Codec level (e.g. 1 for zstd).
+    grace_s : float, default 60
+        Superseded file versions are deleted once their successor is this old.
     """
 
     def __init__(self, root: str | os.PathLike[str], compression: str = "snappy",
-                 float_compression: str = "none",
-                 compression_level: int | None = None) -> None:
+                 float_compression: str = "none", compression_level: int | None = None,
+                 grace_s: float = GRACE_S) -> None:
         self.root = Path(root).absolute()
         self.compression = compression
         self.float_compression = float_compression
         self.compression_level = compression_level
+        self.grace_s = grace_s
         self._schema_checked: set[str] = set()
 
     def __repr__(self) -> str:
@@ -395,10 +485,11 @@ class Warehouse:
         _check_table_name(table)
         return self.tables_dir / table
 
-    def partition_path(self, table: str, key: str) -> Path:
-        """``root/tables/<table>/<key>.parquet``."""
+    def partition_path(self, table: str, key: str) -> Path | None:
+        """The current file of a partition (``<key>@<version>.parquet``), None if absent."""
         _check_key(key, table)
-        return self.table_dir(table) / f"{key}.parquet"
+        versions = _versions(self.table_dir(table), key).get(key)
+        return versions[-1].path if versions else None
 
     # ---------------------------------------------------------------- partitions
 
@@ -410,8 +501,8 @@ class Warehouse:
         table : str
             A partitioned table of :data:`TABLES`.
         key : str
-            Partition key (recording id): letters, digits, ``_ . -``, not starting with
-            ``.``, ``_`` or ``-``.
+            Partition key (recording id): letters, digits, ``_ . -``, starting with a
+            letter or digit.
         df : pandas.DataFrame or pyarrow.Table
             Exactly the table's columns (any order); values are cast to the stored types,
             NaN becomes NULL. Every row's ``recording_id`` must equal ``key``.
@@ -419,7 +510,7 @@ class Warehouse:
         Returns
         -------
         pathlib.Path
-            The partition file.
+            The new file. Earlier versions stay readable until ``grace_s`` has passed.
 
         Raises
         ------
@@ -429,18 +520,17 @@ class Warehouse:
         spec = self._spec(table)
         if not spec.partitioned:
             raise WarehouseError(f"table {table!r} is not partitioned; use write_table().")
-        path = self.partition_path(table, key)
+        _check_key(key, table)
         where = f"{table} partition {key!r}"
         data = _to_arrow(spec, df, where)
         if spec.partition_column is not None:
             _check_partition_values(data.column(spec.partition_column), key, where,
                                     spec.partition_column)
         self._ensure_schema_file(spec)
-        self._write_parquet(data, path)
-        return path
+        return self._publish(data, table, key)
 
     def read_partition(self, table: str, key: str) -> pd.DataFrame:
-        """Read one partition (columns and types of the table's schema).
+        """Read the current version of one partition (the table's columns and types).
 
         Raises
         ------
@@ -449,38 +539,33 @@ class Warehouse:
         """
         spec = self._spec(table)
         path = self.partition_path(table, key)
-        try:
-            data = pq.read_table(path)
-        except FileNotFoundError:
+        if path is None:
             raise WarehouseError(
-                f"{path}: no partition {key!r} in table {table!r}; materialize it first "
-                f"(partitions present: {len(self.partitions(table))}).") from None
-        return _conform(data, spec).to_pandas()
+                f"{self.table_dir(table)}: no partition {key!r} in table {table!r}; "
+                f"materialize it first ({len(self.partitions(table))} partitions present).")
+        return _conform(pq.read_table(path), spec).to_pandas()
 
     def delete_partition(self, table: str, key: str) -> bool:
-        """Remove one partition; True when it existed."""
-        path = self.partition_path(table, key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        _fsync_dir(path.parent)
-        return True
+        """Remove every version of one partition; True when it existed."""
+        _check_key(key, table)
+        folder = self.table_dir(table)
+        versions = _versions(folder, key).get(key, [])
+        for version in versions:
+            version.path.unlink(missing_ok=True)
+        if versions:
+            _fsync_dir(folder)
+        return bool(versions)
 
     def partitions(self, table: str) -> list[str]:
         """Partition keys present for a table, sorted."""
-        folder = self.table_dir(table)
-        if not folder.is_dir():
-            return []
         partitioned = table in TABLES and TABLES[table].partitioned
-        keys = (p.name[: -len(".parquet")] for p in folder.iterdir()
-                if p.name.endswith(".parquet"))
-        return sorted(k for k in keys if _KEY.match(k) and (partitioned or k != "all"))
+        keys = _versions(self.table_dir(table))
+        return sorted(k for k in keys if _KEY.match(k) and (partitioned or k != ALL_KEY))
 
     # ---------------------------------------------------------------- whole tables
 
     def write_table(self, name: str, df: pd.DataFrame | pa.Table) -> Path:
-        """Write (replace) an unpartitioned table ``root/tables/<name>/all.parquet``.
+        """Write (replace) an unpartitioned table (key ``all``).
 
         Tables of :data:`TABLES` are validated and cast like partitions; any other name
         (e.g. the registry tables) takes the DataFrame's own columns and types.
@@ -494,14 +579,13 @@ class Warehouse:
                                      f"{spec.partition_column}; use write_partition().")
             data = _to_arrow(spec, df, where)
             self._ensure_schema_file(spec)
-        else:
-            data = _free_arrow(df, where)
-        path = self.table_dir(name) / ALL_FILE
-        self._write_parquet(data, path)
-        if name not in TABLES:
-            schema = pa.schema([f.with_nullable(True) for f in data.schema])
-            self._write_parquet(schema.empty_table(), path.with_name(SCHEMA_FILE))
-        return path
+            return self._publish(data, name, ALL_KEY)
+        data = _free_arrow(df, where)
+        schema = pa.schema([f.with_nullable(True) for f in data.schema])
+        current = _versions(self.table_dir(name), SCHEMA_KEY).get(SCHEMA_KEY)
+        if not current or not pq.read_schema(current[-1].path).equals(schema):
+            self._publish(schema.empty_table(), name, SCHEMA_KEY)
+        return self._publish(data, name, ALL_KEY)
 
     def read_table(self, name: str) -> pd.DataFrame:
         """A whole table as a DataFrame (all partitions, for partitioned tables).
@@ -511,54 +595,114 @@ class Warehouse:
         WarehouseError
             A table that is neither in :data:`TABLES` nor written yet.
         """
-        folder = self.table_dir(name)
         spec = TABLES.get(name)
+        current = {k: v[-1].path for k, v in _versions(self.table_dir(name)).items()}
         if spec is not None and spec.partitioned:
-            parts = [_conform(pq.read_table(folder / f"{k}.parquet"), spec)
-                     for k in self.partitions(name)]
+            parts = [_conform(pq.read_table(current[k]), spec) for k in sorted(current)
+                     if k != SCHEMA_KEY]
             return (pa.concat_tables(parts) if parts else spec.schema.empty_table()).to_pandas()
-        path = folder / ALL_FILE
-        if path.is_file():
+        path = current.get(ALL_KEY)
+        if path is not None:
             data = pq.read_table(path)
             return (_conform(data, spec) if spec else data).to_pandas()
         if spec is not None:
             return spec.schema.empty_table().to_pandas()
-        if (folder / SCHEMA_FILE).is_file():
-            return pq.read_table(folder / SCHEMA_FILE).to_pandas()
-        raise WarehouseError(f"{folder}: table {name!r} has not been written yet; "
-                             "materialize the registry assets first.")
+        if SCHEMA_KEY in current:
+            return pq.read_table(current[SCHEMA_KEY]).to_pandas()
+        raise WarehouseError(f"{self.table_dir(name)}: table {name!r} has not been written "
+                             "yet; materialize the registry assets first.")
 
     def tables(self) -> list[str]:
         """Tables that have a view: every table of :data:`TABLES` plus written others."""
         names = set(TABLES)
         if self.tables_dir.is_dir():
             for d in self.tables_dir.iterdir():
-                if d.is_dir() and _TABLE.match(d.name) and (
-                        (d / SCHEMA_FILE).is_file() or (d / ALL_FILE).is_file()):
+                if d.is_dir() and _TABLE.match(d.name) and _versions(d, SCHEMA_KEY):
                     names.add(d.name)
         return sorted(names)
+
+    def collect_garbage(self, table: str | None = None) -> int:
+        """Delete superseded versions (successor older than ``grace_s``) and stale temp files.
+
+        Returns
+        -------
+        int
+            Number of files deleted.
+        """
+        names = [table] if table is not None else self.tables()
+        return sum(self._collect(self.table_dir(name)) for name in names)
 
     # ---------------------------------------------------------------- catalog
 
     def catalog_sql(self) -> list[str]:
-        """The statements that define the catalog (views over the Parquet folders, macros)."""
+        """Statements defining the catalog in ``warehouse.duckdb``.
+
+        Each view globs its table folder at query time and keeps, per key, the newest
+        version published at least ``VISIBILITY_DELAY_S`` before the query began (the
+        oldest when none is that old). A version published while a query binds is never
+        chosen, so a query sees each partition whole, from one file, and never a file
+        that changed under it.
+        """
+        delay_ns = int(VISIBILITY_DELAY_S * 1e9)
         statements = []
         for name in self.tables():
             glob = _sql_str(str(self.tables_dir / name / "*.parquet"))
-            statements.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
-                              f"read_parquet({glob}, union_by_name = true)")
-        for name, (_, select) in SUMMARY_VIEWS.items():
-            statements.append(f'CREATE OR REPLACE VIEW "{name}" AS {select.strip()}')
-        statements.extend(sql for _, sql in MACROS.values())
+            statements.append(
+                f'CREATE OR REPLACE VIEW "{name}" AS SELECT * EXCLUDE ({_FILE_COLUMN}) '
+                f"FROM read_parquet({glob}, union_by_name = true, "
+                f"filename = '{_FILE_COLUMN}') "
+                f"WHERE {_FILE_COLUMN} IN (SELECT coalesce(max(file) FILTER (WHERE ns <= "
+                f"epoch_ns(current_timestamp) - {delay_ns}), min(file)) FROM ("
+                f"SELECT file, regexp_extract(file, {_sql_str(_SQL_KEY)}, 1) AS key, "
+                f"CAST(regexp_extract(file, {_sql_str(_SQL_NS)}, 1) AS HUGEINT) AS ns "
+                f"FROM glob({glob}) WHERE regexp_matches(file, {_sql_str(_SQL_NS)})"
+                ") GROUP BY key)")
+        statements.extend(self._derived_sql())
         return statements
+
+    def snapshot_sql(self, names: set[str] | None = None) -> list[str]:
+        """Statements defining the same catalog over the files current right now.
+
+        Used by :meth:`memory_connection`: the views list the current file of every key,
+        so they see a write the moment it returns.
+
+        Parameters
+        ----------
+        names : set of str, optional
+            Only these tables, summary views and macros (and what they depend on).
+        """
+        wanted = None if names is None else _with_dependencies(names)
+        statements = []
+        for name in self.tables():
+            if wanted is not None and name not in wanted:
+                continue
+            current = sorted((v[-1] for v in _versions(self.table_dir(name)).values()),
+                             key=lambda v: (v.key != SCHEMA_KEY, v.key))
+            listed = ", ".join(_sql_str(v.file) for v in current)
+            # Files of one column layout (the usual case) need no union by name, which
+            # would read every footer once more when the view is made.
+            union = len({v.columns for v in current}) > 1
+            statements.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
+                              f"read_parquet([{listed}], union_by_name = {str(union).lower()})")
+        statements.extend(self._derived_sql(wanted))
+        return statements
+
+    @staticmethod
+    def _derived_sql(wanted: set[str] | None = None) -> list[str]:
+        statements = [f'CREATE OR REPLACE VIEW "{name}" AS {select.strip()}'
+                      for name, (_, select) in SUMMARY_VIEWS.items()
+                      if wanted is None or name in wanted]
+        return statements + [sql for name, (_, sql) in MACROS.items()
+                             if wanted is None or name in wanted]
 
     def ensure_catalog(self) -> bool:
         """Create or update the views in ``warehouse.duckdb`` when their definitions changed.
 
-        Cheap when nothing changed (compares a hash kept in ``warehouse.catalog.json``).
-        Opens the DB for writing only to change it; when another process holds the file
-        (an analyst's read-only connection, another writer), leaves it: the views glob the
-        folders at query time, so they stay correct unless a new table appeared.
+        Also writes missing or outdated ``_schema`` files and collects garbage. Cheap when
+        nothing changed (compares a hash kept in ``warehouse.catalog.json``). Opens the DB
+        for writing only to change it; when another process holds the file (an analyst's
+        read-only connection, another writer), leaves it: the views glob the folders at
+        query time, so they stay correct unless a new table appeared.
 
         Returns
         -------
@@ -568,6 +712,7 @@ class Warehouse:
         self.tables_dir.mkdir(parents=True, exist_ok=True)
         for spec in TABLES.values():
             self._ensure_schema_file(spec, check_content=True)
+        self.collect_garbage()
         statements = self.catalog_sql()
         digest = hashlib.sha256(
             json.dumps([CATALOG_VERSION, statements]).encode()).hexdigest()
@@ -582,9 +727,9 @@ class Warehouse:
         try:
             con.execute("BEGIN TRANSACTION")
             wanted = set(self.tables()) | set(SUMMARY_VIEWS)
-            for (view,) in con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                    "AND schema_name = 'main'").fetchall():
+            views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                                "AND schema_name = 'main'").fetchall()
+            for (view,) in views:
                 if view not in wanted:
                     con.execute(f'DROP VIEW IF EXISTS "{view}"')
             for statement in statements:
@@ -644,17 +789,22 @@ class Warehouse:
                         "open the file.") from exc
                 time.sleep(0.1)
 
-    def memory_connection(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with the catalog's views and macros.
+    def memory_connection(self, names: set[str] | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the catalog's views over the current files.
 
-        Never opens ``warehouse.duckdb``, so it neither blocks nor waits for anyone.
+        Never opens ``warehouse.duckdb``, so it neither blocks nor waits for anyone. Its
+        views list the files current when it was made: make a new one to see later writes.
+
+        Parameters
+        ----------
+        names : set of str, optional
+            Create only these views/macros (and their dependencies); default all.
         """
-        con = duckdb.connect(":memory:")
-        if not self.tables_dir.is_dir():
-            self.tables_dir.mkdir(parents=True, exist_ok=True)
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
         for spec in TABLES.values():
             self._ensure_schema_file(spec)
-        for statement in self.catalog_sql():
+        con = duckdb.connect(":memory:")
+        for statement in self.snapshot_sql(names):
             con.execute(statement)
         return con
 
@@ -662,14 +812,25 @@ class Warehouse:
               ) -> pd.DataFrame:
         """Run SQL over the warehouse views and return a DataFrame.
 
-        Runs on an in-memory DuckDB (see :meth:`memory_connection`): safe while pipelines
-        write and analysts hold the DB file.
+        Runs on an in-memory DuckDB over the files current at the call (see
+        :meth:`memory_connection`): sees every write that returned before it, and is safe
+        while pipelines write and analysts hold the DB file. Retried a few times when a
+        partition is deleted under it.
         """
-        con = self.memory_connection()
-        try:
-            return con.execute(sql, params).df() if params is not None else con.sql(sql).df()
-        finally:
-            con.close()
+        known = set(self.tables()) | set(SUMMARY_VIEWS) | set(MACROS)
+        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+        for attempt in range(_QUERY_ATTEMPTS):
+            con = self.memory_connection(known & words)
+            try:
+                result = con.execute(sql, params) if params is not None else con.sql(sql)
+                return result.df()
+            except duckdb.IOException as exc:  # a file deleted since it was listed
+                if attempt == _QUERY_ATTEMPTS - 1 or "No such file" not in str(exc):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+            finally:
+                con.close()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- internals
 
@@ -682,21 +843,27 @@ class Warehouse:
         return spec
 
     def _ensure_schema_file(self, spec: TableSpec, check_content: bool = False) -> None:
-        """Write ``_schema.parquet`` when missing (or, if asked, outdated)."""
+        """Publish the ``_schema`` file when missing (or, if asked, outdated)."""
         if spec.name in self._schema_checked and not check_content:
             return
-        path = self.table_dir(spec.name) / SCHEMA_FILE
-        current = None
-        if path.is_file():
-            current = pq.read_schema(path) if check_content else spec.schema
-        if current is None or not current.equals(spec.schema):
-            self._write_parquet(spec.schema.empty_table(), path)
+        current = _versions(self.table_dir(spec.name), SCHEMA_KEY).get(SCHEMA_KEY)
+        if not current or (check_content
+                           and not pq.read_schema(current[-1].path).equals(spec.schema)):
+            self._publish(spec.schema.empty_table(), spec.name, SCHEMA_KEY)
         self._schema_checked.add(spec.name)
 
-    def _write_parquet(self, data: pa.Table, path: Path) -> None:
-        """Write ``data`` to a hidden temporary file beside ``path``, fsync, rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    def _publish(self, data: pa.Table, table: str, key: str) -> Path:
+        """Write a new immutable version of ``key``: temp file, fsync, rename, fsync dir.
+
+        Files are never changed once published (DuckDB reads a file's footer and its data
+        through separate opens, so a file replaced in place can be read half old, half
+        new). Superseded versions are deleted after ``grace_s``.
+        """
+        folder = self.table_dir(table)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = "\x00".join(data.column_names).encode()
+        tag = hashlib.sha1(names, usedforsecurity=False).hexdigest()[:4] + uuid.uuid4().hex[:4]
+        tmp = folder / f".{key}.{os.getpid()}.{tag}.tmp"
         text = [f.name for f in data.schema if _is_text(f.type)]
         # Row-group statistics where they are cheap and prune well (frame ranges, flags);
         # on text they cost more than they save (one file per recording already).
@@ -710,11 +877,45 @@ class Warehouse:
                            compression_level=self.compression_level,
                            use_dictionary=text or False, write_statistics=stats or False)
             _fsync_file(tmp)
+            path = folder / f"{key}@{time.time_ns():020d}-{tag}.parquet"
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
+        _fsync_dir(folder)
+        # This key at every write; the whole table now and then (a cheap listing).
+        last = _LAST_TABLE_COLLECT.get(str(folder), 0.0)
+        full = time.monotonic() - last > self.grace_s / 2
+        if full:
+            _LAST_TABLE_COLLECT[str(folder)] = time.monotonic()
+        self._collect(folder, None if full else key)
+        return path
+
+    def _collect(self, folder: Path, key: str | None = None) -> int:
+        """Garbage of one table folder, or of one key (see :meth:`collect_garbage`)."""
+        now = time.time_ns()
+        grace_ns = int(self.grace_s * 1e9)
+        removed = 0
+        for versions in _versions(folder, key).values():
+            for old, successor in zip(versions, versions[1:], strict=False):
+                if now - successor.ns >= grace_ns:
+                    old.path.unlink(missing_ok=True)
+                    removed += 1
+        if key is not None:
+            return removed
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                try:
+                    if now - entry.stat().st_mtime_ns > _TEMP_MAX_AGE_NS:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -1017,17 +1218,21 @@ def tables_markdown() -> str:
         f"(`${ENV_ROOT}`, default `{DEFAULT_ROOT}`):",
         "",
         "```",
-        "tables/<table>/<recording_id>.parquet   one file per recording (partitioned tables)",
-        "tables/<table>/all.parquet              registry tables",
-        "tables/<table>/_schema.parquet          zero rows: the table's schema",
-        f"{DB_NAME:<39}  views (and macros) over tables/<table>/*.parquet",
-        f"{CATALOG_FILE:<39}  hash of the view definitions in the DB",
+        "tables/<table>/<recording_id>@<version>.parquet   one file per recording (partitioned)",
+        "tables/<table>/all@<version>.parquet              registry tables",
+        "tables/<table>/_schema@<version>.parquet          zero rows: the table's schema",
+        f"{DB_NAME:<48}  views and macros over tables/<table>/*.parquet",
+        f"{CATALOG_FILE:<48}  hash of the view definitions in the DB",
         "```",
         "",
-        "Each recording's rows live in their own file, written atomically (temporary file, "
-        "fsync, rename), so several runs write at once, re-materializing a recording "
-        "replaces exactly its rows, and readers never block writers. The views read the "
-        "files at query time: new recordings appear without touching the DB file.",
+        "Each recording's rows live in their own file, published atomically (temporary "
+        "file, fsync, rename) and never changed afterwards, so several runs write at once "
+        "and readers never block writers. Re-materializing a recording publishes a new "
+        "version of its file; the views read the newest version of each recording, so it "
+        "replaces exactly that recording's rows (in `warehouse.duckdb` "
+        f"{VISIBILITY_DELAY_S:g} s after the write; at once through `query()`). Superseded "
+        f"versions are deleted {GRACE_S:g} s later. The views list the files at query "
+        "time: new recordings appear without touching the DB file.",
         "",
         "## Querying",
         "",
@@ -1050,8 +1255,13 @@ def tables_markdown() -> str:
         "  \"SELECT recording_id, distance_cm, mean_speed_cm_s FROM recording_summary\"",
         "```",
         "",
-        "Column descriptions are stored as DuckDB comments: "
-        "`SELECT table_name, column_name, comment FROM duckdb_columns()`.",
+        "Use a DuckDB CLI of the same version as the Python package (`duckdb` in "
+        "`.venv`), which wrote the file. Column descriptions are stored as DuckDB "
+        "comments: `SELECT table_name, column_name, comment FROM duckdb_columns()`.",
+        "",
+        "A query on `warehouse.duckdb` that is running at the moment a partition is "
+        "deleted, or an old version of it is cleaned up, can fail with \"Cannot open "
+        "file\": run it again. Results are never mixed from two versions of a file.",
         "",
         "Conventions: columns carry their units; image coordinates (`*_px`) have the origin "
         "top-left and y down; the arena frame (`*_cm`) has x right, y up, origin at the "

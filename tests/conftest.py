@@ -32,22 +32,32 @@ def tiny_tf_config() -> Path:
 
 
 @pytest.fixture(scope="session")
-def registry_path(tmp_path_factory, tiny_pytorch_config, tiny_tf_config) -> Path:
-    """A registry with both tiny models, written by the admin API (as `models add` does)."""
+def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
+    """A registry with the tiny PyTorch model, written by the admin API (as `models add`)."""
     from dlc_tracking.registry import add_model, load_registry, read_registry_yaml
 
     path = tmp_path_factory.mktemp("registry") / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", path)
     add_model(path, "tiny_openfield", tiny_pytorch_config, description="tiny PyTorch model",
               pair_with=["two_ears", "nose_tail_base", "nose", "centroid_all"])
-    add_model(path, "tiny_legacy", tiny_tf_config, description="tiny TF model, legacy names",
-              body_part_map=LEGACY_MAP, pair_with=["two_ears"])
     raw = read_registry_yaml(path)
     raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears"}}
     raw["tracking_types"] = {"wheel": {"supported": False, "description": "Running wheel",
                                        "reason": "no wheel state-vector method yet"}}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     load_registry(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def legacy_registry_path(tmp_path_factory, registry_path, tiny_tf_config) -> Path:
+    """The registry above plus the tiny TensorFlow model with legacy body-part names."""
+    from dlc_tracking.registry import add_model
+
+    path = tmp_path_factory.mktemp("registry_legacy") / "registry.yaml"
+    shutil.copy(registry_path, path)
+    add_model(path, "tiny_legacy", tiny_tf_config, description="tiny TF model, legacy names",
+              body_part_map=LEGACY_MAP, pair_with=["two_ears"])
     return path
 
 

@@ -237,3 +237,25 @@ def test_no_assignment_uses_default_and_unknown_model_refused(instance, resource
                           assignment={"model": "nonexistent", "method": "two_ears"})
     result = run_recording(instance, resources, rid_of(folder))
     assert not result.success and "no model named 'nonexistent'" in failure_messages(result)
+
+
+@pytest.mark.slow
+def test_inference_path_bounded_error(instance, resources, platform_dirs, model):
+    """Real path: the tiny model infers a synthetic session; processed tracking stays close
+    to ground truth."""
+    import dagster as dg
+
+    folder = make_session(platform_dirs["data_root"], "m", "infer", n_frames=90, seed=321)
+    rid = rid_of(folder)
+    result = run_recording(instance, resources, rid)
+    assert result.success, failure_messages(result)
+    meta = instance.get_latest_materialization_event(
+        dg.AssetKey("dlc_predictions")).asset_materialization.metadata
+    assert meta["source"].value == "inference" and meta["inference_frames_per_s"].value > 0
+    gt = read_ground_truth(folder / GROUND_TRUTH_NAME)
+    raw = Warehouse(platform_dirs["warehouse"]).read_partition(
+        "raw_state_vectors", rid).sort_values("frame")
+    pos_error = np.hypot(raw.x_px - gt.head_xy_px[:, 0], raw.y_px - gt.head_xy_px[:, 1])
+    assert np.nanmedian(pos_error) < 3
+    hd_error = _angle_error_deg(np.rad2deg(raw.head_angle_rad), gt.head_direction_deg)
+    assert np.nanmedian(hd_error) < 15

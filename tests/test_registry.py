@@ -38,7 +38,7 @@ def test_inspect_pytorch_project(tiny_pytorch_config):
     assert model.identity.engine == "pytorch"
     assert model.identity.task == cfg["Task"] and model.identity.date == str(cfg["date"])
     assert model.training_fraction == cfg["TrainingFraction"][0]
-    assert model.scorer.startswith(f"DLC_") and f"{cfg['Task']}{cfg['date']}shuffle1" in model.scorer
+    assert model.scorer.startswith("DLC_") and f"{cfg['Task']}{cfg['date']}shuffle1" in model.scorer
     assert "_snapshot_" in model.scorer
     assert model.snapshot.endswith(".pt") and "best" not in model.snapshot
     assert model.body_parts == ["nose", "left_ear", "right_ear", "tail_base"]
@@ -52,7 +52,8 @@ def test_inspect_tensorflow_project(tiny_tf_config):
     assert model.body_parts == ["snout", "leftear", "rightear", "tailbase"]
 
 
-def test_registry_holds_both_models(registry):
+def test_registry_holds_both_models(legacy_registry_path):
+    registry = load_registry(legacy_registry_path)
     assert registry.model("tiny_openfield").engine == "pytorch"
     legacy = registry.model("tiny_legacy")
     assert legacy.engine == "tensorflow"
@@ -185,7 +186,7 @@ def test_unknown_tracking_type_and_malformed_yaml(tmp_path, registry_path):
 
 def test_assignment_only_from_accepted_pairings(registry):
     with pytest.raises(RegistryError, match="not an accepted pairing"):
-        registry.resolve_assignment("openfield", "tiny_legacy", "nose")
+        registry.resolve_assignment("openfield", "tiny_openfield", "two_ears_strict")
     with pytest.raises(RegistryError, match="unknown tracking type"):
         registry.resolve_assignment("maze", None, None)
 

@@ -1,0 +1,190 @@
+"""Benchmark 1: the platform's inference path versus DeepLabCut called directly.
+
+Same model (the cached tiny PyTorch model, ``dlc_tracking.tiny_model``), same synthetic
+640x480 video (300 frames), same device (CPU), batch size 8, in the same process,
+alternated (platform, direct, direct, platform, ...) after one untimed warm-up of each
+on a 16-frame video (imports, first-call initialisation).
+
+- platform: ``resources.DLCInference(device="cpu", batch_size=8).analyze(model_entry,
+  video, recording_id)``, the call the ``dlc_predictions`` asset makes (stages a private
+  copy of the project, runs ``deeplabcut.analyze_videos`` with a progress hook, checks the
+  outputs);
+- direct: ``deeplabcut.analyze_videos(config, [video], shuffle=1, trainingsetindex=0,
+  device="cpu", batch_size=8, destfolder=<fresh folder>)`` on a copy of the project
+  (``analyze_videos`` writes into the project it is given; what it wrote is recorded).
+
+Reported: frames/s of each (frames / wall seconds of the call), their ratio, the model
+load time and per-frame latency (from the platform's progress hook: time to the first
+frame, then seconds per frame).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from bench.common import BenchResult, alternate, median, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL_FRAMES, QUICK_FRAMES, WARMUP_FRAMES = 300, 60, 16
+WIDTH, HEIGHT, FPS = 640, 480, 30.0
+BATCH_SIZE = 8
+RATIO_TARGET = 0.95
+CONFIG_ENV = "BENCH_TINY_CONFIG"
+RECORDING_ID = "bench__inference__openfield"
+
+
+def tiny_model_config() -> Path:
+    """config.yaml of the tiny PyTorch model (built and cached on first use).
+
+    ``$BENCH_TINY_CONFIG`` points at another single-animal PyTorch project instead.
+    """
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override)
+    from dlc_tracking.tiny_model import build_tiny_model
+
+    return build_tiny_model("pytorch")
+
+
+def make_video(path: Path, n_frames: int, seed: int) -> Path:
+    """A synthetic open-field video at 640x480 (``simulate_openfield`` + ``render_video``)."""
+    from dlc_tracking.synthetic import render_video, simulate_openfield
+
+    gt = simulate_openfield(n_frames=n_frames, fps=FPS, width=WIDTH, height=HEIGHT, seed=seed)
+    return render_video(gt, path, noise=2.0, seed=seed)
+
+
+def copy_project(config: Path, dest: Path) -> Path:
+    """A full copy of a DLC project with ``project_path`` pointing at the copy."""
+    shutil.copytree(config.parent, dest, symlinks=False)
+    cfg_path = dest / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["project_path"] = str(dest)
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return cfg_path
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """``{relative path: (size, mtime_ns)}`` of every file under ``folder``."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            p = Path(dirpath) / name
+            st = p.stat()
+            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def tree_changes(before: dict, after: dict) -> list[str]:
+    """Paths added, removed or changed between two :func:`tree_state` snapshots."""
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+def _platform_trial(model, video: Path, work: Path, n_frames: int):
+    from resources import DLCInference
+
+    inference = DLCInference(device="cpu", batch_size=BATCH_SIZE, work_dir=str(work),
+                             progress_interval_s=60.0)
+
+    def run() -> dict[str, float]:
+        seconds, result = timed(lambda: inference.analyze(model, video, RECORDING_ID))
+        infer_s = result.seconds - result.model_load_s
+        return {"s": seconds, "fps": n_frames / seconds, "model_load_s": result.model_load_s,
+                "latency_ms": 1000.0 * infer_s / n_frames, "steady_fps": result.frames_per_s}
+
+    return run
+
+
+def _direct_trial(config: Path, video: Path, out_root: Path, n_frames: int):
+    import deeplabcut
+
+    state = {"i": 0}
+
+    def run() -> dict[str, float]:
+        state["i"] += 1
+        dest = out_root / f"run-{state['i']:02d}"
+        dest.mkdir(parents=True)
+        seconds, _ = timed(lambda: deeplabcut.analyze_videos(
+            str(config), [str(video)], shuffle=1, trainingsetindex=0, device="cpu",
+            batch_size=BATCH_SIZE, destfolder=str(dest)))
+        if not any(dest.glob("*.h5")):
+            raise RuntimeError(f"deeplabcut.analyze_videos wrote no .h5 into {dest}")
+        return {"s": seconds, "fps": n_frames / seconds}
+
+    return run
+
+
+def _report(res: BenchResult, runs: dict, n_frames: int) -> None:
+    plat, direct = runs["platform"], runs["direct"]
+    ratios = [p / d for p, d in zip(plat["fps"], direct["fps"], strict=True)]
+    res.add("platform DLCInference.analyze", median(plat["fps"]), "frames/s",
+            note=f"{median(plat['s']):.2f} s per call", samples=plat["fps"],
+            cpu_s=median(plat["cpu_s"]))
+    res.add("direct deeplabcut.analyze_videos", median(direct["fps"]), "frames/s",
+            note=f"{median(direct['s']):.2f} s per call", samples=direct["fps"],
+            cpu_s=median(direct["cpu_s"]))
+    res.add("ratio platform / direct", median(ratios), "x", ">=", RATIO_TARGET,
+            note="median of paired runs", samples=ratios)
+    res.add("model load (start -> first frame)", median(plat["model_load_s"]), "s",
+            samples=plat["model_load_s"])
+    res.add("per-frame latency (after load)", median(plat["latency_ms"]), "ms",
+            note=f"batch {BATCH_SIZE}", samples=plat["latency_ms"])
+    res.add("steady-state throughput (after load)", median(plat["steady_fps"]), "frames/s",
+            samples=plat["steady_fps"])
+
+
+def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
+    """Run the inference benchmark (PyTorch engine, CPU).
+
+    Parameters
+    ----------
+    repeats : int, optional
+        Paired measurements (default 3: each call takes tens of seconds on CPU).
+    quick : bool
+        60 frames instead of 300, one repeat unless ``repeats`` is given.
+
+    Returns
+    -------
+    BenchResult
+    """
+    from dlc_tracking.registry import add_model
+
+    repeats = repeats or (1 if quick else 3)
+    n_frames = QUICK_FRAMES if quick else FULL_FRAMES
+    t_model, config = timed(tiny_model_config)
+    work = Path(tempfile.mkdtemp(prefix="bench-inference-"))
+    try:
+        registry = work / "registry.yaml"
+        shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+        model = add_model(registry, "tiny", config)
+        video = make_video(work / "openfield.mp4", n_frames, seed=11)
+        warm = make_video(work / "warmup.mp4", WARMUP_FRAMES, seed=12)
+        original = tree_state(config.parent)
+        direct_cfg = copy_project(config, work / "direct_project")
+        copy_before = tree_state(direct_cfg.parent)
+        trials = {
+            "platform": _platform_trial(model, video, work / "platform", n_frames),
+            "direct": _direct_trial(direct_cfg, video, work / "direct_out", n_frames),
+        }
+        _platform_trial(model, warm, work / "platform", WARMUP_FRAMES)()
+        _direct_trial(direct_cfg, warm, work / "direct_warmup", WARMUP_FRAMES)()
+        runs = alternate(trials, repeats)
+        res = BenchResult("inference")
+        _report(res, runs, n_frames)
+        res.details = {
+            "engine": model.engine, "device": "cpu", "batch_size": BATCH_SIZE,
+            "n_frames": n_frames, "frame_size": [WIDTH, HEIGHT], "repeats": repeats,
+            "net_type": model.derived["net_type"], "snapshot": model.derived["snapshot"],
+            "model_config": str(config), "model_ready_s": round(t_model, 1),
+            "direct_wrote_into_project_copy": tree_changes(
+                copy_before, tree_state(direct_cfg.parent)),
+            "model_project_modified": tree_changes(original, tree_state(config.parent)),
+        }
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

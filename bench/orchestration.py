@@ -1,0 +1,219 @@
+"""Benchmark 5: orchestration overhead of the per-recording job.
+
+The ``process_recording`` job (``recordings -> dlc_predictions -> raw_state_vectors ->
+processed_tracking``) with *ingested* predictions (the ground truth of a synthetic session
+written as DLC outputs of the registered tiny model into ``dlc_openfield/``; no
+inference), run through a real Dagster instance (``dagster.instance_for_test``: SQLite run
+and event storage in a temporary DAGSTER_HOME) with ``job.execute_in_process``, i.e. the
+in-process executor: one run, four steps, their asset checks and materialization events.
+
+Its peer, alternated with it in the same process: the same four asset functions called
+in order as plain Python calls (Dagster's direct invocation with
+``dagster.build_asset_context(partition_key=...)``: the same bodies, the same warehouse
+reads and writes, checks and QC plots, but no run, no event log, no executor, no step
+processes). The ratio of the two wall times is the orchestration overhead.
+
+Backfill: 20 recordings (20 partitions of one backfill). A Dagster backfill launches one
+run per partition; here the 20 runs are executed in process one after the other on the
+same instance (``execute_in_process`` per partition key), against 20 plain pipelines. The
+default run launcher would also start a fresh Python process per run and load the code
+location there; that cost is measured separately (``import dlc_assets.definitions`` in a
+new interpreter).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import BenchResult, alternate, median, timed, timed_cpu
+from bench.inference import tiny_model_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL_FRAMES, QUICK_FRAMES = 1_800, 300  # 1 minute at 30 fps
+FPS = 30.0
+FULL_BATCH, QUICK_BATCH = 20, 3
+ASSIGNMENT = {"model": "tiny", "method": "two_ears"}
+
+
+def _setup_registry(work: Path, config: Path):
+    """A registry copy with the tiny model registered (paired with two_ears)."""
+    from dlc_tracking.registry import add_model
+
+    registry = work / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    return registry, add_model(registry, "tiny", config, pair_with=["two_ears"])
+
+
+def _session_with_outputs(data_root: Path, model, n_frames: int) -> Path:
+    """A synthetic session whose ground truth is written as the model's DLC outputs."""
+    from dlc_tracking.dlc_files import output_names, write_predictions
+    from dlc_tracking.synthetic import GROUND_TRUTH_NAME, make_session, read_ground_truth
+
+    folder = make_session(data_root, "m000", "s1", n_frames=n_frames, fps=FPS, seed=5,
+                          occlusion=0.02, assignment=ASSIGNMENT)
+    gt = read_ground_truth(folder / GROUND_TRUTH_NAME)
+    poses = gt.poses()
+    poses[..., 2] = np.where(np.isnan(poses[..., 0]), 0.0, 0.99)
+    order = [gt.body_parts.index(p) for p in model.canonical_body_parts]
+    out = folder / "dlc_openfield"
+    out.mkdir()
+    h5_name, _ = output_names("openfield", model.scorer)
+    write_predictions(out / h5_name, model.scorer, model.dlc_body_parts, poses[:, order])
+    return folder
+
+
+def _clone_sessions(template: Path, data_root: Path, n: int) -> list[str]:
+    """``n`` copies of a session under new subjects; their recording ids."""
+    from dlc_tracking.sessions import recording_id
+
+    ids = []
+    for i in range(1, n + 1):
+        subject = f"m{i:03d}"
+        shutil.copytree(template, data_root / subject / template.name)
+        ids.append(recording_id(subject, template.name, "openfield"))
+    return ids
+
+
+def _resources(work: Path, data_root: Path, registry: Path) -> dict:
+    from resources import DataRoot, DLCInference, WarehouseResource
+
+    return {"data_root": DataRoot(path=str(data_root), registry_path=str(registry)),
+            "warehouse": WarehouseResource(root=str(work / "warehouse")),
+            "dlc_inference": DLCInference(device="cpu", work_dir=str(work / "inference"))}
+
+
+def _job_runner(instance, resources: dict):
+    """``rid -> None``: one in-process run of the process_recording job."""
+    from dlc_assets.definitions import build_definitions
+
+    job = build_definitions(resources).resolve_job_def("process_recording")
+
+    def run(rid: str) -> None:
+        result = job.execute_in_process(partition_key=rid, instance=instance,
+                                        raise_on_error=True)
+        if not result.success:
+            raise RuntimeError(f"process_recording failed for {rid}")
+
+    return run
+
+
+def _plain_runner(resources: dict):
+    """``rid -> None``: the four asset functions called directly, in order."""
+    import dagster as dg
+
+    from dlc_assets.tracking import (
+        dlc_predictions,
+        processed_tracking,
+        raw_state_vectors,
+        recordings,
+    )
+
+    data_root, warehouse = resources["data_root"], resources["warehouse"]
+
+    def run(rid: str) -> None:
+        recordings(dg.build_asset_context(partition_key=rid), data_root=data_root,
+                   warehouse=warehouse)
+        dlc_predictions(dg.build_asset_context(partition_key=rid), data_root=data_root,
+                        warehouse=warehouse, dlc_inference=resources["dlc_inference"])
+        raw_state_vectors(dg.build_asset_context(partition_key=rid), data_root=data_root,
+                          warehouse=warehouse)
+        processed_tracking(dg.build_asset_context(partition_key=rid), data_root=data_root,
+                           warehouse=warehouse)
+
+    return run
+
+
+def _per_recording_trials(job, plain, rids: list[str]):
+    """Trials over ``rids``; each returns seconds per recording."""
+    def over(runner):
+        def trial() -> dict[str, float]:
+            seconds, cpu, _ = timed_cpu(lambda: [runner(r) for r in rids])
+            return {"s": seconds / len(rids), "cpu_s": cpu / len(rids)}
+        return trial
+
+    return {"dagster job": over(job), "plain calls": over(plain)}
+
+
+def code_location_load_s(repeats: int) -> list[float]:
+    """Wall seconds to start Python and import the code location, in fresh processes."""
+    out = []
+    for _ in range(repeats):
+        seconds, _ = timed(lambda: subprocess.run(
+            [sys.executable, "-c", "import dlc_assets.definitions"], cwd=ROOT, check=True,
+            capture_output=True))
+        out.append(seconds)
+    return out
+
+
+def _report(res: BenchResult, single: dict, batch: dict, n_batch: int, load: list) -> None:
+    for label, runs in (("1 recording", single), (f"{n_batch}-recording backfill", batch)):
+        job, plain = runs["dagster job"]["s"], runs["plain calls"]["s"]
+        ratios = [j / p for j, p in zip(job, plain, strict=True)]
+        res.add(f"{label}: dagster job, per recording", median(job), "s", samples=job,
+                cpu_s=median(runs["dagster job"]["cpu_s"]))
+        res.add(f"{label}: plain calls, per recording", median(plain), "s", samples=plain,
+                cpu_s=median(runs["plain calls"]["cpu_s"]))
+        res.add(f"{label}: overhead ratio job / plain", median(ratios), "x",
+                note=f"+{(median(job) - median(plain)):.2f} s per recording", samples=ratios)
+    res.add("fresh process: import code location", median(load), "s",
+            note="per run with the default run launcher", samples=load)
+
+
+def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
+    """Run the orchestration benchmark.
+
+    Parameters
+    ----------
+    repeats : int, optional
+        Measurements of the single-recording case (default 3); the backfill case runs
+        ``max(1, repeats // 3)`` times (each is already 20 recordings).
+    quick : bool
+        300-frame recordings and a 3-recording backfill.
+
+    Returns
+    -------
+    BenchResult
+    """
+    import dagster as dg
+
+    repeats = repeats or 3
+    n_frames = QUICK_FRAMES if quick else FULL_FRAMES
+    n_batch = QUICK_BATCH if quick else FULL_BATCH
+    os.environ.setdefault("DAGSTER_TELEMETRY_DISABLED", "1")
+    config = tiny_model_config()
+    work = Path(tempfile.mkdtemp(prefix="bench-orchestration-"))
+    try:
+        registry, model = _setup_registry(work, config)
+        data_root = work / "data"
+        t_sessions, template = timed(lambda: _session_with_outputs(data_root, model, n_frames))
+        rids = _clone_sessions(template, data_root, n_batch + 1)
+        home = work / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        resources = _resources(work, data_root, registry)
+        with dg.instance_for_test(temp_dir=str(home)) as instance:
+            instance.add_dynamic_partitions("recordings", rids)
+            job, plain = _job_runner(instance, resources), _plain_runner(resources)
+            job(rids[0])  # warm-up: imports, first-run initialisation
+            plain(rids[0])
+            single = alternate(_per_recording_trials(job, plain, rids[:1]), repeats)
+            batch = alternate(_per_recording_trials(job, plain, rids[1:]),
+                              max(1, repeats // 3))
+        load = code_location_load_s(3)
+        res = BenchResult("orchestration")
+        _report(res, single, batch, n_batch, load)
+        res.details = {"n_frames": n_frames, "fps": FPS, "n_backfill": n_batch,
+                       "repeats_single": repeats, "repeats_backfill": max(1, repeats // 3),
+                       "executor": "in_process (execute_in_process)",
+                       "instance": "instance_for_test (SQLite storage)",
+                       "sessions_setup_s": round(t_sessions, 2)}
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Run the dlc-platform benchmarks, print a table and write bench/results/latest.json.
+
+Each benchmark runs in a fresh child process.
+
+Usage::
+
+    .venv/bin/python -m bench [--inference] [--processing] [--warehouse] [--sensor]
+                              [--orchestration] [--repeats N] [--quick]
+
+No benchmark flag runs them all. Each benchmark runs alone in a new Python process, so its
+peak RSS (``ru_maxrss`` at the end of that process) is its own; the child's output (DLC
+and Dagster logs) goes to ``bench/results/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import format_table, machine_facts, peak_rss_mib
+
+BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS_DIR.parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (``--child NAME --out FILE`` is internal)."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    for name in BENCHMARKS:
+        parser.add_argument(f"--{name}", action="store_true", help=f"run the {name} benchmark")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="measurements per figure (default 5; 3 for inference and "
+                             "orchestration)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and few repeats: a smoke test, not for the record")
+    parser.add_argument("--child", choices=BENCHMARKS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def run_child(name: str, repeats: int | None, quick: bool, out: Path) -> None:
+    """Run one benchmark in this process and write its result (with peak RSS) to ``out``."""
+    start = time.perf_counter()
+    module = importlib.import_module(f"bench.{name}")
+    result = module.run(repeats=repeats, quick=quick).to_dict()
+    result["wall_s"] = round(time.perf_counter() - start, 2)
+    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    out.write_text(json.dumps(result, indent=2, default=str))
+
+
+def _spawn(name: str, args: argparse.Namespace) -> dict:
+    """Run one benchmark in a fresh interpreter; its result dict (or the error)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    log = RESULTS_DIR / f"{name}.log"
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        out = Path(tmp.name)
+    cmd = [sys.executable, "-m", "bench", "--child", name, "--out", str(out)]
+    if args.repeats:
+        cmd += ["--repeats", str(args.repeats)]
+    if args.quick:
+        cmd.append("--quick")
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    elapsed = time.perf_counter() - start
+    try:
+        if proc.returncode != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            return {"name": name, "metrics": [], "wall_s": round(elapsed, 1),
+                    "error": f"exit {proc.returncode}: " + " | ".join(tail)}
+        result = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+    result["process_wall_s"] = round(elapsed, 1)
+    result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return result
+
+
+def _summary(results: list[dict], total_s: float) -> str:
+    lines = ["", "per benchmark (each in a fresh process):"]
+    for r in results:
+        rss = f"peak RSS {r['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in r else "failed"
+        load = r.get("load_average_1min")
+        load_txt = f", load avg {load[0]} -> {load[1]}" if load else ""
+        lines.append(f"  {r['name']:<14} {r.get('wall_s', 0):7.1f} s  {rss}{load_txt}")
+    lines.append(f"total wall time {total_s:.1f} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m bench``; returns the exit status."""
+    args = parse_args(argv)
+    if args.child:
+        run_child(args.child, args.repeats, args.quick, args.out)
+        return 0
+    selected = [n for n in BENCHMARKS if getattr(args, n)] or list(BENCHMARKS)
+    facts = machine_facts()
+    print(f"[bench] {facts['nproc']} CPUs ({facts['cpu_model']}), {facts['ram_gib']} GiB, "
+          f"Python {facts['python']}, load average {facts['load_average_at_start']}"
+          + (" -- QUICK MODE: reduced sizes, not comparable to the targets" if args.quick
+             else ""), flush=True)
+    start = time.perf_counter()
+    results = []
+    for name in selected:
+        print(f"[bench] {name} ...", flush=True)
+        result = _spawn(name, args)
+        results.append(result)
+        status = "FAILED: " + result["error"] if "error" in result else "done"
+        print(f"[bench] {name} {status} in {result.get('process_wall_s', result['wall_s'])} s",
+              flush=True)
+        print(format_table([result]), flush=True)
+    total = time.perf_counter() - start
+    print("\n" + format_table(results))
+    print(_summary(results, total))
+    facts["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    payload = {"command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+               "quick": args.quick, "repeats": args.repeats, "machine": facts,
+               "total_wall_s": round(total, 1), "results": results}
+    (RESULTS_DIR / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
+    print(f"[bench] wrote {RESULTS_DIR / 'latest.json'}")
+    return 1 if any("error" in r for r in results) else 0
