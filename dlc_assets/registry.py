@@ -28,7 +28,9 @@ def registry_file(data_root: DataRoot) -> dg.DataVersion:
 
 def _table_result(warehouse: WarehouseResource, name: str, df: pd.DataFrame,
                   registry: Registry, **extra) -> dg.MaterializeResult:
-    warehouse.get().write_table(name, df)
+    store = warehouse.get()
+    store.write_table(name, df)
+    store.ensure_catalog()  # views for new tables; a no-op when the catalog is current
     return dg.MaterializeResult(metadata={
         "rows": len(df), "registry": dg.MetadataValue.path(str(registry.path)),
         "registry_hash": registry.content_hash(),

@@ -17,6 +17,7 @@ import pandas as pd
 from dlc_assets import checks, qc_plots
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
+from dlc_assets.schemas import column_schema
 from dlc_tracking import predictions as preds
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.processing import (
@@ -53,7 +54,7 @@ def _info(context: dg.AssetExecutionContext, data_root: DataRoot) -> RecordingIn
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS,
     deps=[model_method_pairings],
-    check_specs=checks.RECORDING_CHECKS,
+    check_specs=checks.RECORDING_CHECKS, metadata=column_schema("recordings"),
     description="One recording (a video of a session): video facts, session metadata, "
     "frame times, and its model + method assignment (the seed's RecordingDLC).",
 )
@@ -80,6 +81,7 @@ def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[recordings, dlc_models],
     kinds=KINDS | {"deeplabcut"}, pool="gpu", check_specs=checks.PREDICTION_CHECKS,
+    metadata=column_schema("predictions"),
     description="DLC predictions per frame and body part (the seed's TrackingRaw.DLCPart): "
     "ingested from the session's dlc_<video stem>/ folder when its outputs are there for "
     "the assigned model, else inferred with DeepLabCut on the inference resource.",
@@ -160,6 +162,7 @@ def _skip(warehouse: WarehouseResource, rid: str, reason: str,
     group_name=GROUP, partitions_def=recordings_partitions,
     deps=[dlc_predictions, processing_methods], kinds=KINDS,
     check_specs=checks.RAW_CHECKS,
+    metadata=column_schema("raw_state_vectors", "arena_boundaries", "skipped_recordings"),
     description="Raw subject state vector (the seed's TrackingRaw.OpenField): the assigned "
     "method applied; position (px, unflipped), head angle (rad, arena frame), speed (px/s), "
     "validity, and the arena boundary (px).",
@@ -221,6 +224,7 @@ def _load_raw(warehouse: WarehouseResource, info: RecordingInfo, method) -> RawS
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
     kinds=KINDS, check_specs=checks.PROCESSED_CHECKS,
+    metadata=column_schema("processed_tracking", "processed_body_parts"),
     description="Processed tracking (the seed's Tracking.OpenField and Tracking.DLCPart): "
     "calibrated to cm in the arena frame, jumps removed, short gaps interpolated, smoothed; "
     "position, speed, head direction, angular head velocity, movement direction; plus "

@@ -91,9 +91,14 @@ def to_long(recording_id: str, model_name: str, poses: np.ndarray, body_parts: l
             time_s: np.ndarray) -> pd.DataFrame:
     """Long table: one row per frame x body part (frame-major order)."""
     n_frames, n_parts, _ = poses.shape
+    n = n_frames * n_parts
+
+    def constant(value: str) -> pd.Categorical:  # cheap: one code array, one category
+        return pd.Categorical.from_codes(np.zeros(n, np.int8), [value])
+
     return pd.DataFrame({
-        "recording_id": pd.Categorical([recording_id] * (n_frames * n_parts)),
-        "model_name": pd.Categorical([model_name] * (n_frames * n_parts)),
+        "recording_id": constant(recording_id),
+        "model_name": constant(model_name),
         "frame": np.repeat(np.arange(n_frames, dtype=np.int64), n_parts),
         "time_s": np.repeat(time_s, n_parts),
         "body_part": pd.Categorical(np.tile(np.array(body_parts, dtype=object), n_frames),

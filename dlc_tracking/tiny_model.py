@@ -93,6 +93,8 @@ class TinyModelSpec:
         Number of labelled frames taken evenly from the training video.
     epochs : int
         PyTorch epochs.
+    lr : float
+        PyTorch initial learning rate (AdamW), divided by 5 then 50 at the milestones.
     lr_milestones : list of int
         PyTorch epochs at which the learning rate steps down.
     max_iters, save_iters : int
@@ -113,6 +115,7 @@ class TinyModelSpec:
     n_labelled: int = 80
     batch_size: int = 8
     epochs: int = 0
+    lr: float = 1e-3
     lr_milestones: tuple[int, ...] = ()
     max_iters: int = 0
     save_iters: int = 0
@@ -128,8 +131,9 @@ SPECS: dict[str, TinyModelSpec] = {
         task="tinyopenfield",
         body_parts=tuple(synthetic.BODY_PARTS),
         net_type="cspnext_s",
-        epochs=75,
-        lr_milestones=(50, 65),
+        epochs=60,
+        lr=1e-3,
+        lr_milestones=(45, 55),
     ),
     "tensorflow": TinyModelSpec(
         engine="tensorflow",
@@ -712,8 +716,20 @@ def _build_pytorch(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
     pose_cfg["runner"]["eval_interval"] = spec.epochs
     pose_cfg["runner"]["snapshots"]["max_snapshots"] = 1
     pose_cfg["runner"]["snapshots"]["save_epochs"] = spec.epochs
-    if spec.lr_milestones:
-        pose_cfg["runner"]["scheduler"]["params"]["milestones"] = list(spec.lr_milestones)
+    pose_cfg["runner"]["optimizer"]["params"]["lr"] = spec.lr
+    pose_cfg["runner"]["scheduler"] = {
+        "type": "LRListScheduler",
+        "params": {
+            "lr_list": [[spec.lr / 5], [spec.lr / 50]],
+            "milestones": list(spec.lr_milestones),
+        },
+    }
+    # The synthetic animal always has the same size and look: milder scale jitter, no
+    # motion blur, less noise than DLC's defaults (rotation kept: every heading occurs).
+    train_aug = pose_cfg["data"]["train"]
+    train_aug["affine"] = {"p": 0.5, "rotation": 30, "scaling": [0.85, 1.15], "translation": 0}
+    train_aug["motion_blur"] = False
+    train_aug["gaussian_noise"] = 6.0
     pose_cfg["train_settings"]["epochs"] = spec.epochs
     pose_cfg["train_settings"]["batch_size"] = spec.batch_size
     pose_cfg["train_settings"]["display_iters"] = 10**6
