@@ -27,7 +27,7 @@ PREDICTION_CHECKS = [
     dg.AssetCheckSpec("body_parts_match_model", asset="dlc_predictions", blocking=True,
                       description="Exactly the body parts the assigned model tracks."),
     dg.AssetCheckSpec("low_likelihood_fraction", asset="dlc_predictions",
-                      description=f"Fraction of points with likelihood < {LOW_LIKELIHOOD} is "
+                      description=f"Fraction of frames with a body part < {LOW_LIKELIHOOD} is "
                       f"under {MAX_LOW_LIKELIHOOD_FRACTION} (warning)."),
     dg.AssetCheckSpec("coordinates_in_frame", asset="dlc_predictions",
                       description="No prediction outside the video frame (warning; such "
@@ -57,8 +57,9 @@ def recording_checks(info: RecordingInfo) -> list[dg.AssetCheckResult]:
 
 
 def low_likelihood_fraction(poses: np.ndarray, cutoff: float = LOW_LIKELIHOOD) -> float:
+    """Fraction of frames where at least one body part is below the cutoff (or missing)."""
     likelihood = poses[..., 2]
-    return float(np.mean(~(likelihood >= cutoff))) if likelihood.size else 1.0
+    return float(np.mean(~np.all(likelihood >= cutoff, axis=1))) if likelihood.size else 1.0
 
 
 def prediction_checks(poses: np.ndarray, body_parts: list[str], model_parts: list[str],

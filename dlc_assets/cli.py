@@ -107,8 +107,11 @@ def cmd_reprocess(args) -> None:
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     if not result.success:
         for event in result.all_events:
-            if event.is_failure and event.step_failure_data:
-                print(event.step_failure_data.error.message.strip())
+            if event.is_step_failure:
+                data = event.step_failure_data
+                user = data.user_failure_data
+                print((user.description if user and user.description
+                       else data.error.message).strip())
         raise SystemExit(1)
 
 

@@ -25,7 +25,8 @@ def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | Non
     if registry.exists():
         current = load_registry(registry)
         if ("tiny_openfield" in current.models and
-                current.models["tiny_openfield"].project_config == pytorch_config.resolve()):
+                current.models["tiny_openfield"].project_config == pytorch_config.resolve()
+                and (tf_config is None or "tiny_legacy" in current.models)):
             return
         registry.unlink()
     registry.parent.mkdir(parents=True, exist_ok=True)

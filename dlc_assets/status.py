@@ -18,7 +18,7 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
         if data and data.user_failure_data and data.user_failure_data.description:
             return data.user_failure_data.description
         if data and data.error:
-            return data.error.message.strip().splitlines()[0]
+            return " ".join(data.error.message.strip().splitlines()[:3])
     return "run failed (see the run in the UI)"
 
 

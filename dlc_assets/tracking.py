@@ -62,7 +62,9 @@ def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
     info = _info(context, data_root)
     row = info.row()
-    warehouse.get().write_partition("recordings", info.recording_id, pd.DataFrame([row]))
+    store = warehouse.get()
+    store.write_partition("recordings", info.recording_id, pd.DataFrame([row]))
+    store.ensure_catalog()  # analysts always find warehouse.duckdb; no-op when current
     return dg.MaterializeResult(
         metadata={
             "frames": info.video.n_frames, "fps": info.video.fps,

@@ -273,7 +273,7 @@ def snapshot_files(project: Path, snapshot_rel: str, engine: str) -> list[Path]:
 
 
 def check_model_available(project_config: Path, snapshot_rel: str, engine: str,
-                          model_name: str = "") -> None:
+                          model_name: str = "", model_folder: str | None = None) -> None:
     """Fail early and clearly when a registered model's files are not on this worker."""
     label = f"model {model_name!r}: " if model_name else ""
     project_config = Path(project_config)
@@ -287,12 +287,17 @@ def check_model_available(project_config: Path, snapshot_rel: str, engine: str,
     files = snapshot_files(project, snapshot_rel, engine)
     needed = [project / snapshot_rel] if engine == "pytorch" else [
         project / (snapshot_rel + ".index"), project / (snapshot_rel + ".meta")]
+    if model_folder:  # the configuration files inference reads besides the snapshot
+        needed.append(project / model_folder / "test" / "pose_cfg.yaml")
+        if engine == "pytorch":
+            needed.append(project / model_folder / "train" / "pytorch_config.yaml")
     missing = [str(p) for p in needed if not p.is_file()]
     if engine == "tensorflow" and not any(".data-" in f.name for f in files):
         missing.append(str(project / snapshot_rel) + ".data-*")
     if missing:
         raise ModelNotAvailableError(
-            f"{label}snapshot files missing on this worker: {missing}. Copy the trained "
+            f"{label}model files missing on this worker (snapshot files missing): {missing}. "
+            "Copy the trained "
             "model folder into the project, or re-register the model with a snapshot that "
             "exists."
         )

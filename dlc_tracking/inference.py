@@ -88,36 +88,81 @@ def resolve_device(device: str) -> str:
     raise InferenceError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
 
 
+@contextlib.contextmanager
+def claim_device(device: str, lock_dir: Path, poll_s: float = 1.0) -> Iterator[str]:
+    """The device a step runs on, with one GPU per step when several are there.
+
+    Dagster's ``gpu`` pool bounds how many inference steps run at once (= number of
+    GPUs) but does not say which GPU; with ``auto`` each step takes the first GPU whose
+    file lock it can hold, so concurrent steps on one worker use different GPUs. An
+    explicit ``cuda:N`` or ``cpu`` is used as given.
+    """
+    resolved = resolve_device(device)
+    if (device or "auto").strip().lower() != "auto" or resolved == "cpu":
+        yield resolved
+        return
+    import fcntl
+
+    import torch
+
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        for index in range(torch.cuda.device_count()):
+            handle = open(lock_dir / f"cuda{index}.lock", "w")  # noqa: SIM115 (held below)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield f"cuda:{index}"
+            finally:
+                handle.close()
+            return
+        time.sleep(poll_s)
+
+
 def stage_project(project_config: Path, model_folder: str, iteration: int, task_date: str,
-                  snapshotindex: int | str, staging_root: Path) -> Path:
+                  snapshot_rel: str, staging_root: Path) -> Path:
     """A private, disposable copy of the parts of a DLC project inference reads.
 
     Small files are copied (DLC may rewrite them), snapshots and other large files are
-    symlinked (only read). Returns the staged config.yaml. Re-staged on every call under a
-    fresh temp dir, so concurrent steps never share one.
+    symlinked (only read). Only the *registered* snapshot is staged and the staged config
+    says ``snapshotindex: -1``, so a snapshot trained later (or a new "best" one) can
+    never run silently under the registered model's name. Returns the staged config.yaml.
+    Re-staged on every call under a fresh temp dir, so concurrent steps never share one.
     """
     project = project_config.parent
     staging_root.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix="model-", dir=staging_root))
     cfg = yaml.safe_load(project_config.read_text())
     cfg["project_path"] = str(staged)
-    cfg["snapshotindex"] = snapshotindex
+    cfg["snapshotindex"] = -1
     cfg["video_sets"] = {}
     (staged / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     trainset = (Path("training-datasets") / f"iteration-{iteration}"
                 / f"UnaugmentedDataSet_{task_date}")
+    keep = Path(snapshot_rel).name  # "snapshot-200.pt" (PyTorch) or "snapshot-1000" (TF)
     for rel in (Path(model_folder), trainset):
         src = project / rel
         if src.is_dir():
-            _mirror(src, staged / rel)
+            _mirror(src, staged / rel, keep)
     return staged / "config.yaml"
 
 
-def _mirror(src: Path, dst: Path) -> None:
+def _is_other_snapshot(name: str, keep: str) -> bool:
+    if name.startswith("snapshot-detector"):  # top-down models keep their detector
+        return False
+    return name.startswith("snapshot") and name != keep and not name.startswith(keep + ".")
+
+
+def _mirror(src: Path, dst: Path, keep_snapshot: str) -> None:
     for root, _dirs, files in os.walk(src):
         target = dst / Path(root).relative_to(src)
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
+            if _is_other_snapshot(name, keep_snapshot):
+                continue
             s = Path(root) / name
             if s.stat().st_size > _SYMLINK_OVER_BYTES:
                 (target / name).symlink_to(s.resolve())
@@ -162,7 +207,7 @@ def _progress_hook(callback: ProgressCallback | None, interval_s: float) -> Iter
 
 def run_analyze_videos(
     *, project_config: Path, engine: str, shuffle: int, trainingsetindex: int,
-    snapshotindex: int | str, model_folder: str, iteration: int, task_date: str,
+    snapshot_rel: str, model_folder: str, iteration: int, task_date: str,
     expected_scorer: str, video: Path, output_dir: Path, staging_root: Path,
     device: str = "auto", batch_size: int = 8, progress: ProgressCallback | None = None,
     progress_interval_s: float = 5.0, video_info: VideoInfo | None = None,
@@ -183,11 +228,11 @@ def run_analyze_videos(
             f"unknown engine {engine!r} for {project_config}: expected one of {ENGINES}."
         )
     info = video_info or probe_video(video)
-    resolved = resolve_device(device)
+    resolve_device(device)  # fail early on a device this worker does not have
     if output_dir.exists():
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)
-    staged = stage_project(project_config, model_folder, iteration, task_date, snapshotindex,
+    staged = stage_project(project_config, model_folder, iteration, task_date, snapshot_rel,
                            staging_root)
     import deeplabcut
 
@@ -199,17 +244,18 @@ def run_analyze_videos(
     else:
         import deeplabcut.pose_estimation_pytorch.apis.videos  # noqa: F401  (hooked)
 
+    from deeplabcut.core.engine import Engine
+
     kwargs: dict = dict(shuffle=shuffle, trainingsetindex=trainingsetindex,
-                        destfolder=str(output_dir), batch_size=batch_size, save_as_csv=False)
+                        destfolder=str(output_dir), batch_size=batch_size, save_as_csv=False,
+                        engine=Engine.PYTORCH if engine == "pytorch" else Engine.TF)
     if engine == "pytorch":
-        kwargs.update(device=resolved, snapshot_index=snapshotindex, overwrite=True)
-    else:
-        kwargs.update(gputouse=int(resolved.split(":")[1]) if resolved.startswith("cuda") else None,
-                      TFGPUinference=resolved != "cpu")
-        if resolved == "cpu":
-            _hide_gpus_from_tensorflow()
-    start = time.monotonic()
-    with _INFERENCE_LOCK, _progress_hook(progress, progress_interval_s) as state:
+        kwargs.update(snapshot_index=-1, overwrite=True)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # DLC's TF gputouse sets it process-wide
+    with (_INFERENCE_LOCK, claim_device(device, staging_root / "gpu-locks") as resolved,
+          _progress_hook(progress, progress_interval_s) as state):
+        _set_device(kwargs, engine, resolved)
+        start = time.monotonic()
         try:
             scorer = deeplabcut.analyze_videos(str(staged), [str(video)], **kwargs)
         except Exception as exc:  # DLC raises bare Exceptions; re-raise naming what ran
@@ -219,8 +265,18 @@ def run_analyze_videos(
             ) from exc
         finally:
             shutil.rmtree(staged.parent, ignore_errors=True)
+            if visible is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = visible
     seconds = time.monotonic() - start
     scorer = scorer if isinstance(scorer, str) and scorer else expected_scorer
+    if scorer != expected_scorer:
+        raise InferenceError(
+            f"{project_config}: DeepLabCut wrote scorer {scorer!r} but the model was registered "
+            f"as {expected_scorer!r}: the project changed since registration. Run "
+            "`dlc-platform registry validate` and register the model again."
+        )
     h5 = output_dir / f"{video.stem}{scorer}.h5"
     if not h5.is_file():
         raise InferenceError(
@@ -240,8 +296,25 @@ def run_analyze_videos(
     )
 
 
+def _set_device(kwargs: dict, engine: str, resolved: str) -> None:
+    if engine == "pytorch":
+        kwargs["device"] = resolved
+        return
+    on_gpu = resolved.startswith("cuda")
+    kwargs.update(gputouse=int(resolved.split(":")[1]) if on_gpu else None,
+                  TFGPUinference=on_gpu)
+    if not on_gpu:
+        _hide_gpus_from_tensorflow()
+
+
 def _hide_gpus_from_tensorflow() -> None:
     import tensorflow as tf
 
-    with contextlib.suppress(RuntimeError):  # already initialised: keep what it has
+    try:
         tf.config.set_visible_devices([], "GPU")
+    except RuntimeError as exc:  # TF already initialised its GPUs in this process
+        if tf.config.list_logical_devices("GPU"):
+            raise InferenceError(
+                "device 'cpu' was requested for a TensorFlow model but TensorFlow already "
+                "uses the GPU in this process; run the step in a fresh process."
+            ) from exc

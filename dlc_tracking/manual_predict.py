@@ -41,7 +41,11 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
     """Run DLC on one video and write its outputs into the session's ``dlc_<stem>/``."""
     video = Path(video).absolute()
     info = probe_video(video)
-    if start_timestamp is None:
+    if start_timestamp is not None:
+        from dlc_tracking.dlc_files import parse_start_timestamp
+
+        start_timestamp = parse_start_timestamp(start_timestamp, source="--start-time").isoformat()
+    else:
         session_yaml = video.parent / SESSION_FILE
         if not session_yaml.is_file():
             raise DLCFileError(
@@ -50,13 +54,21 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
             )
         start_timestamp = load_session_metadata(session_yaml).start_time.isoformat()
     model.check_available()
+    existing = video.parent / f"{MANUAL_OUTPUT_PREFIX}{video.stem}"
+    others = [p.name for p in existing.glob("*.h5") if model.scorer not in p.name] if (
+        existing.is_dir()) else []
+    if others:
+        raise DLCFileError(
+            f"{existing} already holds outputs of another model ({others}); the recording would "
+            "be refused as mixed. Move them away first, or predict with that model."
+        )
     scratch = (Path(work_dir).absolute() / "predict"
                / f"{video.parent.name}-{video.stem}-{model.name}")
     update, bar = _progress_bar()
     d = model.derived
     result = run_analyze_videos(
         project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
-        trainingsetindex=model.trainingsetindex, snapshotindex=model.snapshotindex,
+        trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
         model_folder=d["model_folder"], iteration=int(d["iteration"]),
         task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
         output_dir=scratch, staging_root=Path(work_dir).absolute() / "staging", device=device,

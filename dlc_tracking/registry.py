@@ -89,7 +89,7 @@ class ModelEntry:
 
     def check_available(self) -> None:
         check_model_available(self.project_config, self.derived["snapshot"], self.engine,
-                              self.name)
+                              self.name, self.derived.get("model_folder"))
 
     def row(self) -> dict:
         d = self.derived

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlc_tracking.errors import SessionError
-from dlc_tracking.video import is_video_file
+from dlc_tracking.video import VIDEO_SUFFIXES, is_video_file
 
 SESSION_FILE = "session.yaml"
 TIMESTAMPS_SUFFIX = ".timestamps.csv"
@@ -140,7 +140,7 @@ def load_session_metadata(path: Path) -> SessionMetadata:
 def sanitize_key_part(text: str) -> str:
     """Make one path component safe for a Dagster partition key (letters, digits, _ . -)."""
     cleaned = _KEY_CHARS.sub("-", text).strip("-.")
-    cleaned = cleaned.replace(RECORDING_ID_SEPARATOR, "_")
+    cleaned = re.sub(r"_{2,}", "_", cleaned)  # "__" is reserved as the separator
     return cleaned or "x"
 
 
@@ -236,6 +236,17 @@ def discover_recordings(data_root: Path) -> Discovery:
             except OSError as exc:
                 found.problems.append(f"cannot read {session_dir}: {exc}")
                 continue
+            if not videos:
+                found.problems.append(
+                    f"{session_dir}: no video file ({', '.join(VIDEO_SUFFIXES)}) in this "
+                    "session; copy the video in, or remove the folder.")
+                continue
+            for video, _ in videos:
+                if not video.is_file():
+                    found.problems.append(
+                        f"{session_dir / SESSION_FILE}: video {video.name} listed under "
+                        "`videos:` does not exist; fix the name or copy the file.")
+            videos = [(v, t) for v, t in videos if v.is_file()]
             for video, timestamps in videos:
                 rid = recording_id(subject_dir.name, session_dir.name, video.stem)
                 rec = Recording(rid, subject_dir.name, session_dir.name, session_dir, video,

@@ -44,7 +44,7 @@ class DLCInference(dg.ConfigurableResource):
         d = model.derived
         return run_analyze_videos(
             project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
-            trainingsetindex=model.trainingsetindex, snapshotindex=model.snapshotindex,
+            trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
             model_folder=d["model_folder"], iteration=int(d["iteration"]),
             task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
             output_dir=self.output_dir(recording_id, model.name),

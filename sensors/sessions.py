@@ -69,5 +69,14 @@ def registry_changes_sensor(context: dg.SensorEvaluationContext, data_root: Data
         return dg.SkipReason(f"cannot read the registry {path}: {exc}")
     if context.cursor == digest:
         return dg.SkipReason("registry unchanged")
-    context.update_cursor(digest)
-    return dg.RunRequest(run_key=f"registry:{digest}", tags={"dlc_platform/registry": digest})
+    # The observation gives registry_file a new data version (the UI then shows the
+    # registry tables stale until the run below refreshes them); the mtime in the run key
+    # lets an edit that returns to an earlier content run again.
+    mtime_ns = path.stat().st_mtime_ns
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"registry:{digest}:{mtime_ns}",
+                                    tags={"dlc_platform/registry": digest})],
+        asset_events=[dg.AssetObservation(asset_key="registry_file",
+                                          tags={"dagster/data_version": digest})],
+        cursor=digest,
+    )

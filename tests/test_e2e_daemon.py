@@ -107,7 +107,8 @@ def test_copied_session_is_processed_and_backfilled(platform, artifacts_dir):
                      "processed_tracking GROUP BY recording_id ORDER BY recording_id")
     assert list(df.recording_id) == sorted(rids) and set(df.n) == {45}
 
-    before = set(store.query("SELECT DISTINCT recording_id, frame FROM predictions").itertuples())
+    before = set(store.query("SELECT DISTINCT recording_id, frame FROM predictions"
+                             ).itertuples(index=False))
     launched = _graphql(platform["port"], """
         mutation($params: LaunchBackfillParams!) {
           launchPartitionBackfill(backfillParams: $params) {
@@ -135,7 +136,8 @@ def test_copied_session_is_processed_and_backfilled(platform, artifacts_dir):
           ... on Runs { results { status } } } }""", {"id": backfill_id})
     statuses = [r["status"] for r in runs["runsOrError"]["results"]]
     assert statuses and set(statuses) == {"SUCCESS"}, statuses
-    after = set(store.query("SELECT DISTINCT recording_id, frame FROM predictions").itertuples())
+    after = set(store.query("SELECT DISTINCT recording_id, frame FROM predictions"
+                            ).itertuples(index=False))
     assert after == before
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

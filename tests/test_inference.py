@@ -144,7 +144,7 @@ def test_cuda_without_gpu_and_unknown_engine(registry, tmp_path, unseen_video):
     d = model.derived
     with pytest.raises(InferenceError, match="unknown engine 'jax'"):
         run_analyze_videos(project_config=model.project_config, engine="jax", shuffle=1,
-                           trainingsetindex=0, snapshotindex=-1,
+                           trainingsetindex=0, snapshot_rel=d["snapshot"],
                            model_folder=d["model_folder"], iteration=0, task_date="x",
                            expected_scorer=model.scorer, video=unseen_video[0],
                            output_dir=tmp_path / "o", staging_root=tmp_path / "s")

@@ -150,8 +150,8 @@ def test_out_of_frame_coordinates_become_missing(instance, resources, platform_d
     assert run_recording(instance, resources, rid_of(folder)).success
     check = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey("dlc_predictions"), "coordinates_in_frame"), limit=1)[0]
-    assert check.status.value == "SUCCEEDED"  # the check ran
-    evaluation = check.event.dagster_event.event_specific_data.evaluation
+    assert check.status.value == "FAILED"  # ran and did not pass (a warning)
+    evaluation = check.event.dagster_event.asset_check_evaluation_data
     assert not evaluation.passed and evaluation.metadata["points_outside_frame"].value == 7
     preds = Warehouse(platform_dirs["warehouse"]).read_partition("predictions", rid_of(folder))
     assert preds.x_px.min() >= 0 and preds.y_px.max() < 150
@@ -198,7 +198,8 @@ def test_timestamps_file_gives_frame_times(instance, resources, platform_dirs, m
 def test_unsupported_tracking_type_keeps_predictions(instance, resources, platform_dirs, model):
     folder = session_with_manual_outputs(platform_dirs["data_root"], "m", "wheel", model.scorer,
                                          PARTS)
-    _edit_yaml(folder / "session.yaml", tracking_type="wheel")
+    _edit_yaml(folder / "session.yaml", tracking_type="wheel",
+               assignment={"model": "tiny_openfield", "method": "two_ears"})
     rid = rid_of(folder)
     result = run_recording(instance, resources, rid)
     assert result.success, failure_messages(result)

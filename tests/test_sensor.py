@@ -168,6 +168,7 @@ def test_registry_sensor_runs_on_change(instance, tmp_path):
     res = {"data_root": DataRoot(path=str(tmp_path), registry_path=str(path))}
     ctx = dg.build_sensor_context(instance=instance, resources=res)
     first = registry_changes_sensor(ctx)
-    assert isinstance(first, dg.RunRequest)
-    ctx2 = dg.build_sensor_context(instance=instance, cursor=ctx.cursor, resources=res)
+    assert len(first.run_requests) == 1 and first.cursor
+    assert first.asset_events[0].asset_key == dg.AssetKey("registry_file")
+    ctx2 = dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=res)
     assert isinstance(registry_changes_sensor(ctx2), dg.SkipReason)
