@@ -32,15 +32,16 @@ def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | Non
     registry.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(TEMPLATE, registry)
     add_model(registry, "tiny_openfield", pytorch_config, description="Tiny PyTorch (DLC 3) "
-              "model trained offline on synthetic open-field videos", pair_with=["two_ears",
-              "nose_tail_base", "centroid_all"])
+              "model trained offline on synthetic open-field videos", pair_with=[
+                  "two_ears", "two_ears_loose", "nose_tail_base", "centroid_all"])
     if tf_config is not None:
         add_model(registry, "tiny_legacy", tf_config, description="Tiny TensorFlow (DLC 2) "
                   "model with legacy body-part names", body_part_map={
                       "snout": "nose", "leftear": "left_ear", "rightear": "right_ear",
                       "tailbase": "tail_base"}, pair_with=["two_ears"])
     raw = read_registry_yaml(registry)
-    raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears"}}
+    # The tiny model's likelihoods are ~0.6-0.9: its default method cuts at 0.5.
+    raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears_loose"}}
     registry.write_text("# demo registry, made by dlc_assets.demo from registry/registry.yaml\n"
                         + yaml.safe_dump(raw, sort_keys=False))
     load_registry(registry)

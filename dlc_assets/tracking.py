@@ -148,8 +148,8 @@ def _load_poses(warehouse: WarehouseResource, rid: str):
     return preds.from_long(df)
 
 
-def _skip(warehouse: WarehouseResource, rid: str, reason: str,
-          tables: tuple[str, ...]) -> dg.MaterializeResult:
+def _skip(warehouse: WarehouseResource, rid: str, reason: str, tables: tuple[str, ...],
+          check_specs: list[dg.AssetCheckSpec]) -> dg.MaterializeResult:
     """An unsupported tracking type: no state vector, and the reason in the warehouse."""
     store = warehouse.get()
     for table in tables:
@@ -157,7 +157,11 @@ def _skip(warehouse: WarehouseResource, rid: str, reason: str,
     store.write_partition("skipped_recordings", rid, pd.DataFrame([{
         "recording_id": rid, "asset": "raw_state_vectors, processed_tracking",
         "reason": reason}]))
-    return dg.MaterializeResult(metadata={"skipped": True, "reason": reason})
+    return dg.MaterializeResult(
+        metadata={"skipped": True, "reason": reason},
+        check_results=[dg.AssetCheckResult(check_name=spec.name, passed=True,
+                                           metadata={"skipped": reason})
+                       for spec in check_specs])
 
 
 @dg.asset(
@@ -176,7 +180,7 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
     if not info.supported:
         context.log.info(f"{rid}: {info.status_reason}; state vector skipped")
         return _skip(warehouse, rid, info.status_reason,
-                     ("raw_state_vectors", "arena_boundaries"))
+                     ("raw_state_vectors", "arena_boundaries"), checks.RAW_CHECKS)
     warehouse.get().delete_partition("skipped_recordings", rid)
     with clear_failures(rid):
         method = data_root.registry().method(info.method_name)
@@ -238,7 +242,7 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
     rid = info.recording_id
     if not info.supported:
         return _skip(warehouse, rid, info.status_reason,
-                     ("processed_tracking", "processed_body_parts"))
+                     ("processed_tracking", "processed_body_parts"), checks.PROCESSED_CHECKS)
     with clear_failures(rid):
         registry = data_root.registry()
         method = registry.method(info.method_name)

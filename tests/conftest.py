@@ -39,9 +39,10 @@ def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
     path = tmp_path_factory.mktemp("registry") / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", path)
     add_model(path, "tiny_openfield", tiny_pytorch_config, description="tiny PyTorch model",
-              pair_with=["two_ears", "nose_tail_base", "nose", "centroid_all"])
+              pair_with=["two_ears", "two_ears_loose", "nose_tail_base", "nose", "centroid_all"])
     raw = read_registry_yaml(path)
-    raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears"}}
+    # The tiny model's likelihoods are ~0.6-0.9: the default method's cutoff is 0.5.
+    raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears_loose"}}
     raw["tracking_types"] = {"wheel": {"supported": False, "description": "Running wheel",
                                        "reason": "no wheel state-vector method yet"}}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

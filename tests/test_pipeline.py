@@ -51,7 +51,8 @@ def test_session_through_all_assets(instance, resources, platform_dirs, model, c
         "p.method_name, p.params_hash, r.camera_view FROM processed_tracking p "
         "JOIN recordings r USING (recording_id) WHERE recording_id = ? ORDER BY frame", [rid])
     assert len(rows) == gt.n_frames
-    assert set(rows.model_name) == {"tiny_openfield"} and set(rows.method_name) == {"two_ears"}
+    assert set(rows.model_name) == {"tiny_openfield"}
+    assert set(rows.method_name) == {"two_ears_loose"}
     assert set(rows.camera_view) == {camera_view}
     assert rows.head_direction_deg.between(0, 360, inclusive="left").all()
     inner = slice(5, -5)  # smoothing edges

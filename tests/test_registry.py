@@ -58,7 +58,8 @@ def test_registry_holds_both_models(legacy_registry_path):
     legacy = registry.model("tiny_legacy")
     assert legacy.engine == "tensorflow"
     assert legacy.canonical_body_parts == ["nose", "left_ear", "right_ear", "tail_base"]
-    assert registry.resolve_assignment("openfield", None, None) == ("tiny_openfield", "two_ears")
+    assert registry.resolve_assignment("openfield", None, None) == ("tiny_openfield",
+                                                                     "two_ears_loose")
     assert registry.validate(check_projects=True) == []
 
 
