@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -122,7 +122,6 @@ class TinyModelSpec:
     tf_multi_step: tuple[tuple[float, int], ...] = ()
     verify_frames: int = 150
     verify_seed: int = 7
-    extra: dict = field(default_factory=dict)
 
 
 SPECS: dict[str, TinyModelSpec] = {
@@ -131,9 +130,9 @@ SPECS: dict[str, TinyModelSpec] = {
         task="tinyopenfield",
         body_parts=tuple(synthetic.BODY_PARTS),
         net_type="cspnext_s",
-        epochs=60,
+        epochs=80,
         lr=1e-3,
-        lr_milestones=(45, 55),
+        lr_milestones=(60, 72),
     ),
     "tensorflow": TinyModelSpec(
         engine="tensorflow",
