@@ -232,7 +232,8 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
+    """A figure with a sensible number of digits (``1.23 M`` for millions)."""
     if value is None:
         return ""
     if value != value:
@@ -266,9 +267,9 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     rows = [header]
     for res in results:
         for m in res.get("metrics", []):
-            target = f"{m['op']} {_fmt(m['target'])}" if m.get("op") else ""
-            cpu = _fmt(m["cpu_s"]) if m.get("cpu_s") is not None else ""
-            rows.append((res["name"], m["name"], _fmt(m["value"]), m["unit"], target,
+            target = f"{m['op']} {fmt(m['target'])}" if m.get("op") else ""
+            cpu = fmt(m["cpu_s"]) if m.get("cpu_s") is not None else ""
+            rows.append((res["name"], m["name"], fmt(m["value"]), m["unit"], target,
                          m["status"], cpu, m.get("note", "")))
         if res.get("error"):
             rows.append((res["name"], "ERROR", "", "", "", "FAIL", "", res["error"][:80]))

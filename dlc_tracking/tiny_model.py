@@ -99,6 +99,10 @@ class TinyModelSpec:
         PyTorch epochs at which the learning rate steps down.
     max_iters, save_iters : int
         TensorFlow iterations.
+    tf_multi_step : tuple of (learning rate, until iteration)
+        TensorFlow learning-rate schedule (pose_cfg.yaml ``multi_step``).
+    tf_optimizer : str
+        ``"adam"`` or ``"sgd"`` (momentum); Adam learns much faster from random init.
     verify_frames, verify_seed : fresh verification video.
     """
 
@@ -120,6 +124,7 @@ class TinyModelSpec:
     max_iters: int = 0
     save_iters: int = 0
     tf_multi_step: tuple[tuple[float, int], ...] = ()
+    tf_optimizer: str = "adam"
     verify_frames: int = 150
     verify_seed: int = 7
 
@@ -141,7 +146,8 @@ SPECS: dict[str, TinyModelSpec] = {
         net_type="mobilenet_v2_0.35",
         max_iters=1500,
         save_iters=1500,
-        tf_multi_step=((0.005, 500), (0.002, 1200), (0.0005, 1500)),
+        tf_multi_step=((1e-3, 1000), (2e-4, 1350), (5e-5, 1500)),
+        tf_optimizer="adam",
     ),
 }
 
@@ -302,13 +308,17 @@ def build_tiny_model(
         if not force and cached_config_path(engine, cache_dir) is not None:
             say(f"[tiny_model] {engine} model was built by another process: {config}")
             return config
+        # Holding the lock, any other temporary folder of this model is a crashed build.
+        for stale in final.parent.glob(f".{final.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         tmp.mkdir(parents=True)
+        failed_log = final.parent / f"{final.name}.failed.log"
         try:
             say(f"[tiny_model] building the {engine} model in {tmp} (a few minutes on CPU)")
             t0 = time.monotonic()
             cpu0 = _children_cpu_seconds()
-            info = _run_worker(tmp, spec, say)
+            info = _run_worker(tmp, spec, say, failed_log)
             info["build_seconds"] = round(time.monotonic() - t0, 1)
             # CPU time of the build process: comparable across machines under load.
             info["build_cpu_seconds"] = round(_children_cpu_seconds() - cpu0, 1)
@@ -317,15 +327,21 @@ def build_tiny_model(
             info["project"] = project_name(engine)
             info["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             _relocate_project(tmp / project_name(engine), final / project_name(engine))
+            written = _read_yaml(tmp / project_name(engine) / "config.yaml")["project_path"]
+            if Path(written) != final / project_name(engine):
+                raise TinyModelError(
+                    f"{tmp}: config.yaml project_path is {written}, expected "
+                    f"{final / project_name(engine)}; the cache path may need quoting in YAML"
+                )
             (tmp / METADATA_NAME).write_text(json.dumps(info, indent=2) + "\n")
             _replace_dir(tmp, final)
         except BaseException:
             log = tmp / "build.log"
             if log.is_file():
-                kept = final.parent / f"{final.name}.failed.log"
-                shutil.copyfile(log, kept)
+                shutil.copyfile(log, failed_log)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+    failed_log.unlink(missing_ok=True)
     say(
         f"[tiny_model] {engine} model ready in {info['build_seconds']:.0f} s, "
         f"mean error {info['mean_error_px']:.2f} px on unseen frames: {config}"
@@ -342,7 +358,7 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
+def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress, failed_log: Path) -> dict:
     """Build in a child process; forward its ``[tiny_model]`` lines; return its result."""
     import subprocess
 
@@ -386,7 +402,8 @@ def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
         last = "\n".join(tail)
         raise TinyModelError(
             f"Building the tiny {spec.engine} DLC model failed (exit code {rc}); the full "
-            f"log is kept next to the cache folder as *.failed.log. Last lines:\n{last}"
+            f"log is kept in {failed_log}. Fix the cause and call build_tiny_model again. "
+            f"Last lines:\n{last}"
         )
     # Keep the log with the model; it is small and explains what DLC did.
     shutil.move(str(log_path), str(workdir / project_name(spec.engine) / "build.log"))
@@ -439,7 +456,9 @@ def _replace_dir(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def _make_video(workdir: Path, spec: TinyModelSpec, seed: int, n_frames: int, name: str):
+def _make_video(
+    workdir: Path, spec: TinyModelSpec, seed: int, n_frames: int, name: str
+) -> tuple[Path, synthetic.GroundTruth]:
     gt = synthetic.simulate_openfield(
         n_frames=n_frames, fps=spec.fps, width=spec.width, height=spec.height, seed=seed
     )
@@ -661,13 +680,13 @@ def _tail_progress(
                 found = path_glob()
                 path = found[0] if found else None
             if path is not None and path.is_file():
-                with path.open() as fh:
+                with path.open("rb") as fh:
                     fh.seek(pos)
                     chunk = fh.read()
-                    # Only consume complete lines.
-                    cut = chunk.rfind("\n") + 1
-                    pos += len(chunk[:cut].encode())
-                for line in chunk[:cut].splitlines():
+                # Only consume complete lines.
+                cut = chunk.rfind(b"\n") + 1
+                pos += cut
+                for line in chunk[:cut].decode("utf-8", "replace").splitlines():
                     if any(k in line for k in keys):
                         with contextlib.suppress(Exception):
                             say(f"[tiny_model] {time.monotonic() - t0:6.1f} s  {line.strip()}")
@@ -856,7 +875,7 @@ def _build_tensorflow(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict
         multi_step=[list(x) for x in spec.tf_multi_step],
         display_iters=50,
         save_iters=spec.save_iters,
-        optimizer="sgd",
+        optimizer=spec.tf_optimizer,
         scale_jitter_lo=0.85,
         scale_jitter_up=1.15,
     )

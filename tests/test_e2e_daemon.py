@@ -150,6 +150,7 @@ def test_copied_session_is_processed_and_backfilled(platform, artifacts_dir):
                     f"--user-data-dir={platform['tmp'] / 'chromium'}",
                     "--window-size=1600,1000", "--virtual-time-budget=20000",
                     f"--screenshot={shot}",
-                    f"http://127.0.0.1:{platform['port']}/asset-groups"],
+                    f"http://127.0.0.1:{platform['port']}"
+                    "/locations/dlc_platform/asset-groups/tracking"],
                    check=True, capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000

@@ -261,3 +261,44 @@ def test_inference_path_bounded_error(instance, resources, platform_dirs, model)
     assert np.nanmedian(pos_error) < 3
     hd_error = _angle_error_deg(np.rad2deg(raw.head_angle_rad), gt.head_direction_deg)
     assert np.nanmedian(hd_error) < 15
+
+
+def _materialize_one(args: tuple[str, str, str, str]) -> bool:
+    """Run one recording's job in its own process (as Dagster's run workers do)."""
+    import dagster as dg
+
+    from resources import DataRoot, DLCInference, WarehouseResource
+    from tests.pipeline_helpers import run_recording as run
+
+    data_root, registry, warehouse, rid = args
+    resources = {"data_root": DataRoot(path=data_root, registry_path=registry),
+                 "warehouse": WarehouseResource(root=warehouse),
+                 "dlc_inference": DLCInference(device="cpu")}
+    with dg.instance_for_test() as instance:
+        return run(instance, resources, rid).success
+
+
+@pytest.mark.slow
+def test_concurrent_partitions_while_a_reader_holds_the_catalog(platform_dirs, model):
+    """Several recordings materialize at once in separate processes while an analyst holds
+    warehouse.duckdb open read-only and queries it: everything succeeds."""
+    import multiprocessing as mp
+
+    root = platform_dirs["data_root"]
+    rids = [rid_of(session_with_manual_outputs(root, "m", f"s{i}", model.scorer, PARTS,
+                                               seed=i)) for i in range(3)]
+    store = Warehouse(platform_dirs["warehouse"])
+    store.ensure_catalog()
+    reader = store.connect(read_only=True)  # held open for the whole test
+    args = [(str(root), str(platform_dirs["registry"]), str(platform_dirs["warehouse"]), rid)
+            for rid in rids]
+    with mp.get_context("spawn").Pool(3) as pool:
+        pending = pool.map_async(_materialize_one, args)
+        while not pending.ready():
+            reader.execute("SELECT count(*) FROM predictions").fetchall()
+            pending.wait(0.5)
+        assert pending.get() == [True, True, True]
+    reader.close()
+    counts = store.query("SELECT recording_id, count(*) AS n FROM processed_tracking "
+                         "GROUP BY 1 ORDER BY 1")
+    assert list(counts.recording_id) == sorted(rids) and set(counts.n) == {120}
