@@ -4,6 +4,8 @@ hash), a registry registering them through the admin API, and per-test platform 
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see dlc_assets/__init__.py
 import shutil
 from pathlib import Path
 
