@@ -67,10 +67,14 @@ def _spawn(name: str, args: argparse.Namespace) -> dict:
         cmd += ["--repeats", str(args.repeats)]
     if args.quick:
         cmd.append("--quick")
+    # as the platform runs steps (dlc_assets/__init__.py, scripts/start.sh): OpenMP threads
+    # wait passively, else PyTorch slows several-fold whenever another process competes
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False,
+                              env=env)
     elapsed = time.perf_counter() - start
     try:
         if proc.returncode != 0:
@@ -81,6 +85,7 @@ def _spawn(name: str, args: argparse.Namespace) -> dict:
     finally:
         out.unlink(missing_ok=True)
     result["process_wall_s"] = round(elapsed, 1)
+    result["omp_wait_policy"] = env["OMP_WAIT_POLICY"]
     result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
 

@@ -285,8 +285,9 @@ def check_model_available(project_config: Path, snapshot_rel: str, engine: str,
         )
     project = project_config.parent
     files = snapshot_files(project, snapshot_rel, engine)
+    # TF inference reads the .index and .data-* files of a checkpoint (not .meta).
     needed = [project / snapshot_rel] if engine == "pytorch" else [
-        project / (snapshot_rel + ".index"), project / (snapshot_rel + ".meta")]
+        project / (snapshot_rel + ".index")]
     if model_folder:  # the configuration files inference reads besides the snapshot
         needed.append(project / model_folder / "test" / "pose_cfg.yaml")
         if engine == "pytorch":

@@ -76,6 +76,62 @@ def test_labels_in_dlc_format(tmp_path):
     np.testing.assert_allclose(df.iloc[2].to_numpy().reshape(4, 2), gt.keypoints[64])
 
 
+def _fake_worker(calls: list):
+    """Stands in for the DLC build: writes a minimal project with absolute paths."""
+
+    def run(workdir, spec, say, failed_log):
+        calls.append(workdir)
+        project = workdir / tiny_model.project_name(spec.engine)
+        (project / "videos").mkdir(parents=True)
+        (project / "config.yaml").write_text(
+            f"Task: {spec.task}\nproject_path: {project}\n"
+            f"video_sets:\n  {project}/videos/tinytrain.mp4:\n    crop: 0, 200, 0, 150\n"
+        )
+        (project / "checkpoint").write_text(f'model_checkpoint_path: "{project}/snapshot-1"\n')
+        say("[tiny_model] fake build")
+        return {"engine": spec.engine, "mean_error_px": 1.0}
+
+    return run
+
+
+def test_build_is_atomic_cached_and_relocated(monkeypatch, tmp_path):
+    calls: list = []
+    monkeypatch.setattr(tiny_model, "_run_worker", _fake_worker(calls))
+    lines: list[str] = []
+    config = build_tiny_model("pytorch", cache_dir=tmp_path, progress=lines.append)
+    final = model_dir("pytorch", tmp_path)
+    assert config == final / tiny_model.project_name("pytorch") / "config.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    assert Path(cfg["project_path"]) == config.parent
+    assert list(cfg["video_sets"]) == [str(config.parent / "videos" / "tinytrain.mp4")]
+    assert str(config.parent) in (config.parent / "checkpoint").read_text()
+    info = read_metadata(config)
+    assert info["hash"] == content_hash("pytorch") and info["build_seconds"] >= 0
+    assert any("fake build" in line for line in lines)
+    # No temporary folder left; a second call is a cache hit (no build).
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".")] == []
+    assert build_tiny_model("pytorch", cache_dir=tmp_path, progress=None) == config
+    assert len(calls) == 1
+    # force rebuilds in place.
+    assert build_tiny_model("pytorch", cache_dir=tmp_path, force=True, progress=None) == config
+    assert len(calls) == 2
+
+
+def test_failed_build_leaves_no_model(monkeypatch, tmp_path):
+    def boom(workdir, spec, say, failed_log):
+        (workdir / "build.log").write_text("DLC said no\n")
+        raise tiny_model.TinyModelError("training failed")
+
+    monkeypatch.setattr(tiny_model, "_run_worker", boom)
+    with pytest.raises(tiny_model.TinyModelError, match="training failed"):
+        build_tiny_model("tensorflow", cache_dir=tmp_path, progress=None)
+    final = model_dir("tensorflow", tmp_path)
+    assert not final.exists()
+    assert tiny_model.cached_config_path("tensorflow", tmp_path) is None
+    assert [p.name for p in final.parent.iterdir() if p.is_dir()] == []
+    assert (final.parent / f"{final.name}.failed.log").read_text() == "DLC said no\n"
+
+
 # --------------------------------------------------------------------------------------
 # Real builds (cached per machine)
 # --------------------------------------------------------------------------------------
@@ -100,6 +156,7 @@ def tensorflow_config() -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a build takes minutes, more on a busy machine
 def test_pytorch_model_layout_and_accuracy(pytorch_config):
     config = pytorch_config
     project = config.parent
@@ -160,6 +217,7 @@ def test_reading_the_cached_config_does_not_rewrite_it(pytorch_config):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_tensorflow_model_layout_and_accuracy(tensorflow_config):
     config = tensorflow_config
     project = config.parent
