@@ -40,7 +40,8 @@ def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | Non
                       "snout": "nose", "leftear": "left_ear", "rightear": "right_ear",
                       "tailbase": "tail_base"}, pair_with=["two_ears"])
     raw = read_registry_yaml(registry)
-    # The tiny model's likelihoods stay moderate (~0.6-0.9 measured): its default method cuts at 0.5.
+    # The tiny model's likelihoods stay moderate (~0.6-0.9 measured):
+    # its default method cuts at 0.5.
     raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears_loose"}}
     registry.write_text("# demo registry, made by dlc_assets.demo from registry/registry.yaml\n"
                         + yaml.safe_dump(raw, sort_keys=False))

@@ -43,7 +43,8 @@ def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
     add_model(path, "tiny_openfield", tiny_pytorch_config, description="tiny PyTorch model",
               pair_with=["two_ears", "two_ears_loose", "nose_tail_base", "nose", "centroid_all"])
     raw = read_registry_yaml(path)
-    # The tiny model's likelihoods stay moderate (~0.6-0.9 measured): the default method's cutoff is 0.5.
+    # The tiny model's likelihoods stay moderate (~0.6-0.9 measured):
+    # the default method's cutoff is 0.5.
     raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears_loose"}}
     raw["tracking_types"] = {"wheel": {"supported": False, "description": "Running wheel",
                                        "reason": "no wheel state-vector method yet"}}
