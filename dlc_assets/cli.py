@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # The embedded instance of scripts/start.sh, unless another is configured.
+    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home"))
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
