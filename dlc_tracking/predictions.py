@@ -101,8 +101,8 @@ def to_long(recording_id: str, model_name: str, poses: np.ndarray, body_parts: l
         "model_name": constant(model_name),
         "frame": np.repeat(np.arange(n_frames, dtype=np.int64), n_parts),
         "time_s": np.repeat(time_s, n_parts),
-        "body_part": pd.Categorical(np.tile(np.array(body_parts, dtype=object), n_frames),
-                                    categories=body_parts),
+        "body_part": pd.Categorical.from_codes(
+            np.tile(np.arange(n_parts, dtype=np.int8), n_frames), body_parts),
         "x_px": poses[..., 0].ravel(),
         "y_px": poses[..., 1].ravel(),
         "likelihood": poses[..., 2].ravel(),
