@@ -8,8 +8,11 @@ One video of a session is one *recording*, the unit the platform processes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dlc_tracking.errors import SessionError
 from dlc_tracking.video import VIDEO_SUFFIXES, is_video_file
+
+# libyaml's parser when present (10x faster than the pure-Python one)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SESSION_FILE = "session.yaml"
 TIMESTAMPS_SUFFIX = ".timestamps.csv"
@@ -137,6 +143,7 @@ def load_session_metadata(path: Path) -> SessionMetadata:
         raise SessionError(f"{path} is invalid: {problems}. See docs/sessions.md.") from exc
 
 
+@functools.lru_cache(maxsize=4096)  # subjects and video stems repeat across sessions
 def sanitize_key_part(text: str) -> str:
     """Make one path component safe for a Dagster partition key (letters, digits, _ . -)."""
     cleaned = _KEY_CHARS.sub("-", text).strip("-.")
@@ -189,10 +196,12 @@ def _session_videos(session_dir: Path, metadata_videos: list[VideoEntry] | None)
             (session_dir / v.file, session_dir / v.timestamps if v.timestamps else None)
             for v in metadata_videos
         ]
-    videos = sorted(p for p in session_dir.iterdir() if p.is_file() and is_video_file(p))
+    with os.scandir(session_dir) as entries:
+        names = sorted(e.name for e in entries if e.is_file() and is_video_file(Path(e.name)))
     out = []
-    for video in videos:
-        ts = video.with_name(video.stem + TIMESTAMPS_SUFFIX)
+    for name in names:
+        video = session_dir / name
+        ts = session_dir / (video.stem + TIMESTAMPS_SUFFIX)
         out.append((video, ts if ts.is_file() else None))
     return out
 
@@ -200,11 +209,97 @@ def _session_videos(session_dir: Path, metadata_videos: list[VideoEntry] | None)
 def _listed_videos(session_yaml: Path) -> list[VideoEntry] | None:
     """The `videos:` list of a session.yaml, read leniently (full validation is later)."""
     try:
-        raw = yaml.safe_load(session_yaml.read_text())
+        text = session_yaml.read_text()
+        # Most session files have no `videos:` list; parsing YAML costs ~0.3 ms per file,
+        # which a sensor tick over thousands of sessions cannot afford.
+        if "videos" not in text:
+            return None
+        raw = yaml.load(text, Loader=_YAML_LOADER)
         entries = raw.get("videos") if isinstance(raw, dict) else None
         return [VideoEntry.model_validate(v) for v in entries] if entries else None
-    except (OSError, yaml.YAMLError, ValidationError, AttributeError, TypeError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError, AttributeError,
+            TypeError):
         return None
+
+
+def session_dirs(data_root: Path, problems: list[str]) -> Iterator[tuple[str, str, str]]:
+    """``(subject, session, folder path)`` of every session folder, in name order.
+
+    Hidden folders (``.x``, ``_x``, ``~x``) are skipped; unreadable folders are reported
+    in ``problems`` and skipped.
+    """
+    try:
+        subjects = _subfolders(data_root)
+    except OSError as exc:
+        problems.append(f"cannot read data root {data_root}: {exc}")
+        return
+    for subject in subjects:
+        try:
+            sessions = _subfolders(data_root / subject)
+        except OSError as exc:
+            problems.append(f"cannot read {data_root / subject}: {exc}")
+            continue
+        base = os.path.join(data_root, subject)
+        for session in sessions:
+            yield subject, session, os.path.join(base, session)
+
+
+def session_recordings(subject: str, session_dir: Path | str, problems: list[str]
+                       ) -> list[Recording]:
+    """The recordings of one session folder (one per video); what is wrong goes to problems."""
+    session_dir = Path(session_dir)
+    try:
+        listed = _listed_videos(session_dir / SESSION_FILE)
+        videos = _session_videos(session_dir, listed)
+    except OSError as exc:
+        problems.append(f"cannot read {session_dir}: {exc}")
+        return []
+    if not videos:
+        problems.append(
+            f"{session_dir}: no video file ({', '.join(VIDEO_SUFFIXES)}) in this "
+            "session; copy the video in, or remove the folder.")
+        return []
+    recordings = []
+    for video, timestamps in videos:
+        if not video.is_file():
+            problems.append(
+                f"{session_dir / SESSION_FILE}: video {video.name} listed under "
+                "`videos:` does not exist; fix the name or copy the file.")
+            continue
+        rid = recording_id(subject, session_dir.name, video.stem)
+        recordings.append(Recording(rid, subject, session_dir.name, session_dir, video,
+                                    timestamps))
+    return recordings
+
+
+def refuse_collisions(found: list[tuple[str, str]], problems: list[str]) -> set[str]:
+    """Recording ids found more than once, each reported once in ``problems``.
+
+    Parameters
+    ----------
+    found : list of (recording id, where it was found)
+        In discovery order; ``where`` names the video (or its session folder).
+    problems : list of str
+        Receives one message per extra occurrence.
+
+    Returns
+    -------
+    set of str
+        The colliding ids: none of their recordings is processed until they differ.
+    """
+    first: dict[str, str] = {}
+    collided: set[str] = set()
+    for rid, where in found:
+        if rid in first:
+            problems.append(
+                f"recording id {rid!r} of {where} collides with {first[rid]}; "
+                "rename one of the folders or videos so their names differ in letters "
+                "or digits. Neither is processed until then."
+            )
+            collided.add(rid)
+        else:
+            first[rid] = where
+    return collided
 
 
 def discover_recordings(data_root: Path) -> Discovery:
@@ -216,52 +311,12 @@ def discover_recordings(data_root: Path) -> Discovery:
     clear message instead of being silently ignored).
     """
     found = Discovery()
-    by_id: dict[str, Recording | None] = {}  # None: collided, refused
-    first_path: dict[str, Path] = {}
-    try:
-        subjects = sorted(p for p in data_root.iterdir() if p.is_dir() and not _hidden(p))
-    except OSError as exc:
-        found.problems.append(f"cannot read data root {data_root}: {exc}")
-        return found
-    for subject_dir in subjects:
-        try:
-            sessions = sorted(p for p in subject_dir.iterdir() if p.is_dir() and not _hidden(p))
-        except OSError as exc:
-            found.problems.append(f"cannot read {subject_dir}: {exc}")
-            continue
-        for session_dir in sessions:
-            try:
-                listed = _listed_videos(session_dir / SESSION_FILE)
-                videos = _session_videos(session_dir, listed)
-            except OSError as exc:
-                found.problems.append(f"cannot read {session_dir}: {exc}")
-                continue
-            if not videos:
-                found.problems.append(
-                    f"{session_dir}: no video file ({', '.join(VIDEO_SUFFIXES)}) in this "
-                    "session; copy the video in, or remove the folder.")
-                continue
-            for video, _ in videos:
-                if not video.is_file():
-                    found.problems.append(
-                        f"{session_dir / SESSION_FILE}: video {video.name} listed under "
-                        "`videos:` does not exist; fix the name or copy the file.")
-            videos = [(v, t) for v, t in videos if v.is_file()]
-            for video, timestamps in videos:
-                rid = recording_id(subject_dir.name, session_dir.name, video.stem)
-                rec = Recording(rid, subject_dir.name, session_dir.name, session_dir, video,
-                                timestamps)
-                if rid in by_id:
-                    found.problems.append(
-                        f"recording id {rid!r} of {video} collides with {first_path[rid]}; "
-                        "rename one of the folders or videos so their names differ in letters "
-                        "or digits. Neither is processed until then."
-                    )
-                    by_id[rid] = None
-                    continue
-                by_id[rid] = rec
-                first_path[rid] = video
-    found.recordings = [r for r in by_id.values() if r is not None]
+    recordings = []
+    for subject, _session, session_dir in session_dirs(data_root, found.problems):
+        recordings.extend(session_recordings(subject, session_dir, found.problems))
+    collided = refuse_collisions([(r.recording_id, str(r.video_path)) for r in recordings],
+                                 found.problems)
+    found.recordings = [r for r in recordings if r.recording_id not in collided]
     return found
 
 
@@ -330,5 +385,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _hidden(path: Path) -> bool:
-    return path.name.startswith((".", "_", "~"))
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_", "~"))
+
+
+def _subfolders(folder: Path) -> list[str]:
+    """Names of the visible sub-folders, sorted (``os.scandir``: no stat per entry)."""
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not _hidden(e.name))

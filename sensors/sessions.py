@@ -10,12 +10,18 @@ import dagster as dg
 
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.partitions import recordings_partitions
-from dlc_tracking.scanning import decode_state, encode_state, scan
+from dlc_tracking.scanning import ScanStateStore, scan
 from resources import DataRoot
 
 
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
+
+
+def scan_state_store(context: dg.SensorEvaluationContext) -> ScanStateStore:
+    """Where this sensor keeps its scan state: the instance's local storage."""
+    return ScanStateStore(Path(context.instance.storage_directory()) / "dlc_platform"
+                          / "new_recordings_sensor")
 
 
 @dg.sensor(
@@ -28,7 +34,10 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
                           ) -> dg.SensorResult | dg.SkipReason:
     settle_s = _env_float("DLC_PLATFORM_SETTLE_SECONDS", 30)
     max_runs = int(_env_float("DLC_PLATFORM_MAX_RUNS_PER_TICK", 20))
-    state = decode_state(context.cursor)
+    store = scan_state_store(context)
+    state, warning = store.load(context.cursor)
+    if warning:
+        context.log.warning(warning)
     result = scan(data_root.root(), state, time.time(), settle_s, max_runs)
     for problem in result.problems:
         context.log.warning(problem)
@@ -39,9 +48,11 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
                          f"{result.waiting[:10]}")
     if result.deferred:
         context.log.info(f"{len(result.deferred)} recording(s) left for the next tick")
-    existing = set(context.instance.get_dynamic_partitions(recordings_partitions.name))
-    new_keys = [rec.recording_id for rec, _ in result.to_process
-                if rec.recording_id not in existing]
+    new_keys = []
+    if result.to_process:
+        existing = set(context.instance.get_dynamic_partitions(recordings_partitions.name))
+        new_keys = [rec.recording_id for rec, _ in result.to_process
+                    if rec.recording_id not in existing]
     requests = [
         dg.RunRequest(run_key=f"{rec.recording_id}:{fp}", partition_key=rec.recording_id,
                       tags={"dlc_platform/recording": rec.recording_id,
@@ -49,7 +60,7 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
         for rec, fp in result.to_process
     ]
     return dg.SensorResult(
-        run_requests=requests, cursor=encode_state(result.state),
+        run_requests=requests, cursor=store.save(result.state),
         dynamic_partitions_requests=[recordings_partitions.build_add_request(new_keys)]
         if new_keys else [],
         skip_reason=None if requests else "no new settled recordings",

@@ -134,18 +134,16 @@ def test_removed_and_junk(instance, root, monkeypatch):
 
 def test_unreadable_folder_logged(instance, root, monkeypatch):
     """As root, simulate the OSError of an unreadable folder."""
-    from pathlib import Path
-
     add_session(root, "m1", "s1")
     bad = add_session(root, "m2", "s1")
-    real_iterdir = Path.iterdir
+    real_scandir = os.scandir
 
-    def iterdir(self):
-        if self == bad.parent:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_iterdir(self)
+    def scandir(path="."):
+        if os.fspath(path) == str(bad.parent):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
 
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
     result = tick(instance, root, settle="0", monkeypatch=monkeypatch)
     assert keys(result) == ["m1__s1__openfield"]
 
