@@ -12,8 +12,9 @@ per size under /tmp. For each size:
 
 Two peers, alternated: the core ``dlc_tracking.scanning.scan`` and the real Dagster
 sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
-``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (cursor decode, scan,
-cursor encode, dynamic-partition lookup, run requests). ``DLC_PLATFORM_SETTLE_SECONDS``
+``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (scan state loaded
+from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests).
+Sessions are written with mtimes an hour old (an archive, not a copy in progress). ``DLC_PLATFORM_SETTLE_SECONDS``
 is 0, so "settled" needs no second look (the work per tick is the same).
 
 A cProfile of one core scan (none new, smaller size) goes into the JSON details.
@@ -57,12 +58,16 @@ def make_sessions(root: Path, n: int, subject_prefix: str = "m") -> None:
     subject_prefix : str
         Subject folder names are ``<prefix><number>``.
     """
+    # an archive: files and folders last changed an hour ago
+    old = time.time() - 3600
     for i in range(n):
         folder = (root / f"{subject_prefix}{i // SESSIONS_PER_SUBJECT:04d}"
                   / f"2026-01-{1 + i % 28:02d}_s{i % SESSIONS_PER_SUBJECT:03d}")
         folder.mkdir(parents=True)
         (folder / "session.yaml").write_text(SESSION_YAML)
         (folder / "openfield.mp4").write_bytes(VIDEO_BYTES)
+        for path in (folder / "session.yaml", folder / "openfield.mp4", folder):
+            os.utime(path, (old, old))
 
 
 def _sensor_context(instance, cursor, data_root):
@@ -78,7 +83,8 @@ def _trials(root: Path, state: dict, cursor: str, instance, data_root):
 
     def core() -> dict[str, float]:
         seconds, result = timed(lambda: scan(root, state, time.time(), 0.0, 20))
-        return {"s": seconds, "to_process": len(result.to_process)}
+        return {"s": seconds, "to_process": len(result.to_process),
+                "sessions_read": result.sessions_read}
 
     def sensor() -> dict[str, float]:
         ctx = _sensor_context(instance, cursor, data_root)
@@ -90,8 +96,7 @@ def _trials(root: Path, state: dict, cursor: str, instance, data_root):
 
 def _first_tick(root: Path, instance, data_root) -> tuple[dict, str, float]:
     """The first sensor tick over a fresh root (every recording taken): state and cursor."""
-    from dlc_tracking.scanning import decode_state
-    from sensors.sessions import new_recordings_sensor
+    from sensors.sessions import new_recordings_sensor, scan_state_store
 
     os.environ["DLC_PLATFORM_MAX_RUNS_PER_TICK"] = "1000000"
     try:
@@ -101,7 +106,8 @@ def _first_tick(root: Path, instance, data_root) -> tuple[dict, str, float]:
         del os.environ["DLC_PLATFORM_MAX_RUNS_PER_TICK"]
     keys = [r.partition_key for r in result.run_requests]
     instance.add_dynamic_partitions("recordings", keys)
-    return decode_state(result.cursor), result.cursor, seconds
+    state, _ = scan_state_store(_sensor_context(instance, None, data_root)).load(result.cursor)
+    return state, result.cursor, seconds
 
 
 def profile_scan(root: Path, state: dict, top: int = 12) -> str:
@@ -130,9 +136,14 @@ def _measure_size(n: int, repeats: int, work: Path, profile: bool) -> tuple[dict
         profile_text = profile_scan(root, state) if profile else None
         make_sessions(root, N_NEW, subject_prefix="new")
         with_new = alternate(_trials(root, state, cursor, instance, data_root), repeats)
+    from dlc_tracking.scanning import encode_state
+
     info = {"build_s": round(t_build, 2), "first_tick_s": round(first_s, 3),
             "runs_requested_with_new": with_new["dagster sensor"]["runs"][0],
-            "cursor_bytes": len(cursor)}
+            "cursor_bytes": len(cursor),
+            "state_file_bytes": len(encode_state(state)) * 3 // 4,
+            "sessions_read_none_new": none_new["core scan"]["sessions_read"][0],
+            "sessions_read_with_new": with_new["core scan"]["sessions_read"][0]}
     if profile_text:
         info["profile_core_scan_none_new"] = profile_text
     return {"none new": none_new, f"{N_NEW} new": with_new}, info
