@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from dlc_tracking.errors import ModelNotAvailableError, RegistryError
+from dlc_tracking.yaml_files import read_yaml_mapping
 
 ENGINES = ("pytorch", "tensorflow")
 MODEL_FOLDERS = {"pytorch": "dlc-models-pytorch", "tensorflow": "dlc-models"}
@@ -76,17 +77,11 @@ class ProjectModel:
 def read_project_config(config_path: Path) -> dict:
     """Read a DLC project's config.yaml and check the keys the identity needs."""
     config_path = Path(config_path)
-    if not config_path.is_file():
-        raise RegistryError(
-            f"DLC project config not found: {config_path}. Give the path to the project's "
-            "config.yaml (or move the project back if it was moved after registration)."
-        )
-    try:
-        cfg = yaml.safe_load(config_path.read_text())
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{config_path} is not valid YAML: {exc}") from exc
-    if not isinstance(cfg, dict):
-        raise RegistryError(f"{config_path} is not a DLC project config (not a mapping).")
+    cfg = read_yaml_mapping(
+        config_path, RegistryError,
+        missing=f"DLC project config not found: {config_path}. Give the path to the project's "
+        "config.yaml (or move the project back if it was moved after registration).",
+        not_mapping=f"{config_path} is not a DLC project config (not a mapping).")
     missing = [k for k in REQUIRED_CONFIG_KEYS if cfg.get(k) in (None, "", [])]
     if missing:
         raise RegistryError(

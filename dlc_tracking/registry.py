@@ -25,6 +25,7 @@ import yaml
 from dlc_tracking.body_parts import CANONICAL_BODY_PARTS, canonical_names
 from dlc_tracking.dlc_models import ModelIdentity, check_model_available, inspect_project
 from dlc_tracking.errors import DLCPlatformError, RegistryError
+from dlc_tracking.yaml_files import read_yaml_mapping
 
 DEFAULT_TRACKING_TYPES = {
     "openfield": {"supported": True, "description": "Animal moving freely in an arena seen "
@@ -216,14 +217,11 @@ def default_registry_path() -> Path:
 
 
 def read_registry_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise RegistryError(f"registry file not found: {path} (set DLC_PLATFORM_REGISTRY).")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise RegistryError(f"{path} must be a mapping with models:, methods:, pairings:, ...")
+    raw = read_yaml_mapping(
+        path, RegistryError,
+        missing=f"registry file not found: {path} (set DLC_PLATFORM_REGISTRY).",
+        not_mapping=f"{path} must be a mapping with models:, methods:, pairings:, ...",
+        empty_ok=True)
     unknown = set(raw) - {"body_parts", "tracking_types", "methods", "models", "pairings",
                           "defaults", "processing"}
     if unknown:

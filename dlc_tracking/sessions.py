@@ -24,9 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dlc_tracking.errors import SessionError
 from dlc_tracking.video import VIDEO_SUFFIXES, is_video_file
-
-# libyaml's parser when present (10x faster than the pure-Python one)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from dlc_tracking.yaml_files import SAFE_LOADER, read_yaml_mapping
 
 SESSION_FILE = "session.yaml"
 TIMESTAMPS_SUFFIX = ".timestamps.csv"
@@ -122,17 +120,11 @@ def load_session_metadata(path: Path) -> SessionMetadata:
         Missing file, malformed YAML or invalid content; the message names the file, the
         key and the fix.
     """
-    if not path.is_file():
-        raise SessionError(
-            f"{path} is missing: every session folder needs a session.yaml "
-            "(see docs/sessions.md for a complete example)."
-        )
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SessionError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SessionError(f"{path} must hold a mapping of keys (tracking_type, start_time, ...).")
+    raw = read_yaml_mapping(
+        path, SessionError,
+        missing=f"{path} is missing: every session folder needs a session.yaml "
+        "(see docs/sessions.md for a complete example).",
+        not_mapping=f"{path} must hold a mapping of keys (tracking_type, start_time, ...).")
     try:
         return SessionMetadata.model_validate(raw)
     except ValidationError as exc:
@@ -214,7 +206,7 @@ def _listed_videos(session_yaml: Path) -> list[VideoEntry] | None:
         # which a sensor tick over thousands of sessions cannot afford.
         if "videos" not in text:
             return None
-        raw = yaml.load(text, Loader=_YAML_LOADER)
+        raw = yaml.load(text, Loader=SAFE_LOADER)
         entries = raw.get("videos") if isinstance(raw, dict) else None
         return [VideoEntry.model_validate(v) for v in entries] if entries else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError, AttributeError,
