@@ -14,8 +14,9 @@ Two peers, alternated: the core ``dlc_tracking.scanning.scan`` and the real Dags
 sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
 ``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (scan state loaded
 from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests).
-Sessions are written with mtimes an hour old (an archive, not a copy in progress). ``DLC_PLATFORM_SETTLE_SECONDS``
-is 0, so "settled" needs no second look (the work per tick is the same).
+Sessions are written with mtimes an hour old (an archive, not a copy in progress).
+``DLC_PLATFORM_SETTLE_SECONDS`` is 0, so "settled" needs no second look (the work per
+tick is the same).
 
 A cProfile of one core scan (none new, smaller size) goes into the JSON details.
 """

@@ -19,6 +19,7 @@ import json
 import os
 import time
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,13 @@ def _cacheable(session_dir: Path, recordings: list[Recording]) -> bool:
     )
 
 
+def run_key(rid: str, fp: str) -> str:
+    """The sensor's run key of one recording in one state of its files."""
+    return f"{rid}:{fp}"
+
+
 def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
-         max_to_process: int) -> ScanResult:
+         max_to_process: int, already_requested: Collection[str] = ()) -> ScanResult:
     """Recordings to process now: new or changed since the last scan, and settled.
 
     Settled: no partial-copy marker in the session folder, the video is not empty, every
@@ -176,6 +182,10 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         Minimum age of every file of a recording before it is taken.
     max_to_process : int
         Bound on recordings returned per scan.
+    already_requested : collection of str
+        Run keys (:func:`run_key`) requested before: those recordings count as seen.
+        Lets a scan without state (a new or lost one) skip what was processed already,
+        instead of spending its per-scan bound on runs Dagster would skip.
 
     Returns
     -------
@@ -238,6 +248,9 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         files = recording_files(rec)
         fp = fingerprint(files)
         if seen.get(rid) == fp:
+            continue
+        if already_requested and run_key(rid, fp) in already_requested:
+            seen[rid] = fp
             continue
         newest_ns = max((v[1] for v in files.values() if v), default=0)
         video = files.get("video")

@@ -10,8 +10,11 @@ import dagster as dg
 
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.partitions import recordings_partitions
-from dlc_tracking.scanning import ScanStateStore, scan
+from dlc_tracking.scanning import ScanStateStore, run_key, scan
 from resources import DataRoot
+
+# The tag Dagster gives every run a sensor requested with a run key (not exported by dagster).
+RUN_KEY_TAG = "dagster/run_key"
 
 
 def _env_float(name: str, default: float) -> float:
@@ -38,7 +41,12 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
     state, warning = store.load(context.cursor)
     if warning:
         context.log.warning(warning)
-    result = scan(data_root.root(), state, time.time(), settle_s, max_runs)
+    already_requested: set[str] = set()
+    if not state:
+        # A new or lost state: skip what earlier runs took (one query for all run keys).
+        for _key, values in context.instance.get_run_tags(tag_keys=[RUN_KEY_TAG]):
+            already_requested |= values
+    result = scan(data_root.root(), state, time.time(), settle_s, max_runs, already_requested)
     for problem in result.problems:
         context.log.warning(problem)
     if result.removed:
@@ -54,7 +62,7 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
         new_keys = [rec.recording_id for rec, _ in result.to_process
                     if rec.recording_id not in existing]
     requests = [
-        dg.RunRequest(run_key=f"{rec.recording_id}:{fp}", partition_key=rec.recording_id,
+        dg.RunRequest(run_key=run_key(rec.recording_id, fp), partition_key=rec.recording_id,
                       tags={"dlc_platform/recording": rec.recording_id,
                             "dlc_platform/fingerprint": fp})
         for rec, fp in result.to_process

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from resources import DataRoot
-from sensors.sessions import new_recordings_sensor, registry_changes_sensor
+from sensors.sessions import RUN_KEY_TAG, new_recordings_sensor, registry_changes_sensor
 
 SESSION = {"tracking_type": "openfield", "start_time": "2026-01-05T10:00:00+01:00",
            "camera_view": "above", "arena": {"shape": "square", "width_cm": 50}}
@@ -170,3 +170,26 @@ def test_registry_sensor_runs_on_change(instance, tmp_path):
     assert first.asset_events[0].asset_key == dg.AssetKey("registry_file")
     ctx2 = dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=res)
     assert isinstance(registry_changes_sensor(ctx2), dg.SkipReason)
+
+
+def test_lost_state_skips_what_earlier_runs_took(instance, root, monkeypatch):
+    """A sensor without state (new, or its state file lost) does not spend its per-tick
+    bound re-requesting recordings whose run keys exist; new ones are requested."""
+    @dg.op
+    def stand_in():
+        pass
+
+    @dg.job
+    def launched():
+        stand_in()
+
+    for i in range(3):
+        add_session(root, f"m{i}", "s1")
+    first = tick(instance, root, settle="0", monkeypatch=monkeypatch)
+    for request in first.run_requests:  # the runs' tags, as the daemon stores them
+        instance.create_run_for_job(launched, tags={
+            **request.tags, RUN_KEY_TAG: request.run_key, "dagster/partition":
+            request.partition_key})
+    add_session(root, "m9", "s1")
+    again = tick(instance, root, settle="0", max_runs="1", monkeypatch=monkeypatch)
+    assert keys(again) == ["m9__s1__openfield"]
