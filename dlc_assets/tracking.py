@@ -230,11 +230,12 @@ def _load_raw(warehouse: WarehouseResource, info: RecordingInfo, method) -> RawS
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
     kinds=KINDS, check_specs=checks.PROCESSED_CHECKS,
-    metadata=column_schema("processed_tracking", "processed_body_parts"),
+    metadata=column_schema("processed_tracking", "recording_summaries", "processed_body_parts"),
     description="Processed tracking (the seed's Tracking.OpenField and Tracking.DLCPart): "
     "calibrated to cm in the arena frame, jumps removed, short gaps interpolated, smoothed; "
     "position, speed, head direction, angular head velocity, movement direction; plus "
-    "processed positions per body part.",
+    "processed positions per body part, and the recording's summary row (distance, mean "
+    "speed, coverage...: recording_summaries, read by the recording_summary view).",
 )
 def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -267,7 +268,9 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
     parts_df.insert(0, "recording_id", rid)
     parts_df.insert(1, "model_name", info.model_name)
     store = warehouse.get()
-    store.write_partition("processed_tracking", rid, df)
+    # Frames, then their recording_summaries row (the recording_summary view's figures).
+    store.write_processed_tracking(rid, df, arena_width_cm=arena.width_cm if arena else None,
+                                   arena_height_cm=arena.height_cm if arena else None)
     store.write_partition("processed_body_parts", rid, parts_df)
     step = np.hypot(np.diff(processed.x_cm), np.diff(processed.y_cm))
     distance = float(np.nansum(step))

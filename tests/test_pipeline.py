@@ -8,6 +8,7 @@ model (the manual-outputs path); the inference path is in test_pipeline_inferenc
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -64,6 +65,12 @@ def test_session_through_all_assets(instance, resources, platform_dirs, model, c
     parts = store.query("SELECT DISTINCT body_part FROM processed_body_parts WHERE "
                         "recording_id = ?", [rid])
     assert sorted(parts.body_part) == sorted(PARTS)
+    # the asset wrote the recording's summary row: the fast view equals the full scan
+    sql = "SELECT * FROM {} WHERE recording_id = ?"
+    fast = store.query(sql.format("recording_summary"), [rid])
+    assert len(fast) == 1 and fast.n_frames[0] == gt.n_frames and fast.coverage[0] > 0
+    pd.testing.assert_frame_equal(fast, store.query(sql.format("recording_summary_from_frames"),
+                                                    [rid]), check_exact=False, rtol=1e-12)
 
 
 def test_events_and_checks_recorded(instance, resources, platform_dirs, model):

@@ -438,6 +438,142 @@ def test_recording_summary(store: Warehouse) -> None:
     assert track["frame"].tolist() == list(range(n))
 
 
+SUMMARY_SQL = "SELECT * FROM {} ORDER BY recording_id, model_name"
+
+
+def tracking_df(rid: str, n: int, seed: int = 0, model: str = "tiny") -> pd.DataFrame:
+    """processed_tracking rows with untracked (NaN) stretches, interpolated frames, NaN
+    speeds and times, positions outside the arena, in shuffled frame order."""
+    rng = np.random.default_rng(seed)
+    x = np.cumsum(rng.normal(0, 1.5, n)) + 10
+    y = np.cumsum(rng.normal(0, 1.5, n)) + 5
+    x[rng.random(n) < 0.1] = np.nan
+    y[rng.random(n) < 0.05] = np.nan
+    x[n // 3: n // 3 + 20] = np.nan                                  # an untracked gap
+    speed = rng.uniform(0, 30, n)
+    speed[rng.random(n) < 0.1] = np.nan
+    time_s = np.arange(n) / 30.0
+    time_s[[0, n - 1]] = np.nan                                      # first/last time unknown
+    order = rng.permutation(n)
+    return pd.DataFrame({
+        "recording_id": rid, "model_name": model, "method_name": "two_ears",
+        "params_name": "default", "params_hash": "h", "frame": np.arange(n),
+        "time_s": time_s, "x_cm": x, "y_cm": y, "speed_cm_s": speed,
+        "head_direction_deg": 90.0, "angular_head_velocity_deg_s": 0.0,
+        "movement_direction_deg": 45.0, "interpolated": rng.random(n) < 0.2,
+    }).iloc[order]
+
+
+def assert_summaries_equal(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
+    assert len(fast) == len(slow) > 0
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-12, atol=0)
+
+
+def test_recording_summary_equals_full_scan(store: Warehouse) -> None:
+    """The fast view (summaries written with the frames) gives the numbers of the old
+    window-function view over every frame."""
+    store.write_partition("recordings", "rec1", recording_row("rec1"))
+    store.write_partition("recordings", "rec2", recording_row(
+        "rec2", subject="mouse2", arena_width_cm=31.0, arena_height_cm=12.5))
+    store.write_partition("recordings", "rec4", recording_row(
+        "rec4", arena_width_cm=None, arena_height_cm=None))      # size unknown: no coverage
+    store.write_partition("processed_tracking", "rec1", tracking_df("rec1", 500, seed=1))
+    store.write_partition("processed_tracking", "rec2", tracking_df("rec2", 700, seed=2))
+    store.write_processed_tracking("rec3", tracking_df("rec3", 300, seed=3),  # no recordings
+                                   arena_width_cm=None, arena_height_cm=None)
+    store.write_partition("processed_tracking", "rec4", tracking_df("rec4", 200, seed=4))
+    both = pd.concat([tracking_df("rec5", 250, seed=5),               # two models in one
+                      tracking_df("rec5", 150, seed=6, model="big")])  # partition
+    store.write_partition("processed_tracking", "rec5", both)
+    fast = store.query(SUMMARY_SQL.format("recording_summary"))
+    slow = store.query(SUMMARY_SQL.format("recording_summary_from_frames"))
+    assert_summaries_equal(fast, slow)
+    assert fast.recording_id.tolist() == ["rec1", "rec2", "rec3", "rec4", "rec5", "rec5"]
+    assert fast.coverage.notna().tolist() == [True, True, False, False, False, False]
+    assert 0 < fast.tracked_fraction.min() < 1 and fast.interpolated_fraction.min() > 0
+    store.ensure_catalog()
+    with store.connect() as con:                                     # the DB file's views
+        assert_summaries_equal(con.sql(SUMMARY_SQL.format("recording_summary")).df(), slow)
+        assert_summaries_equal(
+            con.sql(SUMMARY_SQL.format("recording_summary_from_frames")).df(), slow)
+
+
+def test_summarize_tracking_edge_cases() -> None:
+    empty = np.array([])
+    s = wh.summarize_tracking(empty, empty, empty, empty, empty, empty.astype(bool), 10, 10)
+    assert s["n_frames"] == 0 and s["distance_cm"] == 0 and s["duration_s"] is None
+    nan = np.full(3, np.nan)
+    s = wh.summarize_tracking(np.arange(3), nan, nan, nan, nan, np.zeros(3, bool))
+    assert (s["distance_cm"], s["tracked_fraction"], s["mean_speed_cm_s"], s["coverage"],
+            s["coverage_bin_cm"]) == (0.0, 0.0, None, None, wh.COVERAGE_BIN_CM)
+    x = np.array([3.0, 1.0, 2.0])                                    # frames 2, 0, 1
+    s = wh.summarize_tracking(np.array([2, 0, 1]), x, x, x, x, np.ones(3, bool), 4.0, 4.0,
+                              bin_cm=2.0)
+    assert s["distance_cm"] == pytest.approx(2 * np.sqrt(2))        # in frame order
+    assert (s["visited_bins"], s["arena_bins"], s["coverage"]) == (2, 4, 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        wh.summarize_tracking(np.arange(3), x[:2], x, x, x, np.ones(3, bool))
+
+
+def test_rewrite_replaces_summary(store: Warehouse) -> None:
+    store.write_partition("recordings", "rec1", recording_row("rec1"))
+    store.write_partition("processed_tracking", "rec1", tracking_df("rec1", 300, seed=1))
+    store.write_partition("processed_tracking", "rec1", tracking_df("rec1", 100, seed=2))
+    fast = store.query(SUMMARY_SQL.format("recording_summary"))
+    assert fast.n_frames.tolist() == [100]
+    assert_summaries_equal(fast, store.query(SUMMARY_SQL.format("recording_summary_from_frames")))
+    stored = store.read_partition("recording_summaries", "rec1")
+    assert stored.tracking_file.tolist() == [store.partition_path("processed_tracking",
+                                                                  "rec1").name]
+    assert stored.coverage_bin_cm.tolist() == [wh.COVERAGE_BIN_CM]
+    assert store.delete_partition("processed_tracking", "rec1")
+    assert store.partitions("recording_summaries") == []
+    assert store.query("SELECT count(*) AS n FROM recording_summary")["n"][0] == 0
+
+
+def test_failed_summary_write_never_shows_stale_figures(store: Warehouse, monkeypatch) -> None:
+    """Frames first, then the summary naming the frames file: when the second write fails,
+    the recording drops out of recording_summary (no stale figures) until backfilled."""
+    store.write_partition("recordings", "rec1", recording_row("rec1"))
+    store.write_partition("recordings", "rec2", recording_row("rec2"))
+    store.write_partition("processed_tracking", "rec1", tracking_df("rec1", 300, seed=1))
+    store.write_partition("processed_tracking", "rec2", tracking_df("rec2", 300, seed=2))
+    publish = Warehouse._publish
+
+    def failing_publish(self, data, table, key):
+        if table == "recording_summaries":
+            raise OSError("disk full")
+        return publish(self, data, table, key)
+
+    monkeypatch.setattr(Warehouse, "_publish", failing_publish)
+    with pytest.raises(OSError, match="disk full"):
+        store.write_partition("processed_tracking", "rec1", tracking_df("rec1", 120, seed=3))
+    monkeypatch.undo()
+    slow = store.query(SUMMARY_SQL.format("recording_summary_from_frames"))
+    assert slow.n_frames.tolist() == [120, 300]                      # the new frames are in
+    assert store.query(SUMMARY_SQL.format("recording_summary")).recording_id.tolist() == [
+        "rec2"]                                                      # the old summary is not
+    assert store.missing_summaries() == ["rec1"]
+    assert store.backfill_summaries() == ["rec1"]
+    assert store.missing_summaries() == []
+    assert_summaries_equal(store.query(SUMMARY_SQL.format("recording_summary")), slow)
+
+
+def test_backfill_partitions_written_without_summaries(store: Warehouse, capsys) -> None:
+    """processed_tracking partitions from before recording_summaries existed."""
+    for i, rid in enumerate(["rec1", "rec2"]):
+        store.write_partition("recordings", rid, recording_row(rid))
+        old = wh._to_arrow(TABLES["processed_tracking"], tracking_df(rid, 200, seed=i), rid)
+        store._publish(old, "processed_tracking", rid)               # as the old version did
+    assert store.query("SELECT count(*) AS n FROM recording_summary")["n"][0] == 0
+    assert store.missing_summaries() == ["rec1", "rec2"]
+    assert wh._main(["backfill-summaries", str(store.root)]) == 0
+    assert "summarized 2 partition(s): rec1, rec2" in capsys.readouterr().out
+    assert_summaries_equal(store.query(SUMMARY_SQL.format("recording_summary")),
+                           store.query(SUMMARY_SQL.format("recording_summary_from_frames")))
+    assert store.backfill_summaries() == []
+
+
 def test_module_helpers_use_env(store: Warehouse, monkeypatch) -> None:
     store.write_partition("predictions", "rec1", predictions_df("rec1", 5))
     monkeypatch.setenv(wh.ENV_ROOT, str(store.root))
