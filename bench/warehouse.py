@@ -7,7 +7,10 @@
 - summary: the ``recording_summary`` view (distance, mean speed, coverage per recording)
   over 100 recordings of ``processed_tracking`` (100 x 180,000 rows), through
   ``Warehouse.query`` (in-memory DuckDB with the views) and through the read-only
-  ``warehouse.duckdb`` connection, alternately;
+  ``warehouse.duckdb`` connection, alternately. The view reads ``recording_summaries``,
+  written with each partition; the full scan that recomputes the same figures from every
+  frame (``recording_summary_from_frames``, the view's former definition) is timed once,
+  for reference, and its figures compared with the view's;
 - point query: the processed tracking of one recording (``tracking(rec)`` macro) into a
   DataFrame, alternately with ``Warehouse.read_partition``.
 """
@@ -35,8 +38,11 @@ WRITE_TARGET_ROWS_S = 10e6
 SUMMARY_TARGET_S = 1.0
 ARENA_CM = 50.0
 MODEL = "tiny"
-SUMMARY_SQL = ("SELECT subject, session, recording_id, n_frames, distance_cm, mean_speed_cm_s, "
-               "coverage FROM recording_summary ORDER BY recording_id")
+SUMMARY_COLUMNS = ("subject, session, recording_id, n_frames, distance_cm, mean_speed_cm_s, "
+                   "coverage")
+SUMMARY_SQL = f"SELECT {SUMMARY_COLUMNS} FROM recording_summary ORDER BY recording_id"
+FULL_SCAN_SQL = (f"SELECT {SUMMARY_COLUMNS} FROM recording_summary_from_frames "
+                 "ORDER BY recording_id")
 
 
 def _rid(i: int) -> str:
@@ -90,14 +96,16 @@ def _write_trials(wh: Warehouse, frames: list[pd.DataFrame], keys: list[str]):
 
 def _fill_tracking(wh: Warehouse, n_recordings: int, processed: pd.DataFrame,
                    n_frames: int, ppcm: float) -> list[float]:
-    """Write ``n_recordings`` partitions of processed_tracking and their recordings rows."""
+    """Write ``n_recordings`` recordings rows and processed_tracking partitions (each with
+    its recording_summaries row, as the asset writes them)."""
     seconds = []
     for i in range(n_recordings):
         rid = _rid(i)
-        df = processed.assign(recording_id=rid, x_cm=processed["x_cm"] + 0.01 * i)
-        t, _ = timed(lambda df=df, rid=rid: wh.write_partition("processed_tracking", rid, df))
-        seconds.append(t)
         wh.write_partition("recordings", rid, pd.DataFrame([_recording_row(rid, n_frames, ppcm)]))
+        df = processed.assign(recording_id=rid, x_cm=processed["x_cm"] + 0.01 * i)
+        t, _ = timed(lambda df=df, rid=rid: wh.write_processed_tracking(rid, df, ARENA_CM,
+                                                                        ARENA_CM))
+        seconds.append(t)
     return seconds
 
 
@@ -129,8 +137,15 @@ def _query_trials(wh: Warehouse, rid: str):
             {"macro": point_macro, "partition": point_partition})
 
 
+def _full_scan(wh: Warehouse) -> tuple[float, float, pd.DataFrame, pd.DataFrame]:
+    """The full-scan recompute, once, and the fast view's figures to compare with it."""
+    seconds, cpu, slow = timed_cpu(lambda: wh.query(FULL_SCAN_SQL))
+    return seconds, cpu, slow, wh.query(SUMMARY_SQL)
+
+
 def _report(res: BenchResult, writes: dict, to_long_s: list[float], fill_s: list[float],
-            summary: dict, point: dict, n_rows: int, n_frames: int) -> None:
+            summary: dict, point: dict, n_rows: int, n_frames: int,
+            full_scan: tuple[float, float, pd.DataFrame, pd.DataFrame]) -> None:
     write_s = median(writes["s"])
     res.add("predictions partition write", n_rows / write_s, "rows/s", ">=", WRITE_TARGET_ROWS_S,
             note=f"{n_rows:,} rows in {write_s * 1000:.0f} ms",
@@ -138,7 +153,7 @@ def _report(res: BenchResult, writes: dict, to_long_s: list[float], fill_s: list
     res.add("  to_long (DataFrame build, before the write)", median(to_long_s), "s",
             samples=to_long_s)
     fill = median(fill_s)
-    res.add("processed_tracking partition write", n_frames / fill, "rows/s",
+    res.add("processed_tracking partition write (+ its summary row)", n_frames / fill, "rows/s",
             note=f"median of {len(fill_s)} partitions", samples=[n_frames / s for s in fill_s])
     q, c = summary["query"]["s"], summary["connect"]["s"]
     res.add("recording_summary, Warehouse.query()", median(q), "s", "<=", SUMMARY_TARGET_S,
@@ -146,6 +161,12 @@ def _report(res: BenchResult, writes: dict, to_long_s: list[float], fill_s: list
             cpu_s=median(summary["query"]["cpu_s"]))
     res.add("recording_summary, read-only warehouse.duckdb", median(c), "s", "<=",
             SUMMARY_TARGET_S, samples=c, cpu_s=median(summary["connect"]["cpu_s"]))
+    full_s, full_cpu, slow, fast = full_scan
+    numbers = ["n_frames", "distance_cm", "mean_speed_cm_s", "coverage"]
+    rel = ((fast[numbers] - slow[numbers]).abs() / slow[numbers].abs().clip(lower=1e-300)
+           ).to_numpy().max()
+    res.add("  full-scan recompute (recording_summary_from_frames, once, reference)", full_s,
+            "s", note=f"same figures: max relative difference {rel:.1e}", cpu_s=full_cpu)
     m, p = point["macro"]["s"], point["partition"]["s"]
     res.add("point query tracking(rec) -> DataFrame", median(m), "s",
             note=f"{int(point['macro']['rows'][0]):,} rows", samples=m,
@@ -160,7 +181,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     Parameters
     ----------
     repeats : int, optional
-        Measurements of each figure (default 5; 3 for the summary query).
+        Measurements of each figure (default 5; the full-scan recompute runs once).
     quick : bool
         6-minute recordings and 10 of them instead of 1 hour and 100.
 
@@ -168,7 +189,6 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     -------
     BenchResult
     """
-    summary_repeats = repeats or 3  # a scan of 18 M rows: slow
     repeats = repeats or 5
     n_frames = QUICK_FRAMES if quick else FULL_FRAMES
     n_recordings = QUICK_RECORDINGS if quick else FULL_RECORDINGS
@@ -190,18 +210,19 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
                                                       ppcm))
         wh.ensure_catalog()
         summary_trials, point_trials = _query_trials(wh, _rid(n_recordings // 2))
-        summary = alternate(summary_trials, summary_repeats)
+        summary = alternate(summary_trials, repeats)
+        full_scan = _full_scan(wh)
         point = alternate(point_trials, repeats)
         res = BenchResult("warehouse")
         _report(res, writes, to_long_s, fill_s, summary, point, n_frames * len(parts),
-                n_frames)
+                n_frames, full_scan)
         res.details = {"n_frames": n_frames, "n_body_parts": len(parts),
                        "predictions_rows": n_frames * len(parts),
                        "n_recordings": n_recordings,
                        "processed_rows_total": n_frames * n_recordings,
                        "fill_seconds": round(t_fill, 2), "repeats": repeats,
-                       "summary_repeats": summary_repeats,
                        "root": str(root), "summary_sql": SUMMARY_SQL,
+                       "full_scan_sql": FULL_SCAN_SQL,
                        "predictions_file_mib": round(
                            (wh.partition_path("predictions", keys[0]).stat().st_size) / 2**20, 2)}
         return res
