@@ -380,6 +380,38 @@ def test_schema_validation_errors(store: Warehouse, change, message) -> None:
     assert store.partitions("predictions") == []
 
 
+def test_conversion_fast_paths(store: Warehouse) -> None:
+    """Categoricals and float columns are converted from their numpy buffers: the same
+    checks and NULLs as the general path, and the Parquet encodings chosen per type."""
+    df = predictions_df("rec1")
+    df["body_part"] = pd.Categorical(df["body_part"])
+    df.loc[5, "body_part"] = np.nan
+    with pytest.raises(WarehouseError, match="'body_part' has 1 missing"):
+        store.write_partition("predictions", "rec1", df)
+    df = predictions_df("rec1").assign(body_part=pd.Categorical([7] * 200))
+    with pytest.raises(WarehouseError, match="'body_part' cannot be stored as string"):
+        store.write_partition("predictions", "rec1", df)
+    df = predictions_df("rec1")
+    df["x_px"] = df["x_px"].astype(np.float32)
+    store.write_partition("predictions", "rec1", df)
+    back = store.read_partition("predictions", "rec1")
+    assert back["x_px"].dtype == np.float64 and back["x_px"].isna().sum() == 1
+    np.testing.assert_array_equal(back["x_px"], df["x_px"].astype(np.float64))
+    store.write_partition("recordings", "rec1", recording_row("rec1").assign(
+        codec=pd.Categorical([None]), camera_view=pd.Categorical(["above"])))
+    row = store.read_partition("recordings", "rec1").iloc[0]
+    assert row["codec"] is None and row["camera_view"] == "above"
+    meta = pq.ParquetFile(store.partition_path("predictions", "rec1")).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings
+                 for i in range(meta.num_columns)}
+    assert "DELTA_BINARY_PACKED" in encodings["frame"]
+    assert "BYTE_STREAM_SPLIT" in encodings["time_s"]
+    assert "RLE_DICTIONARY" in encodings["body_part"]
+    con = store.memory_connection()
+    assert con.sql("SELECT max(frame), count(DISTINCT time_s), count(x_px) FROM predictions"
+                   ).fetchall() == [(49, 50, 199)]
+
+
 def test_other_validation_errors(store: Warehouse) -> None:
     df = predictions_df("rec1")
     for key in ("../evil", "a/b", "", ".hidden", "_schema", "a,b", "with space"):
