@@ -2,10 +2,12 @@
 
 The ``process_recording`` job (``recordings -> dlc_predictions -> raw_state_vectors ->
 processed_tracking``) with *ingested* predictions (the ground truth of a synthetic session
-written as DLC outputs of the registered tiny model into ``dlc_openfield/``; no
-inference), run through a real Dagster instance (``dagster.instance_for_test``: SQLite run
-and event storage in a temporary DAGSTER_HOME) with ``job.execute_in_process``, i.e. the
-in-process executor: one run, four steps, their asset checks and materialization events.
+written as DLC outputs of the registered model (:func:`bench.model.bench_model`: the tiny
+model, or the speed model on a fresh set-up; only its registry entry matters here) into
+``dlc_openfield/``; no inference, and DeepLabCut is not even imported), run through a
+real Dagster instance (``dagster.instance_for_test``: SQLite run and event storage in a
+temporary DAGSTER_HOME) with ``job.execute_in_process``, i.e. the in-process executor:
+one run, four steps, their asset checks and materialization events.
 
 Its peer, alternated with it in the same process: the same four asset functions called
 in order as plain Python calls (Dagster's direct invocation with
@@ -28,12 +30,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import BenchResult, alternate, median, timed, timed_cpu
-from bench.inference import tiny_model_config
+from bench.model import BenchModel, bench_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_FRAMES, QUICK_FRAMES = 1_800, 300  # 1 minute at 30 fps
@@ -42,13 +45,30 @@ FULL_BATCH, QUICK_BATCH = 20, 3
 ASSIGNMENT = {"model": "tiny", "method": "two_ears"}
 
 
-def _setup_registry(work: Path, config: Path):
-    """A registry copy with the tiny model registered (paired with two_ears)."""
+def _setup_registry(work: Path, bm: BenchModel):
+    """A registry copy with the benchmark model registered (paired with two_ears).
+
+    ``add_model`` derives the scorer with DeepLabCut's own helper, which imports all of
+    DeepLabCut and PyTorch (~15-30 s) although the job with ingested predictions never
+    runs DLC. When the model's metadata records its scorer (the one DLC wrote when the
+    model was built), that scorer is used instead of importing DLC; everything else of
+    the entry is ``add_model``'s. Returns the registry path, the entry and how the
+    scorer was obtained.
+    """
+    from unittest import mock
+
+    from dlc_tracking import dlc_models
     from dlc_tracking.registry import add_model
 
     registry = work / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", registry)
-    return registry, add_model(registry, "tiny", config, pair_with=["two_ears"])
+    scorer = bm.info.get("scorer")
+    if scorer and hasattr(dlc_models, "scorer_name"):
+        with mock.patch.object(dlc_models, "scorer_name", return_value=scorer):
+            entry = add_model(registry, "tiny", bm.config, pair_with=["two_ears"])
+        return registry, entry, "recorded in the model's metadata (no DLC import)"
+    entry = add_model(registry, "tiny", bm.config, pair_with=["two_ears"])
+    return registry, entry, "derived by DeepLabCut (add_model)"
 
 
 def _session_with_outputs(data_root: Path, model, n_frames: int) -> Path:
@@ -187,10 +207,19 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     n_frames = QUICK_FRAMES if quick else FULL_FRAMES
     n_batch = QUICK_BATCH if quick else FULL_BATCH
     os.environ.setdefault("DAGSTER_TELEMETRY_DISABLED", "1")
-    config = tiny_model_config()
+    start = time.perf_counter()
+    bm = bench_model()
+    config = bm.config
     work = Path(tempfile.mkdtemp(prefix="bench-orchestration-"))
+    phases: dict[str, float] = {"model": bm.ready_s}
+
+    def phase(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        phases[name] = now - t0
+        return now
+
     try:
-        registry, model = _setup_registry(work, config)
+        registry, model, scorer_from = _setup_registry(work, bm)
         data_root = work / "data"
         t_sessions, template = timed(lambda: _session_with_outputs(data_root, model, n_frames))
         rids = _clone_sessions(template, data_root, n_batch + 1)
@@ -198,22 +227,30 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         resources = _resources(work, data_root, registry)
+        t = phase("inputs", start + bm.ready_s)
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             instance.add_dynamic_partitions("recordings", rids)
             job, plain = _job_runner(instance, resources), _plain_runner(resources)
             job(rids[0])  # warm-up: imports, first-run initialisation
             plain(rids[0])
+            t = phase("warm_up", t)
             single = alternate(_per_recording_trials(job, plain, rids[:1]), repeats)
+            t = phase("single", t)
             batch = alternate(_per_recording_trials(job, plain, rids[1:]),
                               max(1, repeats // 3))
+            t = phase("backfill", t)
         load = code_location_load_s(3)
+        phase("code_location_load", t)
         res = BenchResult("orchestration")
         _report(res, single, batch, n_batch, load)
         res.details = {"n_frames": n_frames, "fps": FPS, "n_backfill": n_batch,
                        "repeats_single": repeats, "repeats_backfill": max(1, repeats // 3),
                        "executor": "in_process (execute_in_process)",
                        "instance": "instance_for_test (SQLite storage)",
-                       "sessions_setup_s": round(t_sessions, 2)}
+                       "sessions_setup_s": round(t_sessions, 2), "model": bm.kind,
+                       "scorer": f"{model.scorer}, {scorer_from}",
+                       "model_config": str(config),
+                       "phase_wall_s": {k: round(v, 1) for k, v in phases.items()}}
         return res
     finally:
         shutil.rmtree(work, ignore_errors=True)
