@@ -52,6 +52,15 @@ def processes_markdown(results: list[dict[str, Any]], total_s: float) -> str:
     return "\n".join(lines)
 
 
+def budget_markdown(budget: dict[str, Any]) -> str:
+    """The command's wall time against the 15-minute budget, one line."""
+    total = budget["total_wall_s"]
+    status = f"**{budget['status']}**" if budget["full_suite"] else f"- ({budget['note']})"
+    return (f"Time budget (whole suite on a fresh set-up): {total} s = {total / 60:.1f} min, "
+            f"target <= {budget['budget_s'] / 60:.0f} min: {status}. Model: "
+            f"{budget.get('model', '?')}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the Markdown of ``latest.json`` (or the file given)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -61,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_markdown(payload["machine"]) + "\n")
     print(results_markdown(payload["results"]) + "\n")
     print(processes_markdown(payload["results"], payload["total_wall_s"]))
+    if payload.get("time_budget"):
+        print("\n" + budget_markdown(payload["time_budget"]))
     return 0
 
 
