@@ -29,6 +29,7 @@ from dlc_tracking.processing import (
     raw_state_vector,
 )
 from dlc_tracking.recordings import RecordingInfo, inspect_recording
+from dlc_tracking.warehouse import insert_constant_columns
 from resources import DataRoot, DLCInference, WarehouseResource
 
 GROUP = "tracking"
@@ -195,10 +196,9 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
             "predictions are all missing or all low-likelihood. Check the video and the model "
             "(is it the right model for this setup?)."))
     df = raw.to_frame()
-    df.insert(0, "recording_id", rid)
-    df.insert(1, "model_name", info.model_name)
-    df.insert(2, "method_name", method.name)
-    df.insert(3, "method_hash", method.param_hash)
+    insert_constant_columns(df, [("recording_id", rid), ("model_name", info.model_name),
+                                 ("method_name", method.name),
+                                 ("method_hash", method.param_hash)])
     b = raw.boundary
     store = warehouse.get()
     store.write_partition("raw_state_vectors", rid, df)
@@ -260,13 +260,11 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                                    processed.calibration, params, method.likelihood_cutoff,
                                    source=f"recording {rid}")
     df = processed.to_frame()
-    for i, (col, value) in enumerate([("recording_id", rid), ("model_name", info.model_name),
-                                      ("method_name", method.name), ("params_name", params.name),
-                                      ("params_hash", params.param_hash)]):
-        df.insert(i, col, value)
+    insert_constant_columns(df, [("recording_id", rid), ("model_name", info.model_name),
+                                 ("method_name", method.name), ("params_name", params.name),
+                                 ("params_hash", params.param_hash)])
     parts_df = body_parts_to_frame(parts, time_s)
-    parts_df.insert(0, "recording_id", rid)
-    parts_df.insert(1, "model_name", info.model_name)
+    insert_constant_columns(parts_df, [("recording_id", rid), ("model_name", info.model_name)])
     store = warehouse.get()
     # Frames, then their recording_summaries row (the recording_summary view's figures).
     store.write_processed_tracking(rid, df, arena_width_cm=arena.width_cm if arena else None,
