@@ -194,9 +194,9 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         res = BenchResult("inference")
         _report(res, runs, n_frames)
         how = ("built in this run" if bm.built_now else
-               "cached" + (f", built in {bm.build_s:.0f} s" if bm.build_s else ""))
+               f"cached, built in {bm.build_s:.0f} s" if bm.build_s else "")
         res.add("model ready (cache look-up or build)", bm.ready_s, "s",
-                note=f"{bm.kind}: {model.derived['net_type']}, {how}")
+                note=f"{bm.kind} ({model.derived['net_type']}{', ' + how if how else ''})")
         res.details = {
             "engine": model.engine, "device": "cpu", "batch_size": BATCH_SIZE,
             "n_frames": n_frames, "frame_size": [WIDTH, HEIGHT], "repeats": repeats,
