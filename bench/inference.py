@@ -52,11 +52,6 @@ RATIO_TARGET = 0.95
 RECORDING_ID = "bench__inference__openfield"
 
 
-def tiny_model_config() -> Path:
-    """config.yaml of the benchmarks' model (see :func:`bench.model.bench_model`)."""
-    return bench_model().config
-
-
 def make_video(path: Path, n_frames: int, seed: int) -> Path:
     """A synthetic open-field video at 640x480 (``simulate_openfield`` + ``render_video``)."""
     from dlc_tracking.synthetic import render_video, simulate_openfield
