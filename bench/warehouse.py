@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import data
-from bench.common import BenchResult, alternate, median, repeat, timed, timed_cpu
+from bench.common import BenchResult, alternate, median, peak_rss_mib, repeat, timed, timed_cpu
 from dlc_tracking.methods import BUILTIN_METHODS
 from dlc_tracking.predictions import to_long
 from dlc_tracking.processing import ProcessingParams, process_tracking, raw_state_vector
@@ -204,6 +204,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         wh.write_partition("predictions", "warmup__s1__openfield", frames[0].assign(
             recording_id="warmup__s1__openfield"))
         writes = repeat(_write_trials(wh, frames, keys), repeats)
+        rss = {"the predictions writes": peak_rss_mib()}
         del frames, longs
         processed = _processed_frame(poses, parts, time_s, ppcm)
         t_fill, fill_s = timed(lambda: _fill_tracking(wh, n_recordings, processed, n_frames,
@@ -211,11 +212,16 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         wh.ensure_catalog()
         summary_trials, point_trials = _query_trials(wh, _rid(n_recordings // 2))
         summary = alternate(summary_trials, repeats)
-        full_scan = _full_scan(wh)
         point = alternate(point_trials, repeats)
+        rss["the fill, summary and point queries"] = peak_rss_mib()
+        full_scan = _full_scan(wh)  # last: its DuckDB window over 18 M rows is the peak
+        rss["the full-scan recompute"] = peak_rss_mib()
         res = BenchResult("warehouse")
         _report(res, writes, to_long_s, fill_s, summary, point, n_frames * len(parts),
                 n_frames, full_scan)
+        for after, mib in rss.items():
+            res.add(f"peak RSS of the process after {after}", mib, "MiB",
+                    note="high-water mark, inputs included")
         res.details = {"n_frames": n_frames, "n_body_parts": len(parts),
                        "predictions_rows": n_frames * len(parts),
                        "n_recordings": n_recordings,
