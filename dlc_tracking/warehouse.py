@@ -194,6 +194,10 @@ _RID = _c("recording_id", _STR, "Recording id `<subject>__<session>__<video stem
           "(the Dagster partition key).", nullable=False)
 _MODEL = _c("model_name", _STR, "Registered DLC model (registry name).", nullable=False)
 _METHOD = _c("method_name", _STR, "State-vector method (registry name).", nullable=False)
+_PARAMS_NAME = _c("params_name", _STR, "Processing parameter set (registry name).",
+                  nullable=False)
+_PARAMS_HASH = _c("params_hash", _STR, "Hash of the processing parameters (provenance).",
+                  nullable=False)
 _FRAME = _c("frame", _I64, "Video frame number, from 0.", nullable=False)
 _TIME = _c("time_s", _F64, "Frame time from the recording start (timestamp file, or "
            "frame / fps).", "s")
@@ -263,10 +267,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               "Tracking.OpenField): arena frame (x right, y up, origin at the boundary's "
               "lower-left corner), cm; jumps removed, short gaps interpolated, smoothed.",
               (_RID, _MODEL, _METHOD,
-               _c("params_name", _STR, "Processing parameter set (registry name).",
-                  nullable=False),
-               _c("params_hash", _STR, "Hash of the processing parameters (provenance).",
-                  nullable=False),
+               _PARAMS_NAME, _PARAMS_HASH,
                _FRAME, _TIME,
                _c("x_cm", _F64, "Position x, arena frame.", "cm"),
                _c("y_cm", _F64, "Position y, arena frame (up).", "cm"),
@@ -282,9 +283,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               "method x parameter set: the figures of the recording_summary view, computed "
               "by summarize_tracking() from the frames when the partition is written.",
               (_RID, _MODEL, _METHOD,
-               _c("params_name", _STR, "Processing parameter set (registry name).",
-                  nullable=False),
-               _c("params_hash", _STR, "Hash of the processing parameters (provenance)."),
+               _PARAMS_NAME, _PARAMS_HASH,
                _c("tracking_file", _STR, "Name of the processed_tracking file (version) "
                   "these figures summarize; recording_summary shows the row only while that "
                   "file is the partition's current one.", nullable=False),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -500,17 +499,15 @@ def test_smooth_nan_does_not_pull_missing_to_zero():
     assert np.allclose(smooth_nan(xy, 2.0)[10:-10], xy[10:-10])  # linear trend kept inside
 
 
-def test_180000_frames_process_quickly():
+def test_an_hour_at_50_hz_processes():
+    """Speed is measured by ``python -m bench --processing``; this checks the result."""
     n = 180_000  # one hour at 50 Hz
     t, x, y, heading, _ = figure_eight(n)
     poses = to_poses(body(x, y, heading), "above")
     poses[500::997, 1] = np.nan
-    start = time.perf_counter()
     raw = raw_state_vector(TWO_EARS, poses, PARTS, t, "above", (W, H))
     tr = process_tracking(raw, ProcessingParams(pixels_per_cm=PPCM))
-    elapsed = time.perf_counter() - start
     assert tr.n_frames == n and tr.stats["n_interpolated"] == len(range(500, n, 997))
-    assert elapsed < 5.0, f"{elapsed:.2f} s for {n} frames (target well under 0.5 s)"
 
 
 def test_centroid_method_processes():

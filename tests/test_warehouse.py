@@ -611,19 +611,13 @@ def test_docs_are_generated_from_tables() -> None:
         "write_docs; write_docs()'")
 
 
-def test_write_speed(store: Warehouse) -> None:
-    """720,000 prediction rows (180,000 frames x 4 body parts), as the asset writes them."""
+def test_hour_of_predictions_round_trips(store: Warehouse) -> None:
+    """720,000 prediction rows (180,000 frames x 4 body parts), as the asset writes them.
+    (Speed is measured by ``python -m bench --warehouse``, not here.)"""
     df = predictions_df("rec1", 180_000)
-    store.write_partition("predictions", "rec1", df)               # warm up
-    best = min(_timed(lambda: store.write_partition("predictions", "rec1", df))
-               for _ in range(3))
-    rows_per_s = len(df) / best
-    print(f"write speed: {rows_per_s / 1e6:.1f} M rows/s ({best * 1e3:.0f} ms)")
-    assert rows_per_s > 1e6  # target >= 10 M rows/s on an idle machine; shared CI is slower
+    store.write_partition("predictions", "rec1", df)
+    store.write_partition("predictions", "rec1", df)  # a new version replaces the first
     assert pq.ParquetFile(store.partition_path("predictions", "rec1")).metadata.num_rows == len(df)
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    back = store.read_partition("predictions", "rec1")
+    assert len(back) == len(df)
+    np.testing.assert_array_equal(back["x_px"].to_numpy(), df["x_px"].to_numpy())
