@@ -28,6 +28,11 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         jobs=[process_recording_job, update_registry_job],
         sensors=[new_recordings_sensor, registry_changes_sensor],
         resources=resources or default_resources(),
+        # One process per run, steps in it: every job here is a short chain (or a few small
+        # registry tables), and a process per step would import the code location again
+        # for each of the four steps of a recording (~6 s each, more than the work of a
+        # short recording). Pools (the gpu pool) still bound the inference steps.
+        executor=dg.in_process_executor,
     )
 
 
