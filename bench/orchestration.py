@@ -4,7 +4,7 @@ The ``process_recording`` job (``recordings -> dlc_predictions -> raw_state_vect
 processed_tracking``) with *ingested* predictions (the ground truth of a synthetic session
 written as DLC outputs of the registered model (:func:`bench.model.bench_model`: the tiny
 model, or the speed model on a fresh set-up; only its registry entry matters here) into
-``dlc_openfield/``; no inference, and DeepLabCut is not even imported), run through a
+``dlc_openfield/``; no inference, and DeepLabCut is not imported in this process), run through a
 real Dagster instance (``dagster.instance_for_test``: SQLite run and event storage in a
 temporary DAGSTER_HOME) with ``job.execute_in_process``, i.e. the in-process executor:
 one run, four steps, their asset checks and materialization events.
@@ -49,26 +49,22 @@ def _setup_registry(work: Path, bm: BenchModel):
     """A registry copy with the benchmark model registered (paired with two_ears).
 
     ``add_model`` derives the scorer with DeepLabCut's own helper, which imports all of
-    DeepLabCut and PyTorch (~15-30 s) although the job with ingested predictions never
-    runs DLC. When the model's metadata records its scorer (the one DLC wrote when the
-    model was built), that scorer is used instead of importing DLC; everything else of
-    the entry is ``add_model``'s. Returns the registry path, the entry and how the
-    scorer was obtained.
+    DeepLabCut and PyTorch (~15-30 s, ~1 GB) although the job with ingested predictions
+    never runs DLC. It runs in a child process, so that neither the import time nor its
+    memory lands in this benchmark's process. Returns the registry path and the entry.
     """
-    from unittest import mock
-
-    from dlc_tracking import dlc_models
-    from dlc_tracking.registry import add_model
+    from dlc_tracking.registry import load_registry
 
     registry = work / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", registry)
-    scorer = bm.info.get("scorer")
-    if scorer and hasattr(dlc_models, "scorer_name"):
-        with mock.patch.object(dlc_models, "scorer_name", return_value=scorer):
-            entry = add_model(registry, "tiny", bm.config, pair_with=["two_ears"])
-        return registry, entry, "recorded in the model's metadata (no DLC import)"
-    entry = add_model(registry, "tiny", bm.config, pair_with=["two_ears"])
-    return registry, entry, "derived by DeepLabCut (add_model)"
+    code = ("import sys; from pathlib import Path; from dlc_tracking.registry import add_model; "
+            "add_model(Path(sys.argv[1]), 'tiny', Path(sys.argv[2]), pair_with=['two_ears'])")
+    done = subprocess.run([sys.executable, "-c", code, str(registry), str(bm.config)],
+                          cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"registering {bm.config} in {registry} failed:\n"
+                           f"{done.stderr[-3000:]}")
+    return registry, load_registry(registry).model("tiny")
 
 
 def _session_with_outputs(data_root: Path, model, n_frames: int) -> Path:
@@ -219,7 +215,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         return now
 
     try:
-        registry, model, scorer_from = _setup_registry(work, bm)
+        registry, model = _setup_registry(work, bm)
         data_root = work / "data"
         t_sessions, template = timed(lambda: _session_with_outputs(data_root, model, n_frames))
         rids = _clone_sessions(template, data_root, n_batch + 1)
@@ -248,7 +244,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
                        "executor": "in_process (execute_in_process)",
                        "instance": "instance_for_test (SQLite storage)",
                        "sessions_setup_s": round(t_sessions, 2), "model": bm.kind,
-                       "scorer": f"{model.scorer}, {scorer_from}",
+                       "scorer": f"{model.scorer} (add_model, in a child process)",
                        "model_config": str(config),
                        "phase_wall_s": {k: round(v, 1) for k, v in phases.items()}}
         return res

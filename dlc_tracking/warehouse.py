@@ -93,7 +93,6 @@ it was published (new partitions show at once); covers the time between a query'
 and its listing of the files."""
 GRACE_S = 60.0
 """Superseded versions are deleted once their successor is this old."""
-"""Side of the square bins of ``coverage`` in the tracking summaries."""
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
