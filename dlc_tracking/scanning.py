@@ -23,6 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.sessions import (
     MANUAL_OUTPUT_PREFIX,
     SESSION_FILE,
@@ -293,6 +294,10 @@ def decode_state(text: str | None) -> dict:
         return {}
 
 
+class ScanStateError(DLCPlatformError):
+    """The sensor's scan state cannot be written."""
+
+
 class ScanStateStore:
     """Scan states kept as files named by their digest; the digest is the sensor cursor.
 
@@ -337,14 +342,20 @@ class ScanStateStore:
         raw = zlib.compress(json.dumps(state, separators=(",", ":"), sort_keys=True).encode(), 6)
         token = hashlib.blake2b(raw, digest_size=10).hexdigest()
         path = self.folder / f"{token}.json.z"
-        if path.is_file():
-            os.utime(path)  # newest again, so pruning keeps it
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(raw)
-            os.replace(tmp, path)
-            self._prune()
+        try:
+            if path.is_file():
+                os.utime(path)  # newest again, so pruning keeps it
+            else:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(raw)
+                os.replace(tmp, path)
+                self._prune()
+        except OSError as exc:
+            raise ScanStateError(
+                f"cannot write the sensor's scan state {path}: {exc}. Free disk space or "
+                "make that folder (under $DAGSTER_HOME/storage) writable; the sensor keeps "
+                "its previous cursor and tries again on its next tick.") from exc
         return self.PREFIX + token
 
     def _prune(self) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import yaml
 
-from dlc_tracking.scanning import ScanStateStore, encode_state, scan
+from dlc_tracking.scanning import ScanStateError, ScanStateStore, encode_state, scan
 
 SESSION = {"tracking_type": "openfield", "start_time": "2026-01-05T10:00:00+01:00",
            "camera_view": "above"}
@@ -154,3 +155,10 @@ def test_state_store_prunes_old_files(tmp_path):
     left = {p.name for p in tmp_path.glob("*.json.z")}
     assert len(left) == 2
     assert f"{cursors[-1].split(':', 1)[1]}.json.z" in left
+
+
+def test_unwritable_state_folder_gives_a_clear_error(tmp_path):
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state folder should be")
+    with pytest.raises(ScanStateError, match="cannot write the sensor's scan state"):
+        ScanStateStore(blocker).save({"n": 1})
