@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlc_tracking.synthetic import BODY_PARTS, simulate_openfield
+from dlc_tracking.synthetic.openfield import BODY_PARTS, simulate_openfield
 
 WIDTH, HEIGHT = 640, 480
 SEGMENT_FRAMES = 18_000
@@ -13,7 +13,7 @@ SEGMENT_FRAMES = 18_000
 def long_keypoints(n_frames: int, fps: float, seed: int = 0) -> np.ndarray:
     """Ground-truth keypoints of a long recording, ``(n_frames, 4, 2)`` image pixels.
 
-    :func:`dlc_tracking.synthetic.simulate_openfield` steps a Python loop per frame (tens
+    :func:`dlc_tracking.synthetic.openfield.simulate_openfield` steps a Python loop per frame (tens
     of seconds for an hour at 50 Hz), so one segment of at most 18,000 frames is
     simulated and played forwards, backwards, forwards... The path stays continuous at
     each join (the animal turns back on its own track).
@@ -30,7 +30,7 @@ def long_keypoints(n_frames: int, fps: float, seed: int = 0) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        Keypoints in :data:`dlc_tracking.synthetic.BODY_PARTS` order.
+        Keypoints in :data:`dlc_tracking.synthetic.openfield.BODY_PARTS` order.
     """
     seg = min(n_frames, SEGMENT_FRAMES)
     gt = simulate_openfield(n_frames=seg, fps=fps, width=WIDTH, height=HEIGHT, seed=seed)
@@ -88,7 +88,7 @@ def recording_poses(n_frames: int, fps: float, seed: int = 0
     poses : np.ndarray
         ``(n_frames, 4, 3)``.
     body_parts : list of str
-        :data:`dlc_tracking.synthetic.BODY_PARTS`.
+        :data:`dlc_tracking.synthetic.openfield.BODY_PARTS`.
     time_s : np.ndarray
         ``frame / fps``.
     """

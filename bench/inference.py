@@ -5,7 +5,7 @@ the same process, alternated in 7 pairs (platform, direct, direct, platform, ...
 one untimed warm-up of each on a 16-frame video (imports, first-call initialisation).
 
 The model (:func:`bench.model.bench_model`) is the tiny trained PyTorch model
-(``dlc_tracking.tiny_model``, cspnext_s) when it is cached; on a fresh set-up, where
+(``dlc_tracking.synthetic.tiny_model``, cspnext_s) when it is cached; on a fresh set-up, where
 training it would take 8-9 minutes, a *speed model*: the same project and architecture
 with untrained weights (speed depends on the network and the input size, not on the
 weights). The output says which, and how long getting it took.
@@ -54,7 +54,7 @@ RECORDING_ID = "bench__inference__openfield"
 
 def make_video(path: Path, n_frames: int, seed: int) -> Path:
     """A synthetic open-field video at 640x480 (``simulate_openfield`` + ``render_video``)."""
-    from dlc_tracking.synthetic import render_video, simulate_openfield
+    from dlc_tracking.synthetic.openfield import render_video, simulate_openfield
 
     gt = simulate_openfield(n_frames=n_frames, fps=FPS, width=WIDTH, height=HEIGHT, seed=seed)
     return render_video(gt, path, noise=2.0, seed=seed)
@@ -156,7 +156,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     -------
     BenchResult
     """
-    from dlc_tracking.registry import add_model
+    from dlc_tracking.registry.registry_file import add_model
 
     repeats = repeats or (1 if quick else FULL_REPEATS)
     n_frames = QUICK_FRAMES if quick else FULL_FRAMES

@@ -1,7 +1,7 @@
 """The DLC model the benchmarks run: the tiny trained model when cached, else a speed model.
 
 Inference speed depends on the network (architecture, input size, batch size, device),
-not on the values of its weights. Training the tiny model (``dlc_tracking.tiny_model``)
+not on the values of its weights. Training the tiny model (``dlc_tracking.synthetic.tiny_model``)
 takes 8-9 minutes on two CPU cores, more than half of the 15-minute budget of the whole
 suite on a fresh set-up. So:
 
@@ -93,9 +93,9 @@ def speed_model_dir(cache_dir: Path | None = None) -> Path:
     """``<cache>/models/bench-speed-<hash>`` (may not exist yet).
 
     The hash covers this module's source and what the tiny model's hash covers
-    (``dlc_tracking.tiny_model`` and ``synthetic`` sources, the spec, the DLC version).
+    (``dlc_tracking.synthetic.tiny_model`` and ``synthetic`` sources, the spec, the DLC version).
     """
-    from dlc_tracking.tiny_model import content_hash, default_cache_dir
+    from dlc_tracking.synthetic.tiny_model import content_hash, default_cache_dir
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     h = hashlib.sha256(Path(__file__).read_bytes())
@@ -105,7 +105,7 @@ def speed_model_dir(cache_dir: Path | None = None) -> Path:
 
 def cached_speed_config(cache_dir: Path | None = None) -> Path | None:
     """config.yaml of a complete cached speed model, or None."""
-    from dlc_tracking.tiny_model import project_name
+    from dlc_tracking.synthetic.tiny_model import project_name
 
     folder = speed_model_dir(cache_dir)
     config = folder / project_name("pytorch") / "config.yaml"
@@ -124,7 +124,7 @@ def bench_model(say=print) -> BenchModel:
     -------
     BenchModel
     """
-    from dlc_tracking.tiny_model import cached_config_path, read_metadata
+    from dlc_tracking.synthetic.tiny_model import cached_config_path, read_metadata
 
     start = time.perf_counter()
     override = os.environ.get(CONFIG_ENV)
@@ -149,7 +149,7 @@ def build_speed_model(cache_dir: Path | None = None, force: bool = False,
     """
     from filelock import FileLock
 
-    from dlc_tracking.tiny_model import _relocate_project, project_name
+    from dlc_tracking.synthetic.tiny_model import _relocate_project, project_name
 
     final = speed_model_dir(cache_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ def _run_worker(workdir: Path) -> dict:
 
 
 def _project_name() -> str:
-    from dlc_tracking.tiny_model import project_name
+    from dlc_tracking.synthetic.tiny_model import project_name
 
     return project_name("pytorch")
 
@@ -226,7 +226,7 @@ def _worker(workdir: Path) -> int:
     from deeplabcut.core.engine import Engine
     from deeplabcut.pose_estimation_pytorch.models import PoseModel
 
-    from dlc_tracking.tiny_model import SPECS, _prepare_project, _read_yaml, _single
+    from dlc_tracking.synthetic.tiny_model import SPECS, _prepare_project, _read_yaml, _single
 
     def say(msg: str) -> None:
         print(msg, flush=True)
@@ -248,7 +248,7 @@ def _worker(workdir: Path) -> int:
                 "metadata": {"epoch": 0, "note": "untrained: benchmark speed model"}},
                snapshot)
     # The scorer the registry derives, and DLC's own loading path, must accept it.
-    from dlc_tracking.dlc_models import inspect_project
+    from dlc_tracking.registry.dlc_projects import inspect_project
 
     derived = inspect_project(config)
     say(f"[bench] speed model: {spec.net_type}, {n_params:,} parameters, {snapshot.name}, "

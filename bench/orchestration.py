@@ -53,11 +53,12 @@ def _setup_registry(work: Path, bm: BenchModel):
     never runs DLC. It runs in a child process, so that neither the import time nor its
     memory lands in this benchmark's process. Returns the registry path and the entry.
     """
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     registry = work / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", registry)
-    code = ("import sys; from pathlib import Path; from dlc_tracking.registry import add_model; "
+    code = ("import sys; from pathlib import Path; "
+            "from dlc_tracking.registry.registry_file import add_model; "
             "add_model(Path(sys.argv[1]), 'tiny', Path(sys.argv[2]), pair_with=['two_ears'])")
     done = subprocess.run([sys.executable, "-c", code, str(registry), str(bm.config)],
                           cwd=ROOT, capture_output=True, text=True)
@@ -69,8 +70,8 @@ def _setup_registry(work: Path, bm: BenchModel):
 
 def _session_with_outputs(data_root: Path, model, n_frames: int) -> Path:
     """A synthetic session whose ground truth is written as the model's DLC outputs."""
-    from dlc_tracking.dlc_files import output_names, write_predictions
-    from dlc_tracking.synthetic import GROUND_TRUTH_NAME, make_session, read_ground_truth
+    from dlc_tracking.io.dlc_files import output_names, write_predictions
+    from dlc_tracking.synthetic.openfield import GROUND_TRUTH_NAME, make_session, read_ground_truth
 
     folder = make_session(data_root, "m000", "s1", n_frames=n_frames, fps=FPS, seed=5,
                           occlusion=0.02, assignment=ASSIGNMENT)
@@ -87,7 +88,7 @@ def _session_with_outputs(data_root: Path, model, n_frames: int) -> Path:
 
 def _clone_sessions(template: Path, data_root: Path, n: int) -> list[str]:
     """``n`` copies of a session under new subjects; their recording ids."""
-    from dlc_tracking.sessions import recording_id
+    from dlc_tracking.sessions.layout import recording_id
 
     ids = []
     for i in range(1, n + 1):

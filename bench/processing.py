@@ -1,19 +1,20 @@
 """Benchmark 2: raw predictions -> raw state vector -> processed tracking, 1 h at 50 Hz.
 
-Times :func:`dlc_tracking.processing.raw_state_vector` (method ``two_ears``) plus
-:func:`~dlc_tracking.processing.process_tracking` on 180,000 frames x 4 body parts of
+Times :func:`dlc_tracking.tracking.raw_state.raw_state_vector` (method ``two_ears``) plus
+:func:`~dlc_tracking.tracking.processed.process_tracking` on 180,000 frames x 4 body parts of
 noisy synthetic predictions (jitter, 3 % low-likelihood points, 0.2 % outliers), and
-:func:`~dlc_tracking.processing.process_body_parts` separately.
+:func:`~dlc_tracking.tracking.processed.process_body_parts` separately.
 """
 
 from __future__ import annotations
 
 from bench import data
 from bench.common import BenchResult, median, repeat, timed, timed_cpu
-from dlc_tracking.methods import BUILTIN_METHODS
-from dlc_tracking.processing import ProcessingParams, process_body_parts, process_tracking
-from dlc_tracking.processing import raw_state_vector as make_raw_state_vector
-from dlc_tracking.synthetic import arena_layout
+from dlc_tracking.synthetic.openfield import arena_layout
+from dlc_tracking.tracking.methods import BUILTIN_METHODS
+from dlc_tracking.tracking.params import ProcessingParams
+from dlc_tracking.tracking.processed import process_body_parts, process_tracking
+from dlc_tracking.tracking.raw_state import raw_state_vector as make_raw_state_vector
 
 FPS = 50.0
 FULL_FRAMES = 180_000  # 1 hour at 50 Hz

@@ -94,7 +94,7 @@ def _spawn(name: str, args: argparse.Namespace) -> dict:
 def _model_line() -> str:
     """Which model the inference and orchestration benchmarks will use (no build here)."""
     from bench.model import CONFIG_ENV, KIND_GIVEN, KIND_SPEED, KIND_TINY, cached_speed_config
-    from dlc_tracking.tiny_model import cached_config_path
+    from dlc_tracking.synthetic.tiny_model import cached_config_path
 
     if os.environ.get(CONFIG_ENV):
         return f"{KIND_GIVEN}: {os.environ[CONFIG_ENV]}"

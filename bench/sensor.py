@@ -10,7 +10,7 @@ per size under /tmp. For each size:
   the same 100 new recordings; the sensor requests at most
   ``DLC_PLATFORM_MAX_RUNS_PER_TICK`` = 20 runs and defers the other 80).
 
-Two peers, alternated: the core ``dlc_tracking.scanning.scan`` and the real Dagster
+Two peers, alternated: the core ``dlc_tracking.sessions.scanning.scan`` and the real Dagster
 sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
 ``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (scan state loaded
 from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests).
@@ -79,7 +79,7 @@ def _sensor_context(instance, cursor, data_root):
 
 
 def _trials(root: Path, state: dict, cursor: str, instance, data_root):
-    from dlc_tracking.scanning import scan
+    from dlc_tracking.sessions.scanning import scan
     from sensors.sessions import new_recordings_sensor
 
     def core() -> dict[str, float]:
@@ -113,7 +113,7 @@ def _first_tick(root: Path, instance, data_root) -> tuple[dict, str, float]:
 
 def profile_scan(root: Path, state: dict, top: int = 12) -> str:
     """cProfile of one core scan: the ``top`` functions by cumulative time, as text."""
-    from dlc_tracking.scanning import scan
+    from dlc_tracking.sessions.scanning import scan
 
     prof = cProfile.Profile()
     prof.runcall(scan, root, state, time.time(), 0.0, 20)
@@ -137,7 +137,7 @@ def _measure_size(n: int, repeats: int, work: Path, profile: bool) -> tuple[dict
         profile_text = profile_scan(root, state) if profile else None
         make_sessions(root, N_NEW, subject_prefix="new")
         with_new = alternate(_trials(root, state, cursor, instance, data_root), repeats)
-    from dlc_tracking.scanning import encode_state
+    from dlc_tracking.sessions.scanning import encode_state
 
     info = {"build_s": round(t_build, 2), "first_tick_s": round(first_s, 3),
             "runs_requested_with_new": with_new["dagster sensor"]["runs"][0],

@@ -2,7 +2,7 @@
 
 - write: one ``predictions`` partition of a 1 h, 50 Hz recording (180,000 frames x 4 body
   parts = 720,000 rows) through ``Warehouse.write_partition`` with the long DataFrame of
-  :func:`dlc_tracking.predictions.to_long`, as the ``dlc_predictions`` asset does; a new
+  :func:`dlc_tracking.tracking.predictions.to_long`, as the ``dlc_predictions`` asset does; a new
   partition each repeat (atomic write: temporary file, fsync, rename);
 - summary: the ``recording_summary`` view (distance, mean speed, coverage per recording)
   over 100 recordings of ``processed_tracking`` (100 x 180,000 rows), through
@@ -25,10 +25,12 @@ import pandas as pd
 
 from bench import data
 from bench.common import BenchResult, alternate, median, peak_rss_mib, repeat, timed, timed_cpu
-from dlc_tracking.methods import BUILTIN_METHODS
-from dlc_tracking.predictions import to_long
-from dlc_tracking.processing import ProcessingParams, process_tracking, raw_state_vector
-from dlc_tracking.synthetic import arena_layout
+from dlc_tracking.synthetic.openfield import arena_layout
+from dlc_tracking.tracking.methods import BUILTIN_METHODS
+from dlc_tracking.tracking.params import ProcessingParams
+from dlc_tracking.tracking.predictions import to_long
+from dlc_tracking.tracking.processed import process_tracking
+from dlc_tracking.tracking.raw_state import raw_state_vector
 from dlc_tracking.warehouse import Warehouse
 
 FPS = 50.0

@@ -9,8 +9,10 @@ Blocking checks (ERROR) stop downstream assets of the same run when they fail.
 import dagster as dg
 import numpy as np
 
-from dlc_tracking.processing import ProcessedTracking, ProcessingParams, RawStateVector
-from dlc_tracking.recordings import RecordingInfo
+from dlc_tracking.sessions.recording_info import RecordingInfo
+from dlc_tracking.tracking.params import ProcessingParams
+from dlc_tracking.tracking.processed import ProcessedTracking
+from dlc_tracking.tracking.raw_state import RawStateVector
 
 LOW_LIKELIHOOD = 0.9
 MAX_LOW_LIKELIHOOD_FRACTION = 0.2

@@ -16,7 +16,7 @@ def _registry_path(args) -> Path:
 
 
 def cmd_models_add(args) -> None:
-    from dlc_tracking.registry import add_model
+    from dlc_tracking.registry.registry_file import add_model
 
     name_map = dict(m.split("=", 1) for m in args.map or [])
     snapshot = args.snapshotindex if args.snapshotindex == "best" else int(args.snapshotindex)
@@ -30,7 +30,7 @@ def cmd_models_add(args) -> None:
 
 
 def cmd_models_list(args) -> None:
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     registry = load_registry(_registry_path(args))
     for m in registry.models.values():
@@ -42,14 +42,14 @@ def cmd_models_list(args) -> None:
 def cmd_models_show(args) -> None:
     import yaml
 
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     m = load_registry(_registry_path(args)).model(args.name)
     print(yaml.safe_dump({**m.row(), "body_part_map": m.body_part_map}, sort_keys=False))
 
 
 def cmd_registry_validate(args) -> None:
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     registry = load_registry(_registry_path(args))
     problems = registry.validate(check_projects=not args.no_projects)
@@ -62,7 +62,7 @@ def cmd_registry_validate(args) -> None:
 
 
 def cmd_body_parts(args) -> None:
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     for name, desc in load_registry(_registry_path(args)).body_parts.items():
         print(f"{name:16s} {desc}")
@@ -116,8 +116,8 @@ def cmd_reprocess(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from dlc_tracking.manual_predict import predict_into_session
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.inference.manual_predict import predict_into_session
+    from dlc_tracking.registry.registry_file import load_registry
 
     model = load_registry(_registry_path(args)).model(args.model)
     for video in args.videos:

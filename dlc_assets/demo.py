@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 
 from dlc_assets import settings
-from dlc_tracking.registry import add_model, load_registry, read_registry_yaml
-from dlc_tracking.synthetic import make_session
-from dlc_tracking.tiny_model import build_tiny_model, cached_config_path
+from dlc_tracking.registry.registry_file import add_model, load_registry, read_registry_yaml
+from dlc_tracking.synthetic.openfield import make_session
+from dlc_tracking.synthetic.tiny_model import build_tiny_model, cached_config_path
 
 TEMPLATE = settings.PROJECT_ROOT / "registry" / "registry.yaml"
 

@@ -7,7 +7,7 @@ import io
 import dagster as dg
 import numpy as np
 
-from dlc_tracking.processing import ProcessedTracking
+from dlc_tracking.tracking.processed import ProcessedTracking
 
 
 def _figure_md(fig, alt: str) -> dg.MetadataValue:

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from dlc_tracking.registry import Registry, check_pairing
+from dlc_tracking.registry.registry_file import Registry, check_pairing
 from resources import DataRoot, WarehouseResource
 
 GROUP = "registry"

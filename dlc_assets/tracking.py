@@ -18,17 +18,16 @@ from dlc_assets import checks, qc_plots
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
 from dlc_assets.schemas import column_schema
-from dlc_tracking import predictions as preds
 from dlc_tracking.errors import DLCPlatformError
-from dlc_tracking.processing import (
-    Boundary,
-    RawStateVector,
+from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
+from dlc_tracking.tracking import predictions as preds
+from dlc_tracking.tracking.arena import Boundary
+from dlc_tracking.tracking.processed import (
     body_parts_to_frame,
     process_body_parts,
     process_tracking,
-    raw_state_vector,
 )
-from dlc_tracking.recordings import RecordingInfo, inspect_recording
+from dlc_tracking.tracking.raw_state import RawStateVector, raw_state_vector
 from dlc_tracking.warehouse import insert_constant_columns
 from resources import DataRoot, DLCInference, WarehouseResource
 
@@ -104,7 +103,7 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
             dlc_names, poses = list(loaded.body_parts), loaded.poses
             context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")
         else:
-            from dlc_tracking.dlc_files import read_predictions
+            from dlc_tracking.io.dlc_files import read_predictions
 
             context.log.info(f"{rid}: no manual outputs in {manual_dir}; running DLC "
                              f"({model.engine}, model {model.name})")

@@ -31,3 +31,7 @@ class InferenceError(DLCPlatformError):
 
 class ProcessingError(DLCPlatformError):
     """Predictions cannot be turned into a state vector or processed tracking."""
+
+
+class WarehouseError(DLCPlatformError):
+    """A table, partition or DataFrame does not fit the warehouse."""

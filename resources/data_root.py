@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlc_tracking.registry import Registry, load_registry
-from dlc_tracking.sessions import Recording, find_recording
+from dlc_tracking.registry.registry_file import Registry, load_registry
+from dlc_tracking.sessions.layout import Recording, find_recording
 
 
 class DataRoot(dg.ConfigurableResource):

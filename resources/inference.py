@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlc_tracking.inference import InferenceResult, run_analyze_videos
-from dlc_tracking.registry import ModelEntry
-from dlc_tracking.video import VideoInfo
+from dlc_tracking.inference.dlc_runner import InferenceResult, run_analyze_videos
+from dlc_tracking.io.video import VideoInfo
+from dlc_tracking.registry.registry_file import ModelEntry
 
 
 class DLCInference(dg.ConfigurableResource):

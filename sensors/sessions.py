@@ -10,7 +10,7 @@ import dagster as dg
 
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.partitions import recordings_partitions
-from dlc_tracking.scanning import ScanStateStore, run_key, scan
+from dlc_tracking.sessions.scanning import ScanStateStore, run_key, scan
 from resources import DataRoot
 
 # The tag Dagster gives every run a sensor requested with a run key (not exported by dagster).

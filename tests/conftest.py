@@ -21,14 +21,14 @@ LEGACY_MAP = {"snout": "nose", "leftear": "left_ear", "rightear": "right_ear",
 
 @pytest.fixture(scope="session")
 def tiny_pytorch_config() -> Path:
-    from dlc_tracking.tiny_model import build_tiny_model
+    from dlc_tracking.synthetic.tiny_model import build_tiny_model
 
     return build_tiny_model("pytorch")
 
 
 @pytest.fixture(scope="session")
 def tiny_tf_config() -> Path:
-    from dlc_tracking.tiny_model import build_tiny_model
+    from dlc_tracking.synthetic.tiny_model import build_tiny_model
 
     return build_tiny_model("tensorflow")
 
@@ -36,7 +36,7 @@ def tiny_tf_config() -> Path:
 @pytest.fixture(scope="session")
 def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
     """A registry with the tiny PyTorch model, written by the admin API (as `models add`)."""
-    from dlc_tracking.registry import add_model, load_registry, read_registry_yaml
+    from dlc_tracking.registry.registry_file import add_model, load_registry, read_registry_yaml
 
     path = tmp_path_factory.mktemp("registry") / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", path)
@@ -56,7 +56,7 @@ def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
 @pytest.fixture(scope="session")
 def legacy_registry_path(tmp_path_factory, registry_path, tiny_tf_config) -> Path:
     """The registry above plus the tiny TensorFlow model with legacy body-part names."""
-    from dlc_tracking.registry import add_model
+    from dlc_tracking.registry.registry_file import add_model
 
     path = tmp_path_factory.mktemp("registry_legacy") / "registry.yaml"
     shutil.copy(registry_path, path)
@@ -67,7 +67,7 @@ def legacy_registry_path(tmp_path_factory, registry_path, tiny_tf_config) -> Pat
 
 @pytest.fixture(scope="session")
 def registry(registry_path):
-    from dlc_tracking.registry import load_registry
+    from dlc_tracking.registry.registry_file import load_registry
 
     return load_registry(registry_path)
 

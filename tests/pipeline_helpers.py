@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlc_tracking.dlc_files import output_names, write_metadata, write_predictions
-from dlc_tracking.synthetic import GROUND_TRUTH_NAME, make_session, read_ground_truth
+from dlc_tracking.io.dlc_files import output_names, write_metadata, write_predictions
+from dlc_tracking.synthetic.openfield import GROUND_TRUTH_NAME, make_session, read_ground_truth
 
 
 def run_recording(instance, resources, rid: str):
@@ -55,6 +55,6 @@ def session_with_manual_outputs(data_root: Path, subject: str, session: str, sco
 
 
 def rid_of(folder: Path) -> str:
-    from dlc_tracking.sessions import recording_id
+    from dlc_tracking.sessions.layout import recording_id
 
     return recording_id(folder.parent.name, folder.name, "openfield")

@@ -7,8 +7,8 @@ import pytest
 
 from dlc_assets.cli import main
 from dlc_assets.status import recording_status
-from dlc_tracking.dlc_files import read_metadata
-from dlc_tracking.synthetic import make_session
+from dlc_tracking.io.dlc_files import read_metadata
+from dlc_tracking.synthetic.openfield import make_session
 from tests.pipeline_helpers import rid_of, run_recording, session_with_manual_outputs
 
 

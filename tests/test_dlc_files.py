@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlc_tracking.dlc_files import (
+from dlc_tracking.errors import DLCFileError
+from dlc_tracking.io.dlc_files import (
     DLCPredictions,
     find_output_sets,
     load_output_folder,
@@ -23,7 +24,6 @@ from dlc_tracking.dlc_files import (
     write_metadata,
     write_predictions,
 )
-from dlc_tracking.errors import DLCFileError
 
 SCORER = "DLC_Resnet50_tinyopenfieldJan1shuffle1_snapshot_200"
 OTHER = "DLC_Resnet50_otherprojectFeb2shuffle1_snapshot_100"

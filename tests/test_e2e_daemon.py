@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dlc_tracking.synthetic import make_session
+from dlc_tracking.synthetic.openfield import make_session
 from dlc_tracking.warehouse import Warehouse
 from tests.services import free_port
 

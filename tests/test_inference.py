@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from dlc_tracking.errors import InferenceError, ModelNotAvailableError, VideoError
-from dlc_tracking.registry import load_registry
-from dlc_tracking.synthetic import (
+from dlc_tracking.registry.registry_file import load_registry
+from dlc_tracking.synthetic.openfield import (
     read_ground_truth,
     render_video,
     simulate_openfield,
@@ -132,7 +132,7 @@ def test_model_not_on_this_worker(registry, inference, unseen_video, tmp_path):
 def test_cuda_without_gpu_and_unknown_engine(registry, tmp_path, unseen_video):
     import torch
 
-    from dlc_tracking.inference import resolve_device, run_analyze_videos
+    from dlc_tracking.inference.dlc_runner import resolve_device, run_analyze_videos
 
     if torch.cuda.is_available():
         pytest.skip("this worker has a GPU")

@@ -1,4 +1,4 @@
-"""State-vector methods against analytic ground truth (dlc_tracking.methods)."""
+"""State-vector methods against analytic ground truth (dlc_tracking.tracking.methods)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlc_tracking.errors import ProcessingError
-from dlc_tracking.methods import (
+from dlc_tracking.tracking.methods import (
     BUILTIN_METHODS,
     DEFAULT_LIKELIHOOD_CUTOFF,
     StateVectorMethod,

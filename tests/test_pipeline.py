@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlc_tracking.synthetic import GROUND_TRUTH_NAME, make_session, read_ground_truth
+from dlc_tracking.synthetic.openfield import GROUND_TRUTH_NAME, make_session, read_ground_truth
 from dlc_tracking.warehouse import Warehouse
 from tests.pipeline_helpers import (
     failure_messages,
@@ -222,7 +222,7 @@ def test_unsupported_tracking_type_keeps_predictions(instance, resources, platfo
 
 
 def test_several_output_sets_are_concatenated(instance, resources, platform_dirs, model):
-    from dlc_tracking.dlc_files import read_predictions, write_predictions
+    from dlc_tracking.io.dlc_files import read_predictions, write_predictions
 
     folder = session_with_manual_outputs(platform_dirs["data_root"], "m", "s", model.scorer, PARTS)
     out = folder / "dlc_openfield"

@@ -8,23 +8,19 @@ import numpy as np
 import pytest
 
 from dlc_tracking.errors import ProcessingError
-from dlc_tracking.methods import BUILTIN_METHODS, StateVectorMethod
-from dlc_tracking.processing import (
-    Boundary,
+from dlc_tracking.tracking.arena import Boundary, arena_boundary
+from dlc_tracking.tracking.calibration import calibrate
+from dlc_tracking.tracking.cleaning import interpolate_gaps, remove_jumps, smooth_nan
+from dlc_tracking.tracking.kinematics import speed
+from dlc_tracking.tracking.methods import BUILTIN_METHODS, StateVectorMethod
+from dlc_tracking.tracking.params import ProcessingParams
+from dlc_tracking.tracking.processed import (
     ProcessedTracking,
-    ProcessingParams,
-    RawStateVector,
-    arena_boundary,
     body_parts_to_frame,
-    calibrate,
-    interpolate_gaps,
     process_body_parts,
     process_tracking,
-    raw_state_vector,
-    remove_jumps,
-    smooth_nan,
-    speed,
 )
+from dlc_tracking.tracking.raw_state import RawStateVector, raw_state_vector
 
 W, H = 640.0, 480.0
 FPS = 50.0

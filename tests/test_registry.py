@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlc_tracking.body_parts import canonical_names
-from dlc_tracking.dlc_models import inspect_project
 from dlc_tracking.errors import ModelNotAvailableError, RegistryError
-from dlc_tracking.registry import add_model, load_registry
+from dlc_tracking.registry.body_parts import canonical_names
+from dlc_tracking.registry.dlc_projects import inspect_project
+from dlc_tracking.registry.registry_file import add_model, load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from dlc_tracking.scanning import ScanStateError, ScanStateStore, encode_state, scan
+from dlc_tracking.sessions.scanning import ScanStateError, ScanStateStore, encode_state, scan
 
 SESSION = {"tracking_type": "openfield", "start_time": "2026-01-05T10:00:00+01:00",
            "camera_view": "above"}

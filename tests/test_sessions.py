@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from dlc_tracking.errors import SessionError
-from dlc_tracking.sessions import (
+from dlc_tracking.sessions.layout import (
     PARTITION_KEY_PATTERN,
     discover_recordings,
     frame_times,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlc_tracking.summaries import COVERAGE_BIN_CM, summarize_tracking
+from dlc_tracking.tracking.summaries import COVERAGE_BIN_CM, summarize_tracking
 
 
 def test_summarize_tracking_edge_cases() -> None:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
-from dlc_tracking import synthetic
-from dlc_tracking.synthetic import (
+from dlc_tracking.synthetic import openfield as synthetic
+from dlc_tracking.synthetic.openfield import (
     BODY_PARTS,
     head_direction_from_ears_deg,
     image_to_arena,

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlc_tracking import synthetic, tiny_model
-from dlc_tracking.tiny_model import (
+from dlc_tracking.synthetic import openfield as synthetic
+from dlc_tracking.synthetic.openfield import tiny_model
+from dlc_tracking.synthetic.tiny_model import (
     build_tiny_model,
     content_hash,
     labelled_frame_indices,

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from dlc_tracking.errors import VideoError
-from dlc_tracking.synthetic import render_video, simulate_openfield
-from dlc_tracking.video import probe_video
+from dlc_tracking.io.video import probe_video
+from dlc_tracking.synthetic.openfield import render_video, simulate_openfield
 
 
 @pytest.fixture(scope="module")

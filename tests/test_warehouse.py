@@ -15,7 +15,8 @@ import pytest
 
 from dlc_tracking import warehouse as wh
 from dlc_tracking.errors import DLCPlatformError
-from dlc_tracking.warehouse import TABLES, Warehouse, WarehouseError
+from dlc_tracking.warehouse import TABLES, Warehouse, WarehouseError, arrow, maintenance
+from dlc_tracking.warehouse import store as store_module
 
 PARTS = ["nose", "left_ear", "right_ear", "tail_base"]
 
@@ -147,7 +148,7 @@ def test_failed_write_leaves_old_file(store: Warehouse, monkeypatch) -> None:
         assert Path(src).is_file() and Path(src).stat().st_size > 0  # temp fully written
         raise OSError("disk vanished")
 
-    monkeypatch.setattr(wh.os, "replace", failing_replace)
+    monkeypatch.setattr(store_module.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk vanished"):
         store.write_partition("predictions", "rec1", predictions_df("rec1", 5))
     monkeypatch.undo()
@@ -161,7 +162,7 @@ def test_failed_write_leaves_old_file(store: Warehouse, monkeypatch) -> None:
 def _crash_after_temp_file(root: str) -> None:
     """Child process: dies abruptly (no cleanup) once the temp file is written."""
     store = Warehouse(root)
-    wh.os.replace = lambda src, dst: os._exit(3)
+    store_module.os.replace = lambda src, dst: os._exit(3)
     store.write_partition("predictions", "rec1", predictions_df("rec1", 5))
 
 
@@ -315,7 +316,7 @@ def test_concurrent_writers_with_a_reader(store: Warehouse) -> None:
         p.start()
     for p in writers:
         p.join(300)
-    time.sleep(wh.VISIBILITY_DELAY_S + 0.2)
+    time.sleep(store_module.VISIBILITY_DELAY_S + 0.2)
     stop.set()
     n_queries, problems = results.get(timeout=120)
     reader.join(60)
@@ -340,7 +341,7 @@ def test_concurrent_writers_with_a_reader(store: Warehouse) -> None:
 def test_rewrite_visibility_and_garbage(tmp_path: Path) -> None:
     store = Warehouse(tmp_path / "wh")
     store.write_partition("predictions", "rec1", predictions_df("rec1", 10))
-    time.sleep(wh.VISIBILITY_DELAY_S + 0.1)
+    time.sleep(store_module.VISIBILITY_DELAY_S + 0.1)
     store.ensure_catalog()
     with store.connect() as con:
         count = "SELECT count(*) FROM predictions"
@@ -349,7 +350,7 @@ def test_rewrite_visibility_and_garbage(tmp_path: Path) -> None:
         store.write_partition("predictions", "rec2", predictions_df("rec2", 1))
         assert store.query("SELECT count(*) AS n FROM predictions")["n"][0] == 24  # at once
         assert con.execute(count).fetchall()[0][0] == 44      # new key at once, rewrite later
-        time.sleep(wh.VISIBILITY_DELAY_S + 0.1)
+        time.sleep(store_module.VISIBILITY_DELAY_S + 0.1)
         assert con.execute(count).fetchall()[0][0] == 24
     versions = sorted(p.name for p in store.table_dir("predictions").glob("rec1@*"))
     assert len(versions) == 2                                  # the old one within grace
@@ -578,11 +579,11 @@ def test_backfill_partitions_written_without_summaries(store: Warehouse, capsys)
     """processed_tracking partitions from before recording_summaries existed."""
     for i, rid in enumerate(["rec1", "rec2"]):
         store.write_partition("recordings", rid, recording_row(rid))
-        old = wh._to_arrow(TABLES["processed_tracking"], tracking_df(rid, 200, seed=i), rid)
+        old = arrow._to_arrow(TABLES["processed_tracking"], tracking_df(rid, 200, seed=i), rid)
         store._publish(old, "processed_tracking", rid)               # as the old version did
     assert store.query("SELECT count(*) AS n FROM recording_summary")["n"][0] == 0
     assert store.missing_summaries() == ["rec1", "rec2"]
-    assert wh._main(["backfill-summaries", str(store.root)]) == 0
+    assert maintenance.main(["backfill-summaries", str(store.root)]) == 0
     assert "summarized 2 partition(s): rec1, rec2" in capsys.readouterr().out
     assert_summaries_equal(store.query(SUMMARY_SQL.format("recording_summary")),
                            store.query(SUMMARY_SQL.format("recording_summary_from_frames")))

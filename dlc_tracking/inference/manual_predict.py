@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 from dlc_tracking.errors import DLCFileError
-from dlc_tracking.inference import run_analyze_videos
-from dlc_tracking.registry import ModelEntry
-from dlc_tracking.sessions import MANUAL_OUTPUT_PREFIX, SESSION_FILE, load_session_metadata
-from dlc_tracking.video import probe_video
+from dlc_tracking.inference.dlc_runner import run_analyze_videos
+from dlc_tracking.io.video import probe_video
+from dlc_tracking.registry.registry_file import ModelEntry
+from dlc_tracking.sessions.layout import MANUAL_OUTPUT_PREFIX, SESSION_FILE, load_session_metadata
 
 
 def _progress_bar():
@@ -42,7 +42,7 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
     video = Path(video).absolute()
     info = probe_video(video)
     if start_timestamp is not None:
-        from dlc_tracking.dlc_files import parse_start_timestamp
+        from dlc_tracking.io.dlc_files import parse_start_timestamp
 
         start_timestamp = parse_start_timestamp(start_timestamp, source="--start-time").isoformat()
     else:

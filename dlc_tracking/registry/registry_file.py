@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from dlc_tracking.body_parts import CANONICAL_BODY_PARTS, canonical_names
-from dlc_tracking.dlc_models import ModelIdentity, check_model_available, inspect_project
 from dlc_tracking.errors import DLCPlatformError, RegistryError
-from dlc_tracking.yaml_files import read_yaml_mapping
+from dlc_tracking.io.yaml_files import read_yaml_mapping
+from dlc_tracking.registry.body_parts import CANONICAL_BODY_PARTS, canonical_names
+from dlc_tracking.registry.dlc_projects import ModelIdentity, check_model_available, inspect_project
 
 DEFAULT_TRACKING_TYPES = {
     "openfield": {"supported": True, "description": "Animal moving freely in an arena seen "
@@ -239,8 +239,8 @@ def load_registry(path: Path | None = None) -> Registry:
         unknown name, duplicate identities, a pairing whose model lacks the method's body
         parts, an unknown tracking type, ...; each message names the file and key.
     """
-    from dlc_tracking.methods import BUILTIN_METHODS, StateVectorMethod
-    from dlc_tracking.processing import ProcessingParams
+    from dlc_tracking.tracking.methods import BUILTIN_METHODS, StateVectorMethod
+    from dlc_tracking.tracking.params import ProcessingParams
 
     path = Path(path or default_registry_path()).absolute()
     raw = read_registry_yaml(path)

@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlc_tracking.errors import SessionError
-from dlc_tracking.video import VIDEO_SUFFIXES, is_video_file
-from dlc_tracking.yaml_files import SAFE_LOADER, read_yaml_mapping
+from dlc_tracking.io.video import VIDEO_SUFFIXES, is_video_file
+from dlc_tracking.io.yaml_files import SAFE_LOADER, read_yaml_mapping
 
 SESSION_FILE = "session.yaml"
 TIMESTAMPS_SUFFIX = ".timestamps.csv"

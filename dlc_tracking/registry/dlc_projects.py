@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from dlc_tracking.errors import ModelNotAvailableError, RegistryError
-from dlc_tracking.yaml_files import read_yaml_mapping
+from dlc_tracking.io.yaml_files import read_yaml_mapping
 
 ENGINES = ("pytorch", "tensorflow")
 MODEL_FOLDERS = {"pytorch": "dlc-models-pytorch", "tensorflow": "dlc-models"}

@@ -12,7 +12,7 @@ video, and caches it under ``<cache>/models/<engine>-<hash>/``:
     tiny_model.json                                     what was built, how well it does
 ```
 
-The hash covers the source of this module and of :mod:`dlc_tracking.synthetic`, the
+The hash covers the source of this module and of :mod:`dlc_tracking.synthetic.openfield`, the
 build parameters and the DeepLabCut version, so a change to any of them builds a new
 model. Builds happen in a temporary folder renamed into place at the end (a crash never
 leaves half a model) under a file lock (parallel test workers wait for one build).
@@ -25,7 +25,7 @@ Two engines:
   ``snapshot-N.index/.data/.meta``), legacy body-part names ``snout, leftear, rightear,
   tailbase``, task ``tinylegacy``.
 
-Command line: ``python -m dlc_tracking.tiny_model --engine pytorch [--force]``.
+Command line: ``python -m dlc_tracking.synthetic.tiny_model --engine pytorch [--force]``.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dlc_tracking import synthetic
 from dlc_tracking.errors import DLCPlatformError
+from dlc_tracking.synthetic import openfield as synthetic
 
 ENGINES: tuple[str, ...] = ("pytorch", "tensorflow")
 CACHE_ENV = "DLC_PLATFORM_CACHE"
@@ -180,7 +180,7 @@ def content_hash(engine: str) -> str:
     Returns
     -------
     str
-        12 hex digits over this module's source, :mod:`dlc_tracking.synthetic`'s source,
+        12 hex digits over this module's source, :mod:`dlc_tracking.synthetic.openfield`'s source,
         the build spec and the DeepLabCut version.
     """
     spec = _spec(engine)
@@ -363,7 +363,7 @@ def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress, failed_log: P
     import subprocess
 
     (workdir / "spec.json").write_text(json.dumps(asdict(spec), indent=2))
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
@@ -373,7 +373,7 @@ def _run_worker(workdir: Path, spec: TinyModelSpec, say: Progress, failed_log: P
     # OpenMP threads that busy-wait make training several times slower as soon as another
     # process competes for the cores (measured: 3.3 s instead of 0.7 s per batch).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    cmd = [sys.executable, "-m", "dlc_tracking.tiny_model", "--worker", str(workdir)]
+    cmd = [sys.executable, "-m", "dlc_tracking.synthetic.tiny_model", "--worker", str(workdir)]
     log_path = workdir / "build.log"
     tail: list[str] = []
     with (
@@ -835,7 +835,7 @@ def _write_yaml(path: Path, data: dict) -> None:
 
 
 def _build_tensorflow(workdir: Path, spec: TinyModelSpec, say: Progress) -> dict:
-    from dlc_tracking.tf_compat import ensure_numpy_sctypes
+    from dlc_tracking.inference.tf_compat import ensure_numpy_sctypes
 
     ensure_numpy_sctypes()  # before anything imports imgaug (DLC's TF data pipeline)
     import deeplabcut
@@ -987,7 +987,7 @@ def _write_tf_random_init(pose_cfg_path: Path, prefix: Path, seed: int) -> tuple
 def main(argv: list[str] | None = None) -> int:
     """Command line: build (or find) a tiny model and print its config.yaml path."""
     parser = argparse.ArgumentParser(
-        prog="python -m dlc_tracking.tiny_model",
+        prog="python -m dlc_tracking.synthetic.tiny_model",
         description="Build (or find in the cache) a tiny DeepLabCut model trained offline.",
     )
     parser.add_argument("--engine", choices=ENGINES, default="pytorch")

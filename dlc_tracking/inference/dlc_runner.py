@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from dlc_tracking.dlc_models import ENGINES
 from dlc_tracking.errors import InferenceError
-from dlc_tracking.video import VideoInfo, probe_video
+from dlc_tracking.io.video import VideoInfo, probe_video
+from dlc_tracking.registry.dlc_projects import ENGINES
 
 ProgressCallback = Callable[[int, int, float], None]  # frames done, total, seconds elapsed
 _SYMLINK_OVER_BYTES = 1 << 20
@@ -237,7 +237,7 @@ def run_analyze_videos(
     import deeplabcut
 
     if engine == "tensorflow":
-        from dlc_tracking.tf_compat import ensure_numpy_sctypes
+        from dlc_tracking.inference.tf_compat import ensure_numpy_sctypes
 
         ensure_numpy_sctypes()
         import deeplabcut.pose_estimation_tensorflow.predict_videos  # noqa: F401  (hooked)

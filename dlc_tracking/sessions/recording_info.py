@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlc_tracking.registry import Registry
-from dlc_tracking.sessions import (
+from dlc_tracking.io.video import VideoInfo, probe_video
+from dlc_tracking.registry.registry_file import Registry
+from dlc_tracking.sessions.layout import (
     Recording,
     SessionMetadata,
     file_sha256,
@@ -18,7 +19,6 @@ from dlc_tracking.sessions import (
     load_session_metadata,
     read_timestamps,
 )
-from dlc_tracking.video import VideoInfo, probe_video
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlc_tracking.errors import DLCPlatformError
-from dlc_tracking.sessions import (
+from dlc_tracking.sessions.layout import (
     MANUAL_OUTPUT_PREFIX,
     SESSION_FILE,
     TIMESTAMPS_SUFFIX,

@@ -42,7 +42,7 @@ def manual_outputs_present(folder: Path) -> bool:
 def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str):
     """Load hand-produced DLC outputs for the assigned model (several sets concatenated in
     file order). Refuses outputs of another model, naming the file and both scorers."""
-    from dlc_tracking.dlc_files import find_output_sets, load_output_folder, read_metadata
+    from dlc_tracking.io.dlc_files import find_output_sets, load_output_folder, read_metadata
 
     sets = find_output_sets(folder)
     if not sets:

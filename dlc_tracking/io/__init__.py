@@ -1,0 +1,1 @@
+"""Files the platform reads and writes: DLC outputs (h5, csv, pickles), videos, YAML."""

@@ -1,0 +1,344 @@
+"""Table schemas of the warehouse (pyarrow types, units, descriptions), its views and macros."""
+
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from dlc_tracking.tracking.summaries import COVERAGE_BIN_CM
+
+# ----------------------------------------------------------------------------- schemas
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a warehouse table.
+
+    Attributes
+    ----------
+    name : str
+        Column name (carries its unit: ``x_cm``, ``time_s``...).
+    type : pyarrow.DataType
+        Stored type.
+    description : str
+        What the column holds (goes into ``docs/warehouse.md``).
+    unit : str
+        Unit, "" when none.
+    nullable : bool
+        Whether NULL is allowed (NaN in float columns is stored as NULL).
+    allowed : tuple[str, ...] or None
+        The only values allowed, for categorical text columns.
+    """
+
+    name: str
+    type: pa.DataType
+    description: str
+    unit: str = ""
+    nullable: bool = True
+    allowed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table: columns in order, and whether it is partitioned by recording.
+
+    Attributes
+    ----------
+    name : str
+        Table (and view) name.
+    description : str
+        What one row is.
+    columns : tuple[Column, ...]
+        Columns in stored order.
+    partitioned : bool
+        One Parquet file per partition key (the ``partition_column`` value).
+    partition_column : str or None
+        Column whose value every row of a partition must equal the partition key.
+    """
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    partitioned: bool = True
+    partition_column: str | None = "recording_id"
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The pyarrow schema (all fields nullable except declared NOT NULL ones)."""
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable)
+                          for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in stored order."""
+        return [c.name for c in self.columns]
+
+
+_STR, _F64, _I64, _I32, _BOOL = pa.string(), pa.float64(), pa.int64(), pa.int32(), pa.bool_()
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _c(name: str, type_: pa.DataType, description: str, unit: str = "",
+       nullable: bool = True, allowed: tuple[str, ...] | None = None) -> Column:
+    return Column(name, type_, description, unit, nullable, allowed)
+
+
+_RID = _c("recording_id", _STR, "Recording id `<subject>__<session>__<video stem>` "
+          "(the Dagster partition key).", nullable=False)
+_MODEL = _c("model_name", _STR, "Registered DLC model (registry name).", nullable=False)
+_METHOD = _c("method_name", _STR, "State-vector method (registry name).", nullable=False)
+_PARAMS_NAME = _c("params_name", _STR, "Processing parameter set (registry name).",
+                  nullable=False)
+_PARAMS_HASH = _c("params_hash", _STR, "Hash of the processing parameters (provenance).",
+                  nullable=False)
+_FRAME = _c("frame", _I64, "Video frame number, from 0.", nullable=False)
+_TIME = _c("time_s", _F64, "Frame time from the recording start (timestamp file, or "
+           "frame / fps).", "s")
+_PART = _c("body_part", _STR, "Canonical body-part name (snake_case).", nullable=False)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in [
+    TableSpec("recordings", "One row per recording (a video of a session): video facts, "
+              "session metadata, and its model + method assignment (the seed's RecordingDLC).",
+              (_RID,
+               _c("subject", _STR, "Subject (animal) id, from the session folder.", nullable=False),
+               _c("session", _STR, "Session folder name.", nullable=False),
+               _c("video_path", _STR, "Absolute path of the video file."),
+               _c("video_file", _STR, "Video file name."),
+               _c("tracking_type", _STR, "Kind of recording (openfield, wheel, ...)."),
+               _c("start_time", _TS, "Recording start (time zone aware, stored as UTC)."),
+               _c("n_frames", _I64, "Frames in the video.", "frames"),
+               _c("fps", _F64, "Frame rate.", "Hz"),
+               _c("width_px", _I32, "Frame width.", "px"),
+               _c("height_px", _I32, "Frame height.", "px"),
+               _c("duration_s", _F64, "Video duration.", "s"),
+               _c("codec", _STR, "Video codec (FourCC / ffprobe name)."),
+               _c("camera_view", _STR, "Camera position: 'above' the arena or 'below' it "
+                  "(mirrored image)."),
+               _c("pixels_per_cm", _F64, "Calibration from session.yaml; NULL when "
+                  "calibrated from the arena size.", "px/cm"),
+               _c("arena_shape", _STR, "Arena shape (rectangle, circle, ...)."),
+               _c("arena_width_cm", _F64, "Arena width (x).", "cm"),
+               _c("arena_height_cm", _F64, "Arena height (y, depth in the image).", "cm"),
+               _c("has_timestamps", _BOOL, "Frame times come from a per-frame timestamp file."),
+               _c("model_name", _STR, "Assigned DLC model (registry name); NULL when none "
+                  "applies."),
+               _c("method_name", _STR, "State-vector method (registry name); NULL when "
+                  "skipped."),
+               _c("session_yaml_sha", _STR, "SHA-256 of session.yaml (provenance)."),
+               _c("state_vector_status", _STR, "'supported': state vectors are computed; "
+                  "'skipped': predictions only (see status_reason).",
+                  allowed=("supported", "skipped")),
+               _c("status_reason", _STR, "Why the state vector is skipped; NULL when "
+                  "supported."))),
+    TableSpec("predictions", "Raw DLC predictions, one row per frame x body part (the seed's "
+              "TrackingRaw.DLCPart). Image coordinates: origin top-left, y down.",
+              (_RID, _MODEL, _FRAME, _TIME, _PART,
+               _c("x_px", _F64, "x in the image (right); NULL = missing.", "px"),
+               _c("y_px", _F64, "y in the image (down); NULL = missing.", "px"),
+               _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."))),
+    TableSpec("raw_state_vectors", "One subject state vector per frame (the seed's "
+              "TrackingRaw.OpenField): position in image pixels (unflipped), head angle in "
+              "the arena frame.",
+              (_RID, _MODEL, _METHOD,
+               _c("method_hash", _STR, "Hash of the method's parameters (provenance).",
+                  nullable=False),
+               _FRAME, _TIME,
+               _c("x_px", _F64, "Position x in the image.", "px"),
+               _c("y_px", _F64, "Position y in the image (down).", "px"),
+               _c("head_angle_rad", _F64, "Head angle, arena frame, counter-clockwise from "
+                  "+x, in [0, 2pi).", "rad"),
+               _c("speed_px_s", _F64, "Speed of the position.", "px/s"),
+               _c("valid", _BOOL, "All body parts the method needs were present."))),
+    TableSpec("arena_boundaries", "Arena boundary in the image per recording x model x method "
+              "(the seed's TrackingRaw.OpenField boundaries).",
+              (_RID, _MODEL, _METHOD,
+               _c("left_px", _F64, "Left boundary (image x).", "px"),
+               _c("right_px", _F64, "Right boundary (image x).", "px"),
+               _c("top_px", _F64, "Top boundary (image y).", "px"),
+               _c("bottom_px", _F64, "Bottom boundary (image y).", "px"))),
+    TableSpec("processed_tracking", "Processed tracking per frame (the seed's "
+              "Tracking.OpenField): arena frame (x right, y up, origin at the boundary's "
+              "lower-left corner), cm; jumps removed, short gaps interpolated, smoothed.",
+              (_RID, _MODEL, _METHOD,
+               _PARAMS_NAME, _PARAMS_HASH,
+               _FRAME, _TIME,
+               _c("x_cm", _F64, "Position x, arena frame.", "cm"),
+               _c("y_cm", _F64, "Position y, arena frame (up).", "cm"),
+               _c("speed_cm_s", _F64, "Speed.", "cm/s"),
+               _c("head_direction_deg", _F64, "Head direction, counter-clockwise from +x, "
+                  "[0, 360).", "deg"),
+               _c("angular_head_velocity_deg_s", _F64, "Angular head velocity "
+                  "(counter-clockwise positive).", "deg/s"),
+               _c("movement_direction_deg", _F64, "Direction of movement, counter-clockwise "
+                  "from +x, [0, 360).", "deg"),
+               _c("interpolated", _BOOL, "Position was interpolated over a gap."))),
+    TableSpec("recording_summaries", "One row per processed_tracking partition x model x "
+              "method x parameter set: the figures of the recording_summary view, computed "
+              "by summarize_tracking() from the frames when the partition is written.",
+              (_RID, _MODEL, _METHOD,
+               _PARAMS_NAME, _PARAMS_HASH,
+               _c("tracking_file", _STR, "Name of the processed_tracking file (version) "
+                  "these figures summarize; recording_summary shows the row only while that "
+                  "file is the partition's current one.", nullable=False),
+               _c("n_frames", _I64, "Frames (rows of processed_tracking).", "frames",
+                  nullable=False),
+               _c("duration_s", _F64, "Last minus first frame time.", "s"),
+               _c("distance_cm", _F64, "Sum of the steps between consecutive frames where "
+                  "both are tracked (gaps contribute nothing).", "cm"),
+               _c("mean_speed_cm_s", _F64, "Mean of speed_cm_s over the frames that have "
+                  "one.", "cm/s"),
+               _c("tracked_fraction", _F64, "Share of frames with a position."),
+               _c("interpolated_fraction", _F64, "Share of frames whose position was "
+                  "interpolated."),
+               _c("coverage_bin_cm", _F64, "Side of the square coverage bins.", "cm"),
+               _c("arena_width_cm", _F64, "Arena width the coverage was computed with (the "
+                  "recording's arena_width_cm at the time).", "cm"),
+               _c("arena_height_cm", _F64, "Arena height the coverage was computed with.",
+                  "cm"),
+               _c("visited_bins", _I64, "Coverage bins holding at least one tracked frame "
+                  "(positions outside the arena count in the nearest edge bin)."),
+               _c("arena_bins", _I64, "Coverage bins of the arena: ceil(width / bin) x "
+                  "ceil(height / bin); NULL when the arena size is unknown."),
+               _c("coverage", _F64, "visited_bins / arena_bins; NULL when the arena size is "
+                  "unknown."))),
+    TableSpec("processed_body_parts", "Processed per-body-part positions (the seed's "
+              "Tracking.DLCPart), arena frame, cm.",
+              (_RID, _MODEL, _FRAME, _TIME, _PART,
+               _c("x_cm", _F64, "x, arena frame.", "cm"),
+               _c("y_cm", _F64, "y, arena frame (up).", "cm"))),
+    TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
+              "with the reason.",
+              (_RID,
+               _c("asset", _STR, "The asset (step) that skipped the recording.",
+                  nullable=False),
+               _c("reason", _STR, "Why, in words.", nullable=False))),
+]}
+"""Strict tables: columns are validated and cast on write."""
+
+REGISTRY_TABLES: dict[str, str] = {
+    "models": "Registered DLC models (the seed's DLCModel): identity (task, date, iteration, "
+              "shuffle, trainingsetindex, snapshotindex, engine), scorer, body parts.",
+    "body_parts": "Canonical body-part vocabulary (the seed's TrackedBodyPart).",
+    "tracking_types": "Kinds of recording and whether state vectors are supported.",
+    "methods": "State-vector methods (the seed's DLCTrackingProcessingMethod): body parts "
+               "needed, parameters, parameter hash.",
+    "pairings": "Valid model x method pairings (the seed's DLCProcessingMethod).",
+}
+"""Unpartitioned tables whose columns the registry assets define (flexible schema)."""
+
+_SUMMARY_COLUMNS = ("r.subject, r.session, s.recording_id, s.model_name, s.method_name, "
+                    "s.params_name, s.n_frames, s.duration_s, s.distance_cm, "
+                    "s.mean_speed_cm_s, s.tracked_fraction, s.interpolated_fraction, "
+                    "s.coverage")
+
+SUMMARY_VIEWS: dict[str, tuple[str, str]] = {
+    "recording_summary": (
+        "Per recording x model x method x parameter set: frames, duration_s, distance_cm "
+        "(sum of steps between consecutive tracked frames), mean_speed_cm_s, "
+        "tracked_fraction, interpolated_fraction, and coverage (share of the arena's "
+        f"{COVERAGE_BIN_CM:g} cm x {COVERAGE_BIN_CM:g} cm bins visited); with subject and "
+        "session. Reads the one-row-per-partition recording_summaries (milliseconds), "
+        "keeping the rows that summarize the current processed_tracking file; a partition "
+        "without one (written before summaries existed, or whose summary write failed) is "
+        "left out until `python -m dlc_tracking.warehouse backfill-summaries` (or a "
+        "re-materialization) writes it. Same numbers as recording_summary_from_frames.",
+        f"""
+SELECT {_SUMMARY_COLUMNS}
+FROM recording_summaries s
+JOIN processed_tracking_files f
+    ON f.recording_id = s.recording_id AND f.tracking_file = s.tracking_file
+LEFT JOIN recordings r ON r.recording_id = s.recording_id
+WHERE s.n_frames > 0
+"""),
+    "recording_summary_from_frames": (
+        "recording_summary recomputed from every frame of processed_tracking (a window "
+        "function over all rows: seconds per 10 million frames). For checking the fast "
+        "view, and for partitions that have no current summary yet. Coverage uses the "
+        "arena size in recordings now (recording_summary: the one at processing time).",
+        f"""
+WITH steps AS (
+    SELECT *,
+        x_cm - lag(x_cm) OVER w AS dx_cm,
+        y_cm - lag(y_cm) OVER w AS dy_cm
+    FROM processed_tracking
+    WINDOW w AS (PARTITION BY recording_id, model_name, method_name, params_name
+                 ORDER BY frame)
+), per AS (
+    SELECT s.recording_id, s.model_name, s.method_name, s.params_name,
+        count(*) AS n_frames,
+        max(s.time_s) - min(s.time_s) AS duration_s,
+        coalesce(sum(sqrt(s.dx_cm * s.dx_cm + s.dy_cm * s.dy_cm)), 0) AS distance_cm,
+        avg(s.speed_cm_s) AS mean_speed_cm_s,
+        avg(CASE WHEN s.x_cm IS NOT NULL AND s.y_cm IS NOT NULL THEN 1.0 ELSE 0.0 END)
+            AS tracked_fraction,
+        avg(CASE WHEN s.interpolated THEN 1.0 ELSE 0.0 END) AS interpolated_fraction,
+        count(DISTINCT CASE WHEN s.x_cm IS NOT NULL AND s.y_cm IS NOT NULL
+            AND r.arena_width_cm > 0 AND r.arena_height_cm > 0 THEN
+            greatest(0, least(floor(s.x_cm / {COVERAGE_BIN_CM!r}),
+                              ceil(r.arena_width_cm / {COVERAGE_BIN_CM!r}) - 1))::BIGINT
+            * 1000000
+            + greatest(0, least(floor(s.y_cm / {COVERAGE_BIN_CM!r}),
+                                ceil(r.arena_height_cm / {COVERAGE_BIN_CM!r}) - 1))::BIGINT
+            END) AS visited_bins,
+        any_value(ceil(r.arena_width_cm / {COVERAGE_BIN_CM!r})
+                  * ceil(r.arena_height_cm / {COVERAGE_BIN_CM!r})) AS arena_bins
+    FROM steps s LEFT JOIN recordings r ON r.recording_id = s.recording_id
+    GROUP BY s.recording_id, s.model_name, s.method_name, s.params_name
+)
+SELECT r.subject, r.session, p.recording_id, p.model_name, p.method_name, p.params_name,
+    p.n_frames, p.duration_s, p.distance_cm, p.mean_speed_cm_s, p.tracked_fraction,
+    p.interpolated_fraction,
+    CAST(p.visited_bins AS DOUBLE) / nullif(p.arena_bins, 0) AS coverage
+FROM per p LEFT JOIN recordings r ON r.recording_id = p.recording_id
+"""),
+    "prediction_quality": (
+        "Per recording x model x body part, from predictions: frames, missing_fraction, "
+        "mean_likelihood, low_likelihood_fraction (likelihood < 0.9 or missing).",
+        """
+SELECT recording_id, model_name, body_part,
+    count(*) AS n_frames,
+    avg(CASE WHEN x_px IS NULL OR y_px IS NULL THEN 1.0 ELSE 0.0 END) AS missing_fraction,
+    avg(likelihood) AS mean_likelihood,
+    avg(CASE WHEN likelihood IS NULL OR likelihood < 0.9 THEN 1.0 ELSE 0.0 END)
+        AS low_likelihood_fraction
+FROM predictions
+GROUP BY recording_id, model_name, body_part
+"""),
+}
+"""Views derived from the tables: name -> (description, SELECT)."""
+
+MACROS: dict[str, tuple[str, str]] = {
+    "tracking": (
+        "`tracking(rec)`: processed tracking of one recording, ordered by frame.",
+        "CREATE OR REPLACE MACRO tracking(rec) AS TABLE "
+        "SELECT * FROM processed_tracking WHERE recording_id = rec ORDER BY model_name, "
+        "method_name, params_name, frame"),
+    "body_part_track": (
+        "`body_part_track(rec, part)`: raw predictions of one body part of one recording, "
+        "ordered by frame.",
+        "CREATE OR REPLACE MACRO body_part_track(rec, part) AS TABLE "
+        "SELECT * FROM predictions WHERE recording_id = rec AND body_part = part "
+        "ORDER BY model_name, frame"),
+}
+"""Table macros: name -> (description, CREATE statement)."""
+
+FILE_VIEWS: dict[str, str] = {"processed_tracking_files": "processed_tracking"}
+"""Views listing the current file of each partition of a table: view -> table."""
+FILE_VIEW_DESCRIPTION = ("The file each processed_tracking partition reads now "
+                         "(recording_id, tracking_file); recording_summary keeps the summaries "
+                         "of these files.")
+
+_DEPENDS: dict[str, tuple[str, ...]] = {
+    "recording_summary": ("recording_summaries", "processed_tracking_files", "recordings"),
+    "recording_summary_from_frames": ("processed_tracking", "recordings"),
+    "prediction_quality": ("predictions",),
+    "tracking": ("processed_tracking",),
+    "body_part_track": ("predictions",),
+}
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    """Names plus the tables their summary views and macros read."""
+    return set(names).union(*(_DEPENDS.get(n, ()) for n in names))
+
+
