@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,11 @@ class ModelEntry:
     body_part_map: dict[str, str]
     derived: dict
     canonical_body_parts: list[str]
+    # How this model's inference runs: "platform" (the platform's engine) or "dlc"
+    # (DeepLabCut's analyze_videos); None = the inference resource's default.
+    inference_engine: str | None = None
+    # Celery queue of the workers that hold this model's files; None = the GPU queue.
+    queue: str | None = None
 
     @property
     def engine(self) -> str:
@@ -358,7 +364,30 @@ def _model_entry(name: str, spec: dict, path: Path, vocabulary) -> ModelEntry:
         shuffle=int(spec.get("shuffle", 1)), trainingsetindex=int(spec.get("trainingsetindex", 0)),
         snapshotindex=snapshotindex, body_part_map=name_map, derived=dict(derived),
         canonical_body_parts=canonical,
+        inference_engine=_choice(spec, "inference_engine", INFERENCE_ENGINES, where),
+        queue=_queue_name(spec.get("queue"), where),
     )
+
+
+INFERENCE_ENGINES = ("platform", "dlc")
+
+
+def _choice(spec: dict, key: str, allowed: tuple[str, ...], where: str) -> str | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise RegistryError(f"{where}.{key}: {value!r} is not one of {list(allowed)}.")
+    return str(value)
+
+
+def _queue_name(value, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise RegistryError(f"{where}.queue: {value!r} is not a queue name (letters, digits, "
+                            "'_', '.', '-').")
+    return value
 
 
 def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int = 1,
