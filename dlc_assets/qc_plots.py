@@ -62,3 +62,15 @@ def head_direction_plot(processed: ProcessedTracking) -> dg.MetadataValue:
         ax.bar(edges[:-1], counts, width=edges[1] - edges[0], align="edge")
     ax.set_title("Head direction" if hd.size else "No head direction (method)")
     return _figure_md(fig, "head direction histogram")
+
+
+def prediction_plots(poses: np.ndarray, body_parts: list[str], time_s: np.ndarray
+                     ) -> dict[str, dg.MetadataValue]:
+    """The images shown in a dlc_predictions materialization, by metadata key."""
+    return {"likelihood_over_time": likelihood_plot(poses, body_parts, time_s)}
+
+
+def processed_tracking_plots(processed: ProcessedTracking) -> dict[str, dg.MetadataValue]:
+    """The images shown in a processed_tracking materialization, by metadata key."""
+    return {"trajectory": trajectory_plot(processed),
+            "head_direction_histogram": head_direction_plot(processed)}

@@ -380,7 +380,7 @@ def test_calibrate_origin_is_lower_left_corner():
 
 def test_processing_params_hash_and_validation():
     p = ProcessingParams()
-    assert p.param_hash == "20cf957db921df8e"  # stable: stored results refer to it
+    assert p.param_hash == "17efd5ac55d4df17"  # stable: stored results refer to it
     assert ProcessingParams(name="renamed").param_hash == p.param_hash
     assert ProcessingParams(max_gap_s=1).param_hash == p.param_hash  # 1 == 1.0
     variants = [

@@ -73,6 +73,9 @@ class ProcessingParams:
           head velocity that head-direction analyses bin.
 
         Smaller values (spyglass averages over only 0.05 s) are fine for clean data.
+    occupancy_bin_cm
+        Side of the square spatial bins of the occupancy table (cm). 2.5 cm: the bin
+        size of most rate-map analyses in mice (2-5 cm in the field).
     """
 
     name: str = "default"
@@ -84,6 +87,7 @@ class ProcessingParams:
     sigma_position_s: float = 0.1
     sigma_speed_s: float = 0.1
     sigma_head_s: float = 0.1
+    occupancy_bin_cm: float = 2.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -97,6 +101,7 @@ class ProcessingParams:
             "sigma_position_s": (False, True),
             "sigma_speed_s": (False, True),
             "sigma_head_s": (False, True),
+            "occupancy_bin_cm": (False, False),
         }
         for key, (allow_none, allow_zero) in spec.items():
             value = _check_positive(
