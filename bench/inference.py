@@ -156,7 +156,7 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
     -------
     BenchResult
     """
-    from dlc_tracking.registry.registry_file import add_model
+    from dlc_tracking.registry.editing import add_model
 
     repeats = repeats or (1 if quick else FULL_REPEATS)
     n_frames = QUICK_FRAMES if quick else FULL_FRAMES

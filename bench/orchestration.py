@@ -58,7 +58,7 @@ def _setup_registry(work: Path, bm: BenchModel):
     registry = work / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", registry)
     code = ("import sys; from pathlib import Path; "
-            "from dlc_tracking.registry.registry_file import add_model; "
+            "from dlc_tracking.registry.editing import add_model; "
             "add_model(Path(sys.argv[1]), 'tiny', Path(sys.argv[2]), pair_with=['two_ears'])")
     done = subprocess.run([sys.executable, "-c", code, str(registry), str(bm.config)],
                           cwd=ROOT, capture_output=True, text=True)

@@ -16,7 +16,7 @@ def _registry_path(args) -> Path:
 
 
 def cmd_models_add(args) -> None:
-    from dlc_tracking.registry.registry_file import add_model
+    from dlc_tracking.registry.editing import add_model
 
     name_map = dict(m.split("=", 1) for m in args.map or [])
     snapshot = args.snapshotindex if args.snapshotindex == "best" else int(args.snapshotindex)
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--start-time", help="ISO 8601 start (default: from session.yaml)")
     pr.add_argument("--work-dir")
     pr.set_defaults(func=cmd_predict)
+    from dlc_assets.cli_worker import add_worker_parser
+    add_worker_parser(sub)
     return p
 
 

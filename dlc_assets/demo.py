@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from dlc_assets import settings
-from dlc_tracking.registry.registry_file import add_model, load_registry, read_registry_yaml
+from dlc_tracking.registry.editing import add_model
+from dlc_tracking.registry.registry_file import load_registry, read_registry_yaml
 from dlc_tracking.synthetic.openfield import make_session
 from dlc_tracking.synthetic.tiny_model import build_tiny_model, cached_config_path
 

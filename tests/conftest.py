@@ -36,7 +36,8 @@ def tiny_tf_config() -> Path:
 @pytest.fixture(scope="session")
 def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
     """A registry with the tiny PyTorch model, written by the admin API (as `models add`)."""
-    from dlc_tracking.registry.registry_file import add_model, load_registry, read_registry_yaml
+    from dlc_tracking.registry.editing import add_model
+    from dlc_tracking.registry.registry_file import load_registry, read_registry_yaml
 
     path = tmp_path_factory.mktemp("registry") / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", path)
@@ -56,7 +57,7 @@ def registry_path(tmp_path_factory, tiny_pytorch_config) -> Path:
 @pytest.fixture(scope="session")
 def legacy_registry_path(tmp_path_factory, registry_path, tiny_tf_config) -> Path:
     """The registry above plus the tiny TensorFlow model with legacy body-part names."""
-    from dlc_tracking.registry.registry_file import add_model
+    from dlc_tracking.registry.editing import add_model
 
     path = tmp_path_factory.mktemp("registry_legacy") / "registry.yaml"
     shutil.copy(registry_path, path)

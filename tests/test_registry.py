@@ -11,7 +11,8 @@ import yaml
 from dlc_tracking.errors import ModelNotAvailableError, RegistryError
 from dlc_tracking.registry.body_parts import canonical_names
 from dlc_tracking.registry.dlc_projects import inspect_project
-from dlc_tracking.registry.registry_file import add_model, load_registry
+from dlc_tracking.registry.editing import add_model
+from dlc_tracking.registry.registry_file import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,8 +31,8 @@ class ModelIdentity:
 
     task: str
     date: str
-    iteration: int
-    shuffle: int
+    iteration: int | None  # None: an ingest-only model whose config was not given
+    shuffle: int | None
     trainingsetindex: int
     snapshotindex: int | str
     engine: str

@@ -14,16 +14,13 @@ resource check that a model's files are really there.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from dlc_tracking.errors import DLCPlatformError, RegistryError
+from dlc_tracking.errors import DLCPlatformError, ModelNotAvailableError, RegistryError
 from dlc_tracking.io.yaml_files import read_yaml_mapping
 from dlc_tracking.registry.body_parts import CANONICAL_BODY_PARTS, canonical_names
 from dlc_tracking.registry.dlc_projects import ModelIdentity, check_model_available, inspect_project
@@ -38,6 +35,8 @@ DEFAULT_TRACKING_TYPES = {
 }
 DERIVED_KEYS = ("task", "date", "iteration", "engine", "training_fraction", "net_type",
                 "model_folder", "snapshot", "scorer", "body_parts", "config_hash")
+# What an ingest-only entry always knows (from its scorer and outputs); the rest may be null.
+INGEST_ONLY_DERIVED_KEYS = ("task", "date", "engine", "net_type", "scorer", "body_parts")
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,8 @@ class ModelEntry:
 
     name: str
     description: str
-    project: str  # as written in the registry (may hold ${VARS} or be relative)
-    project_config: Path  # resolved
+    project: str | None  # as written in the registry (may hold ${VARS} or be relative)
+    project_config: Path | None  # resolved; None for an ingest-only model without config
     shuffle: int
     trainingsetindex: int
     snapshotindex: int | str
@@ -67,6 +66,9 @@ class ModelEntry:
     inference_engine: str | None = None
     # Celery queue of the workers that hold this model's files; None = the GPU queue.
     queue: str | None = None
+    # Known only by its outputs (trained and run elsewhere): its outputs are ingested, it
+    # never runs inference here. project_config is its config.yaml when given, else None.
+    ingest_only: bool = False
 
     @property
     def engine(self) -> str:
@@ -83,33 +85,56 @@ class ModelEntry:
     @property
     def identity(self) -> ModelIdentity:
         d = self.derived
-        return ModelIdentity(d["task"], str(d["date"]), int(d["iteration"]), self.shuffle,
+        iteration = d.get("iteration")
+        return ModelIdentity(str(d["task"]), str(d["date"]),
+                             int(iteration) if iteration is not None else None, self.shuffle,
                              self.trainingsetindex, self.snapshotindex, d["engine"])
 
     @property
-    def project_dir(self) -> Path:
-        return self.project_config.parent
+    def identity_key(self) -> str:
+        """Unique per trained model. An ingest-only model is known by its scorer (plus its
+        iteration when its config gave it): its outputs are matched by scorer."""
+        if self.ingest_only:
+            return json.dumps({"scorer": self.scorer, "iteration": self.derived.get("iteration")})
+        return self.identity.key()
+
+    @property
+    def project_dir(self) -> Path | None:
+        return self.project_config.parent if self.project_config else None
 
     def to_canonical(self) -> dict[str, str]:
         """``{dlc name: canonical name}`` for every body part of the model."""
         return dict(zip(self.dlc_body_parts, self.canonical_body_parts, strict=True))
 
     def check_available(self) -> None:
+        """Fail early when inference cannot run here (files missing, or ingest-only)."""
+        if self.ingest_only:
+            raise ModelNotAvailableError(
+                f"model {self.name!r} is ingest-only (registered from its outputs; its "
+                "weights are not known to the platform), so it cannot run inference: put its "
+                "DLC outputs for this video in the session's dlc_<video stem>/ folder, or "
+                "register the trained model with its weights (`dlc-platform models add "
+                "--name NEW_NAME --config PROJECT/config.yaml`) and assign that one.")
         check_model_available(self.project_config, self.derived["snapshot"], self.engine,
                               self.name, self.derived.get("model_folder"))
 
     def row(self) -> dict:
         d = self.derived
+
+        def opt(value, kind):
+            return None if value is None else kind(value)
+
         return {
             "model_name": self.name, "description": self.description,
-            "project_config": str(self.project_config), "task": d["task"], "date": str(d["date"]),
-            "iteration": int(d["iteration"]), "shuffle": self.shuffle,
-            "trainingsetindex": self.trainingsetindex, "snapshotindex": str(self.snapshotindex),
-            "engine": d["engine"], "training_fraction": float(d["training_fraction"]),
-            "net_type": d["net_type"], "snapshot": d["snapshot"], "scorer": d["scorer"],
+            "project_config": opt(self.project_config, str), "task": d["task"],
+            "date": str(d["date"]), "iteration": opt(d.get("iteration"), int),
+            "shuffle": opt(self.shuffle, int), "trainingsetindex": self.trainingsetindex,
+            "snapshotindex": str(self.snapshotindex), "engine": d["engine"],
+            "training_fraction": opt(d.get("training_fraction"), float),
+            "net_type": d["net_type"], "snapshot": d.get("snapshot"), "scorer": d["scorer"],
             "dlc_body_parts": ",".join(self.dlc_body_parts),
             "body_parts": ",".join(self.canonical_body_parts),
-            "config_hash": d["config_hash"],
+            "config_hash": d.get("config_hash"), "ingest_only": self.ingest_only,
         }
 
 
@@ -124,6 +149,8 @@ class Registry:
     defaults: dict[str, tuple[str, str]]
     processing: dict  # name -> processing.ProcessingParams
     raw: dict = field(repr=False, default_factory=dict)
+    rigs: dict = field(default_factory=dict)  # name -> sessions.layout.Arena
+    default_processing: dict[str, str] = field(default_factory=dict)  # tracking type -> set
 
     # -- lookups -----------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -150,10 +177,36 @@ class Registry:
             )
         return self.tracking_types[name]
 
-    def processing_params(self, name: str = "default"):
+    def processing_params(self, name: str = "default", where: str = ""):
         if name not in self.processing:
-            raise RegistryError(f"{self.path}: no processing parameter set named {name!r}.")
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.processing), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise RegistryError(
+                f"{where + ': ' if where else ''}no processing parameter set named {name!r} "
+                f"in {self.path}; defined: {sorted(self.processing)}.{hint} Define it under "
+                "`processing:` (docs/processing.md) or fix the name.")
         return self.processing[name]
+
+    def resolve_processing(self, tracking_type: str, chosen: str | None, where: str = ""):
+        """The parameter set a recording uses: its session's choice, else its tracking
+        type's default (registry ``defaults: {type: {processing: NAME}}``), else ``default``."""
+        name = chosen or self.default_processing.get(tracking_type, "default")
+        return self.processing_params(name, where)
+
+    def rig(self, name: str, where: str = ""):
+        """The arena of a named rig (registry ``rigs:``)."""
+        if name not in self.rigs:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.rigs), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise RegistryError(
+                f"{where + ': ' if where else ''}rig {name!r} is not defined in {self.path}; "
+                f"defined rigs: {sorted(self.rigs) or 'none'}.{hint} Add it under `rigs:` "
+                "(docs/registry.md) or fix `rig:` in session.yaml.")
+        return self.rigs[name]
 
     def resolve_assignment(self, tracking_type: str, model: str | None, method: str | None,
                            where: str = "") -> tuple[str, str]:
@@ -191,6 +244,9 @@ class Registry:
         if not check_projects:
             return problems
         for entry in self.models.values():
+            if entry.ingest_only:
+                problems.extend(_ingest_only_problems(entry))
+                continue
             try:
                 entry.check_available()
                 fresh = inspect_project(entry.project_config, entry.shuffle,
@@ -206,6 +262,27 @@ class Registry:
                     "register it again under a new name (`dlc-platform models add`)."
                 )
         return problems
+
+
+def _ingest_only_problems(entry: ModelEntry) -> list[str]:
+    """An ingest-only model is valid when its config (if it has one) still agrees with it."""
+    if entry.project_config is None:
+        return []
+    from dlc_tracking.registry.dlc_projects import read_project_config
+
+    try:
+        cfg = read_project_config(entry.project_config)
+    except DLCPlatformError as exc:
+        return [f"model {entry.name!r} (ingest-only): {exc}"]
+    d = entry.derived
+    changed = {k: (d.get(k), cfg.get(c)) for k, c in (("task", "Task"), ("date", "date"))
+               if str(d.get(k)) != str(cfg.get(c))}
+    if list(cfg.get("bodyparts") or []) != list(d["body_parts"]):
+        changed["body_parts"] = (d["body_parts"], cfg.get("bodyparts"))
+    if changed:
+        return [f"model {entry.name!r} (ingest-only): {entry.project_config} no longer agrees "
+                f"with the registered entry {changed}; register it again under a new name."]
+    return []
 
 
 def _norm(value):
@@ -229,7 +306,7 @@ def read_registry_yaml(path: Path) -> dict:
         not_mapping=f"{path} must be a mapping with models:, methods:, pairings:, ...",
         empty_ok=True)
     unknown = set(raw) - {"body_parts", "tracking_types", "methods", "models", "pairings",
-                          "defaults", "processing"}
+                          "defaults", "processing", "rigs"}
     if unknown:
         raise RegistryError(f"{path}: unknown top-level keys {sorted(unknown)}.")
     return raw
@@ -288,12 +365,19 @@ def load_registry(path: Path | None = None) -> Registry:
     identities: dict[str, str] = {}
     for name, spec in (raw.get("models") or {}).items():
         entry = _model_entry(name, spec, path, body_parts)
-        key = entry.identity.key()
+        key = entry.identity_key
         if key in identities:
             raise RegistryError(
                 f"{where}: models.{name} has the same identity as models.{identities[key]} "
                 f"({entry.identity}); one trained model is registered once."
             )
+        twin = _same_outputs(entry, models.values())
+        if twin is not None:
+            raise RegistryError(
+                f"{where}: models.{name} (ingest-only) writes the same scorer {entry.scorer!r} "
+                f"as models.{twin.name} and no different iteration tells them apart: their "
+                "outputs could not be attributed. Register it once; if they really differ, "
+                "give the ingest-only model its config.yaml (--config) so its iteration is known.")
         identities[key] = name
         models[name] = entry
 
@@ -306,26 +390,74 @@ def load_registry(path: Path | None = None) -> Registry:
                       methods.get(method) or _missing("method", method, methods, where), where)
         pairings.append((model, method))
 
-    defaults = {}
-    for ttype, pair in (raw.get("defaults") or {}).items():
-        if ttype not in tracking_types:
-            raise RegistryError(f"{where}: defaults.{ttype}: unknown tracking type {ttype!r}.")
-        if not isinstance(pair, dict) or (pair.get("model"), pair.get("method")) not in pairings:
-            raise RegistryError(
-                f"{where}: defaults.{ttype} must name an accepted pairing "
-                f"{{model: ..., method: ...}}; accepted: {pairings}."
-            )
-        defaults[ttype] = (pair["model"], pair["method"])
-
     processing = {"default": ProcessingParams()}
     for name, spec in (raw.get("processing") or {}).items():
         try:
             processing[name] = ProcessingParams.from_dict({"name": name, **(spec or {})})
         except (TypeError, ValueError, DLCPlatformError) as exc:
-            raise RegistryError(f"{where}: processing.{name}: {exc}") from exc
+            raise RegistryError(f"{where}: processing.{name}: {exc} See docs/processing.md."
+                                ) from exc
+
+    defaults, default_processing = {}, {}
+    for ttype, pair in (raw.get("defaults") or {}).items():
+        if ttype not in tracking_types:
+            raise RegistryError(f"{where}: defaults.{ttype}: unknown tracking type {ttype!r}.")
+        pair = pair if isinstance(pair, dict) else {}
+        unknown = sorted(set(pair) - {"model", "method", "processing"})
+        if unknown:
+            raise RegistryError(f"{where}: defaults.{ttype}: unknown keys {unknown}; use "
+                                "model, method and processing.")
+        if "processing" in pair:
+            if pair["processing"] not in processing:
+                raise RegistryError(
+                    f"{where}: defaults.{ttype}.processing names unknown parameter set "
+                    f"{pair['processing']!r}; defined: {sorted(processing)}.")
+            default_processing[ttype] = str(pair["processing"])
+        if "model" in pair or "method" in pair:
+            if (pair.get("model"), pair.get("method")) not in pairings:
+                raise RegistryError(
+                    f"{where}: defaults.{ttype} must name an accepted pairing "
+                    f"{{model: ..., method: ...}}; accepted: {pairings}."
+                )
+            defaults[ttype] = (pair["model"], pair["method"])
+
+    rigs = {}
+    for name, spec in (raw.get("rigs") or {}).items():
+        rigs[str(name)] = _rig_arena(str(name), spec, where)
 
     return Registry(path, body_parts, tracking_types, methods, models, pairings, defaults,
-                    processing, raw)
+                    processing, raw, rigs, default_processing)
+
+
+def _rig_arena(name: str, spec, where: str):
+    """A rig's arena (size and outline in pixels), validated like session.yaml's."""
+    from pydantic import ValidationError
+
+    from dlc_tracking.sessions.layout import Arena
+
+    if not isinstance(spec, dict) or set(spec) - {"arena", "description"} or "arena" not in spec:
+        raise RegistryError(f"{where}: rigs.{name} must be {{arena: {{...}}, description: ...}} "
+                            "(docs/registry.md, Rigs).")
+    try:
+        arena = Arena.model_validate(spec["arena"])
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RegistryError(f"{where}: rigs.{name}.arena is invalid: {problems}.") from exc
+    if not arena.has_outline:
+        raise RegistryError(f"{where}: rigs.{name}.arena has no outline in pixels (corners_px, "
+                            "bounds_px or center_px + radius_px); that is what a rig gives.")
+    return arena
+
+
+def _same_outputs(entry: ModelEntry, others) -> ModelEntry | None:
+    """Another model whose outputs cannot be told from an ingest-only model's."""
+    for other in others:
+        if other.scorer != entry.scorer or not (entry.ingest_only or other.ingest_only):
+            continue
+        a, b = entry.derived.get("iteration"), other.derived.get("iteration")
+        if a is None or b is None or a == b:
+            return other
+    return None
 
 
 def _missing(kind: str, name: str, known: dict, where: str):
@@ -346,26 +478,32 @@ def _model_entry(name: str, spec: dict, path: Path, vocabulary) -> ModelEntry:
     where = f"{path}: models.{name}"
     if not isinstance(spec, dict):
         raise RegistryError(f"{where} must be a mapping.")
-    for key in ("project", "derived"):
+    ingest_only = bool(spec.get("ingest_only", False))
+    for key in (("derived",) if ingest_only else ("project", "derived")):
         if key not in spec:
             raise RegistryError(
                 f"{where} lacks {key!r}; write entries with `dlc-platform models add`."
             )
     derived = spec["derived"] or {}
-    missing = [k for k in DERIVED_KEYS if k not in derived]
+    needed = INGEST_ONLY_DERIVED_KEYS if ingest_only else DERIVED_KEYS
+    missing = [k for k in needed if k not in derived]
     if missing:
         raise RegistryError(f"{where}.derived lacks {missing}; re-run `dlc-platform models add`.")
     name_map = {str(k): str(v) for k, v in (spec.get("body_part_map") or {}).items()}
     canonical = canonical_names(derived["body_parts"], name_map, vocabulary, where=where)
     snapshotindex = spec.get("snapshotindex", -1)
+    project = spec.get("project")
+    shuffle = spec.get("shuffle", 1)
     return ModelEntry(
-        name=name, description=str(spec.get("description", "")), project=str(spec["project"]),
-        project_config=_expand(str(spec["project"]), path.parent),
-        shuffle=int(spec.get("shuffle", 1)), trainingsetindex=int(spec.get("trainingsetindex", 0)),
+        name=name, description=str(spec.get("description", "")),
+        project=str(project) if project else None,
+        project_config=_expand(str(project), path.parent) if project else None,
+        shuffle=int(shuffle) if shuffle is not None else None,
+        trainingsetindex=int(spec.get("trainingsetindex", 0)),
         snapshotindex=snapshotindex, body_part_map=name_map, derived=dict(derived),
         canonical_body_parts=canonical,
         inference_engine=_choice(spec, "inference_engine", INFERENCE_ENGINES, where),
-        queue=_queue_name(spec.get("queue"), where),
+        queue=_queue_name(spec.get("queue"), where), ingest_only=ingest_only,
     )
 
 
@@ -388,66 +526,3 @@ def _queue_name(value, where: str) -> str | None:
         raise RegistryError(f"{where}.queue: {value!r} is not a queue name (letters, digits, "
                             "'_', '.', '-').")
     return value
-
-
-def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int = 1,
-              trainingsetindex: int = 0, snapshotindex: int | str = -1, description: str = "",
-              body_part_map: dict[str, str] | None = None, project_as: str | None = None,
-              pair_with: list[str] | None = None) -> ModelEntry:
-    """Register a model: derive its entry from the DLC project and write it to the file.
-
-    The file is rewritten only when the whole new registry validates (a refused model
-    leaves the file as it was). ``project_as`` is the text stored as ``project:`` (e.g.
-    with ``${VAR}``); by default the absolute path of config.yaml.
-    """
-    registry_path = Path(registry_path)
-    raw = read_registry_yaml(registry_path) if registry_path.exists() else {}
-    if name in (raw.get("models") or {}):
-        raise RegistryError(
-            f"{registry_path}: a model named {name!r} is already registered; choose another "
-            "name (names are never reused for a different model)."
-        )
-    model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
-    if model.multi_animal:
-        raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
-                            "models are supported for now.")
-    entry = {
-        "description": description,
-        "project": project_as or str(model.project_config),
-        "shuffle": shuffle,
-        "trainingsetindex": trainingsetindex,
-        "snapshotindex": snapshotindex,
-    }
-    if body_part_map:
-        entry["body_part_map"] = dict(body_part_map)
-    entry["derived"] = model.derived_dict()
-    new_raw = dict(raw)
-    new_raw["models"] = {**(raw.get("models") or {}), name: entry}
-    pairings = list(raw.get("pairings") or [])
-    for method in pair_with or []:
-        pairings.append({"model": name, "method": method})
-    if pairings:
-        new_raw["pairings"] = pairings
-    _write_validated(registry_path, new_raw)
-    return load_registry(registry_path).models[name]
-
-
-def _write_validated(path: Path, raw: dict) -> None:
-    """Validate the would-be registry from a temp file, then atomically replace the file."""
-    text = _dump(raw)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    try:
-        load_registry(tmp)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
-def _dump(raw: dict) -> str:
-    buf = io.StringIO()
-    buf.write("# dlc-platform registry. Models are added with `dlc-platform models add`;\n"
-              "# their `derived:` fields come from the DLC project and are never edited.\n")
-    yaml.safe_dump(raw, buf, sort_keys=False, default_flow_style=False)
-    return buf.getvalue()

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,18 +37,60 @@ _KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+Point = tuple[float, float]
+
+
 class Arena(BaseModel):
+    """The arena: its real size, and optionally its outline in the image (pixels).
+
+    With an outline (``corners_px``, ``bounds_px`` or ``center_px`` + ``radius_px``) the
+    calibration comes from the arena itself; with the size only, from the tracked extent
+    (a flagged fallback). See docs/sessions.md.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     shape: Literal["square", "rectangle", "circle"] = "square"
     width_cm: float = Field(gt=0, description="Arena width (x), or diameter for a circle")
     height_cm: float | None = Field(default=None, gt=0, description="Arena height (y)")
+    corners_px: list[Point] | None = Field(
+        default=None, min_length=4, max_length=4,
+        description="The four corners of the arena floor in image pixels [x, y], any order")
+    bounds_px: tuple[float, float, float, float] | None = Field(
+        default=None, description="[left, top, right, bottom] of an axis-aligned rectangle (px)")
+    center_px: Point | None = Field(default=None, description="Circle centre [x, y] (px)")
+    radius_px: float | None = Field(default=None, gt=0, description="Circle radius (px)")
 
     @model_validator(mode="after")
     def _square_sides(self) -> Arena:
         if self.height_cm is None:
             self.height_cm = self.width_cm
+        outlines = [self.corners_px is not None, self.bounds_px is not None,
+                    self.center_px is not None or self.radius_px is not None]
+        if sum(outlines) > 1:
+            raise ValueError("give one arena outline: corners_px, bounds_px, or center_px "
+                             "with radius_px")
+        if (self.center_px is None) != (self.radius_px is None):
+            raise ValueError("a circle outline needs both center_px and radius_px")
+        if self.center_px is not None and self.shape != "circle":
+            raise ValueError("center_px/radius_px describe a circle: set shape: circle")
         return self
+
+    @property
+    def has_outline(self) -> bool:
+        return (self.corners_px is not None or self.bounds_px is not None
+                or self.center_px is not None)
+
+    def geometry(self, source: str):
+        """The outline and size as a :class:`~dlc_tracking.tracking.calibration.ArenaGeometry`."""
+        from dlc_tracking.tracking.calibration import ArenaGeometry
+
+        return ArenaGeometry(
+            shape=self.shape, width_cm=self.width_cm, height_cm=float(self.height_cm),
+            corners_px=tuple(tuple(p) for p in self.corners_px) if self.corners_px else None,
+            bounds_px=tuple(self.bounds_px) if self.bounds_px else None,
+            center_px=tuple(self.center_px) if self.center_px else None,
+            radius_px=self.radius_px, source=source)
 
 
 class Assignment(BaseModel):
@@ -60,10 +103,17 @@ class Assignment(BaseModel):
 
 
 class VideoEntry(BaseModel):
+    """One video of the session; the frame facts serve a video archived elsewhere."""
+
     model_config = ConfigDict(extra="forbid")
 
     file: str
     timestamps: str | None = None
+    n_frames: int | None = Field(default=None, gt=0, description="Frames (video not here)")
+    fps: float | None = Field(default=None, gt=0, description="Frame rate of this video")
+    width_px: int | None = Field(default=None, gt=0, description="Frame width (video not here)")
+    height_px: int | None = Field(default=None, gt=0,
+                                  description="Frame height (video not here)")
 
 
 class SessionMetadata(BaseModel):
@@ -77,7 +127,13 @@ class SessionMetadata(BaseModel):
         description="Camera above the arena, or below it (the image is mirrored left/right)"
     )
     arena: Arena | None = None
+    rig: str | None = Field(default=None, description="A rig of the registry (`rigs:`) whose "
+                            "arena outline calibrates this session")
     pixels_per_cm: float | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0, description="Frame rate of the videos when "
+                              "the container's is wrong")
+    processing: str | None = Field(default=None, description="Processing parameter set "
+                                   "(registry `processing:`); default: the tracking type's")
     assignment: Assignment | None = None
     videos: list[VideoEntry] | None = None
     notes: str | None = None
@@ -111,6 +167,41 @@ class SessionMetadata(BaseModel):
         return value
 
 
+SUBJECT_CALIBRATION_FILE = "calibration.yaml"
+
+
+class SubjectCalibration(BaseModel):
+    """``<subject>/calibration.yaml``: the arena every session of the subject was filmed in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arena: Arena
+    notes: str | None = None
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+                     for err in exc.errors())
+
+
+def load_subject_calibration(path: Path) -> SubjectCalibration | None:
+    """The shared arena of ``<subject>/calibration.yaml``; None when there is no such file."""
+    if not path.is_file():
+        return None
+    raw = read_yaml_mapping(path, SessionError, missing=f"{path} is missing.",
+                            not_mapping=f"{path} must hold a mapping with `arena:`.")
+    try:
+        cal = SubjectCalibration.model_validate(raw)
+    except ValidationError as exc:
+        raise SessionError(f"{path} is invalid: {_validation_problems(exc)}. See "
+                           "docs/sessions.md (Calibration).") from exc
+    if not cal.arena.has_outline:
+        raise SessionError(f"{path}: the arena has no outline in pixels (corners_px, "
+                           "bounds_px or center_px + radius_px); a shared calibration file "
+                           "exists to give it. See docs/sessions.md (Calibration).")
+    return cal
+
+
 def load_session_metadata(path: Path) -> SessionMetadata:
     """Read and validate a session.yaml.
 
@@ -128,19 +219,33 @@ def load_session_metadata(path: Path) -> SessionMetadata:
     try:
         return SessionMetadata.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SessionError(f"{path} is invalid: {problems}. See docs/sessions.md.") from exc
+        raise SessionError(f"{path} is invalid: {_validation_problems(exc)}. See "
+                           "docs/sessions.md.") from exc
 
 
 @functools.lru_cache(maxsize=4096)  # subjects and video stems repeat across sessions
 def sanitize_key_part(text: str) -> str:
-    """Make one path component safe for a Dagster partition key (letters, digits, _ . -)."""
-    cleaned = _KEY_CHARS.sub("-", text).strip("-.")
+    """Make one path component safe for a Dagster partition key (ASCII letters, digits, _ . -).
+
+    Letters with accents are transliterated first (Unicode NFKD, combining marks dropped:
+    ``Ö`` -> ``O``, ``é`` -> ``e``, ``ß`` -> ``ss``), then every run of other characters
+    becomes one ``-``; leading/trailing ``-`` and ``.`` are stripped and ``__`` (the
+    separator) is shortened to ``_``. ``Maus Ö1`` -> ``Maus-O1``.
+    """
+    cleaned = _KEY_CHARS.sub("-", _ascii_letters(text)).strip("-.")
     cleaned = re.sub(r"_{2,}", "_", cleaned)  # "__" is reserved as the separator
     return cleaned or "x"
+
+
+# Letters NFKD does not decompose into an ASCII base letter.
+_TRANSLITERATION = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o",
+                                  "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D",
+                                  "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ı": "i"})
+
+
+def _ascii_letters(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def recording_id(subject: str, session: str, video_stem: str) -> str:
@@ -164,6 +269,14 @@ class Recording:
     session_dir: Path
     video_path: Path
     timestamps_path: Path | None
+    # False for a recording declared by its DLC outputs whose video is archived elsewhere
+    # (video_path is then where the video would be); such a recording is ingest-only.
+    has_video: bool = True
+    stem: str | None = None  # the video stem when video_path has no suffix to strip
+
+    @property
+    def video_stem(self) -> str:
+        return self.stem or self.video_path.stem
 
     @property
     def session_yaml(self) -> Path:
@@ -171,7 +284,27 @@ class Recording:
 
     @property
     def manual_output_dir(self) -> Path:
-        return self.session_dir / f"{MANUAL_OUTPUT_PREFIX}{self.video_path.stem}"
+        return self.session_dir / f"{MANUAL_OUTPUT_PREFIX}{self.video_stem}"
+
+    @property
+    def source(self) -> str:
+        """How the recording's predictions come in: ``outputs_only`` (no video here),
+        ``manual`` (DLC outputs in dlc_<stem>/) or ``inference``."""
+        if not self.has_video:
+            return "outputs_only"
+        return "manual" if _holds_predictions(self.manual_output_dir) else "inference"
+
+
+_PREDICTION_SUFFIXES = (".h5", ".csv", ".nwb")
+
+
+def _holds_predictions(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.name.lower().endswith(_PREDICTION_SUFFIXES)
+                       and not e.name.startswith(".") for e in entries)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -238,30 +371,64 @@ def session_dirs(data_root: Path, problems: list[str]) -> Iterator[tuple[str, st
 
 def session_recordings(subject: str, session_dir: Path | str, problems: list[str]
                        ) -> list[Recording]:
-    """The recordings of one session folder (one per video); what is wrong goes to problems."""
+    """The recordings of one session folder (one per video); what is wrong goes to problems.
+
+    A ``dlc_<stem>/`` folder holding predictions with no video ``<stem>.*`` beside it (or a
+    ``videos:`` entry whose file is absent) is a recording without its video: it is
+    ingested from its outputs only.
+    """
     session_dir = Path(session_dir)
     try:
         listed = _listed_videos(session_dir / SESSION_FILE)
         videos = _session_videos(session_dir, listed)
+        output_dirs = _output_folders(session_dir)
     except OSError as exc:
         problems.append(f"cannot read {session_dir}: {exc}")
         return []
-    if not videos:
-        problems.append(
-            f"{session_dir}: no video file ({', '.join(VIDEO_SUFFIXES)}) in this "
-            "session; copy the video in, or remove the folder.")
-        return []
     recordings = []
+    stems = set()
     for video, timestamps in videos:
-        if not video.is_file():
+        stems.add(video.stem)
+        rid = recording_id(subject, session_dir.name, video.stem)
+        if video.is_file():
+            recordings.append(Recording(rid, subject, session_dir.name, session_dir, video,
+                                        timestamps))
+        elif video.stem in output_dirs:
+            recordings.append(Recording(rid, subject, session_dir.name, session_dir, video,
+                                        timestamps, has_video=False))
+        else:
             problems.append(
                 f"{session_dir / SESSION_FILE}: video {video.name} listed under "
-                "`videos:` does not exist; fix the name or copy the file.")
-            continue
-        rid = recording_id(subject, session_dir.name, video.stem)
-        recordings.append(Recording(rid, subject, session_dir.name, session_dir, video,
-                                    timestamps))
+                "`videos:` does not exist; fix the name, copy the file, or put its DLC "
+                f"outputs in {MANUAL_OUTPUT_PREFIX}{video.stem}/ to ingest them without it.")
+    if listed is None:  # outputs whose video is archived elsewhere
+        for stem in sorted(set(output_dirs) - stems):
+            rid = recording_id(subject, session_dir.name, stem)
+            recordings.append(Recording(rid, subject, session_dir.name, session_dir,
+                                        session_dir / stem, None, has_video=False, stem=stem))
+    if not recordings and not problems_for(session_dir, problems):
+        problems.append(
+            f"{session_dir}: no video file ({', '.join(VIDEO_SUFFIXES)}) and no DLC outputs "
+            f"folder ({MANUAL_OUTPUT_PREFIX}<video stem>/) in this session; copy the video "
+            "in, or remove the folder.")
     return recordings
+
+
+def problems_for(session_dir: Path, problems: list[str]) -> bool:
+    """True when a problem about this session folder was already reported."""
+    prefix = str(session_dir)
+    return any(p.startswith(prefix) for p in problems)
+
+
+def _output_folders(session_dir: Path) -> dict[str, Path]:
+    """``{video stem: folder}`` of the ``dlc_<stem>/`` folders holding predictions."""
+    out = {}
+    with os.scandir(session_dir) as entries:
+        for e in entries:
+            if (e.name.startswith(MANUAL_OUTPUT_PREFIX) and e.is_dir()
+                    and _holds_predictions(Path(e.path))):
+                out[e.name[len(MANUAL_OUTPUT_PREFIX):]] = Path(e.path)
+    return out
 
 
 def refuse_collisions(found: list[tuple[str, str]], problems: list[str]) -> set[str]:

@@ -1,0 +1,260 @@
+"""Edits of the registry file by the admin CLI: models added (from their DLC project, or
+from their outputs only), pairings added and removed.
+
+Edits are round trips through ruamel.yaml, so the comments, key order and layout of the
+versioned file survive; the file is replaced (atomically) only when the edited registry
+validates as a whole, so a refused edit leaves it exactly as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from dlc_tracking.errors import DLCPlatformError, RegistryError
+from dlc_tracking.registry.dlc_projects import config_hash, inspect_project, read_project_config
+from dlc_tracking.registry.registry_file import ModelEntry, load_registry
+
+NEW_FILE_HEADER = ("# dlc-platform registry. Models are added with `dlc-platform models add`;\n"
+                   "# their `derived:` fields come from the DLC project and are never edited.\n")
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round-trip mode: comments and order are kept
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 4096  # never fold long paths onto a second line
+    return y
+
+
+def _plain(value):
+    """ruamel containers hold plain values only (no numpy, no Path)."""
+    if isinstance(value, dict):
+        out = CommentedMap()
+        for k, v in value.items():
+            out[str(k)] = _plain(v)
+        return out
+    if isinstance(value, list | tuple):
+        return CommentedSeq([_plain(v) for v in value])
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def edit_registry(path: Path, edit: Callable[[CommentedMap], None]) -> None:
+    """Apply ``edit`` to the registry document and write it back if the result validates.
+
+    Raises
+    ------
+    RegistryError
+        The file cannot be read, or the edited registry does not validate (the file is
+        then unchanged).
+    """
+    path = Path(path)
+    y = _yaml()
+    if path.exists():
+        try:
+            doc = y.load(path.read_text(encoding="utf-8")) or CommentedMap()
+        except Exception as exc:  # ruamel raises many types for malformed files
+            raise RegistryError(f"{path}: cannot be read as YAML ({exc}); fix the file "
+                                "first (it is in version control).") from exc
+    else:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise RegistryError(f"{path} must be a mapping with models:, methods:, pairings:, ...")
+    edit(doc)
+    buf = io.StringIO()
+    if not path.exists():
+        buf.write(NEW_FILE_HEADER)
+    y.dump(doc, buf)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    try:
+        load_registry(tmp)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _section(doc: CommentedMap, key: str, kind=CommentedMap):
+    if doc.get(key) is None:
+        doc[key] = kind()
+    return doc[key]
+
+
+def _refuse_taken_name(doc: CommentedMap, name: str, path: Path) -> None:
+    if name in (doc.get("models") or {}):
+        raise RegistryError(
+            f"{path}: a model named {name!r} is already registered; choose another "
+            "name (names are never reused for a different model).")
+
+
+def _add_entry(path: Path, name: str, entry: dict, pair_with: list[str] | None) -> ModelEntry:
+    def edit(doc: CommentedMap) -> None:
+        _refuse_taken_name(doc, name, path)
+        _section(doc, "models")[name] = _plain(entry)
+        pairings = _section(doc, "pairings", CommentedSeq)
+        for method in pair_with or []:
+            pairings.append(_plain({"model": name, "method": method}))
+
+    edit_registry(path, edit)
+    return load_registry(path).models[name]
+
+
+def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int = 1,
+              trainingsetindex: int = 0, snapshotindex: int | str = -1, description: str = "",
+              body_part_map: dict[str, str] | None = None, project_as: str | None = None,
+              pair_with: list[str] | None = None) -> ModelEntry:
+    """Register a trained model: derive its entry from the DLC project and write it.
+
+    ``project_as`` is the text stored as ``project:`` (e.g. with ``${VAR}``); by default
+    the absolute path of config.yaml.
+    """
+    registry_path = Path(registry_path)
+    model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
+    if model.multi_animal:
+        raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
+                            "models are supported for now.")
+    entry = {"description": description,
+             "project": project_as or str(model.project_config),
+             "shuffle": shuffle, "trainingsetindex": trainingsetindex,
+             "snapshotindex": snapshotindex}
+    if body_part_map:
+        entry["body_part_map"] = dict(body_part_map)
+    entry["derived"] = model.derived_dict()
+    return _add_entry(registry_path, name, entry, pair_with)
+
+
+def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | None = None,
+                      scorer: str | None = None, shuffle: int | None = None,
+                      trainingsetindex: int = 0) -> dict:
+    """The registry entry of a model known only by its outputs (and maybe its config).
+
+    Scorer and body parts come from the outputs file when given; task, date, shuffle,
+    net and training iterations / snapshot are parsed from the scorer; iteration,
+    training fraction and the config hash come from config.yaml when given.
+
+    Raises
+    ------
+    RegistryError
+        Neither a scorer nor an outputs file; a file whose scorer or body parts disagree
+        with ``--scorer`` or the config; a multi-animal file or project.
+    """
+    from dlc_tracking.io.dlc_files import read_predictions
+    from dlc_tracking.registry.scorers import parse_scorer
+
+    body_parts = None
+    if outputs_file is not None:
+        try:
+            found = read_predictions(outputs_file)
+        except DLCPlatformError as exc:
+            raise RegistryError(f"cannot register a model from {outputs_file}: {exc}") from exc
+        if scorer is not None and scorer != found.scorer:
+            raise RegistryError(
+                f"{outputs_file} was written by scorer {found.scorer!r}, not {scorer!r} given "
+                "with --scorer: these are not this model's outputs. Drop --scorer (it is read "
+                "from the file) or give the file this model wrote.")
+        scorer, body_parts = found.scorer, list(found.body_parts)
+    if not scorer:
+        raise RegistryError("an ingest-only model needs its scorer: give --scorer SCORER (the "
+                            "top header row of its .h5/.csv outputs) or --from-outputs FILE.")
+    cfg = read_project_config(Path(config_path)) if config_path is not None else None
+    info = parse_scorer(scorer, task=str(cfg["Task"]) if cfg else None,
+                        date=str(cfg["date"]) if cfg else None)
+    where = f"scorer {scorer!r}"
+    if cfg is not None:
+        if cfg.get("multianimalproject"):
+            raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
+                                "models are supported for now.")
+        cfg_parts = list(cfg["bodyparts"])
+        if body_parts is not None and body_parts != cfg_parts:
+            raise RegistryError(
+                f"{outputs_file}: body parts {body_parts} differ from {cfg_parts} in "
+                f"{config_path}: the outputs were not made by this project's model. Give the "
+                "config.yaml of the project that made them, or register without --config.")
+        body_parts = body_parts or cfg_parts
+        fractions = cfg["TrainingFraction"]
+        if not 0 <= trainingsetindex < len(fractions):
+            raise RegistryError(f"trainingsetindex {trainingsetindex} is out of range for "
+                                f"{config_path}: TrainingFraction is {fractions}.")
+    if body_parts is None:
+        raise RegistryError(f"{where}: the body parts are unknown; give --from-outputs FILE or "
+                            "--config CONFIG.yaml.")
+    if shuffle is not None and info.shuffle is not None and shuffle != info.shuffle:
+        raise RegistryError(f"{where} says shuffle {info.shuffle}, not --shuffle {shuffle}: "
+                            "drop --shuffle or give the right scorer.")
+    snapshot = _snapshot_label(info)
+    return {
+        "ingest_only": True,
+        "project": str(Path(config_path).absolute()) if config_path is not None else None,
+        "shuffle": info.shuffle if info.shuffle is not None else shuffle,
+        "trainingsetindex": trainingsetindex,
+        "snapshotindex": snapshot,
+        "derived": {
+            "task": info.task, "date": info.date,
+            "iteration": int(cfg["iteration"]) if cfg else None,
+            "engine": info.engine, "net_type": info.net_type,
+            "training_fraction": float(cfg["TrainingFraction"][trainingsetindex]) if cfg else None,
+            "model_folder": None, "snapshot": snapshot, "scorer": scorer,
+            "body_parts": body_parts, "config_hash": config_hash(cfg) if cfg else None,
+        },
+    }
+
+
+def _snapshot_label(info) -> str | None:
+    """``snapshot-200`` / ``snapshot-best-50`` (PyTorch) or ``snapshot-<iterations>`` (TF)."""
+    from dlc_tracking.registry.scorers import snapshot_label
+
+    return snapshot_label(info)
+
+
+def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path | None = None,
+                          config_path: Path | None = None, scorer: str | None = None,
+                          shuffle: int | None = None, trainingsetindex: int = 0,
+                          description: str = "", body_part_map: dict[str, str] | None = None,
+                          pair_with: list[str] | None = None) -> ModelEntry:
+    """Register a model known only by its outputs (see :func:`ingest_only_entry`)."""
+    entry = ingest_only_entry(outputs_file=outputs_file, config_path=config_path,
+                              scorer=scorer, shuffle=shuffle,
+                              trainingsetindex=trainingsetindex)
+    entry = {"description": description, **entry}
+    if body_part_map:
+        entry["body_part_map"] = dict(body_part_map)
+    entry = {k: v for k, v in entry.items() if v is not None or k == "shuffle"}
+    return _add_entry(Path(registry_path), name, entry, pair_with)
+
+
+def pair(registry_path: Path, model: str, method: str) -> None:
+    """Accept a model x method pairing (checked: the model tracks the method's parts)."""
+    def edit(doc: CommentedMap) -> None:
+        pairings = _section(doc, "pairings", CommentedSeq)
+        if any(p.get("model") == model and p.get("method") == method for p in pairings):
+            raise RegistryError(f"{registry_path}: {model!r} x {method!r} is already paired.")
+        pairings.append(_plain({"model": model, "method": method}))
+
+    edit_registry(Path(registry_path), edit)
+
+
+def unpair(registry_path: Path, model: str, method: str) -> None:
+    """Remove a pairing; refused while a tracking-type default still uses it."""
+    def edit(doc: CommentedMap) -> None:
+        pairings = doc.get("pairings") or []
+        keep = [p for p in pairings if not (p.get("model") == model and p.get("method") == method)]
+        if len(keep) == len(pairings):
+            raise RegistryError(f"{registry_path}: no pairing {model!r} x {method!r} to remove; "
+                                "`dlc-platform models show NAME` lists a model's pairings.")
+        for ttype, d in (doc.get("defaults") or {}).items():
+            if isinstance(d, dict) and d.get("model") == model and d.get("method") == method:
+                raise RegistryError(
+                    f"{registry_path}: {model!r} x {method!r} is the default of tracking type "
+                    f"{ttype!r}; change `defaults.{ttype}` first.")
+        pairings.clear()
+        pairings.extend(keep)
+
+    edit_registry(Path(registry_path), edit)
