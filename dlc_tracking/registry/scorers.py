@@ -43,9 +43,9 @@ FORMS = (
 
 _MONTH_DAY = re.compile(
     r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?:3[01]|[12][0-9]|0?[1-9])$")
-# TF nets with an underscore in their abbreviation (mobnet_100, effnet_b0) come first, so
-# that the underscore is not taken as the end of the net.
-_NET = r"(?:mobnet|effnet)_[A-Za-z0-9]+|[A-Za-z0-9][A-Za-z0-9.\-]*"
+# TF nets with an underscore in their abbreviation (mobnet_100, effnet_b0, and resnet_101
+# as some tools spell it) come first, so that the underscore is not taken as the net's end.
+_NET = r"(?:mobnet|effnet)_[A-Za-z0-9]+|resnet_[0-9]+|[A-Za-z0-9][A-Za-z0-9.\-]*"
 _UID = (r"shuffle(?P<shuffle>[0-9]+)_(?:(?P<iterations>[0-9]+)"
         r"|(?:detector_(?P<detector>(?:best-)?[0-9]+)_)?snapshot_(?P<snapshot>(?:best-)?[0-9]+))")
 
