@@ -16,17 +16,64 @@ def _registry_path(args) -> Path:
 
 
 def cmd_models_add(args) -> None:
-    from dlc_tracking.registry.editing import add_model
+    from dlc_tracking.registry.editing import add_ingest_only_model, add_model
 
     name_map = dict(m.split("=", 1) for m in args.map or [])
+    if args.from_outputs or args.ingest_only:
+        if not args.from_outputs and not args.config:
+            raise DLCPlatformError("--ingest-only needs --config CONFIG.yaml (with --scorer), "
+                                   "or use --from-outputs FILE.h5|FILE.csv.")
+        entry = add_ingest_only_model(
+            _registry_path(args), args.name,
+            outputs_file=Path(args.from_outputs) if args.from_outputs else None,
+            config_path=Path(args.config) if args.config else None, scorer=args.scorer,
+            shuffle=args.shuffle, trainingsetindex=args.trainingsetindex or 0,
+            description=args.description or "", body_part_map=name_map, pair_with=args.pair)
+        print(f"registered {entry.name} (ingest-only): {entry.engine}, scorer {entry.scorer}, "
+              f"body parts {entry.canonical_body_parts}; its outputs are ingested, it never "
+              "runs inference")
+        return
+    if not args.config:
+        raise DLCPlatformError("give --config PROJECT/config.yaml (a trained model), or "
+                               "--from-outputs FILE / --ingest-only for a model known only by "
+                               "its outputs.")
     snapshot = args.snapshotindex if args.snapshotindex == "best" else int(args.snapshotindex)
     print(f"Inspecting {args.config} (imports DeepLabCut, ~10-30 s) ...", file=sys.stderr)
-    entry = add_model(_registry_path(args), args.name, Path(args.config), shuffle=args.shuffle,
-                      trainingsetindex=args.trainingsetindex, snapshotindex=snapshot,
+    entry = add_model(_registry_path(args), args.name, Path(args.config),
+                      shuffle=1 if args.shuffle is None else args.shuffle,
+                      trainingsetindex=args.trainingsetindex or 0, snapshotindex=snapshot,
                       description=args.description or "", body_part_map=name_map,
                       project_as=args.project_as, pair_with=args.pair)
     print(f"registered {entry.name}: {entry.engine}, scorer {entry.scorer}, body parts "
           f"{entry.canonical_body_parts}, snapshot {entry.derived['snapshot']}")
+
+
+def cmd_models_pair(args) -> None:
+    from dlc_tracking.registry.editing import pair, unpair
+
+    (unpair if args.models_command == "unpair" else pair)(_registry_path(args), args.model,
+                                                           args.method)
+    print(f"{'removed' if args.models_command == 'unpair' else 'accepted'} pairing "
+          f"{args.model} x {args.method}")
+
+
+def cmd_processing_list(args) -> None:
+    from dlc_tracking.registry.registry_file import load_registry
+
+    registry = load_registry(_registry_path(args))
+    defaults = {v: k for k, v in registry.default_processing.items()}
+    for name, params in registry.processing.items():
+        note = f"default of {defaults[name]}" if name in defaults else ""
+        print(f"{name:24s} {params.param_hash}  {note}")
+
+
+def cmd_processing_show(args) -> None:
+    import yaml
+
+    from dlc_tracking.registry.registry_file import load_registry
+
+    params = load_registry(_registry_path(args)).processing_params(args.name)
+    print(yaml.safe_dump(params.to_dict(), sort_keys=False))
 
 
 def cmd_models_list(args) -> None:
@@ -44,8 +91,11 @@ def cmd_models_show(args) -> None:
 
     from dlc_tracking.registry.registry_file import load_registry
 
-    m = load_registry(_registry_path(args)).model(args.name)
-    print(yaml.safe_dump({**m.row(), "body_part_map": m.body_part_map}, sort_keys=False))
+    registry = load_registry(_registry_path(args))
+    m = registry.model(args.name)
+    methods = [method for model, method in registry.pairings if model == m.name]
+    print(yaml.safe_dump({**m.row(), "body_part_map": m.body_part_map, "paired_methods": methods},
+                         sort_keys=False, allow_unicode=True))
 
 
 def cmd_registry_validate(args) -> None:
@@ -55,6 +105,10 @@ def cmd_registry_validate(args) -> None:
     problems = registry.validate(check_projects=not args.no_projects)
     for p in problems:
         print(f"PROBLEM: {p}")
+    for m in registry.models.values():
+        if m.ingest_only and not any(f"model {m.name!r}" in p for p in problems):
+            print(f"{m.name}: valid as ingest-only (scorer {m.scorer}; outputs are ingested, "
+                  "no inference)")
     print(f"{registry.path}: {len(registry.models)} model(s), {len(registry.methods)} method(s), "
           f"{len(registry.pairings)} pairing(s): {'INVALID' if problems else 'valid'}")
     if problems:
@@ -73,6 +127,7 @@ def cmd_query(args) -> None:
 
     sql = args.sql if args.sql != "-" else sys.stdin.read()
     df = Warehouse(Path(args.warehouse or settings.warehouse_root())).query(sql)
+
     if args.csv:
         df.to_csv(sys.stdout, index=False)
     else:
@@ -89,7 +144,27 @@ def cmd_status(args) -> None:
     if not rows:
         print("no recordings known to the instance yet")
     for r in rows:
-        print(f"{r['recording_id']:50s} {r['status']:10s} {r['detail']}")
+        print(f"{r['recording_id']:50s} {r['status']:24s} {r['detail']}")
+        for warning in r["warnings"]:
+            print(f"    warning: {warning}")
+
+
+def cmd_recordings_list(args) -> None:
+    from dlc_assets.status import recording_status
+    from dlc_tracking.sessions.layout import discover_recordings
+
+    found = discover_recordings(Path(settings.data_root()))
+    known = {r["recording_id"]: r for r in recording_status(settings.warehouse_root())}
+    shown = 0
+    for rec in found.recordings:
+        row = known.get(rec.recording_id, {"status": "new", "detail": "not run yet"})
+        if args.status and not row["status"].startswith(args.status):
+            continue
+        shown += 1
+        print(f"{rec.recording_id:50s} {row['status']:24s} {rec.source:13s} {row['detail']}")
+    for problem in found.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"{shown} recording(s) under {settings.data_root()}", file=sys.stderr)
 
 
 def cmd_reprocess(args) -> None:
@@ -97,13 +172,28 @@ def cmd_reprocess(args) -> None:
 
     from dlc_assets.definitions import defs
     from dlc_assets.partitions import recordings_partitions
+    from dlc_tracking.sessions.layout import closest_recording_ids, discover_recordings
+    from dlc_tracking.sessions.scanning import fingerprint, recording_files, run_key
 
+    found = {r.recording_id: r for r in discover_recordings(Path(settings.data_root())).recordings}
+    rec = found.get(args.recording)
+    if rec is None:
+        close = closest_recording_ids(args.recording, list(found))
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise DLCPlatformError(
+            f"recording {args.recording!r} is not under {settings.data_root()}.{hint} "
+            "`dlc-platform recordings list` shows the recordings on disk.")
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(recordings_partitions.name, args.recording):
         instance.add_dynamic_partitions(recordings_partitions.name, [args.recording])
     job = defs.resolve_job_def("process_recording")
+    fp = fingerprint(recording_files(rec))
+    # The sensor's run key for this state of the files: the sensor skips what this ran.
+    tags = {"dagster/run_key": run_key(rec.recording_id, fp),
+            "dlc_platform/recording": rec.recording_id, "dlc_platform/fingerprint": fp,
+            "dlc_platform/reprocess": "cli"}
     result = job.execute_in_process(partition_key=args.recording, instance=instance,
-                                    raise_on_error=False)
+                                    raise_on_error=False, tags=tags)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     if not result.success:
         for event in result.all_events:
@@ -134,11 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="registered DLC models").add_subparsers(
         dest="models_command", required=True)
-    add = models.add_parser("add", help="register a model from its DLC project")
+    add = models.add_parser("add", help="register a model from its DLC project, or from its "
+                            "outputs only (ingest-only)")
     add.add_argument("--name", required=True, help="lab-friendly model name")
-    add.add_argument("--config", required=True, help="the DLC project's config.yaml")
-    add.add_argument("--shuffle", type=int, default=1)
-    add.add_argument("--trainingsetindex", type=int, default=0)
+    add.add_argument("--config", help="the DLC project's config.yaml")
+    add.add_argument("--ingest-only", action="store_true",
+                     help="register from config.yaml without model folders (with --scorer)")
+    add.add_argument("--from-outputs", metavar="FILE",
+                     help="register from a DLC output .h5/.csv (scorer and body parts read "
+                     "from it); implies --ingest-only")
+    add.add_argument("--scorer", help="the scorer of an ingest-only model's outputs")
+    add.add_argument("--shuffle", type=int, default=None, help="default 1 (ingest-only: "
+                     "parsed from the scorer)")
+    add.add_argument("--trainingsetindex", type=int, default=None)
     add.add_argument("--snapshotindex", default="-1", help="-1 = last; 'best' (PyTorch)")
     add.add_argument("--description", default="")
     add.add_argument("--map", action="append", metavar="DLC_NAME=CANONICAL",
@@ -151,6 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
     show = models.add_parser("show")
     show.add_argument("name")
     show.set_defaults(func=cmd_models_show)
+    for verb, text in (("pair", "accept a model x method pairing"),
+                       ("unpair", "remove a model x method pairing")):
+        pp = models.add_parser(verb, help=text)
+        pp.add_argument("model")
+        pp.add_argument("method")
+        pp.set_defaults(func=cmd_models_pair)
+
+    proc = sub.add_parser("processing", help="processing parameter sets").add_subparsers(
+        dest="processing_command", required=True)
+    proc.add_parser("list", help="the sets of the registry").set_defaults(
+        func=cmd_processing_list)
+    ps = proc.add_parser("show", help="every key of one set (docs/processing.md)")
+    ps.add_argument("name")
+    ps.set_defaults(func=cmd_processing_show)
+
+    recs = sub.add_parser("recordings", help="recordings on disk").add_subparsers(
+        dest="recordings_command", required=True)
+    rl = recs.add_parser("list", help="ids on disk with status and source")
+    rl.add_argument("--status", help="only this status (new, processed, failed, skipped, ...)")
+    rl.set_defaults(func=cmd_recordings_list)
 
     reg = sub.add_parser("registry").add_subparsers(dest="registry_command", required=True)
     val = reg.add_parser("validate", help="check the file and every model's project")
@@ -193,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     # The embedded instance of scripts/start.sh, unless another is configured.
     os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home"))
     args = build_parser().parse_args(argv)
+    settings.ensure_dagster_home()
     try:
         args.func(args)
     except DLCPlatformError as exc:

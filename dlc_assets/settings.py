@@ -46,3 +46,23 @@ def device() -> str:
 
 def batch_size() -> int:
     return int(setting("DLC_PLATFORM_BATCH_SIZE", "8"))
+
+
+def ensure_dagster_home() -> Path:
+    """``$DAGSTER_HOME`` with a ``dagster.yaml``: a fresh folder gets the project's default.
+
+    Dagster would otherwise run with built-in defaults that differ from the platform's
+    (no run queue, no pools, no run monitoring), silently.
+    """
+    import shutil
+    import sys
+
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
+    config = home / "dagster.yaml"
+    if not config.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", config)
+        print(f"[dlc-platform] {home} had no dagster.yaml: copied the project's default "
+              f"({PROJECT_ROOT / 'dagster.yaml'}); edit it there for production settings.",
+              file=sys.stderr)
+    return home

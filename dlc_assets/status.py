@@ -1,5 +1,5 @@
-"""Per-recording status for the CLI: processed, failed (with reason), skipped (with reason),
-queued/running, or not yet run."""
+"""Per-recording status for the CLI: processed, processed with warnings (each warning's
+figure), failed (with reason), skipped (with reason), queued/running, or not yet run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,35 @@ import dagster as dg
 from dlc_assets.partitions import recordings_partitions
 
 
+def _check_evaluations(instance: dg.DagsterInstance, run_id: str) -> list:
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    return [r.event_log_entry.dagster_event.event_specific_data for r in records]
+
+
+def _figure(evaluation) -> str:
+    """The check's first numeric figure, for a one-line summary."""
+    for key, value in (evaluation.metadata or {}).items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return f"{key}={raw:g}"
+    return ""
+
+
+def check_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """``check (figure): description`` of every failed check of a run."""
+    out = []
+    for ev in _check_evaluations(instance, run_id):
+        if ev.passed:
+            continue
+        figure = _figure(ev)
+        text = f"{ev.check_name}" + (f" ({figure})" if figure else "")
+        if ev.description:
+            text += f": {ev.description}"
+        out.append(text)
+    return out
+
+
 def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
@@ -18,12 +47,17 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
         if data and data.user_failure_data and data.user_failure_data.description:
             return data.user_failure_data.description
         if data and data.error:
+            if data.error.cls_name == "DagsterAssetCheckFailedError":
+                failed = check_warnings(instance, run_id)
+                if failed:
+                    return "blocking check failed: " + " | ".join(failed)
             return " ".join(data.error.message.strip().splitlines()[:3])
     return "run failed (see the run in the UI)"
 
 
 def recording_status(warehouse_root: str, only: str | None = None,
                      instance: dg.DagsterInstance | None = None) -> list[dict]:
+    """One row per known recording: ``recording_id``, ``status``, ``detail``, ``warnings``."""
     from dlc_tracking.warehouse import Warehouse
 
     instance = instance or dg.DagsterInstance.get()
@@ -36,20 +70,26 @@ def recording_status(warehouse_root: str, only: str | None = None,
     for key in keys:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": key}), limit=1)
         if not runs:
-            rows.append({"recording_id": key, "status": "pending", "detail": "no run yet"})
+            rows.append({"recording_id": key, "status": "pending", "detail": "no run yet",
+                         "warnings": []})
             continue
         run = runs[0]
         if run.status == dg.DagsterRunStatus.SUCCESS:
+            warnings = check_warnings(instance, run.run_id)
             if key in skipped:
                 reason = store.read_partition("skipped_recordings", key)["reason"].iloc[0]
-                rows.append({"recording_id": key, "status": "skipped", "detail": reason})
+                rows.append({"recording_id": key, "status": "skipped", "detail": reason,
+                             "warnings": warnings})
             else:
-                rows.append({"recording_id": key, "status": "processed",
-                             "detail": f"run {run.run_id[:8]}"})
+                status = "processed with warnings" if warnings else "processed"
+                detail = f"run {run.run_id[:8]}" + (
+                    f", {len(warnings)} warning(s)" if warnings else "")
+                rows.append({"recording_id": key, "status": status, "detail": detail,
+                             "warnings": warnings})
         elif run.status == dg.DagsterRunStatus.FAILURE:
             rows.append({"recording_id": key, "status": "failed",
-                         "detail": _failure_reason(instance, run.run_id)})
+                         "detail": _failure_reason(instance, run.run_id), "warnings": []})
         else:
             rows.append({"recording_id": key, "status": run.status.value.lower(),
-                         "detail": f"run {run.run_id[:8]}"})
+                         "detail": f"run {run.run_id[:8]}", "warnings": []})
     return rows

@@ -8,6 +8,7 @@ partition never leaves half-written rows and other recordings are unaffected.
 
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -18,10 +19,12 @@ from dlc_assets import checks, qc_plots
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
 from dlc_assets.schemas import column_schema
+from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
 from dlc_tracking.tracking import predictions as preds
 from dlc_tracking.tracking.arena import Boundary
+from dlc_tracking.tracking.calibration import calibrate_from_arena
 from dlc_tracking.tracking.processed import (
     body_parts_to_frame,
     process_body_parts,
@@ -75,6 +78,7 @@ def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
             "state_vector": row["state_vector_status"] + (
                 f" ({info.status_reason})" if info.status_reason else ""),
             "video": dg.MetadataValue.path(str(info.recording.video_path)),
+            **worker_metadata(),
         },
         check_results=checks.recording_checks(info),
     )
@@ -83,7 +87,8 @@ def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[recordings, dlc_models],
     kinds=KINDS | {"deeplabcut"}, pool="gpu", check_specs=checks.PREDICTION_CHECKS,
-    metadata=column_schema("predictions"),
+    op_tags={"dagster-celery/queue": "gpu"},
+    metadata=column_schema("predictions", "prediction_sources"),
     description="DLC predictions per frame and body part (the seed's TrackingRaw.DLCPart): "
     "ingested from the session's dlc_<video stem>/ folder when its outputs are there for "
     "the assigned model, else inferred with DeepLabCut on the inference resource.",
@@ -93,41 +98,57 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
                     ) -> dg.MaterializeResult:
     info = _info(context, data_root)
     rid = info.recording_id
+    params = info.params
     with clear_failures(rid):
-        model = data_root.registry().model(info.model_name)
+        registry = data_root.registry()
+        model = registry.model(info.model_name)
         manual_dir = info.recording.manual_output_dir
-        extra = {}
+        extra, dlc_fps, notes = {}, None, []
         if preds.manual_outputs_present(manual_dir):
-            loaded, files, start = preds.load_manual_outputs(manual_dir, model.scorer, rid)
-            source, scorer = "manual", loaded.scorer
-            dlc_names, poses = list(loaded.body_parts), loaded.poses
+            manual = preds.load_manual_outputs(manual_dir, model.scorer, rid)
+            loaded, files, start = manual.predictions, manual.files, manual.start_timestamp
+            dlc_fps, notes, source = manual.dlc_fps, manual.notes, "manual"
             context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")
         else:
             from dlc_tracking.io.dlc_files import read_predictions
 
+            # Fail at once when inference cannot run here: ingest-only model, no video.
+            model.check_available()
             context.log.info(f"{rid}: no manual outputs in {manual_dir}; running DLC "
                              f"({model.engine}, model {model.name})")
             result = dlc_inference.analyze(model, info.recording.video_path, rid,
                                            log=context.log, video_info=info.video)
             loaded = read_predictions(result.h5_path)
-            source, scorer, files, start = "inference", loaded.scorer, [str(result.h5_path)], None
-            dlc_names, poses = list(loaded.body_parts), loaded.poses
+            source, files, start = "inference", [str(result.h5_path)], None
             extra = {"inference_frames_per_s": round(result.frames_per_s, 2),
                      "inference_seconds": round(result.seconds, 2),
                      "model_load_s": round(result.model_load_s, 2),
                      "device": result.device, "dlc_version": result.dlc_version}
+        scorer, dlc_names = loaded.scorer, list(loaded.body_parts)
         where = f"{files[0]} (recording {rid})"
         body_parts = preds.map_body_parts(dlc_names, model.to_canonical(), where)
-        if poses.shape[0] != info.video.n_frames:
-            raise dg.Failure(description=(
-                f"recording {rid}: {where} has {poses.shape[0]} frames of predictions but the "
-                f"video has {info.video.n_frames}. The outputs belong to another (or a cut) "
-                "video: remove them from the folder, or analyse this video again."))
-        poses, n_outside = preds.clean_coordinates(poses, info.video.width_px,
-                                                   info.video.height_px)
-    df = preds.to_long(rid, model.name, poses, body_parts, info.time_s)
-    warehouse.get().write_partition("predictions", rid, df)
+        poses, fit = preds.fit_frame_count(loaded.poses, info.video.n_frames,
+                                           params.frame_count_tolerance, where)
+        if fit.adjusted:
+            context.log.warning(f"{rid}: {fit.rows_in_files} prediction rows for "
+                                f"{fit.video_frames} video frames: {fit.dropped} dropped, "
+                                f"{fit.padded} padded as missing (frame_count_tolerance "
+                                f"{params.frame_count_tolerance})")
+        outside = preds.outside_frame(poses, info.video.width_px, info.video.height_px,
+                                      params.outside_frame_margin_px)
+        n_outside = int(outside.sum())
+    df = preds.to_long(rid, model.name, poses, body_parts, info.time_s, outside)
+    store = warehouse.get()
+    store.write_partition("predictions", rid, df)
+    store.write_partition("prediction_sources", rid, pd.DataFrame([{
+        "recording_id": rid, "model_name": model.name, "source": source, "scorer": scorer,
+        "files": json.dumps(files), "rows_in_files": fit.rows_in_files,
+        "video_frames": fit.video_frames, "rows_dropped": fit.dropped,
+        "rows_padded": fit.padded, "dlc_fps": dlc_fps, "points_outside_frame": n_outside,
+        "notes": json.dumps(notes)}]))
     low = checks.low_likelihood_fraction(poses)
+    method = registry.methods.get(info.method_name) if info.method_name else None
+    cutoff = method.likelihood_cutoff if method is not None else checks.LOW_LIKELIHOOD
     return dg.MaterializeResult(
         metadata={
             "source": source, "model": model.name, "scorer": scorer, "engine": model.engine,
@@ -135,17 +156,27 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
             "fraction_low_likelihood": round(low, 4),
             "points_outside_frame": n_outside, "start_timestamp": str(start or
                                                                       info.metadata.start_time),
+            "rows_in_files": fit.rows_in_files, "rows_dropped": fit.dropped,
+            "rows_padded": fit.padded, "dlc_metadata_fps": dlc_fps,
+            "reader_notes": dg.MetadataValue.json(notes),
             "files": dg.MetadataValue.json(files), **extra,
             **qc_plots.prediction_plots(poses, body_parts, info.time_s),
+            **worker_metadata(),
         },
         check_results=checks.prediction_checks(poses, body_parts, model.canonical_body_parts,
-                                               info.video.n_frames, n_outside),
+                                               info, fit, n_outside, dlc_fps, cutoff),
     )
 
 
-def _load_poses(warehouse: WarehouseResource, rid: str):
-    df = warehouse.get().read_partition("predictions", rid)
-    return preds.from_long(df)
+def _load_poses(warehouse: WarehouseResource, info: RecordingInfo):
+    """The recording's predictions with the ``outside_frame`` rule of its parameter set
+    applied (the stored predictions stay as DLC wrote them)."""
+    df = warehouse.get().read_partition("predictions", info.recording_id)
+    poses, body_parts, time_s = preds.from_long(df)
+    poses, n_excluded = preds.exclude_outside_frame(
+        poses, info.video.width_px, info.video.height_px, info.params.outside_frame,
+        info.params.outside_frame_margin_px)
+    return poses, body_parts, time_s, n_excluded
 
 
 def _skip(warehouse: WarehouseResource, rid: str, reason: str, tables: tuple[str, ...],
@@ -158,7 +189,7 @@ def _skip(warehouse: WarehouseResource, rid: str, reason: str, tables: tuple[str
         "recording_id": rid, "asset": "raw_state_vectors, processed_tracking",
         "reason": reason}]))
     return dg.MaterializeResult(
-        metadata={"skipped": True, "reason": reason},
+        metadata={"skipped": True, "reason": reason, **worker_metadata()},
         check_results=[dg.AssetCheckResult(check_name=spec.name, passed=True,
                                            metadata={"skipped": reason})
                        for spec in check_specs])
@@ -182,9 +213,10 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
         return _skip(warehouse, rid, info.status_reason,
                      ("raw_state_vectors", "arena_boundaries"), checks.RAW_CHECKS)
     warehouse.get().delete_partition("skipped_recordings", rid)
+    params = info.params
     with clear_failures(rid):
         method = data_root.registry().method(info.method_name)
-        poses, body_parts, time_s = _load_poses(warehouse, rid)
+        poses, body_parts, time_s, n_excluded = _load_poses(warehouse, info)
         raw = raw_state_vector(method, poses, body_parts, time_s, info.metadata.camera_view,
                                (info.video.width_px, info.video.height_px),
                                source=f"recording {rid}")
@@ -197,7 +229,9 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
     df = raw.to_frame()
     insert_constant_columns(df, [("recording_id", rid), ("model_name", info.model_name),
                                  ("method_name", method.name),
-                                 ("method_hash", method.param_hash)])
+                                 ("method_hash", method.param_hash),
+                                 ("params_name", params.name),
+                                 ("params_hash", params.param_hash)])
     b = raw.boundary
     store = warehouse.get()
     store.write_partition("raw_state_vectors", rid, df)
@@ -206,9 +240,12 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
         "left_px": b.left, "right_px": b.right, "top_px": b.top, "bottom_px": b.bottom}]))
     return dg.MaterializeResult(
         metadata={"method": method.name, "method_hash": method.param_hash,
+                  "params": params.name, "params_hash": params.param_hash,
                   "fraction_valid": round(float(raw.valid.mean()), 4),
-                  "boundary_px": dg.MetadataValue.json(b.to_dict())},
-        check_results=checks.raw_checks(raw, method.has_head_direction),
+                  "outside_frame_rule": params.outside_frame,
+                  "points_excluded_outside_frame": n_excluded,
+                  "boundary_px": dg.MetadataValue.json(b.to_dict()), **worker_metadata()},
+        check_results=checks.raw_checks(raw, method.has_head_direction, params),
     )
 
 
@@ -229,7 +266,8 @@ def _load_raw(warehouse: WarehouseResource, info: RecordingInfo, method) -> RawS
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
     kinds=KINDS, check_specs=checks.PROCESSED_CHECKS,
-    metadata=column_schema("processed_tracking", "recording_summaries", "processed_body_parts"),
+    metadata=column_schema("processed_tracking", "recording_summaries", "processed_body_parts",
+                           "calibrations"),
     description="Processed tracking (the seed's Tracking.OpenField and Tracking.DLCPart): "
     "calibrated to cm in the arena frame, jumps removed, short gaps interpolated, smoothed; "
     "position, speed, head direction, angular head velocity, movement direction; plus "
@@ -243,17 +281,24 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
     if not info.supported:
         return _skip(warehouse, rid, info.status_reason,
                      ("processed_tracking", "processed_body_parts"), checks.PROCESSED_CHECKS)
+    params = info.params
     with clear_failures(rid):
         registry = data_root.registry()
         method = registry.method(info.method_name)
-        params = registry.processing_params("default")
         raw = _load_raw(warehouse, info, method)
         arena = info.metadata.arena
+        calibration = None
+        if info.arena is not None:  # the arena's outline in pixels: independent of tracking
+            calibration = calibrate_from_arena(info.arena, info.metadata.camera_view,
+                                               (info.video.width_px, info.video.height_px),
+                                               source=f"recording {rid}: {info.arena.source}")
+            arena = info.arena
         processed = process_tracking(
             raw, params, arena_width_cm=arena.width_cm if arena else None,
             arena_height_cm=arena.height_cm if arena else None,
-            pixels_per_cm=info.metadata.pixels_per_cm, source=f"recording {rid}")
-        poses, body_parts, time_s = _load_poses(warehouse, rid)
+            pixels_per_cm=info.metadata.pixels_per_cm, calibration=calibration,
+            head_perpendicular=method.kind == "two_ears", source=f"recording {rid}")
+        poses, body_parts, time_s, _ = _load_poses(warehouse, info)
         parts = process_body_parts(poses, body_parts, time_s, info.metadata.camera_view,
                                    (info.video.width_px, info.video.height_px),
                                    processed.calibration, params, method.likelihood_cutoff,
@@ -269,6 +314,16 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
     store.write_processed_tracking(rid, df, arena_width_cm=arena.width_cm if arena else None,
                                    arena_height_cm=arena.height_cm if arena else None)
     store.write_partition("processed_body_parts", rid, parts_df)
+    cal = processed.calibration
+    store.write_partition("calibrations", rid, pd.DataFrame([{
+        "recording_id": rid, "model_name": info.model_name, "method_name": method.name,
+        "params_name": params.name, "params_hash": params.param_hash, "source": cal.source,
+        "from_tracked_extent": cal.from_tracked_extent, "outline_source": cal.geometry_from,
+        "pixels_per_cm": cal.pixels_per_cm, "pixels_per_cm_x": cal.pixels_per_cm_x,
+        "pixels_per_cm_y": cal.pixels_per_cm_y, "per_axis": cal.per_axis,
+        "rotation_deg": cal.rotation_deg, "origin_x_px": cal.origin_x_px,
+        "origin_y_px": cal.origin_y_px, "fit_residual_cm": cal.fit_residual_cm,
+        "anisotropy": cal.anisotropy}]))
     step = np.hypot(np.diff(processed.x_cm), np.diff(processed.y_cm))
     distance = float(np.nansum(step))
     return dg.MaterializeResult(
@@ -277,8 +332,12 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
             "mean_speed_cm_s": round(float(np.nanmean(processed.speed_cm_s)), 2),
             "fraction_interpolated": round(float(processed.interpolated.mean()), 4),
             "params": params.name, "params_hash": params.param_hash,
-            "calibration": dg.MetadataValue.json(processed.calibration.to_dict()),
+            "calibration_source": cal.source,
+            "pixels_per_cm_x_y": f"{cal.pixels_per_cm_x or cal.pixels_per_cm:.3f} / "
+                                 f"{cal.pixels_per_cm_y or cal.pixels_per_cm:.3f}",
+            "calibration": dg.MetadataValue.json(cal.to_dict()),
             **qc_plots.processed_tracking_plots(processed),
+            **worker_metadata(),
         },
         check_results=checks.processed_checks(processed, params),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dlc_assets.celery_executor import model_queue_tags
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.partitions import recordings_partitions
 from dlc_tracking.sessions.scanning import ScanStateStore, run_key, scan
@@ -57,6 +58,15 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
     if result.deferred:
         context.log.info(f"{len(result.deferred)} recording(s) left for the next tick")
     new_keys = []
+    # A run with the same run key already took this state of the files (e.g. `dlc-platform
+    # reprocess`, which Dagster's own per-sensor de-duplication does not see).
+    done = [(rec, fp) for rec, fp in result.to_process
+            if context.instance.get_runs(filters=dg.RunsFilter(
+                tags={RUN_KEY_TAG: run_key(rec.recording_id, fp)}), limit=1)]
+    if done:
+        context.log.info(f"{len(done)} recording(s) already processed in this state of their "
+                         f"files (reprocess): {[rec.recording_id for rec, _ in done][:10]}")
+        result.to_process = [item for item in result.to_process if item not in done]
     if result.to_process:
         existing = set(context.instance.get_dynamic_partitions(recordings_partitions.name))
         new_keys = [rec.recording_id for rec, _ in result.to_process
@@ -64,7 +74,8 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
     requests = [
         dg.RunRequest(run_key=run_key(rec.recording_id, fp), partition_key=rec.recording_id,
                       tags={"dlc_platform/recording": rec.recording_id,
-                            "dlc_platform/fingerprint": fp})
+                            "dlc_platform/fingerprint": fp,
+                            **model_queue_tags(rec, data_root.registry_path)})
         for rec, fp in result.to_process
     ]
     return dg.SensorResult(

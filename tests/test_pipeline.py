@@ -114,7 +114,8 @@ def _bad_cases(model):
         return q
 
     return {
-        "fewer_frames": (dict(poses_transform=fewer_frames), "has 110 frames of predictions"),
+        "fewer_frames": (dict(poses_transform=fewer_frames),
+                         "110 frames of predictions but the video has 120"),
         "body_part_missing": (dict(poses_transform=drop_part, parts=PARTS[:3]),
                               "do not match the assigned model"),
         "all_missing": (dict(poses_transform=all_missing), "no frame"),
@@ -144,7 +145,8 @@ def test_bad_predictions_fail_that_recording_only(instance, resources, platform_
     assert rid_of(good) in store.partitions("processed_tracking")
 
 
-def test_out_of_frame_coordinates_become_missing(instance, resources, platform_dirs, model):
+def test_out_of_frame_coordinates_stay_raw_and_are_excluded_by_rule(instance, resources,
+                                                                      platform_dirs, model):
     import dagster as dg
 
     def push_out(p):
@@ -161,8 +163,19 @@ def test_out_of_frame_coordinates_become_missing(instance, resources, platform_d
     assert check.status.value == "FAILED"  # ran and did not pass (a warning)
     evaluation = check.event.dagster_event.asset_check_evaluation_data
     assert not evaluation.passed and evaluation.metadata["points_outside_frame"].value == 7
-    preds = Warehouse(platform_dirs["warehouse"]).read_partition("predictions", rid_of(folder))
-    assert preds.x_px.min() >= 0 and preds.y_px.max() < 150
+    store = Warehouse(platform_dirs["warehouse"])
+    preds = store.read_partition("predictions", rid_of(folder))
+    # raw stays raw: DLC's negative and beyond-the-frame values kept, flagged
+    assert preds.x_px.min() == -40.0 and preds.y_px.max() == 5000.0
+    assert int(preds.outside_frame.sum()) == 7
+    assert preds.loc[preds.outside_frame, "x_px"].notna().all()
+    # the state-vector step excludes them (outside_frame: exclude, the default)
+    mat = instance.get_latest_materialization_event(dg.AssetKey("raw_state_vectors"),
+                                                    ).asset_materialization
+    assert mat.metadata["points_excluded_outside_frame"].value == 7
+    assert mat.metadata["outside_frame_rule"].value == "exclude"
+    sources = store.read_partition("prediction_sources", rid_of(folder))
+    assert int(sources.points_outside_frame.iloc[0]) == 7
 
 
 def _edit_yaml(path, **changes):

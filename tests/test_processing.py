@@ -176,11 +176,12 @@ def test_processed_position_and_head_direction_without_smoothing(camera_view):
     assert np.max(ang_err_deg(tr.head_direction_deg, np.degrees(heading))) < 2.0
     # heading = motion direction on this path
     assert np.max(ang_err_deg(tr.movement_direction_deg[1:-1], np.degrees(heading[1:-1]))) < 2
-    # origin at the boundary's lower-left corner: the path spans [0, 80] x [0, 60] cm
-    assert np.nanmin(tr.x_cm) == pytest.approx(0.0, abs=0.1)
-    assert np.nanmax(tr.x_cm) == pytest.approx(80.0, abs=0.1)
-    assert np.nanmin(tr.y_cm) == pytest.approx(0.0, abs=0.1)
-    assert np.nanmax(tr.y_cm) == pytest.approx(60.0, abs=0.1)
+    # a known px/cm needs no tracking: origin at the image's lower-left corner (arena
+    # frame), so the path keeps its place in the image and spans 80 x 60 cm
+    assert (tr.calibration.origin_x_px, tr.calibration.origin_y_px) == (0.0, 0.0)
+    assert np.nanmax(tr.x_cm) - np.nanmin(tr.x_cm) == pytest.approx(80.0, abs=0.1)
+    assert np.nanmax(tr.y_cm) - np.nanmin(tr.y_cm) == pytest.approx(60.0, abs=0.1)
+    assert np.nanmin(tr.x_cm) == pytest.approx(np.nanmin(x) / PPCM, abs=0.1)
     assert np.all((tr.head_direction_deg >= 0) & (tr.head_direction_deg < 360))
     assert np.all((tr.movement_direction_deg >= 0) & (tr.movement_direction_deg < 360))
 
@@ -367,11 +368,16 @@ def test_calibrate_origin_is_lower_left_corner():
     assert (above.origin_x_px, above.origin_y_px) == (100.0, H - 350.0)
     # the image's lower-left corner (100, 350) is the arena origin seen from above
     assert above.to_cm(np.array([100.0]), np.array([350.0])) == (0.0, 0.0)
-    below = calibrate(b, "below", (W, H), pixels_per_cm=5.0)
+    below = calibrate(b, "below", (W, H), arena_width_cm=80.0, arena_height_cm=60.0)
     # seen from below the arena's left is the image's right: (500, 350) is the origin
     x_cm, y_cm = below.to_cm(np.array([500.0, 100.0]), np.array([350.0, 50.0]))
     assert np.allclose(x_cm, [0.0, 80.0]) and np.allclose(y_cm, [0.0, 60.0])
     assert below.arena_extent_cm == (80.0, 60.0)
+    # a given px/cm: origin at the image's own lower-left corner (arena frame)
+    fixed = calibrate(b, "below", (W, H), pixels_per_cm=5.0)
+    assert (fixed.origin_x_px, fixed.origin_y_px) == (0.0, 0.0)
+    x_cm, y_cm = fixed.to_cm(np.array([500.0]), np.array([350.0]))
+    assert np.allclose(x_cm, (W - 500.0) / 5.0) and np.allclose(y_cm, (H - 350.0) / 5.0)
     with pytest.raises(ProcessingError, match="no horizontal extent"):
         calibrate(Boundary(1.0, 1.0, 0.0, 10.0), "above", (W, H), arena_width_cm=50.0)
     with pytest.raises(ProcessingError, match="pixels_per_cm"):
@@ -380,7 +386,7 @@ def test_calibrate_origin_is_lower_left_corner():
 
 def test_processing_params_hash_and_validation():
     p = ProcessingParams()
-    assert p.param_hash == "17efd5ac55d4df17"  # stable: stored results refer to it
+    assert p.param_hash == "2ddbda4220e3723c"  # stable: stored results refer to it
     assert ProcessingParams(name="renamed").param_hash == p.param_hash
     assert ProcessingParams(max_gap_s=1).param_hash == p.param_hash  # 1 == 1.0
     variants = [

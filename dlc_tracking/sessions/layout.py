@@ -479,6 +479,13 @@ def discover_recordings(data_root: Path) -> Discovery:
     return found
 
 
+def closest_recording_ids(rid: str, known: list[str], n: int = 3) -> list[str]:
+    """The ids most like a mistyped one (for "did you mean ...?")."""
+    import difflib
+
+    return difflib.get_close_matches(rid, known, n=n, cutoff=0.6)
+
+
 def find_recording(data_root: Path, rid: str) -> Recording:
     """The recording with this id, or a SessionError saying why it cannot be used."""
     found = discover_recordings(data_root)

@@ -1,24 +1,32 @@
 """Everything known about one recording before any tracking: session metadata, video
-facts, frame times and its model + method assignment (the seed's RecordingDLC)."""
+facts, frame times, its model + method assignment (the seed's RecordingDLC), its
+processing parameter set and the arena that calibrates it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dlc_tracking.errors import RegistryError, SessionError
 from dlc_tracking.io.video import VideoInfo, probe_video
 from dlc_tracking.registry.registry_file import Registry
 from dlc_tracking.sessions.layout import (
+    SUBJECT_CALIBRATION_FILE,
     Recording,
     SessionMetadata,
+    VideoEntry,
     file_sha256,
     frame_times,
     load_session_metadata,
+    load_subject_calibration,
     read_timestamps,
 )
+from dlc_tracking.tracking.calibration import ArenaGeometry
+from dlc_tracking.tracking.params import ProcessingParams
 
 
 @dataclass
@@ -32,10 +40,18 @@ class RecordingInfo:
     supported: bool
     status_reason: str
     session_yaml_sha: str
+    params: ProcessingParams
+    arena: ArenaGeometry | None = None  # the arena outline that calibrates it, if any
+    fps_source: str = "video"  # video | session.yaml | dlc_metadata
+    video_facts_source: str = "video"  # video | session.yaml | dlc_metadata
 
     @property
     def recording_id(self) -> str:
         return self.recording.recording_id
+
+    @property
+    def has_video(self) -> bool:
+        return self.recording.has_video
 
     def row(self) -> dict:
         m, v, arena = self.metadata, self.video, self.metadata.arena
@@ -46,15 +62,100 @@ class RecordingInfo:
             "start_time": pd.Timestamp(m.start_time), "n_frames": v.n_frames, "fps": v.fps,
             "width_px": v.width_px, "height_px": v.height_px, "duration_s": v.duration_s,
             "codec": v.codec, "camera_view": m.camera_view, "pixels_per_cm": m.pixels_per_cm,
-            "arena_shape": arena.shape if arena else None,
-            "arena_width_cm": arena.width_cm if arena else None,
-            "arena_height_cm": arena.height_cm if arena else None,
+            "arena_shape": self.arena.shape if self.arena else (arena.shape if arena else None),
+            "arena_width_cm": self.arena.width_cm if self.arena else (
+                arena.width_cm if arena else None),
+            "arena_height_cm": self.arena.height_cm if self.arena else (
+                arena.height_cm if arena else None),
             "has_timestamps": self.recording.timestamps_path is not None,
             "model_name": self.model_name, "method_name": self.method_name,
             "session_yaml_sha": self.session_yaml_sha,
             "state_vector_status": "supported" if self.supported else "skipped",
             "status_reason": self.status_reason,
+            "has_video": self.has_video, "source": self.recording.source,
+            "fps_source": self.fps_source, "video_facts_source": self.video_facts_source,
+            "params_name": self.params.name, "params_hash": self.params.param_hash,
+            "arena_outline_source": self.arena.source if self.arena else None,
+            "arena_outline_px": _outline_json(self.arena),
         }
+
+
+def _outline_json(arena: ArenaGeometry | None) -> str | None:
+    if arena is None:
+        return None
+    outline = {k: getattr(arena, k) for k in ("corners_px", "bounds_px", "center_px",
+                                              "radius_px") if getattr(arena, k) is not None}
+    return json.dumps(outline)
+
+
+def _video_entry(recording: Recording, meta: SessionMetadata) -> VideoEntry | None:
+    for entry in meta.videos or []:
+        if Path(entry.file).stem == recording.video_stem:
+            return entry
+    return None
+
+
+def _archived_video_facts(recording: Recording, entry: VideoEntry | None) -> tuple[VideoInfo, str]:
+    """Frame count, fps and size of a video that is not here: session.yaml, else DLC's
+    metadata pickle(s) next to the outputs."""
+    where = f"recording {recording.recording_id} (video {recording.video_path.name} is not in " \
+            f"{recording.session_dir})"
+    if entry is not None and None not in (entry.n_frames, entry.fps, entry.width_px,
+                                          entry.height_px):
+        return VideoInfo(str(recording.video_path), int(entry.n_frames), float(entry.fps),
+                         int(entry.width_px), int(entry.height_px), "archived"), "session.yaml"
+    from dlc_tracking.io.dlc_files import find_output_sets, read_metadata
+
+    sets = find_output_sets(recording.manual_output_dir)
+    metas = [read_metadata(s.metadata_path) for s in sets if s.metadata_path is not None]
+    if metas and len(metas) == len(sets):
+        n = [m.get("nframes") for m in metas]
+        fps = {m.get("fps") for m in metas}
+        size = {(m.get("frame_width_px"), m.get("frame_height_px")) for m in metas}
+        if None not in n and len(fps) == 1 and None not in fps and len(size) == 1 and None \
+                not in next(iter(size)):
+            w, h = next(iter(size))
+            return VideoInfo(str(recording.video_path), int(sum(n)), float(fps.pop()), int(w),
+                             int(h), "archived"), "dlc_metadata"
+    raise SessionError(
+        f"{where}: its frame count, frame rate and frame size are not known, so its DLC "
+        "outputs cannot be checked: add them to its `videos:` entry in "
+        f"{recording.session_yaml} (file: {recording.video_path.name}, n_frames: ..., fps: ..., "
+        "width_px: ..., height_px: ...), or keep DLC's _meta.pickle next to each predictions "
+        f"file in {recording.manual_output_dir}, or copy the video back.")
+
+
+def resolve_arena(recording: Recording, meta: SessionMetadata, registry: Registry
+                  ) -> ArenaGeometry | None:
+    """The arena outline that calibrates a recording, first found of: session.yaml
+    ``arena`` with an outline, session.yaml ``rig:`` (registry ``rigs:``),
+    ``<subject>/calibration.yaml``. None: calibrate from pixels_per_cm or the tracked
+    extent.
+
+    Raises
+    ------
+    SessionError, RegistryError
+        An unknown rig; an outline whose size disagrees with the session's ``arena``.
+    """
+    where = f"{recording.session_yaml} (recording {recording.recording_id})"
+    if meta.arena is not None and meta.arena.has_outline:
+        return meta.arena.geometry(f"{recording.session_yaml}")
+    found = None
+    if meta.rig is not None:
+        found = registry.rig(meta.rig, where).geometry(f"rig {meta.rig!r} ({registry.path})")
+    else:
+        path = recording.session_dir.parent / SUBJECT_CALIBRATION_FILE
+        shared = load_subject_calibration(path)
+        if shared is not None:
+            found = shared.arena.geometry(str(path))
+    if found is not None and meta.arena is not None and (
+            abs(found.width_cm - meta.arena.width_cm) > 1e-9
+            or abs(found.height_cm - float(meta.arena.height_cm)) > 1e-9):
+        raise SessionError(
+            f"{where}: arena {meta.arena.width_cm:g} x {meta.arena.height_cm:g} cm disagrees "
+            f"with {found.source}'s {found.width_cm:g} x {found.height_cm:g} cm; remove the "
+            "size from session.yaml (the outline's size is used) or fix one of them.")
+    return found
 
 
 def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo:
@@ -67,29 +168,41 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
     """
     rid = recording.recording_id
     meta = load_session_metadata(recording.session_yaml)
-    video = probe_video(recording.video_path)
+    entry = _video_entry(recording, meta)
+    if recording.has_video:
+        video, facts = probe_video(recording.video_path), "video"
+    else:
+        video, facts = _archived_video_facts(recording, entry)
+    fps_source = facts
+    fps_override = (entry.fps if entry is not None and entry.fps else None) or meta.fps
+    if fps_override is not None and recording.has_video:
+        video = VideoInfo(video.path, video.n_frames, float(fps_override), video.width_px,
+                          video.height_px, video.codec)
+        fps_source = "session.yaml"
     timestamps = (read_timestamps(recording.timestamps_path, video.n_frames, rid)
                   if recording.timestamps_path else None)
     ttype = registry.tracking_type(meta.tracking_type)
     where = f"{recording.session_yaml} (recording {rid})"
     model = meta.assignment.model if meta.assignment else None
     method = meta.assignment.method if meta.assignment else None
+    params = registry.resolve_processing(meta.tracking_type, meta.processing, where)
+    arena = None
     if ttype.supported:
         model, method = registry.resolve_assignment(meta.tracking_type, model, method, where)
         reason = ""
-        if meta.pixels_per_cm is None and meta.arena is None:
-            from dlc_tracking.errors import SessionError
-
+        arena = resolve_arena(recording, meta, registry)
+        if meta.pixels_per_cm is None and meta.arena is None and arena is None:
             raise SessionError(
-                f"{where}: no calibration: give `pixels_per_cm` or `arena` (size in cm) so "
-                "positions can be converted to cm."
+                f"{where}: no calibration: give the arena's outline in pixels and its size "
+                "(`arena:` with corners_px/bounds_px/center_px, or `rig:`, or "
+                "<subject>/calibration.yaml), or `pixels_per_cm`, or at least the arena size "
+                "(`arena: {width_cm: ...}`), so positions can be converted to cm. See "
+                "docs/sessions.md (Calibration)."
             )
     else:
         if model is None:
             model = (registry.defaults.get(meta.tracking_type) or (None, None))[0]
         if model is None:
-            from dlc_tracking.errors import RegistryError
-
             raise RegistryError(
                 f"{where}: tracking type {meta.tracking_type!r} needs a model for its "
                 "predictions: add `assignment: {model: ..., method: ...}` to session.yaml."
@@ -98,4 +211,5 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
         reason = f"tracking type {meta.tracking_type!r} is not processed: {ttype.reason}"
     return RecordingInfo(recording, meta, video, frame_times(video.n_frames, video.fps, timestamps),
                          model, method, ttype.supported, reason,
-                         file_sha256(Path(recording.session_yaml)))
+                         file_sha256(Path(recording.session_yaml)), params, arena, fps_source,
+                         facts)

@@ -218,9 +218,14 @@ def calibrate(
             ppcm, kind = ppcm_x, "arena_width"
         else:
             ppcm, kind = ppcm_y, "arena_height"
-    # lower-left corner in the arena frame: smallest X and smallest Y (Y = H - y_image)
-    origin_x = boundary.left if view == "above" else width_px - boundary.right
-    origin_y = height_px - boundary.bottom
+    if kind == "pixels_per_cm":
+        # A known scale needs no tracking: the origin is the image's own lower-left corner
+        # (arena frame), so every model and session of this camera shares the same cm.
+        origin_x = origin_y = 0.0
+    else:
+        # the tracked extent's lower-left corner in the arena frame: smallest X and Y
+        origin_x = boundary.left if view == "above" else width_px - boundary.right
+        origin_y = height_px - boundary.bottom
     return Calibration(
         pixels_per_cm=float(ppcm),
         source=kind,

@@ -33,6 +33,9 @@ def _check_positive(name: str, value: Any, *, allow_none: bool, allow_zero: bool
     return float(value)
 
 
+OUTSIDE_FRAME_RULES = ("exclude", "keep")
+
+
 @dataclass(frozen=True)
 class ProcessingParams:
     """Parameters of :func:`process_tracking` (the seed's ``TrackingParams``).
@@ -76,6 +79,31 @@ class ProcessingParams:
     occupancy_bin_cm
         Side of the square spatial bins of the occupancy table (cm). 2.5 cm: the bin
         size of most rate-map analyses in mice (2-5 cm in the field).
+    frame_count_tolerance
+        Predictions whose row count differs from the video's frame count by at most this
+        many frames are accepted: extra trailing rows dropped, missing trailing rows
+        padded as missing, recorded and reported by a warning check (2: a container or
+        codec off-by-one, common with AVI/MJPEG and variable-frame-rate MP4). Beyond it
+        the outputs are refused. 0 = exact match only.
+    outside_frame, outside_frame_margin_px
+        What the state-vector step does with points DLC placed outside the video frame
+        (more than ``outside_frame_margin_px`` beyond its edges): ``"exclude"`` (they count
+        as missing, default: DLC extrapolates such points from the heatmap border, they are
+        not observations) or ``"keep"``. The predictions table keeps them either way.
+    fps_tolerance
+        Relative difference allowed between the frame rate in DLC's metadata and the
+        video's before the blocking check ``fps_consistent`` fails (0.01 = 1 %).
+    max_gap_warn_s, min_tracked_fraction
+        Warning thresholds of the state vector: the longest run of frames without a
+        position (s) and the share of frames with a position.
+    max_interpolated_fraction
+        Warning threshold: share of frames whose position was filled by interpolation.
+    part_distance_factor, part_distance_min_s
+        Warning: a body part farther than ``factor`` x its median distance from the
+        other parts' centre for longer than ``min_s`` (a part stuck on a wrong spot,
+        which the jump filter does not see).
+    max_calibration_anisotropy
+        Warning: x and y scales (px/cm) differing by more than this share.
     """
 
     name: str = "default"
@@ -88,6 +116,16 @@ class ProcessingParams:
     sigma_speed_s: float = 0.1
     sigma_head_s: float = 0.1
     occupancy_bin_cm: float = 2.5
+    frame_count_tolerance: int = 2
+    outside_frame: str = "exclude"
+    outside_frame_margin_px: float = 0.5
+    fps_tolerance: float = 0.01
+    max_gap_warn_s: float = 2.0
+    min_tracked_fraction: float = 0.8
+    max_interpolated_fraction: float = 0.1
+    part_distance_factor: float = 3.0
+    part_distance_min_s: float = 1.0
+    max_calibration_anisotropy: float = 0.1
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -102,12 +140,33 @@ class ProcessingParams:
             "sigma_speed_s": (False, True),
             "sigma_head_s": (False, True),
             "occupancy_bin_cm": (False, False),
+            "outside_frame_margin_px": (False, True),
+            "fps_tolerance": (False, True),
+            "max_gap_warn_s": (False, False),
+            "min_tracked_fraction": (False, True),
+            "max_interpolated_fraction": (False, True),
+            "part_distance_factor": (False, False),
+            "part_distance_min_s": (False, False),
+            "max_calibration_anisotropy": (False, True),
         }
         for key, (allow_none, allow_zero) in spec.items():
             value = _check_positive(
                 key, getattr(self, key), allow_none=allow_none, allow_zero=allow_zero
             )
             object.__setattr__(self, key, value)
+        tol = self.frame_count_tolerance
+        if isinstance(tol, bool) or not isinstance(tol, int) or tol < 0:
+            raise ProcessingError(
+                f"processing parameter frame_count_tolerance={tol!r} must be a whole number "
+                "of frames >= 0.")
+        if self.outside_frame not in OUTSIDE_FRAME_RULES:
+            raise ProcessingError(
+                f"processing parameter outside_frame={self.outside_frame!r} must be one of "
+                f"{list(OUTSIDE_FRAME_RULES)}.")
+        for key in ("min_tracked_fraction", "max_interpolated_fraction"):
+            if getattr(self, key) > 1:
+                raise ProcessingError(f"processing parameter {key}={getattr(self, key)!r} "
+                                      "is a fraction: give a number from 0 to 1.")
 
     def _hashed(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
@@ -137,9 +196,14 @@ class ProcessingParams:
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed - {"param_hash"})
         if unknown:
+            import difflib
+
+            hints = [f"{k!r} -> {m[0]!r}" for k in unknown
+                     if (m := difflib.get_close_matches(k, sorted(allowed), n=1))]
             raise ProcessingError(
                 f"processing parameters {data.get('name', '<unnamed>')!r}: unknown keys "
-                f"{unknown}; allowed keys are {sorted(allowed)}."
+                f"{unknown}" + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                + f"; allowed keys are {sorted(allowed)}."
             )
         params = cls(**{k: v for k, v in data.items() if k in allowed})
         if "param_hash" in data and data["param_hash"] != params.param_hash:

@@ -11,35 +11,28 @@ import pandas as pd
 
 from dlc_tracking.errors import DLCFileError
 
-PREDICTION_COLUMNS = ["recording_id", "model_name", "frame", "time_s", "body_part", "x_px",
-                      "y_px", "likelihood"]
-
-
-@dataclass
-class RecordingPredictions:
-    """Per-frame, per-body-part predictions of one recording, in canonical names."""
-
-    poses: np.ndarray  # (n_frames, n_parts, 3) image coordinates
-    body_parts: list[str]
-    time_s: np.ndarray
-    scorer: str
-    source: str  # "inference" or "manual"
-    files: list[str]
-    start_timestamp: str | None = None
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.poses.shape[0])
-
 
 def manual_outputs_present(folder: Path) -> bool:
     """True when the session's ``dlc_<video stem>/`` folder holds any prediction file."""
     return folder.is_dir() and any(
-        p.suffix in (".h5", ".csv") and not p.name.startswith(".") for p in folder.iterdir()
+        p.suffix.lower() in (".h5", ".csv", ".nwb") and not p.name.startswith(".")
+        for p in folder.iterdir()
     )
 
 
-def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str):
+@dataclass
+class ManualOutputs:
+    """DLC outputs dropped in a session's ``dlc_<video stem>/`` folder, loaded."""
+
+    predictions: object  # dlc_tracking.io.dlc_files.DLCPredictions
+    files: list[str]
+    start_timestamp: object | None  # datetime from the metadata's "Start Timestamp"
+    dlc_fps: float | None  # the frame rate DLC's metadata states, when it has one
+    notes: list[str]
+
+
+def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str
+                        ) -> ManualOutputs:
     """Load hand-produced DLC outputs for the assigned model (several sets concatenated in
     file order). Refuses outputs of another model, naming the file and both scorers."""
     from dlc_tracking.io.dlc_files import find_output_sets, load_output_folder, read_metadata
@@ -50,11 +43,20 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str):
             f"{folder} (recording {recording_id}) holds no DLC prediction files (.h5/.csv)."
         )
     loaded = load_output_folder(folder, expected_scorer)
-    start = None
+    start, fps = None, set()
     for output_set in sets:
         if output_set.metadata_path is not None:
-            start = start or read_metadata(output_set.metadata_path).get("start_timestamp")
-    return loaded, [str(s.predictions_path) for s in sets], start
+            meta = read_metadata(output_set.metadata_path)
+            start = start or meta.get("start_timestamp")
+            if meta.get("fps"):
+                fps.add(float(meta["fps"]))
+    if len(fps) > 1:
+        raise DLCFileError(
+            f"{folder} (recording {recording_id}): the metadata of the output sets state "
+            f"different frame rates {sorted(fps)}; they are not parts of one video. Keep the "
+            "sets of this video only.")
+    return ManualOutputs(loaded, [str(s.predictions_path) for s in sets], start,
+                         fps.pop() if fps else None, list(getattr(loaded, "notes", []) or []))
 
 
 def map_body_parts(names: list[str], to_canonical: dict[str, str], where: str) -> list[str]:
@@ -71,25 +73,84 @@ def map_body_parts(names: list[str], to_canonical: dict[str, str], where: str) -
     return [to_canonical[n] for n in names]
 
 
-def clean_coordinates(poses: np.ndarray, width: int, height: int, margin_px: float = 0.5
-                      ) -> tuple[np.ndarray, int]:
-    """Points outside the frame (negative, or beyond width/height) become missing.
+def outside_frame(poses: np.ndarray, width: int, height: int, margin_px: float = 0.5
+                  ) -> np.ndarray:
+    """Which points lie outside the video frame (by more than ``margin_px``).
 
-    DLC cannot legitimately place a keypoint outside the image; such points come from
-    corrupted or mis-assigned files. Returns the cleaned copy and how many were removed.
+    Pixel centres run from 0 to width - 1 (height - 1); DLC's location refinement can
+    place a point up to half a pixel beyond them legitimately. Missing points are not
+    outside. The points themselves are not changed: the predictions stay as DLC wrote
+    them, and the state-vector step decides (``outside_frame`` processing parameter).
     """
     x, y = poses[..., 0], poses[..., 1]
-    outside = (x < -margin_px) | (y < -margin_px) | (x > width - 1 + margin_px + 0.5) | (
-        y > height - 1 + margin_px + 0.5)
-    outside &= ~np.isnan(x)
-    cleaned = poses.copy()
-    cleaned[outside] = np.nan
-    return cleaned, int(outside.sum())
+    with np.errstate(invalid="ignore"):
+        return ((x < -margin_px) | (y < -margin_px) | (x > width - 1 + margin_px)
+                | (y > height - 1 + margin_px))
+
+
+def exclude_outside_frame(poses: np.ndarray, width: int, height: int, rule: str,
+                          margin_px: float = 0.5) -> tuple[np.ndarray, int]:
+    """Apply the ``outside_frame`` rule: ``"exclude"`` makes such points missing (a copy),
+    ``"keep"`` leaves them. Returns the poses and how many points were excluded."""
+    if rule == "keep":
+        return poses, 0
+    mask = outside_frame(poses, width, height, margin_px)
+    if not mask.any():
+        return poses, 0
+    out = poses.copy()
+    out[mask] = np.nan
+    return out, int(mask.sum())
+
+
+@dataclass(frozen=True)
+class FrameFit:
+    """How predictions were fitted to the video's frame count."""
+
+    rows_in_files: int
+    video_frames: int
+    dropped: int
+    padded: int
+
+    @property
+    def adjusted(self) -> bool:
+        return bool(self.dropped or self.padded)
+
+
+def fit_frame_count(poses: np.ndarray, n_video_frames: int, tolerance: int, where: str
+                    ) -> tuple[np.ndarray, FrameFit]:
+    """Match the predictions to the video's frames within ``tolerance`` frames.
+
+    Extra trailing rows are dropped and missing trailing rows padded as missing (NaN);
+    a larger difference is refused: the outputs belong to another or a cut video.
+
+    Raises
+    ------
+    DLCFileError
+        The difference exceeds ``tolerance``.
+    """
+    n = int(poses.shape[0])
+    diff = n - int(n_video_frames)
+    if abs(diff) > tolerance:
+        raise DLCFileError(
+            f"{where}: {n} frames of predictions but the video has {n_video_frames} "
+            f"({'+' if diff > 0 else ''}{diff}, more than the frame_count_tolerance of "
+            f"{tolerance}). The outputs belong to another (or a cut) video: remove them from "
+            "the folder or analyse this video again; if the video's container miscounts its "
+            "frames, raise `frame_count_tolerance` in the recording's processing parameter set "
+            "(docs/processing.md).")
+    fit = FrameFit(n, int(n_video_frames), max(diff, 0), max(-diff, 0))
+    if diff > 0:
+        poses = poses[:n_video_frames]
+    elif diff < 0:
+        pad = np.full((-diff, *poses.shape[1:]), np.nan)
+        poses = np.concatenate([poses, pad], axis=0)
+    return poses, fit
 
 
 def to_long(recording_id: str, model_name: str, poses: np.ndarray, body_parts: list[str],
-            time_s: np.ndarray) -> pd.DataFrame:
-    """Long table: one row per frame x body part (frame-major order)."""
+            time_s: np.ndarray, outside: np.ndarray | None = None) -> pd.DataFrame:
+    """Long table: one row per frame x body part (frame-major order); ``outside`` is the
+    :func:`outside_frame` mask (all False when not given)."""
     n_frames, n_parts, _ = poses.shape
     n = n_frames * n_parts
 
@@ -106,6 +167,8 @@ def to_long(recording_id: str, model_name: str, poses: np.ndarray, body_parts: l
         "x_px": poses[..., 0].ravel(),
         "y_px": poses[..., 1].ravel(),
         "likelihood": poses[..., 2].ravel(),
+        "outside_frame": (np.zeros(n, bool) if outside is None else
+                          np.asarray(outside, bool).ravel()),
     })
 
 

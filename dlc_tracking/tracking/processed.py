@@ -194,6 +194,8 @@ def process_tracking(
     arena_height_cm: float | None = None,
     pixels_per_cm: float | None = None,
     *,
+    calibration: Calibration | None = None,
+    head_perpendicular: bool = True,
     source: str | None = None,
 ) -> ProcessedTracking:
     """Calibrate, clean, smooth and derive kinematics from a raw state vector.
@@ -216,6 +218,12 @@ def process_tracking(
     arena_width_cm, arena_height_cm, pixels_per_cm
         Session-specific calibration; override ``params``. A scale wins over an arena
         size. The choice is recorded in ``result.calibration.source``.
+    calibration
+        A ready calibration (e.g. :func:`~dlc_tracking.tracking.calibration.calibrate_from_arena`
+        from the arena's outline); wins over the three above.
+    head_perpendicular
+        The method's heading is perpendicular to its body parts (two ears), not along
+        them; matters only for a calibration whose x and y scales differ.
     source
         File or recording named in error messages.
 
@@ -240,7 +248,7 @@ def process_tracking(
             "use ProcessingParams.from_dict()."
         )
     t = raw.time_s
-    cal = _resolve_calibration(
+    cal = calibration if calibration is not None else _resolve_calibration(
         raw.boundary,
         raw.camera_view,
         raw.frame_size,
@@ -255,7 +263,7 @@ def process_tracking(
     x, y, removed, interpolated = _clean_xy(t, x, y, params)
 
     # head direction: drop jump frames, interpolate the unit vector, smooth circularly
-    head = raw.head_angle_rad.copy()
+    head = cal.direction_to_cm(raw.head_angle_rad, perpendicular=head_perpendicular)
     head[removed] = np.nan
     has_head = bool(np.isfinite(head).any())
     if has_head:

@@ -129,19 +129,88 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "'skipped': predictions only (see status_reason).",
                   allowed=("supported", "skipped")),
                _c("status_reason", _STR, "Why the state vector is skipped; NULL when "
-                  "supported."))),
+                  "supported."),
+               _c("has_video", _BOOL, "The video is in the session folder; false for a "
+                  "recording declared by its DLC outputs (video archived elsewhere: "
+                  "ingest-only, no inference, no labeled video)."),
+               _c("source", _STR, "Where the predictions come from: 'inference' (DLC run "
+                  "by the platform), 'manual' (outputs in dlc_<stem>/), 'outputs_only' (no "
+                  "video here).", allowed=("inference", "manual", "outputs_only")),
+               _c("fps_source", _STR, "Where fps comes from: 'video' (container), "
+                  "'session.yaml' (`fps:` override) or 'dlc_metadata' (outputs only).",
+                  allowed=("video", "session.yaml", "dlc_metadata")),
+               _c("video_facts_source", _STR, "Where n_frames and the frame size come from: "
+                  "'video', 'session.yaml' or 'dlc_metadata'.",
+                  allowed=("video", "session.yaml", "dlc_metadata")),
+               _c("params_name", _STR, "Processing parameter set chosen for the recording "
+                  "(session.yaml `processing:`, else the tracking type's default)."),
+               _c("params_hash", _STR, "Hash of that parameter set."),
+               _c("arena_outline_source", _STR, "Where the arena outline in pixels comes "
+                  "from (session.yaml, a registry rig, <subject>/calibration.yaml); NULL: "
+                  "none (pixels_per_cm or the tracked extent calibrate)."),
+               _c("arena_outline_px", _STR, "The outline as JSON (corners_px, bounds_px or "
+                  "center_px + radius_px), image pixels."))),
+    TableSpec("prediction_sources", "Where each recording's predictions came from and what "
+              "was tolerated on the way in (one row per recording).",
+              (_RID, _MODEL,
+               _c("source", _STR, "'inference' or 'manual' (files dropped in dlc_<stem>/).",
+                  nullable=False),
+               _c("scorer", _STR, "DLC scorer of the predictions.", nullable=False),
+               _c("files", _STR, "The files read, as JSON."),
+               _c("rows_in_files", _I64, "Prediction rows in the files.", "frames"),
+               _c("video_frames", _I64, "Frames of the video.", "frames"),
+               _c("rows_dropped", _I64, "Extra trailing rows dropped to match the video "
+                  "(within frame_count_tolerance).", "frames"),
+               _c("rows_padded", _I64, "Missing trailing rows added as missing points "
+                  "(within frame_count_tolerance).", "frames"),
+               _c("dlc_fps", _F64, "Frame rate in DLC's metadata, when there is one.", "Hz"),
+               _c("points_outside_frame", _I64, "Points DLC placed outside the video frame "
+                  "(kept in predictions, flagged)."),
+               _c("notes", _STR, "What the readers tolerated (e.g. a CSV re-saved by "
+                  "pandas), as JSON."))),
+    TableSpec("calibrations", "The pixel -> cm calibration each processed recording used "
+              "(one row per recording x model x method x parameter set).",
+              (_RID, _MODEL, _METHOD, _PARAMS_NAME, _PARAMS_HASH,
+               _c("source", _STR, "arena_corners | arena_bounds | arena_circle (the arena's "
+                  "outline in the image) | pixels_per_cm (session.yaml) | arena_width | "
+                  "arena_height | arena_size (tracked extent scaled to the arena size: a "
+                  "flagged fallback).", nullable=False),
+               _c("from_tracked_extent", _BOOL, "The scale depends on where the animal went "
+                  "(fallback; flagged by the calibration_anisotropy check)."),
+               _c("outline_source", _STR, "File or rig the arena outline came from."),
+               _c("pixels_per_cm", _F64, "Mean scale.", "px/cm"),
+               _c("pixels_per_cm_x", _F64, "Scale along the arena's x.", "px/cm"),
+               _c("pixels_per_cm_y", _F64, "Scale along the arena's y.", "px/cm"),
+               _c("per_axis", _BOOL, "x and y scaled separately (arena outline); else the "
+                  "mean scale for both."),
+               _c("rotation_deg", _F64, "Rotation of the arena's x axis in the image "
+                  "(arena frame, counter-clockwise).", "deg"),
+               _c("origin_x_px", _F64, "Origin (arena's lower-left corner), arena-frame x.",
+                  "px"),
+               _c("origin_y_px", _F64, "Origin, arena-frame y (up).", "px"),
+               _c("fit_residual_cm", _F64, "Largest corner misfit of a corners outline "
+                  "(perspective or a mis-measured corner).", "cm"),
+               _c("anisotropy", _F64, "|px/cm x / px/cm y - 1|."))),
     TableSpec("predictions", "Raw DLC predictions, one row per frame x body part (the seed's "
               "TrackingRaw.DLCPart). Image coordinates: origin top-left, y down.",
               (_RID, _MODEL, _FRAME, _TIME, _PART,
-               _c("x_px", _F64, "x in the image (right); NULL = missing.", "px"),
-               _c("y_px", _F64, "y in the image (down); NULL = missing.", "px"),
-               _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."))),
+               _c("x_px", _F64, "x in the image (right), as DLC wrote it (negative or beyond "
+                  "the frame kept); NULL = missing (DLC's NaN, or x = y = likelihood = 0).",
+                  "px"),
+               _c("y_px", _F64, "y in the image (down), as DLC wrote it; NULL = missing.",
+                  "px"),
+               _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."),
+               _c("outside_frame", _BOOL, "DLC placed the point outside the video frame "
+                  "(more than half a pixel beyond its edges); kept as written. The "
+                  "state-vector step excludes such points by the processing parameter "
+                  "`outside_frame` (docs/processing.md)."))),
     TableSpec("raw_state_vectors", "One subject state vector per frame (the seed's "
               "TrackingRaw.OpenField): position in image pixels (unflipped), head angle in "
               "the arena frame.",
               (_RID, _MODEL, _METHOD,
                _c("method_hash", _STR, "Hash of the method's parameters (provenance).",
                   nullable=False),
+               _PARAMS_NAME, _PARAMS_HASH,
                _FRAME, _TIME,
                _c("x_px", _F64, "Position x in the image.", "px"),
                _c("y_px", _F64, "Position y in the image (down).", "px"),
@@ -206,6 +275,23 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               (_RID, _MODEL, _FRAME, _TIME, _PART,
                _c("x_cm", _F64, "x, arena frame.", "cm"),
                _c("y_cm", _F64, "y, arena frame (up).", "cm"))),
+    TableSpec("occupancy", "Time spent per square spatial bin of the arena frame, per "
+              "recording x model x method x parameter set: the denominator of rate maps "
+              "(divide event counts per bin by occupancy_s). Every bin of the arena's grid "
+              "has a row (0 s when unvisited); positions outside the arena count in the "
+              "nearest edge bin. Written by the occupancy asset from processed_tracking.",
+              (_RID, _MODEL, _METHOD, _PARAMS_NAME, _PARAMS_HASH,
+               _c("bin_cm", _F64, "Side of the square bins (processing parameter "
+                  "occupancy_bin_cm).", "cm", nullable=False),
+               _c("x_bin", _I32, "Bin column from 0: x in [x_min_cm, x_min_cm + bin_cm).",
+                  nullable=False),
+               _c("y_bin", _I32, "Bin row from 0: y in [y_min_cm, y_min_cm + bin_cm).",
+                  nullable=False),
+               _c("x_min_cm", _F64, "Lower x edge of the bin, arena frame.", "cm"),
+               _c("y_min_cm", _F64, "Lower y edge of the bin, arena frame (up).", "cm"),
+               _c("occupancy_s", _F64, "Time spent in the bin: each tracked frame counts "
+                  "until the next frame (the last one the median frame step).", "s"),
+               _c("n_frames", _I64, "Tracked frames in the bin.", "frames"))),
     TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
               "with the reason.",
               (_RID,
