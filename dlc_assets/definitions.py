@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dlc_assets import settings
+from dlc_assets.celery_executor import chosen_executor
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.registry import registry_assets, registry_checks
 from dlc_assets.tracking import tracking_assets
@@ -28,11 +29,13 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         jobs=[process_recording_job, update_registry_job],
         sensors=[new_recordings_sensor, registry_changes_sensor],
         resources=resources or default_resources(),
-        # One process per run, steps in it: every job here is a short chain (or a few small
-        # registry tables), and a process per step would import the code location again
-        # for each of the four steps of a recording (~6 s each, more than the work of a
-        # short recording). Pools (the gpu pool) still bound the inference steps.
-        executor=dg.in_process_executor,
+        # By default one process per run, steps in it: every job here is a short chain (or
+        # a few small registry tables), and a process per step would import the code
+        # location again for each of the four steps of a recording (~6 s each, more than
+        # the work of a short recording). Pools (the gpu pool) still bound the inference
+        # steps. DLC_PLATFORM_EXECUTOR=celery sends the steps to Celery workers instead
+        # (gpu / cpu queues; see celery_executor.py and docs/production.md).
+        executor=chosen_executor(),
     )
 
 

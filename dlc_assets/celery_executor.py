@@ -1,0 +1,285 @@
+"""Steps on Celery workers (dagster-celery, Redis broker), chosen by configuration.
+
+``DLC_PLATFORM_EXECUTOR=celery`` makes every job of the code location run its steps as
+Celery tasks: ``dlc_predictions`` on the ``gpu`` queue (or the queue its model names in
+the registry, passed by the sensor as the run tag ``dlc_platform/gpu_queue``), every
+other step on the ``cpu`` queue. It is dagster-celery's own executor and execution loop,
+with three additions a lab needs when workers live on other machines:
+
+- the broker is checked before any step is sent: a run whose broker is down fails at
+  once, naming the broker URL (password hidden), instead of waiting;
+- a task whose worker died (``kill -9``, a machine rebooted) is noticed: a started task
+  whose worker no longer answers a ping for ``lost_after_s`` fails the run, naming the
+  worker, so the instance's run retries start it again (dagster-celery alone waits for
+  that task forever);
+- the run tag above routes a model's inference to the workers that hold its files.
+
+| variable                         | default                  | what                     |
+|----------------------------------|--------------------------|--------------------------|
+| DLC_PLATFORM_EXECUTOR            | in_process               | in_process or celery     |
+| DLC_PLATFORM_CELERY_BROKER       | redis://127.0.0.1:6379/0 | Celery broker URL        |
+| DLC_PLATFORM_CELERY_BACKEND      | the broker URL           | Celery result backend    |
+| DLC_PLATFORM_CELERY_LOST_AFTER_S | 60                       | silence (s) before a     |
+|                                  |                          | worker counts as lost    |
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster import Field, IntSource, multiple_process_executor_requirements
+from dagster._core.execution.retries import RetryMode
+from dagster_celery.core_execution_loop import core_celery_execution_loop
+from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
+from dagster_celery.make_app import make_app
+from kombu.utils.url import maybe_sanitize_url
+
+GPU_QUEUE = "gpu"
+CPU_QUEUE = "cpu"
+QUEUE_TAG = "dagster-celery/queue"
+"""Op tag dagster-celery reads to choose a step's queue."""
+GPU_QUEUE_TAG = "dlc_platform/gpu_queue"
+"""Run tag: the queue of this run's GPU steps (a model's own queue from the registry)."""
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+ENV_EXECUTOR = "DLC_PLATFORM_EXECUTOR"
+ENV_BROKER = "DLC_PLATFORM_CELERY_BROKER"
+ENV_BACKEND = "DLC_PLATFORM_CELERY_BACKEND"
+ENV_LOST_AFTER = "DLC_PLATFORM_CELERY_LOST_AFTER_S"
+
+CELERY_SETTINGS = {
+    # The default queue of steps without a queue tag: everything but inference.
+    "task_default_queue": CPU_QUEUE,
+    # A worker records STARTED (with its hostname and pid) in the result backend: how a
+    # run knows which worker to watch.
+    "task_track_started": True,
+    # One task per worker process at a time: a long inference step must not hold a
+    # second task hostage in its prefetch buffer.
+    "worker_prefetch_multiplier": 1,
+    # A broker that is down fails a submission after ~2 s, not after minutes.
+    "broker_connection_timeout": 5,
+    "broker_transport_options": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5,
+                                 "interval_max": 1},
+    "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+    # The run process gets results by polling; results are not kept longer than a day.
+    "result_expires": 86400,
+    "worker_hijack_root_logger": False,
+}
+
+
+class CeleryBrokerError(dg.DagsterError):
+    """The Celery broker cannot be reached."""
+
+
+class CeleryWorkerLostError(dg.DagsterError):
+    """A worker died while it ran a step."""
+
+
+def broker_url() -> str:
+    """The broker URL from ``DLC_PLATFORM_CELERY_BROKER`` (default: Redis on loopback)."""
+    return os.environ.get(ENV_BROKER) or DEFAULT_BROKER
+
+
+def backend_url() -> str:
+    """The result backend URL from ``DLC_PLATFORM_CELERY_BACKEND`` (default: the broker)."""
+    return os.environ.get(ENV_BACKEND) or broker_url()
+
+
+def safe_url(url: str) -> str:
+    """A URL with its password hidden, for messages and logs."""
+    return maybe_sanitize_url(url)
+
+
+def check_broker(app, url: str, timeout_s: float = 5.0) -> None:
+    """Connect to the broker once; raise :class:`CeleryBrokerError` naming it if down."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5,
+                                   timeout=timeout_s)
+    except Exception as exc:  # kombu raises OperationalError or the transport's own
+        raise CeleryBrokerError(
+            f"Celery broker {safe_url(url)} cannot be reached ({type(exc).__name__}: {exc}). "
+            f"Start it (Redis: `redis-server`, or `systemctl start redis-server`) or point "
+            f"{ENV_BROKER} at the running broker; the workers must use the same URL."
+        ) from exc
+
+
+class WatchedResult:
+    """A Celery AsyncResult that also notices when the worker running it has died.
+
+    The execution loop only calls ``ready()``, ``get()`` and ``revoke()``. While the task
+    is STARTED, every ``check_every_s`` the worker that took it (its node name, from the
+    result backend) is pinged; after ``lost_after_s`` without an answer the task counts as
+    lost: ``ready()`` says True and ``get()`` raises :class:`CeleryWorkerLostError`.
+    """
+
+    def __init__(self, result, app, step_key: str, queue: str, lost_after_s: float,
+                 check_every_s: float = 5.0) -> None:
+        self._result = result
+        self._app = app
+        self.step_key = step_key
+        self.queue = queue
+        self.lost_after_s = lost_after_s
+        self.check_every_s = check_every_s
+        self._next_check = time.monotonic() + check_every_s
+        self._silent_since: float | None = None
+        self.lost: str | None = None
+
+    def ready(self) -> bool:
+        if self.lost is not None or self._result.ready():
+            return True
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_every_s
+            self._check_worker(now)
+        return self.lost is not None
+
+    def _check_worker(self, now: float) -> None:
+        if self._result.state != "STARTED":
+            return  # waiting in the queue for a worker is not a fault
+        info = self._result.info if isinstance(self._result.info, dict) else {}
+        node = info.get("hostname")
+        if not node:
+            return
+        replies = self._app.control.ping(destination=[node], timeout=2.0)
+        if replies:
+            self._silent_since = None
+            return
+        if self._silent_since is None:
+            self._silent_since = now
+        elif now - self._silent_since >= self.lost_after_s:
+            self.lost = (f"worker {node} (pid {info.get('pid')}, queue {self.queue}) took step "
+                         f"{self.step_key} and has not answered for {self.lost_after_s:.0f} s: "
+                         "it died or its machine is gone. The step's work is lost; the run "
+                         "is marked failed so that run retries start it again.")
+
+    def get(self):
+        if self.lost is not None:
+            raise CeleryWorkerLostError(self.lost)
+        return self._result.get()
+
+    def revoke(self) -> None:
+        self._result.revoke()
+
+
+class PlatformCeleryExecutor(CeleryExecutor):
+    """dagster-celery's executor with a broker check, lost-worker watch and model queues."""
+
+    def __init__(self, retries, lost_after_s: float = 60.0, **kwargs) -> None:
+        super().__init__(retries, **kwargs)
+        self.lost_after_s = lost_after_s
+
+    def execute(self, plan_context, execution_plan):
+        app = make_app(self.app_args())
+        check_broker(app, self.broker)
+        gpu_queue = plan_context.dagster_run.tags.get(GPU_QUEUE_TAG) or GPU_QUEUE
+
+        def submit(app_, context, step, queue, priority, known_state):
+            if queue == GPU_QUEUE:
+                queue = gpu_queue
+            try:
+                result = _submit_task(app_, context, step, queue, priority, known_state)
+            except Exception as exc:
+                if isinstance(exc, CeleryBrokerError):
+                    raise
+                raise CeleryBrokerError(
+                    f"could not send step {step.key} to queue {queue!r} on the Celery broker "
+                    f"{safe_url(self.broker)}: {type(exc).__name__}: {exc}") from exc
+            return WatchedResult(result, app_, step.key, queue, self.lost_after_s)
+
+        return core_celery_execution_loop(plan_context, execution_plan,
+                                          step_execution_fn=submit)
+
+
+PLATFORM_CELERY_CONFIG = {
+    **CELERY_CONFIG,
+    "lost_after_s": Field(IntSource, is_required=False, default_value=60,
+                          description="Seconds a started step's worker may stay silent "
+                          "before the step counts as lost."),
+}
+
+
+@dg.executor(name="dlc_celery", config_schema=PLATFORM_CELERY_CONFIG,
+             requirements=multiple_process_executor_requirements())
+def platform_celery_executor(init_context) -> PlatformCeleryExecutor:
+    """The Celery executor of dlc-platform (see the module docstring)."""
+    config = init_context.executor_config
+    return PlatformCeleryExecutor(
+        retries=RetryMode.from_config(config["retries"]), broker=config.get("broker"),
+        backend=config.get("backend"), include=config.get("include"),
+        config_source=config.get("config_source"), lost_after_s=config["lost_after_s"])
+
+
+def _source(env: str, default: str):
+    # From the variable at run time when it is set (a URL with a password never lands in
+    # the definitions), else the loopback default.
+    return {"env": env} if os.environ.get(env) else default
+
+
+def executor_config() -> dict:
+    """The executor's configuration, from the environment (see the module docstring)."""
+    return {
+        "broker": _source(ENV_BROKER, DEFAULT_BROKER),
+        "backend": _source(ENV_BACKEND, DEFAULT_BROKER) if os.environ.get(ENV_BACKEND)
+        else _source(ENV_BROKER, DEFAULT_BROKER),
+        "config_source": dict(CELERY_SETTINGS),
+        "lost_after_s": int(float(os.environ.get(ENV_LOST_AFTER, "60"))),
+    }
+
+
+def worker_app():
+    """The Celery app of a worker: same broker, backend and settings as the executor."""
+    return make_app(PlatformCeleryExecutor(
+        retries=RetryMode(RetryMode.DISABLED), broker=broker_url(), backend=backend_url(),
+        config_source=dict(CELERY_SETTINGS)).app_args())
+
+
+def chosen_executor() -> dg.ExecutorDefinition:
+    """The executor named by ``DLC_PLATFORM_EXECUTOR`` (in_process, the default, or celery)."""
+    name = (os.environ.get(ENV_EXECUTOR) or "in_process").strip().lower()
+    if name in ("in_process", "in-process", "inprocess"):
+        return dg.in_process_executor
+    if name == "celery":
+        return platform_celery_executor.configured(executor_config())
+    raise ValueError(f"{ENV_EXECUTOR}={name!r}: use 'in_process' (the default) or 'celery'.")
+
+
+_REGISTRY_CACHE: dict[str, tuple[int, object]] = {}
+
+
+def _cached_registry(path: Path):
+    from dlc_tracking.registry.registry_file import load_registry
+
+    mtime = path.stat().st_mtime_ns
+    cached = _REGISTRY_CACHE.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, load_registry(path))
+        _REGISTRY_CACHE[str(path)] = cached
+    return cached[1]
+
+
+def model_queue_tags(recording, registry_path: str | os.PathLike[str]) -> dict[str, str]:
+    """Run tags routing a recording's inference to its model's own queue, if it has one.
+
+    The model is the recording's assignment in session.yaml, else its tracking type's
+    default (as :func:`inspect_recording` resolves it). Returns ``{}`` when the model has
+    no ``queue:`` in the registry (inference goes to ``gpu``) or when the session or
+    registry cannot be read: the run's first step then fails with the clear message.
+    """
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.sessions.layout import load_session_metadata
+
+    try:
+        registry = _cached_registry(Path(registry_path))
+        if not any(m.queue for m in registry.models.values()):
+            return {}
+        meta = load_session_metadata(recording.session_yaml)
+        model = meta.assignment.model if meta.assignment else None
+        if model is None:
+            model = (registry.defaults.get(meta.tracking_type) or (None, None))[0]
+        queue = registry.models[model].queue if model in registry.models else None
+    except (OSError, DLCPlatformError, ValueError):
+        return {}
+    return {GPU_QUEUE_TAG: queue} if queue else {}
