@@ -23,6 +23,7 @@ Poses follow ``docs/conventions.md``: float64 ``(n_frames, n_body_parts, 3)`` wi
 
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import re
@@ -87,6 +88,9 @@ class DLCPredictions:
         int64 ``(n_frames,)`` frame numbers.
     sources : list[pathlib.Path]
         The files the predictions were read from, in order.
+    notes : list[str]
+        What was tolerated while reading (e.g. a CSV re-saved by pandas), one sentence
+        each, for the recording's metadata; empty for a file exactly as DLC writes it.
     """
 
     scorer: str
@@ -94,6 +98,7 @@ class DLCPredictions:
     poses: np.ndarray
     frames: np.ndarray
     sources: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
@@ -186,6 +191,13 @@ def _prefix_of(name: str) -> str:
 def read_predictions(path: str | os.PathLike[str]) -> DLCPredictions:
     """Read single-animal DLC predictions from an ``.h5`` or ``.csv`` file.
 
+    Values are returned exactly as written (negative and out-of-frame coordinates
+    included). Tolerated, and said in ``notes``: a CSV re-saved by pandas (``.1``, ``.2``
+    suffixes on the scorer row, an extra leading index column, an index-name row), a UTF-8
+    byte-order mark and CRLF line endings (Excel); an ``.h5`` in ``fixed`` as well as
+    ``table`` format, under DLC's other keys (``predictions`` of ``analyze_images``) or
+    under a single other key.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -196,7 +208,7 @@ def read_predictions(path: str | os.PathLike[str]) -> DLCPredictions:
     -------
     DLCPredictions
         Poses with DLC's missing encodings (NaN anywhere in a point, or x == y ==
-        likelihood == 0) set to NaN in all three values.
+        likelihood == 0) set to NaN in all three values; ``notes`` says what was tolerated.
 
     Raises
     ------
@@ -209,32 +221,46 @@ def read_predictions(path: str | os.PathLike[str]) -> DLCPredictions:
         raise DLCFileError(f"DLC predictions file not found: {path}. Check the path, or "
                            "re-run DLC's analyze_videos for this video.")
     suffix = path.suffix.lower()
+    notes: list[str] = []
     if suffix in (".h5", ".hdf5", ".hdf"):
-        df = _read_h5(path)
+        df = _read_h5(path, notes)
     elif suffix == ".csv":
-        df = _read_csv(path)
+        df = _read_csv(path, notes)
     else:
-        raise DLCFileError(f"{path}: not a DLC predictions file (expected .h5 or .csv).")
-    return _predictions_from_frame(df, path)
+        raise DLCFileError(f"{path}: not a DLC predictions file (expected .h5 or .csv). "
+                           "Give DLC's <video><scorer>.h5 or .csv output.")
+    return _predictions_from_frame(df, path, notes)
 
 
-def _read_h5(path: Path) -> pd.DataFrame:
-    """The DataFrame stored in a DLC ``.h5`` file."""
+# Keys DeepLabCut has stored predictions under, in order of preference: analyze_videos
+# (every release), analyze_images (DLC 3). Multi-animal "tracks" files are refused later.
+_H5_KEYS = (H5_KEY, "predictions", "tracks")
+
+
+def _h5_key(path: Path, keys: list[str]) -> str:
+    """The key of the predictions table in an HDF5 file holding ``keys``."""
+    for key in _H5_KEYS:
+        if key in keys:
+            return key
+    if len(keys) == 1:
+        return keys[0]
+    if not keys:
+        raise DLCFileError(f"{path}: the HDF5 file holds no table. Re-export the "
+                           "predictions from DeepLabCut, or delete the file.")
+    raise DLCFileError(
+        f"{path}: the HDF5 file holds several tables {keys} and none is '{H5_KEY}'; keep "
+        "DLC's own output only (one table, key 'df_with_missing').")
+
+
+def _read_h5(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
+    """The DataFrame stored in a DLC ``.h5`` file (``fixed`` or ``table`` format)."""
     try:
         with pd.HDFStore(path, mode="r") as store:
-            keys = [k.lstrip("/") for k in store.keys()]
-            if H5_KEY in keys:
-                key = H5_KEY
-            elif len(keys) == 1:
-                key = keys[0]
-            elif not keys:
-                raise DLCFileError(f"{path}: the HDF5 file holds no table. Re-export the "
-                                   "predictions from DeepLabCut, or delete the file.")
-            else:
-                raise DLCFileError(
-                    f"{path}: the HDF5 file holds several tables {keys} and none is "
-                    f"'{H5_KEY}'; keep DLC's own output only.")
+            key = _h5_key(path, [k.lstrip("/") for k in store.keys()])
             df = store.get(key)
+        if key != H5_KEY and notes is not None:
+            notes.append(f"{path.name}: HDF5 key {key!r} read (DLC's analyze_videos "
+                         f"writes {H5_KEY!r})")
     except DLCFileError:
         raise
     except Exception as exc:  # HDF5 raises many types for damaged files
@@ -247,27 +273,144 @@ def _read_h5(path: Path) -> pd.DataFrame:
     return df
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """The DataFrame stored in a DLC ``.csv`` file (header rows checked first)."""
+_CSV_LABELS = ("scorer", "bodyparts", "coords")
+_CSV_EXPECTED = ("three header rows whose first cells read scorer / bodyparts / coords, as "
+                 "DeepLabCut's save_as_csv writes them, then one row per frame")
+
+
+@dataclass(frozen=True)
+class _CsvLayout:
+    """Where the parts of a DLC CSV are, as found in its first rows."""
+
+    label_col: int                  # column holding scorer / bodyparts / coords
+    data_rows_start: int            # rows to skip before the first frame
+    scorer: str
+    body_parts: list[str]           # one per value column
+    coords: list[str]               # one per value column
+    notes: list[str]
+
+
+def _csv_head(path: Path, n_rows: int = 6) -> tuple[list[list[str]], list[str]]:
+    """The first rows of a CSV (quotes resolved) and notes on its encoding."""
+    notes = []
     try:
-        with path.open("r", encoding="utf-8", newline="") as f:
-            head = [f.readline() for _ in range(4)]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DLCFileError(f"{path}: cannot read the CSV ({exc}). Re-export it from "
-                           "DeepLabCut or delete it.") from exc
-    labels = [line.split(",", 1)[0].strip().strip('"').lower() for line in head]
-    if len(labels) > 1 and labels[1] == "individuals":
-        _refuse_multi_animal(path)
-    if labels[:3] != ["scorer", "bodyparts", "coords"]:
+        with path.open("rb") as f:
+            start = f.read(65536)
+        with path.open("r", encoding="utf-8-sig", newline="") as f:
+            rows = []
+            for row in csv.reader(f):
+                rows.append(row)
+                if len(rows) >= n_rows:
+                    break
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DLCFileError(f"{path}: cannot read the CSV ({exc}). Save it as UTF-8 text, "
+                           "or re-export it from DeepLabCut (save_as_csv=True).") from exc
+    if start.startswith(b"\xef\xbb\xbf"):
+        notes.append(f"{path.name}: UTF-8 byte-order mark (Excel) ignored")
+    if b"\r\n" in start:
+        notes.append(f"{path.name}: CRLF line endings (Windows/Excel) read as lines")
+    return rows, notes
+
+
+def _label(rows: list[list[str]], r: int, c: int) -> str:
+    return rows[r][c].strip().lower() if r < len(rows) and c < len(rows[r]) else ""
+
+
+def _csv_layout(path: Path) -> _CsvLayout:
+    """Find DLC's header in a CSV as DLC, pandas or Excel saved it, or refuse clearly.
+
+    DLC writes ``scorer,S,S,...`` / ``bodyparts,...`` / ``coords,...`` then frames.
+    ``pd.read_csv(f).to_csv(out)`` turns the scorer row into the column names
+    (``S, S.1, S.2...``) and adds a leading index column (so the labels move to column 1
+    and the header row's first cell is empty); ``index=False`` keeps only the suffixes.
+    """
+    rows, notes = _csv_head(path)
+    found = None
+    for r in range(3):
+        for c in range(2):
+            if _label(rows, r, c) == "scorer" and _label(rows, r + 1, c) in (
+                    "bodyparts", "individuals"):
+                found = (r, c)
+                break
+        if found:
+            break
+    if found is None or _label(rows, found[0] + 1, found[1]) == "individuals":
+        if found is not None or any(_label(rows, r, c) == "individuals"
+                                    for r in range(len(rows)) for c in range(2)):
+            _refuse_multi_animal(path)
+        seen = [row[:2] for row in rows[:4]]
         raise DLCFileError(
-            f"{path}: not a DLC predictions CSV: the first column of the header rows must "
-            f"read scorer / bodyparts / coords, found {labels[:3]}. Re-export it with "
-            "DeepLabCut (save_as_csv=True).")
+            f"{path}: broken DLC CSV header: the first rows begin {seen}; expected "
+            f"{_CSV_EXPECTED}. Fix: re-export the CSV from the .h5 with DeepLabCut "
+            "(or pandas: pd.read_hdf(h5).to_csv(csv)), or ingest the .h5 instead.")
+    r, c = found
+    if _label(rows, r + 2, c) != "coords":
+        raise DLCFileError(
+            f"{path}: broken DLC CSV header: row {r + 3} begins "
+            f"{rows[r + 2][:2] if r + 2 < len(rows) else 'nothing'}, expected 'coords'; "
+            f"expected {_CSV_EXPECTED}. Fix: re-export the CSV from the .h5 with DeepLabCut, "
+            "or ingest the .h5 instead.")
+    if c == 1:
+        notes.append(f"{path.name}: CSV re-saved by pandas with an extra leading index "
+                     "column; column ignored, DLC's frame column used")
+    scorers, body_parts, coords = (rows[r + i][c + 1:] for i in range(3))
+    if not (len(scorers) == len(body_parts) == len(coords)) or not scorers or any(
+            not cell.strip() for cell in (*scorers, *body_parts, *coords)):
+        raise DLCFileError(
+            f"{path}: broken DLC CSV header: the scorer / bodyparts / coords rows have "
+            f"{len(scorers)} / {len(body_parts)} / {len(coords)} cells (or empty ones); "
+            f"expected {_CSV_EXPECTED}, each row with one cell per value column. Fix: "
+            "re-export the CSV from the .h5 with DeepLabCut, or ingest the .h5 instead.")
+    first = scorers[0]
+    if len(set(scorers)) > 1 and all(s == f"{first}.{k}" for k, s in enumerate(scorers)
+                                     if k):
+        notes.append(f"{path.name}: CSV re-saved by pandas: scorer header row had .1/.2 "
+                     "suffixes; read as DLC wrote it")
+        scorers = [first] * len(scorers)
+    if len(set(scorers)) != 1:
+        raise DLCFileError(f"{path}: several scorers {list(dict.fromkeys(scorers))} in one "
+                           "file; keep one DLC model's output per file.")
+    skip = r + 3
+    after = rows[skip] if skip < len(rows) else []
+    # pandas writes an index-name row after a MultiIndex header when the index is named.
+    if after and after[c].strip() and not _is_number(after[c]) and not any(
+            cell.strip() for cell in after[c + 1:]):
+        notes.append(f"{path.name}: index-name row {after[c]!r} after the header skipped")
+        skip += 1
+    return _CsvLayout(label_col=c, data_rows_start=skip, scorer=first,
+                      body_parts=body_parts, coords=coords, notes=notes)
+
+
+def _is_number(text: str) -> bool:
     try:
-        return pd.read_csv(path, header=[0, 1, 2], index_col=0, float_precision="round_trip")
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
+    """The DataFrame stored in a DLC ``.csv`` file (header found and checked first)."""
+    layout = _csv_layout(path)
+    if notes is not None:
+        notes.extend(layout.notes)
+    n_values = len(layout.coords)
+    first_value = layout.label_col + 1
+    try:
+        raw = pd.read_csv(
+            path, header=None, skiprows=layout.data_rows_start, encoding="utf-8-sig",
+            float_precision="round_trip", usecols=range(layout.label_col,
+                                                        first_value + n_values),
+            dtype={i: np.float64 for i in range(first_value, first_value + n_values)})
     except Exception as exc:
-        raise DLCFileError(f"{path}: cannot parse the DLC CSV ({exc}). The file is corrupt "
-                           "or truncated: re-export it from DeepLabCut or delete it.") from exc
+        raise DLCFileError(f"{path}: cannot parse the DLC CSV below its header ({exc}). The "
+                           "file is corrupt or truncated: re-export it from DeepLabCut or "
+                           "delete it.") from exc
+    columns = pd.MultiIndex.from_arrays(
+        [[layout.scorer] * n_values, layout.body_parts, layout.coords],
+        names=list(_CSV_LABELS))
+    return pd.DataFrame(raw.iloc[:, 1:].to_numpy(dtype=np.float64), columns=columns,
+                        index=pd.Index(raw.iloc[:, 0].to_numpy()))
 
 
 def _refuse_multi_animal(path: Path) -> None:
@@ -276,7 +419,8 @@ def _refuse_multi_animal(path: Path) -> None:
         "tracks one animal per recording. Use a single-animal DLC model for this recording.")
 
 
-def _predictions_from_frame(df: pd.DataFrame, path: Path) -> DLCPredictions:
+def _predictions_from_frame(df: pd.DataFrame, path: Path,
+                            notes: list[str] | None = None) -> DLCPredictions:
     """Turn a DLC-layout DataFrame into :class:`DLCPredictions`."""
     columns = df.columns
     if not isinstance(columns, pd.MultiIndex):
@@ -316,7 +460,7 @@ def _predictions_from_frame(df: pd.DataFrame, path: Path) -> DLCPredictions:
     poses = values.reshape(len(df), len(body_parts), 3)
     return DLCPredictions(scorer=scorers[0], body_parts=body_parts,
                           poses=mask_missing(poses), frames=_frame_numbers(df.index),
-                          sources=[path])
+                          sources=[path], notes=list(notes or []))
 
 
 def mask_missing(poses: np.ndarray) -> np.ndarray:
@@ -650,21 +794,12 @@ def find_output_sets(folder: str | os.PathLike[str], scorer: str | None = None,
 def _scorer_in_file(path: Path) -> str:
     """The scorer column level of a predictions file, reading as little as possible."""
     if path.suffix.lower() == ".csv":
-        try:
-            with path.open("r", encoding="utf-8") as f:
-                first = f.readline().rstrip("\r\n").split(",")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DLCFileError(f"{path}: cannot read the CSV ({exc}). Re-export it from "
-                               "DeepLabCut or delete it.") from exc
-        scorers = list(dict.fromkeys(s.strip().strip('"') for s in first[1:] if s.strip()))
-        if first[:1] != ["scorer"] or len(scorers) != 1:
-            raise DLCFileError(f"{path}: not a single-scorer DLC predictions CSV. "
-                               "Re-export it from DeepLabCut or remove it from the folder.")
-        return scorers[0]
+        return _csv_layout(path).scorer
     try:
         with pd.HDFStore(path, mode="r") as store:
             keys = [k.lstrip("/") for k in store.keys()]
-            key = H5_KEY if H5_KEY in keys else (keys[0] if len(keys) == 1 else None)
+            key = next((k for k in _H5_KEYS if k in keys),
+                       keys[0] if len(keys) == 1 else None)
             if key is not None:
                 try:
                     head = store.select(key, stop=1)
@@ -726,4 +861,5 @@ def load_output_folder(folder: str | os.PathLike[str], expected_scorer: str,
     poses = np.concatenate([p.poses for p in parts], axis=0)
     return DLCPredictions(scorer=first.scorer, body_parts=list(first.body_parts),
                           poses=poses, frames=np.arange(len(poses), dtype=np.int64),
-                          sources=[s.predictions_path for s in sets])
+                          sources=[s.predictions_path for s in sets],
+                          notes=[note for p in parts for note in p.notes])
