@@ -17,6 +17,7 @@ from dlc_tracking.io.dlc_files import (
     DLCPredictions,
     find_output_sets,
     load_output_folder,
+    mask_missing,
     output_names,
     read_metadata,
     read_predictions,
@@ -366,3 +367,185 @@ def test_load_output_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(DLCFileError) as info:
         load_output_folder(corrupt, SCORER)
     assert f"v{SCORER}.h5" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- real-world files
+# Written with DeepLabCut's own writers (dlc_tracking.synthetic.dlc_outputs), then re-saved
+# the ways labs re-save them.
+
+REAL_SCORER = "DLC_Resnet50_open field_2Jan1shuffle1_snapshot_200"
+REAL_PARTS = ["nose", "left ear", "tail/base ü"]
+
+
+def _real_poses(n: int = 25) -> np.ndarray:
+    """Poses as DLC writes them: negative and out-of-frame points, DLC's missing codes."""
+    rng = np.random.default_rng(7)
+    poses = np.empty((n, len(REAL_PARTS), 3))
+    poses[..., 0] = rng.uniform(-40, 700, (n, len(REAL_PARTS)))   # frame is 640 wide
+    poses[..., 1] = rng.uniform(-30, 520, (n, len(REAL_PARTS)))   # and 480 high
+    poses[..., 2] = rng.uniform(0, 1, (n, len(REAL_PARTS)))
+    poses[3, 1] = np.nan
+    poses[4, 2] = 0.0
+    return poses
+
+
+def _csv_numbers(path: Path, skip: int, first_col: int) -> np.ndarray:
+    """The numbers a CSV holds, parsed by Python's correctly rounded float()."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))[skip:]
+    return np.array([[float(c) if c else np.nan for c in row[first_col:]] for row in rows])
+
+
+@pytest.fixture(scope="module")
+def dlc_written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from dlc_tracking.synthetic.dlc_outputs import write_pytorch_outputs
+
+    folder = tmp_path_factory.mktemp("dlc3")
+    return write_pytorch_outputs(folder, "mouse Ö1", REAL_SCORER, REAL_PARTS, _real_poses())
+
+
+def test_dlc_written_files_read_as_written(dlc_written: dict[str, Path]) -> None:
+    expected = mask_missing(_real_poses())
+    for kind in ("h5", "csv"):
+        pred = read_predictions(dlc_written[kind])
+        assert (pred.scorer, pred.body_parts, pred.notes) == (REAL_SCORER, REAL_PARTS, [])
+        np.testing.assert_array_equal(pred.poses, expected)  # bit-identical
+        assert (pred.poses[..., :2] < 0).any()  # negative coordinates kept, not missing
+        assert np.isnan(pred.poses[3, 1]).all() and np.isnan(pred.poses[4, 2]).all()
+
+
+@pytest.mark.parametrize(("how", "note"), [
+    ("pandas", ".1/.2 suffixes"), ("pandas_no_index", ".1/.2 suffixes"),
+    ("pandas_multiheader", None), ("excel", "byte-order mark"),
+])
+def test_resaved_csv_read_exactly(dlc_written: dict[str, Path], tmp_path: Path, how: str,
+                                  note: str | None) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import resave_csv
+
+    path = resave_csv(dlc_written["csv"], tmp_path / f"mouse{REAL_SCORER}.csv", how)
+    pred = read_predictions(path)
+    assert (pred.scorer, pred.body_parts) == (REAL_SCORER, REAL_PARTS)
+    np.testing.assert_array_equal(pred.frames, np.arange(25))
+    if note is None:
+        assert pred.notes == []
+    else:
+        assert any(note in n for n in pred.notes), pred.notes
+    if how.startswith("pandas") and how != "pandas_multiheader":
+        # The values stayed text in pandas' object columns: bit-identical to DLC's.
+        np.testing.assert_array_equal(pred.poses, mask_missing(_real_poses()))
+    else:
+        # pandas' default float parser is not round-trip exact, so its re-save may change
+        # the last bit; the reader returns exactly what the file holds.
+        in_file = mask_missing(_csv_numbers(path, 3, 1).reshape(25, 3, 3))
+        np.testing.assert_array_equal(pred.poses, in_file)
+        finite = np.isfinite(in_file)
+        np.testing.assert_allclose(in_file[finite], _real_poses()[finite], rtol=1e-14, atol=0)
+    assert find_output_sets(tmp_path)[0].scorer == REAL_SCORER
+    loaded = load_output_folder(tmp_path, REAL_SCORER)
+    assert loaded.notes == pred.notes
+
+
+def test_excel_notes_crlf(dlc_written: dict[str, Path], tmp_path: Path) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import resave_csv
+
+    path = resave_csv(dlc_written["csv"], tmp_path / "x.csv", "excel")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfscorer,") and b"\r\n" in path.read_bytes()
+    assert any("CRLF" in n for n in read_predictions(path).notes)
+
+
+@pytest.mark.parametrize(("key", "fmt", "noted"), [
+    ("df_with_missing", "fixed", False), ("predictions", "table", True),
+    ("my_export", "fixed", True),
+])
+def test_resaved_h5_read_exactly(dlc_written: dict[str, Path], tmp_path: Path, key: str,
+                                 fmt: str, noted: bool) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import resave_h5
+
+    path = resave_h5(dlc_written["h5"], tmp_path / "v.h5", key=key, fmt=fmt)
+    pred = read_predictions(path)
+    np.testing.assert_array_equal(pred.poses, mask_missing(_real_poses()))
+    assert bool(pred.notes) == noted
+    assert find_output_sets(tmp_path)[0].scorer == REAL_SCORER
+
+
+@pytest.mark.parametrize("writer", ["pytorch", "tensorflow"])
+def test_names_with_spaces_slash_unicode(tmp_path: Path, writer: str) -> None:
+    from dlc_tracking.synthetic import dlc_outputs
+
+    scorer = "DLC_resnet50_Käfig/A 2Mar3shuffle1_1000" if writer == "tensorflow" else (
+        "DLC_HrnetW32_Käfig/A 2Mar3shuffle1_snapshot_best-20")
+    parts = ["Nase", "linkes Ohr", "Schwanz/Basis", "尾"]
+    poses = np.random.default_rng(1).uniform(-5, 600, (9, 4, 3))
+    write = getattr(dlc_outputs, f"write_{writer}_outputs")
+    files = write(tmp_path, "v", scorer, parts, poses, prefix="vDLC")
+    for kind in ("h5", "csv"):
+        pred = read_predictions(files[kind])
+        assert (pred.scorer, pred.body_parts) == (scorer, parts)
+        np.testing.assert_array_equal(pred.poses, poses)
+    for h5_format in ("fixed", "table"):
+        path = dlc_outputs.resave_h5(files["h5"], tmp_path / f"{h5_format}.h5", fmt=h5_format)
+        assert read_predictions(path).body_parts == parts
+
+
+def test_tensorflow_and_legacy_metadata(tmp_path: Path) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import write_legacy_outputs, write_tensorflow_outputs
+
+    poses = _poses(6)
+    tf = write_tensorflow_outputs(tmp_path / "dlc_a", "a", "DLC_resnet50_tJan1shuffle1_5000",
+                                  PARTS, poses, fps=25.0, frame_size=(640, 480))
+    meta = read_metadata(tf["meta"])
+    assert (meta["engine"], meta["frame_width_px"], meta["frame_height_px"]) == (
+        "tensorflow", 640, 480)
+    legacy_scorer = "DeepCut_resnet50_tJan1shuffle1_5000"
+    old = write_legacy_outputs(tmp_path / "dlc_b", "b", legacy_scorer, PARTS, poses,
+                               frame_size=(320, 200))
+    assert old["meta"].name == f"b{legacy_scorer}includingmetadata.pickle"
+    (found,) = find_output_sets(tmp_path / "dlc_b")
+    assert (found.scorer, found.metadata_path, found.video_stem) == (legacy_scorer,
+                                                                     old["meta"], "b")
+    meta = read_metadata(old["meta"])
+    assert (meta["engine"], meta["frame_width_px"], meta["frame_height_px"]) == (
+        "tensorflow", 320, 200)
+    loaded = load_output_folder(tmp_path / "dlc_b", "DLC_resnet50_tJan1shuffle1_5000")
+    np.testing.assert_array_equal(loaded.poses, poses)
+
+
+def test_multi_animal_dlc_outputs_refused(tmp_path: Path) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import resave_csv, write_pytorch_outputs
+
+    poses = np.random.default_rng(2).uniform(0, 100, (5, 2, 3, 3))
+    files = write_pytorch_outputs(tmp_path, "ma", REAL_SCORER, REAL_PARTS, poses,
+                                  individuals=["mouse1", "mouse2"])
+    resaved = resave_csv(files["csv"], tmp_path / "resaved.csv", "pandas")
+    for path in (files["h5"], files["csv"], resaved):
+        with pytest.raises(DLCFileError, match="multi-animal") as exc:
+            read_predictions(path)
+        assert str(path) in str(exc.value) and "single-animal" in str(exc.value)
+    with pytest.raises(DLCFileError, match="multi-animal"):
+        find_output_sets(tmp_path)
+
+
+@pytest.mark.parametrize("drop_row", [0, 1, 2])
+def test_broken_csv_header_refused(dlc_written: dict[str, Path], tmp_path: Path,
+                                   drop_row: int) -> None:
+    from dlc_tracking.synthetic.dlc_outputs import break_csv_header
+
+    path = break_csv_header(dlc_written["csv"], tmp_path / f"v{REAL_SCORER}.csv",
+                            drop_row=drop_row)
+    for call in (read_predictions, lambda p: find_output_sets(p.parent)):
+        with pytest.raises(DLCFileError, match="broken DLC CSV header") as exc:
+            call(path)
+        text = str(exc.value)
+        assert str(path) in text and "expected" in text and "Fix:" in text
+
+
+def test_csv_with_short_header_row_refused(dlc_written: dict[str, Path],
+                                           tmp_path: Path) -> None:
+    lines = dlc_written["csv"].read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].rsplit(",", 1)[0] + "\n"  # bodyparts row one cell short
+    path = tmp_path / "short.csv"
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(DLCFileError, match="9 / 8 / 9 cells"):
+        read_predictions(path)
