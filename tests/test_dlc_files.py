@@ -549,3 +549,11 @@ def test_csv_with_short_header_row_refused(dlc_written: dict[str, Path],
     path.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(DLCFileError, match="9 / 8 / 9 cells"):
         read_predictions(path)
+
+
+def test_csv_cut_short_refused(dlc_written: dict[str, Path], tmp_path: Path) -> None:
+    text = dlc_written["csv"].read_text(encoding="utf-8")
+    path = tmp_path / "cut.csv"
+    path.write_text(text[: text.rstrip("\n").rfind(",")], encoding="utf-8")
+    with pytest.raises(DLCFileError, match="cut short"):
+        read_predictions(path)

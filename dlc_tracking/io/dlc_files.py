@@ -406,11 +406,25 @@ def _read_csv(path: Path, notes: list[str] | None = None) -> pd.DataFrame:
         raise DLCFileError(f"{path}: cannot parse the DLC CSV below its header ({exc}). The "
                            "file is corrupt or truncated: re-export it from DeepLabCut or "
                            "delete it.") from exc
+    _check_last_row(path, first_value + n_values)
     columns = pd.MultiIndex.from_arrays(
         [[layout.scorer] * n_values, layout.body_parts, layout.coords],
         names=list(_CSV_LABELS))
     return pd.DataFrame(raw.iloc[:, 1:].to_numpy(dtype=np.float64), columns=columns,
                         index=pd.Index(raw.iloc[:, 0].to_numpy()))
+
+
+def _check_last_row(path: Path, n_cells: int) -> None:
+    """Refuse a CSV whose last row is cut short (pandas would pad it with NaN silently)."""
+    with path.open("rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
+        tail = f.read().decode("utf-8", errors="replace").rstrip("\r\n")
+    last = next(csv.reader([tail.rsplit("\n", 1)[-1].rstrip("\r")]), [])
+    if 0 < len(last) < n_cells:
+        raise DLCFileError(
+            f"{path}: the last row has {len(last)} of {n_cells} cells: the file was cut "
+            "short (an interrupted copy or save). Copy it again or re-export it from "
+            "DeepLabCut; the .h5 of the same run can be ingested instead.")
 
 
 def _refuse_multi_animal(path: Path) -> None:
