@@ -39,6 +39,7 @@ from dlc_tracking.warehouse.files import (
     _is_lock_error,
     _sql_str,
 )
+from dlc_tracking.warehouse.packs import SQL_PACK_FILE, is_pack_key, pack_sources
 from dlc_tracking.warehouse.tables import (
     FILE_VIEW_DESCRIPTION,
     FILE_VIEWS,
@@ -120,6 +121,11 @@ def _tracking_summaries(data: pa.Table, key: str, tracking_file: str,
 
 
 # ----------------------------------------------------------------------------- the store
+
+
+def _pack_of(file_name: str) -> str:
+    """The key of a pack file's name (``_pack...@<version>.parquet`` -> ``_pack...``)."""
+    return file_name.split("@", 1)[0]
 
 
 def default_root() -> Path:
@@ -342,8 +348,8 @@ class Warehouse:
         summaries = _versions(self.table_dir("recording_summaries"))
         missing = []
         for key, versions in sorted(frames.items()):
-            if key == SCHEMA_KEY:
-                continue
+            if key == SCHEMA_KEY or is_pack_key(key):
+                continue  # a packed recording's summary is packed with it (packs.py)
             current = summaries.get(key)
             named = set()
             if current:
@@ -397,6 +403,8 @@ class Warehouse:
         """
         spec = self._spec(table)
         path = self.partition_path(table, key)
+        if path is None and key in self.pack_index(table):
+            return _conform(self._packed_rows(table, key), spec).to_pandas()
         if path is None:
             raise WarehouseError(
                 f"{self.table_dir(table)}: no partition {key!r} in table {table!r}; "
@@ -412,18 +420,52 @@ class Warehouse:
         if table == "processed_tracking":
             self.delete_partition("recording_summaries", key)
         folder = self.table_dir(table)
+        packed = False
+        if key in self.pack_index(table):
+            from dlc_tracking.warehouse.compaction import remove_from_packs
+
+            # Out of its pack first (its own file still hides the pack's rows meanwhile).
+            packed = remove_from_packs(self, table, [key])
         versions = _versions(folder, key).get(key, [])
         for version in versions:
             version.path.unlink(missing_ok=True)
         if versions:
             _fsync_dir(folder)
-        return bool(versions)
+        return bool(versions) or packed
 
     def partitions(self, table: str) -> list[str]:
         """Partition keys present for a table, sorted."""
         partitioned = table in TABLES and TABLES[table].partitioned
-        keys = _versions(self.table_dir(table))
+        keys = set(_versions(self.table_dir(table))) | set(self.pack_index(table))
         return sorted(k for k in keys if _KEY.match(k) and (partitioned or k != ALL_KEY))
+
+    # ---------------------------------------------------------------- packs
+
+    def pack_index(self, table: str) -> dict[str, Path]:
+        """Packed recordings of a table: ``recording id -> current pack file``.
+
+        Only recordings without a file of their own (which would win, see ``packs.py``).
+        """
+        for attempt in range(3):
+            versions = _versions(self.table_dir(table))
+            index: dict[str, Path] = {}
+            try:
+                for key in sorted(k for k in versions if is_pack_key(k)):
+                    current = versions[key][-1]
+                    for rid in pack_sources(current.file):
+                        if rid not in versions:
+                            index[rid] = current.path
+                return index
+            except FileNotFoundError:  # replaced by a newer version since listed: again
+                if attempt == 2:
+                    raise
+        return {}  # pragma: no cover
+
+    def _packed_rows(self, table: str, key: str) -> pa.Table:
+        """The rows of one packed recording (its pack's row groups for that id)."""
+        spec = self._spec(table)
+        column = spec.partition_column or "recording_id"
+        return pq.read_table(self.pack_index(table)[key], filters=[(column, "=", key)])
 
     # ---------------------------------------------------------------- whole tables
 
@@ -461,8 +503,14 @@ class Warehouse:
         spec = TABLES.get(name)
         current = {k: v[-1].path for k, v in _versions(self.table_dir(name)).items()}
         if spec is not None and spec.partitioned:
-            parts = [_conform(pq.read_table(current[k]), spec) for k in sorted(current)
-                     if k != SCHEMA_KEY]
+            own = {k for k in current if k != SCHEMA_KEY and not is_pack_key(k)}
+            parts = [_conform(pq.read_table(current[k]), spec) for k in sorted(own)]
+            column = spec.partition_column or "recording_id"
+            for key in sorted(k for k in current if is_pack_key(k)):
+                packed = pq.read_table(current[key])
+                keep = pc.invert(pc.is_in(packed.column(column),
+                                          pa.array(sorted(own), pa.string())))
+                parts.append(_conform(packed.filter(keep), spec))
             return (pa.concat_tables(parts) if parts else spec.schema.empty_table()).to_pandas()
         path = current.get(ALL_KEY)
         if path is not None:
@@ -516,20 +564,40 @@ class Warehouse:
                     f"FROM glob({glob}) WHERE regexp_matches(file, {_sql_str(_SQL_NS)})"
                     ") GROUP BY key")
 
+        pack = _sql_str(SQL_PACK_FILE)
+
+        def own_keys(glob: str) -> str:  # recordings with a file of their own: packs yield
+            return (f"SELECT key FROM ({current(glob)}) WHERE NOT starts_with(key, '_') "
+                    f"AND key <> {_sql_str(ALL_KEY)}")
+
         statements = []
         for name in self.tables():
             glob = _sql_str(str(self.tables_dir / name / "*.parquet"))
+            spec = TABLES.get(name)
+            packed = ""
+            if spec is not None and spec.partitioned and spec.partition_column:
+                packed = (f" AND (NOT regexp_matches({_FILE_COLUMN}, {pack}) OR "
+                          f'"{spec.partition_column}" NOT IN ({own_keys(glob)}))')
             statements.append(
                 f'CREATE OR REPLACE VIEW "{name}" AS SELECT * EXCLUDE ({_FILE_COLUMN}) '
                 f"FROM read_parquet({glob}, union_by_name = true, "
                 f"filename = '{_FILE_COLUMN}') "
-                f"WHERE {_FILE_COLUMN} IN (SELECT file FROM ({current(glob)}))")
+                f"WHERE {_FILE_COLUMN} IN (SELECT file FROM ({current(glob)})){packed}")
         for view, table in FILE_VIEWS.items():
             glob = _sql_str(str(self.tables_dir / table / "*.parquet"))
+            # `_*.parquet` (the schema file and the packs) is never an empty glob.
+            underscored = _sql_str(str(self.tables_dir / table / "_*.parquet"))
             statements.append(
                 f'CREATE OR REPLACE VIEW "{view}" AS SELECT key AS recording_id, '
                 f"regexp_extract(file, {_sql_str(_SQL_NAME)}) AS tracking_file "
-                f"FROM ({current(glob)}) WHERE key <> {_sql_str(SCHEMA_KEY)}")
+                f"FROM ({current(glob)}) WHERE key <> {_sql_str(SCHEMA_KEY)} "
+                f"AND NOT regexp_matches(file, {pack}) UNION ALL "
+                f"SELECT DISTINCT recording_id, regexp_extract({_FILE_COLUMN}, "
+                f"{_sql_str(_SQL_KEY)}, 1) AS tracking_file FROM read_parquet({underscored}, "
+                f"union_by_name = true, filename = '{_FILE_COLUMN}') "
+                f"WHERE {_FILE_COLUMN} IN (SELECT file FROM ({current(glob)})) "
+                f"AND regexp_matches({_FILE_COLUMN}, {pack}) "
+                f"AND recording_id NOT IN ({own_keys(glob)})")
         statements.extend(self._derived_sql())
         return statements
 
@@ -555,14 +623,30 @@ class Warehouse:
             # Files of one column layout (the usual case) need no union by name, which
             # would read every footer once more when the view is made.
             union = len({v.columns for v in current}) > 1
+            spec = TABLES.get(name)
+            if any(is_pack_key(v.key) for v in current) and spec and spec.partition_column:
+                own = ", ".join(_sql_str(v.key) for v in current
+                                if not v.key.startswith("_") and v.key != ALL_KEY)
+                hide = (f' OR "{spec.partition_column}" NOT IN ({own})' if own else
+                        " OR true")
+                statements.append(
+                    f'CREATE OR REPLACE VIEW "{name}" AS SELECT * EXCLUDE ({_FILE_COLUMN}) '
+                    f"FROM read_parquet([{listed}], union_by_name = {str(union).lower()}, "
+                    f"filename = '{_FILE_COLUMN}') WHERE (NOT regexp_matches("
+                    f"{_FILE_COLUMN}, {_sql_str(SQL_PACK_FILE)}){hide})")
+                continue
             statements.append(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM '
                               f"read_parquet([{listed}], union_by_name = {str(union).lower()})")
         for view, table in FILE_VIEWS.items():
             if wanted is not None and view not in wanted:
                 continue
-            rows = ", ".join(f"({_sql_str(k)}, {_sql_str(v[-1].path.name)})"
-                             for k, v in sorted(_versions(self.table_dir(table)).items())
-                             if k != SCHEMA_KEY)
+            current_files = {k: v[-1].path.name
+                             for k, v in _versions(self.table_dir(table)).items()
+                             if k != SCHEMA_KEY and not is_pack_key(k)}
+            current_files.update({k: _pack_of(path.name) for k, path
+                                  in self.pack_index(table).items()})
+            rows = ", ".join(f"({_sql_str(k)}, {_sql_str(v)})"
+                             for k, v in sorted(current_files.items()))
             source = (f"(VALUES {rows}) AS t(recording_id, tracking_file)" if rows else
                       "(SELECT NULL::VARCHAR AS recording_id, NULL::VARCHAR AS tracking_file "
                       "WHERE false)")

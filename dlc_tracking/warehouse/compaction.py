@@ -1,0 +1,337 @@
+"""Compaction: finished recordings' small per-recording files merged into packs.
+
+Each recording adds one small file to every table; a query opens every file of the tables
+it reads, so the summary query grows ~1 ms per recording (seconds at a few thousand).
+Compaction merges the current files of recordings that have not been written for
+``min_age_s`` (finished) into packs of ``recordings_per_pack`` recordings (see
+:mod:`dlc_tracking.warehouse.packs` for the format and the rules readers follow), so an
+archive of 100,000 recordings is read from a few dozen files per table.
+
+Safe while pipelines write and analysts read:
+
+- nothing is changed in place: packs are published like partitions (temporary file,
+  fsync, rename) as new versions; the files they were made from are deleted only on a
+  later pass, once the pack is older than the warehouse's ``grace_s`` (a query that
+  listed them has long finished);
+- a recording written while a pass runs keeps its new file, which wins over its packed
+  rows; the next pass packs it again and rewrites the older pack without it;
+- one pass at a time per warehouse (a lock file), and deleting a packed partition takes
+  the same lock.
+
+Run it from the ``warehouse_compaction`` job (scheduled hourly by the code location), or
+``python -m dlc_tracking.warehouse.compaction [ROOT]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dlc_tracking.warehouse.arrow import _conform
+from dlc_tracking.warehouse.files import _fsync_dir, _fsync_file
+from dlc_tracking.warehouse.packs import (
+    SOURCES_KEY,
+    encode_sources,
+    is_pack_key,
+    pack_key,
+    pack_sources,
+)
+from dlc_tracking.warehouse.store import Warehouse, _versions
+from dlc_tracking.warehouse.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+MIN_AGE_S = 600.0
+"""A recording whose newest file in a table is younger than this is left alone."""
+RECORDINGS_PER_PACK = 2000
+ROW_GROUP_ROWS = 64 * 1024
+"""Row groups of packs: a point query reads the few whose recording-id range holds it."""
+_PAIRED = ("processed_tracking", "recording_summaries")
+LOCK_FILE = ".compaction.lock"
+
+
+@dataclass
+class CompactionReport:
+    """What one pass did.
+
+    Attributes
+    ----------
+    packed : dict
+        Table -> recordings packed in this pass.
+    rewritten : dict
+        Table -> older packs rewritten without recordings packed again.
+    removed_files : int
+        Per-recording files deleted (packed by an earlier pass, past the grace time).
+    seconds : float
+        Wall time of the pass.
+    """
+
+    packed: dict[str, int] = field(default_factory=dict)
+    rewritten: dict[str, int] = field(default_factory=dict)
+    removed_files: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for logs."""
+        packed = ", ".join(f"{t} {n}" for t, n in self.packed.items() if n) or "nothing"
+        return (f"packed {packed}; {sum(self.rewritten.values())} older pack(s) rewritten; "
+                f"{self.removed_files} packed file(s) removed; {self.seconds:.1f} s")
+
+
+@contextlib.contextmanager
+def compaction_lock(store: Warehouse) -> Iterator[None]:
+    """One compaction (or packed delete) at a time per warehouse (``flock``)."""
+    store.tables_dir.mkdir(parents=True, exist_ok=True)
+    with open(store.tables_dir / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _partitioned_tables(store: Warehouse, tables: Sequence[str] | None) -> list[str]:
+    names = tables or [t for t in store.tables() if t in TABLES and TABLES[t].partitioned]
+    return [t for t in names if TABLES[t].partition_column]
+
+
+def _publish_pack(store: Warehouse, table: str, key: str, data: pa.Table,
+                  sources: dict[str, str]) -> Path:
+    """Publish a pack version: sorted, row-group statistics on the recording id, footer
+    listing its sources; temporary file, fsync, rename (as every warehouse file)."""
+    folder = store.table_dir(table)
+    column = TABLES[table].partition_column
+    order = [(column, "ascending")] + [(c, "ascending") for c in ("model_name", "frame")
+                                        if c in data.column_names]
+    if data.num_rows:
+        data = data.sort_by(order)
+    data = data.replace_schema_metadata({**(data.schema.metadata or {}),
+                                         SOURCES_KEY: encode_sources(sources)})
+    names = "\x00".join(data.column_names).encode()
+    tag = hashlib.sha1(names, usedforsecurity=False).hexdigest()[:4] + uuid.uuid4().hex[:4]
+    tmp = folder / f".{key}.{os.getpid()}.{tag}.tmp"
+    stats = [f.name for f in data.schema if not pa.types.is_floating(f.type)]
+    try:
+        pq.write_table(data, str(tmp), compression="zstd", compression_level=1,
+                       row_group_size=ROW_GROUP_ROWS, write_statistics=stats,
+                       use_dictionary=True)
+        _fsync_file(tmp)
+        path = folder / f"{key}@{time.time_ns():020d}-{tag}.parquet"
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def _finished(store: Warehouse, table: str, min_age_s: float, now_ns: int) -> dict[str, Path]:
+    """Recordings whose current own file is older than ``min_age_s``: id -> file."""
+    out = {}
+    for key, versions in _versions(store.table_dir(table)).items():
+        if key.startswith("_") or not versions:
+            continue
+        current = versions[-1]
+        if now_ns - current.ns >= min_age_s * 1e9:
+            out[key] = current.path
+    return out
+
+
+def _consistent_pairs(frames: dict[str, Path], summaries: dict[str, Path]) -> set[str]:
+    """Recordings whose current summary names their current frames file (packed together)."""
+    keys = set()
+    for key in frames.keys() & summaries.keys():
+        try:
+            named = set(pq.read_table(summaries[key], columns=["tracking_file"])
+                        .column(0).to_pylist())
+        except (OSError, pa.ArrowException):
+            continue
+        if frames[key].name in named:
+            keys.add(key)
+    return keys
+
+
+def _read_sources(table: str, files: dict[str, Path], key: str) -> pa.Table:
+    """The rows of ``files`` (recording id -> file) for pack ``key``; drops from ``files``
+    the recordings whose file was removed meanwhile (a newer version superseded it: that
+    version, the recording's own file, is what readers read)."""
+    spec = TABLES[table]
+    parts = []
+    for rid in sorted(files):
+        try:
+            parts.append(_conform(pq.read_table(files[rid]), spec))
+        except FileNotFoundError:
+            del files[rid]
+    data = pa.concat_tables(parts) if parts else spec.schema.empty_table()
+    if table == "recording_summaries":  # rule 3 of packs.py: name the frames' pack
+        index = data.schema.get_field_index("tracking_file")
+        data = data.set_column(index, data.schema.field(index),
+                               pa.array([key] * data.num_rows, pa.string()))
+    return data
+
+
+def _rewrite_without(store: Warehouse, table: str, keys: set[str]) -> int:
+    """Rewrite every current pack holding any of ``keys`` without them; count rewritten."""
+    column = TABLES[table].partition_column
+    count = 0
+    for key, versions in _versions(store.table_dir(table)).items():
+        if not is_pack_key(key):
+            continue
+        current = versions[-1]
+        sources = pack_sources(current.file)
+        drop = keys & sources.keys()
+        if not drop:
+            continue
+        data = pq.read_table(current.path)
+        keep = pc.invert(pc.is_in(data.column(column), pa.array(sorted(drop), pa.string())))
+        _publish_pack(store, table, key, data.filter(keep),
+                      {k: v for k, v in sources.items() if k not in drop})
+        count += 1
+    return count
+
+
+def remove_from_packs(store: Warehouse, table: str, keys: Sequence[str]) -> bool:
+    """Take recordings out of their packs (``Warehouse.delete_partition`` of a packed one).
+
+    Waits the catalog's visibility delay afterwards, so the DB views no longer pick the
+    old pack version once the caller deletes the recordings' own files.
+    """
+    from dlc_tracking.warehouse.store import VISIBILITY_DELAY_S
+
+    with compaction_lock(store):
+        count = _rewrite_without(store, table, set(keys))
+    if count:
+        time.sleep(VISIBILITY_DELAY_S + 0.1)
+    return bool(count)
+
+
+def remove_packed_sources(store: Warehouse, tables: Sequence[str] | None = None,
+                          now_ns: int | None = None) -> int:
+    """Delete own files that a current pack, older than ``grace_s``, was made from."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    grace_ns = store.grace_s * 1e9
+    removed = 0
+    for table in _partitioned_tables(store, tables):
+        folder = store.table_dir(table)
+        versions = _versions(folder)
+        for key, pack_versions in versions.items():
+            if not is_pack_key(key) or now_ns - pack_versions[-1].ns < grace_ns:
+                continue
+            sources = pack_sources(pack_versions[-1].file)
+            if not sources:  # emptied by rewrites: nothing reads it any more
+                for version in pack_versions:
+                    version.path.unlink(missing_ok=True)
+                    removed += 1
+                continue
+            for rid, name in sources.items():
+                own = versions.get(rid, [])
+                # Only the very file packed: a newer one (written since) stays and wins.
+                if own and own[-1].path.name == name:
+                    for version in own:
+                        version.path.unlink(missing_ok=True)
+                        removed += 1
+        if removed:
+            _fsync_dir(folder)
+    return removed
+
+
+def compact(store: Warehouse, tables: Sequence[str] | None = None,
+            min_age_s: float = MIN_AGE_S, recordings_per_pack: int = RECORDINGS_PER_PACK,
+            now_ns: int | None = None) -> CompactionReport:
+    """One compaction pass over the partitioned tables (see the module docstring).
+
+    Parameters
+    ----------
+    store : Warehouse
+        The warehouse.
+    tables : sequence of str, optional
+        Only these partitioned tables (default: all).
+    min_age_s : float, default 600
+        Leave recordings written more recently than this (still being processed).
+    recordings_per_pack : int, default 2000
+        Recordings per pack file.
+    now_ns : int, optional
+        The time to judge ages by (tests); default now.
+
+    Returns
+    -------
+    CompactionReport
+    """
+    started = time.monotonic()
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    report = CompactionReport()
+    names = _partitioned_tables(store, tables)
+    with compaction_lock(store):
+        report.removed_files = remove_packed_sources(store, names, now_ns)
+        finished = {t: _finished(store, t, min_age_s, now_ns) for t in names}
+        if all(t in finished for t in _PAIRED):
+            both = _consistent_pairs(*(finished[t] for t in _PAIRED))
+            for t in _PAIRED:
+                finished[t] = {k: v for k, v in finished[t].items() if k in both}
+        # The same recordings go to the same pack key in every table (rule 3).
+        all_keys = sorted(set().union(*(f.keys() for f in finished.values())))
+        groups = [all_keys[i:i + recordings_per_pack]
+                  for i in range(0, len(all_keys), recordings_per_pack)]
+        pass_ns = time.time_ns()
+        for table in names:
+            chosen = finished[table]
+            report.packed[table] = len(chosen)
+            if not chosen:
+                continue
+            report.rewritten[table] = _rewrite_without(store, table, set(chosen))
+            for index, group in enumerate(groups):
+                files = {k: chosen[k] for k in group if k in chosen}
+                if not files:
+                    continue
+                key = pack_key(pass_ns, index)
+                data = _read_sources(table, files, key)
+                if files:
+                    _publish_pack(store, table, key, data,
+                                  {k: p.name for k, p in files.items()})
+            log.info("%s: packed %d recording(s)", table, len(chosen))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def file_counts(store: Warehouse) -> dict[str, int]:
+    """Parquet files per table folder (all versions, schema file included)."""
+    return {t: sum(1 for n in os.listdir(store.table_dir(t)) if n.endswith(".parquet"))
+            for t in store.tables() if store.table_dir(t).is_dir()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dlc_tracking.warehouse.compaction [ROOT] [--min-age-s S]``."""
+    import argparse
+
+    from dlc_tracking.warehouse.store import default_root
+
+    parser = argparse.ArgumentParser(prog="python -m dlc_tracking.warehouse.compaction",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", nargs="?", help="warehouse root (default "
+                        "$DLC_PLATFORM_WAREHOUSE or demo/warehouse)")
+    parser.add_argument("--min-age-s", type=float, default=MIN_AGE_S)
+    args = parser.parse_args(argv)
+    store = Warehouse(Path(args.root) if args.root else default_root())
+    report = compact(store, min_age_s=args.min_age_s)
+    print(f"{store.root}: {report.summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["CompactionReport", "compact", "compaction_lock", "file_counts",
+           "remove_from_packs", "remove_packed_sources"]
