@@ -1,4 +1,5 @@
-"""The DeepLabCut inference resource: DLC's own analyze_videos on a worker's GPU (or CPU)."""
+"""The DeepLabCut inference resource: the platform's batched engine or DLC's analyze_videos,
+on a worker's GPU (or CPU)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,32 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlc_tracking.inference.dlc_runner import InferenceResult, run_analyze_videos
+from dlc_assets.worker_info import worker_description
+from dlc_tracking.errors import ModelNotAvailableError
+from dlc_tracking.inference.choice import ENGINE_CHOICES, infer_video
+from dlc_tracking.inference.dlc_runner import InferenceResult
 from dlc_tracking.io.video import VideoInfo
 from dlc_tracking.registry.registry_file import ModelEntry
 
 
 class DLCInference(dg.ConfigurableResource):
-    """Runs a registered DLC model on a recording's video with DeepLabCut's analyze_videos.
+    """Runs a registered DLC model on a recording's video.
 
-    PyTorch (DLC 3) and TensorFlow (legacy DLC 2) models run in this process; the
-    environment holds both engines (see README, "Why one environment").
+    ``engine: platform`` (default) runs PyTorch (DLC 3) models in the platform's batched
+    engine (docs/inference.md), same keypoints as DLC, faster; ``engine: dlc`` runs
+    DeepLabCut's own analyze_videos. A model's registry entry may override it
+    (``inference_engine:``); legacy TensorFlow models and models the engine does not
+    cover always run DLC's path. Both engines run in this process; the environment holds
+    both DLC engines (see README, "Why one environment").
     """
 
     device: str = Field(default="auto", description="auto (GPU when present) | cpu | cuda:N")
-    batch_size: int = Field(default=8, ge=1, description="Frames per forward pass")
+    batch_size: int | None = Field(
+        default=None, ge=1,
+        description="Frames per forward pass; unset: 8 on the CPU, 32 on CUDA (platform "
+                    "engine), 8 (DLC's analyze_videos)")
+    engine: str = Field(default="platform",
+                        description=f"Inference engine for PyTorch models: {ENGINE_CHOICES}")
     work_dir: str = Field(
         default=".dagster_home/inference",
         description="Where per-recording x model output folders and staged model copies live",
@@ -33,7 +46,10 @@ class DLCInference(dg.ConfigurableResource):
     def analyze(self, model: ModelEntry, video: Path, recording_id: str,
                 log=None, video_info: VideoInfo | None = None) -> InferenceResult:
         """Infer one recording's video; fails early when the model is not on this worker."""
-        model.check_available()
+        try:
+            model.check_available()
+        except ModelNotAvailableError as exc:  # name the worker: models live on some only
+            raise ModelNotAvailableError(f"{worker_description()}: {exc}") from exc
 
         def report(done: int, total: int, elapsed: float) -> None:
             if log is not None:
@@ -41,8 +57,13 @@ class DLCInference(dg.ConfigurableResource):
                 log.info(f"{recording_id}: DLC inference {done}/{total} frames "
                          f"({100 * done / max(total, 1):.0f}%), {rate:.1f} frames/s")
 
+        def say(message: str) -> None:
+            if log is not None:
+                log.info(f"{recording_id}: {message}")
+
         d = model.derived
-        return run_analyze_videos(
+        return infer_video(
+            engine_choice=self.engine, model_override=model.inference_engine,
             project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
             trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
             model_folder=d["model_folder"], iteration=int(d["iteration"]),
@@ -50,5 +71,5 @@ class DLCInference(dg.ConfigurableResource):
             output_dir=self.output_dir(recording_id, model.name),
             staging_root=Path(self.work_dir).absolute() / "staging", device=self.device,
             batch_size=self.batch_size, progress=report,
-            progress_interval_s=self.progress_interval_s, video_info=video_info,
+            progress_interval_s=self.progress_interval_s, video_info=video_info, log=say,
         )

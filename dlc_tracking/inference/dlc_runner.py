@@ -51,6 +51,7 @@ class InferenceResult:
     model_load_s: float
     frames_per_s: float
     dlc_version: str
+    inference_engine: str = "dlc"  # "platform" (dlc_tracking.inference.engine) or "dlc"
     extra: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
@@ -229,6 +230,9 @@ def run_analyze_videos(
         )
     info = video_info or probe_video(video)
     resolve_device(device)  # fail early on a device this worker does not have
+    from dlc_tracking.inference.allocator import keep_freed_memory
+
+    keep_freed_memory()  # 1.6x for DLC's own forward pass on CPU, same numbers
     if output_dir.exists():
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True)

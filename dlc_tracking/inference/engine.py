@@ -1,0 +1,462 @@
+"""The platform's inference engine for registered PyTorch (DLC 3) models.
+
+DeepLabCut builds the model (the project's ``pytorch_config.yaml``, DLC's ``DLCLoader``
+and ``get_pose_inference_runner``, the registered snapshot), so architectures, heads and
+weights stay DLC's. The engine owns the pipeline around the network:
+
+1. frames are decoded in a thread into a bounded queue of ready ``uint8`` batches
+   (:mod:`~dlc_tracking.inference.decoding`);
+2. the network runs in the fastest runtime that keeps DLC's numbers: on the CPU, the
+   network exported once to ONNX (normalisation folded in, cached by content hash) in
+   ONNX Runtime; on CUDA, DLC's PyTorch module itself, frames uploaded from pinned
+   buffers and normalised on the GPU, channels-last, ``cudnn.benchmark``;
+3. DLC's heatmap peak + location refinement, vectorised over the batch
+   (:mod:`~dlc_tracking.inference.postprocess`);
+4. DLC's output files, written by DLC's own writers (h5 with its columns and scorer,
+   ``_meta.pickle``, ``_full.pickle``), into a private folder that replaces the output
+   folder only when complete.
+
+What it covers: single-animal bottom-up models whose heads use DLC's
+``HeatmapPredictor`` and whose inference transforms are only ImageNet normalisation
+(DLC's defaults for single-animal projects), with or without ``cropping`` in config.yaml.
+Anything else raises :class:`EngineNotApplicable`, and the caller runs DLC's own
+``analyze_videos`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dlc_tracking.errors import InferenceError
+from dlc_tracking.inference.allocator import keep_freed_memory
+from dlc_tracking.inference.decoding import Crop, FrameBatches, dlc_crop
+from dlc_tracking.inference.dlc_runner import (
+    InferenceResult,
+    ProgressCallback,
+    claim_device,
+    resolve_device,
+    stage_project,
+)
+from dlc_tracking.inference.postprocess import HeatmapDecoding, decoding_from_config, heatmap_poses
+from dlc_tracking.io.video import VideoInfo, probe_video
+
+DEFAULT_CPU_BATCH = 8  # CPU s/frame vs batch measured flat from 4 to 8 (BENCHMARKS.md)
+DEFAULT_CUDA_BATCH = 32
+QUEUE_BATCHES = 3
+# inference transforms the engine reproduces; any other one set in the config -> DLC's path
+_COVERED_TRANSFORMS = {"normalize_images"}
+_IGNORED_TRANSFORM_KEYS = {"top_down_crop", "collate"}  # top-down / training-only keys
+
+
+class EngineNotApplicable(InferenceError):
+    """The engine does not cover this model; DeepLabCut's ``analyze_videos`` must run it."""
+
+
+@dataclass
+class LoadedModel:
+    """A registered model built by DeepLabCut's code, ready for the engine."""
+
+    model: object  # DLC's PoseModel, eval mode, on the CPU
+    model_cfg: dict
+    project_cfg: dict
+    pose_cfg: dict
+    scorer: str
+    snapshot: Path
+    snapshot_digest: str
+    train_fraction: float
+    decodings: dict[str, HeatmapDecoding]
+    output_keys: list[tuple[str, str]] = field(default_factory=list)
+    crop_box: tuple[int, int, int, int] | None = None
+
+
+def unsupported_reason(project_cfg: dict, model_cfg: dict) -> str | None:
+    """Why the engine cannot run this model (None when it can)."""
+    if project_cfg.get("multianimalproject"):
+        return "multi-animal project (DLC assembles and tracks individuals)"
+    if model_cfg.get("method", "bu").lower() not in ("bu", "bottom_up", "bottom-up"):
+        return f"pose task {model_cfg.get('method')!r} (only bottom-up models are covered)"
+    meta = model_cfg.get("metadata", {})
+    if meta.get("unique_bodyparts"):
+        return "unique body parts"
+    if meta.get("with_identity"):
+        return "identity head"
+    if len(meta.get("individuals") or ["x"]) != 1:
+        return "more than one individual"
+    for name, head in (model_cfg.get("model", {}).get("heads") or {}).items():
+        predictor = (head.get("predictor") or {}).get("type")
+        if predictor != "HeatmapPredictor":
+            return f"head {name!r} uses predictor {predictor!r} (only HeatmapPredictor)"
+    transforms = (model_cfg.get("data") or {}).get("inference") or {}
+    extra = sorted(k for k, v in transforms.items()
+                   if v and k not in _COVERED_TRANSFORMS | _IGNORED_TRANSFORM_KEYS)
+    if extra:
+        return f"inference transforms {extra} (only normalize_images is covered)"
+    if not transforms.get("normalize_images"):
+        return "normalize_images is off"
+    return None
+
+
+def load_model(staged_config: Path, shuffle: int, trainingsetindex: int) -> LoadedModel:
+    """Build the registered model with DeepLabCut's own loader and builders (CPU).
+
+    Raises
+    ------
+    EngineNotApplicable
+        The model is of a kind the engine does not cover.
+    """
+    from deeplabcut.pose_estimation_pytorch.apis import utils as dlc_utils
+    from deeplabcut.pose_estimation_pytorch.data import DLCLoader
+    from deeplabcut.utils import auxiliaryfunctions
+
+    from dlc_tracking.inference.export import file_digest
+
+    loader = DLCLoader(staged_config, trainset_index=trainingsetindex, shuffle=shuffle)
+    model_cfg = loader.model_cfg
+    model_dict = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
+    reason = unsupported_reason(loader.project_cfg, model_dict)
+    if reason:
+        raise EngineNotApplicable(f"the platform engine does not cover this model: {reason}")
+    snapshot = dlc_utils.get_model_snapshots(-1, loader.model_folder, loader.pose_task)[0]
+    runner = dlc_utils.get_pose_inference_runner(
+        model_config=model_cfg, snapshot_path=snapshot.path, batch_size=1, device="cpu")
+    model = runner.model.eval()
+    decodings = {
+        name: decoding_from_config(head.get("predictor") or {}, model.get_stride(name))
+        for name, head in model_dict["model"]["heads"].items()
+    }
+    pose_cfg = auxiliaryfunctions.read_plainconfig(
+        str(loader.model_folder.parent / "test" / "pose_cfg.yaml"))
+    project_cfg = loader.project_cfg
+    crop_box = None
+    if project_cfg.get("cropping", False):
+        crop_box = tuple(int(project_cfg[k]) for k in ("x1", "x2", "y1", "y2"))
+    return LoadedModel(
+        model=model, model_cfg=model_cfg, project_cfg=project_cfg, pose_cfg=pose_cfg,
+        scorer=loader.scorer(snapshot, None), snapshot=Path(snapshot.path),
+        snapshot_digest=file_digest(Path(snapshot.path)),
+        train_fraction=project_cfg["TrainingFraction"][trainingsetindex],
+        decodings=decodings, crop_box=crop_box,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Runtimes: a batch of uint8 RGB frames in, the heads' maps out (numpy, float32)
+# ----------------------------------------------------------------------------------------
+
+
+class OnnxNetwork:
+    """The exported graph in ONNX Runtime (CPU, fp32)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # threads sleep instead of spinning between ops: measured 10-25 % less CPU per
+        # frame on this shared 2-core machine, and the decoder thread gets its turn
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(frames)})
+
+
+class TorchNetwork:
+    """DLC's PyTorch module on a CUDA device (or the CPU), frames normalised on the device."""
+
+    runtime = "torch"
+
+    def __init__(self, network, device: str):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.on_cuda = self.device.type == "cuda"
+        if self.on_cuda:
+            torch.backends.cudnn.benchmark = True
+        self.network = network.to(self.device).eval()
+        if self.on_cuda:
+            self.network = self.network.to(memory_format=torch.channels_last)
+
+    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(frames).to(self.device, non_blocking=self.on_cuda)
+            outputs = self.network(x)
+            return [o.float().cpu().numpy() for o in outputs]
+
+
+def pinned_allocator(shape: tuple[int, ...]) -> np.ndarray:
+    """A page-locked host buffer (fast, asynchronous host-to-GPU copies)."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.uint8, pin_memory=True).numpy()
+
+
+def build_network(loaded: LoadedModel, device: str, height: int, width: int,
+                  log: Callable[[str], None]):
+    """The runtime for ``device``: ONNX Runtime on the CPU, PyTorch on CUDA."""
+    import copy
+
+    from dlc_tracking.inference.export import (
+        FramesToMaps,
+        export_key,
+        exported_onnx,
+        head_output_keys,
+        max_abs_difference,
+        swap_sync_batchnorm,
+    )
+
+    model = swap_sync_batchnorm(copy.deepcopy(loaded.model)).eval()
+    keys = head_output_keys(model)
+    loaded.output_keys = keys
+    network = FramesToMaps(model, normalize=True, output_keys=keys).eval()
+    if device.startswith("cuda"):
+        return TorchNetwork(network, device)
+    key = export_key(loaded.snapshot_digest, _plain(loaded.model_cfg.get("model")), height,
+                     width, True)
+    fresh = not (_onnx_dir() / f"{key}.onnx").is_file()
+    path = exported_onnx(network, key, height, width, log=log)
+    onnx_net = OnnxNetwork(path)
+    if fresh:  # a new graph: check it against DLC's module once before trusting it
+        rng = np.random.default_rng(0)
+        probe = rng.integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
+        reference = TorchNetwork(network, "cpu")(probe)
+        diff = max_abs_difference(onnx_net(probe), reference)
+        if diff > 1e-3:
+            path.unlink(missing_ok=True)
+            raise EngineNotApplicable(
+                f"the exported graph differs from DLC's network by {diff:.2e} on a test frame")
+        log(f"exported graph checked against DLC's network: max difference {diff:.1e}")
+    return onnx_net
+
+
+def _onnx_dir() -> Path:
+    from dlc_tracking.inference.export import onnx_cache_dir
+
+    return onnx_cache_dir()
+
+
+def _plain(value):
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+# ----------------------------------------------------------------------------------------
+# The batch loop, with one halving of the batch on CUDA out-of-memory
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchState:
+    """The batch size the network runs at, and whether it was already halved."""
+
+    batch_size: int
+    halved: bool = False
+    device: str = "cpu"
+
+
+def run_network(network, frames: np.ndarray, state: BatchState,
+                log: Callable[[str], None]) -> list[np.ndarray]:
+    """Maps for ``frames``, in chunks of ``state.batch_size``.
+
+    A CUDA out-of-memory error halves the batch once and retries; a second one fails.
+    """
+    import torch
+
+    while True:
+        try:
+            parts = [network(frames[i:i + state.batch_size])
+                     for i in range(0, len(frames), state.batch_size)]
+            if len(parts) == 1:
+                return parts[0]
+            return [np.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
+        except torch.cuda.OutOfMemoryError as exc:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if state.halved or state.batch_size == 1:
+                raise InferenceError(
+                    f"CUDA ran out of memory on {state.device} at batch size "
+                    f"{state.batch_size}{' (already halved once)' if state.halved else ''}. "
+                    "Lower the inference batch size (resource config batch_size, "
+                    "`dlc-platform predict --batch-size`), or run on a GPU with more free "
+                    f"memory. ({exc})"
+                ) from exc
+            state.batch_size = max(1, state.batch_size // 2)
+            state.halved = True
+            log(f"CUDA out of memory: retrying with batch size {state.batch_size}")
+
+
+def poses_of(maps: list[np.ndarray], loaded: LoadedModel) -> np.ndarray:
+    """Keypoints ``(frames, keypoints, 3)`` of the ``bodypart`` head's maps."""
+    by_key = dict(zip(loaded.output_keys, maps, strict=True))
+    decoding = loaded.decodings["bodypart"]
+    locref = by_key.get(("bodypart", "locref"))
+    return heatmap_poses(by_key[("bodypart", "heatmap")], locref, decoding)
+
+
+# ----------------------------------------------------------------------------------------
+# The entry point
+# ----------------------------------------------------------------------------------------
+
+
+def run_engine(
+    *, project_config: Path, shuffle: int, trainingsetindex: int, snapshot_rel: str,
+    model_folder: str, iteration: int, task_date: str, expected_scorer: str, video: Path,
+    output_dir: Path, staging_root: Path, device: str = "auto", batch_size: int | None = None,
+    progress: ProgressCallback | None = None, progress_interval_s: float = 5.0,
+    video_info: VideoInfo | None = None, log: Callable[[str], None] | None = None,
+) -> InferenceResult:
+    """Infer one video with one registered PyTorch model; write DLC's output files.
+
+    Same arguments and result as :func:`~dlc_tracking.inference.dlc_runner.run_analyze_videos`
+    (``engine`` is always ``"pytorch"``). ``batch_size`` None picks the device's default
+    (:data:`DEFAULT_CPU_BATCH`, :data:`DEFAULT_CUDA_BATCH`).
+
+    Raises
+    ------
+    EngineNotApplicable
+        The model is of a kind the engine does not cover (run DLC's path instead).
+    VideoError
+        Missing or unreadable video, or one that ends early / has an undecodable frame
+        (the frame number is in the message); the output folder is then left empty.
+    InferenceError
+        Scorer mismatch, CUDA requested without a GPU, CUDA out of memory twice.
+    """
+    say = log or (lambda _msg: None)
+    info = video_info or probe_video(video)
+    resolve_device(device)
+    keep_freed_memory()
+    output_dir = Path(output_dir)
+    if output_dir.exists():  # a failed run leaves no outputs, not an older run's
+        shutil.rmtree(output_dir)
+    start = time.monotonic()
+    staged = stage_project(project_config, model_folder, iteration, task_date, snapshot_rel,
+                           staging_root)
+    try:
+        loaded = load_model(staged, shuffle, trainingsetindex)
+    finally:
+        shutil.rmtree(staged.parent, ignore_errors=True)
+    if loaded.scorer != expected_scorer:
+        raise InferenceError(
+            f"{project_config}: the model's scorer is {loaded.scorer!r} but it was registered "
+            f"as {expected_scorer!r}: the project changed since registration. Run "
+            "`dlc-platform registry validate` and register the model again."
+        )
+    crop = dlc_crop(loaded.crop_box, info.width_px, info.height_px) if loaded.crop_box else None
+    import deeplabcut
+
+    with claim_device(device, staging_root / "gpu-locks") as resolved:
+        on_cuda = resolved.startswith("cuda")
+        batch = batch_size or (DEFAULT_CUDA_BATCH if on_cuda else DEFAULT_CPU_BATCH)
+        width = (crop.x2 - crop.x1) if crop else info.width_px
+        height = (crop.y2 - crop.y1) if crop else info.height_px
+        network = build_network(loaded, resolved, height, width, say)
+        load_s = time.monotonic() - start
+        poses, timing = _infer(network, loaded, video, info, batch, crop, resolved,
+                               progress, progress_interval_s, say)
+    seconds = time.monotonic() - start
+    stop = time.time()
+    files = _write_outputs(loaded, poses, video, output_dir, batch, crop,
+                           runtime=(stop - seconds, stop),
+                           engine_info={"runtime": network.runtime, "device": resolved,
+                                        "batch_size": timing["batch_size"]})
+    infer_s = timing["infer_s"]
+    h5 = output_dir / f"{video.stem}{loaded.scorer}.h5"
+    return InferenceResult(
+        h5_path=h5, meta_path=output_dir / f"{video.stem}{loaded.scorer}_meta.pickle",
+        files=files, scorer=loaded.scorer, engine="pytorch", fps=info.fps,
+        n_frames=len(poses), frame_size=(info.width_px, info.height_px), device=resolved,
+        batch_size=timing["batch_size"], seconds=seconds, model_load_s=load_s,
+        frames_per_s=len(poses) / infer_s if infer_s > 0 else float("nan"),
+        dlc_version=deeplabcut.__version__, inference_engine="platform",
+        extra={"runtime": network.runtime, "network_s": round(timing["network_s"], 3),
+               "decode_wait_s": round(timing["wait_s"], 3),
+               "postprocess_s": round(timing["post_s"], 3),
+               "batch_halved": timing["halved"]},
+    )
+
+
+def _infer(network, loaded: LoadedModel, video: Path, info: VideoInfo, batch: int,
+           crop: Crop | None, device: str, progress: ProgressCallback | None,
+           interval_s: float, say: Callable[[str], None]) -> tuple[np.ndarray, dict]:
+    allocate = pinned_allocator if device.startswith("cuda") else None
+    batches = FrameBatches(video, info.n_frames, batch, info.width_px, info.height_px,
+                           crop=crop, queue_batches=QUEUE_BATCHES, allocate=allocate)
+    state = BatchState(batch_size=batch, device=device)
+    chunks: list[np.ndarray] = []
+    timing = {"network_s": 0.0, "wait_s": 0.0, "post_s": 0.0}
+    t0 = last = time.monotonic()
+    done = 0
+    tw = time.perf_counter()
+    for _start, frames in batches:
+        t1 = time.perf_counter()
+        timing["wait_s"] += t1 - tw
+        maps = run_network(network, frames, state, say)
+        t2 = time.perf_counter()
+        chunks.append(poses_of(maps, loaded))
+        tw = time.perf_counter()
+        timing["network_s"] += t2 - t1
+        timing["post_s"] += tw - t2
+        done += len(frames)
+        now = time.monotonic()
+        if progress is not None and (now - last >= interval_s or done >= info.n_frames):
+            last = now
+            progress(done, max(info.n_frames, done), now - t0)
+    timing["infer_s"] = time.monotonic() - t0
+    timing["batch_size"] = state.batch_size
+    timing["halved"] = state.halved
+    if progress is not None and done < info.n_frames:  # pragma: no cover (errors raise)
+        progress(done, info.n_frames, timing["infer_s"])
+    poses = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0, 3), np.float32)
+    return poses, timing
+
+
+def _write_outputs(loaded: LoadedModel, poses: np.ndarray, video: Path, output_dir: Path,
+                   batch: int, crop: Crop | None, runtime: tuple[float, float],
+                   engine_info: dict) -> list[Path]:
+    """DLC's files for ``poses``, written by DLC's own writers, published all at once."""
+    from deeplabcut.pose_estimation_pytorch.apis import videos as dlc_videos
+
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    try:
+        prefix = f"{video.stem}{loaded.scorer}"
+        predictions = [{"bodyparts": poses[i:i + 1]} for i in range(len(poses))]
+        iterator = dlc_videos.VideoIterator(
+            video, cropping=[crop.x1, crop.x2, crop.y1, crop.y2] if crop else None)
+        metadata = dlc_videos._generate_metadata(
+            cfg=loaded.project_cfg, pytorch_config=loaded.model_cfg, dlc_scorer=loaded.scorer,
+            train_fraction=loaded.train_fraction, batch_size=batch,
+            cropping=[crop.x1, crop.x2, crop.y1, crop.y2] if crop else None,
+            runtime=runtime, video=iterator)
+        iterator.close()
+        metadata["data"]["dlc_platform_engine"] = engine_info  # provenance; DLC ignores it
+        with (tmp / f"{prefix}_meta.pickle").open("wb") as f:
+            pickle.dump(metadata, f, pickle.HIGHEST_PROTOCOL)
+        with (tmp / f"{prefix}_full.pickle").open("wb") as f:
+            pickle.dump(dlc_videos._generate_output_data(loaded.pose_cfg, predictions), f,
+                        pickle.HIGHEST_PROTOCOL)
+        dlc_videos.create_df_from_prediction(
+            predictions=predictions, dlc_scorer=loaded.scorer, multi_animal=False,
+            model_cfg=loaded.model_cfg, output_path=tmp, output_prefix=prefix)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(tmp, output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return sorted(output_dir.iterdir())

@@ -1,0 +1,240 @@
+"""The platform's inference engine against DeepLabCut's analyze_videos (real tiny model).
+
+Parity: x and y within 1e-3 px on every keypoint DLC gives a likelihood >= 0.6, and the
+likelihood within 1e-3 everywhere (low-likelihood keypoints sit on flat heatmaps whose
+peak pixel can flip with rounding, so their x/y are not compared).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlc_tracking.errors import InferenceError, VideoError
+from dlc_tracking.inference.postprocess import HeatmapDecoding, heatmap_poses
+from dlc_tracking.synthetic.openfield import render_video, simulate_openfield
+from dlc_tracking.synthetic.video_variants import grayscale_copy, mjpeg_with_corrupt_frame
+from resources import DLCInference
+
+PX_TOL, LIKELIHOOD_TOL, CONFIDENT = 1e-3, 1e-3, 0.6
+
+
+class LogSink:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def info(self, msg: str) -> None:
+        self.lines.append(msg)
+
+
+def _video(folder: Path, name: str, n_frames: int, width: int, height: int,
+           seed: int) -> Path:
+    gt = simulate_openfield(n_frames=n_frames, fps=30, width=width, height=height, seed=seed)
+    return render_video(gt, folder / f"{name}.mp4", noise=2.0, seed=seed)
+
+
+def _resource(tmp_path: Path, engine: str, name: str) -> DLCInference:
+    return DLCInference(device="cpu", engine=engine, work_dir=str(tmp_path / name),
+                        progress_interval_s=0.0)
+
+
+def _compare(platform_h5: Path, dlc_h5: Path, confident_at: float = CONFIDENT,
+             min_confident: float = 0.3) -> dict:
+    a = pd.read_hdf(platform_h5, "df_with_missing")
+    b = pd.read_hdf(dlc_h5, "df_with_missing")
+    assert a.columns.equals(b.columns) and a.index.equals(b.index)
+    assert list(a.dtypes) == list(b.dtypes)
+    pa = a.to_numpy().reshape(len(a), -1, 3)
+    pb = b.to_numpy().reshape(len(b), -1, 3)
+    confident = pb[..., 2] >= confident_at
+    assert confident.mean() >= min_confident, f"{confident.mean():.2f} confident: too few to judge"
+    dxy = np.abs(pa[..., :2] - pb[..., :2])[confident]
+    dlik = np.abs(pa[..., 2] - pb[..., 2])
+    bad = np.argwhere((np.abs(pa[..., :2] - pb[..., :2]).max(-1) > PX_TOL) & confident)
+    assert dxy.max() <= PX_TOL, (dxy.max(), bad, pa[tuple(bad.T)], pb[tuple(bad.T)])
+    assert dlik.max() <= LIKELIHOOD_TOL, dlik.max()
+    return {"max_px": float(dxy.max()), "max_likelihood": float(dlik.max())}
+
+
+def _both(registry, tmp_path: Path, video: Path, rid: str):
+    model = registry.model("tiny_openfield")
+    sink = LogSink()
+    ours = _resource(tmp_path, "platform", "plat").analyze(model, video, rid, log=sink)
+    ref = _resource(tmp_path, "dlc", "dlc").analyze(model, video, rid)
+    assert ours.inference_engine == "platform" and ref.inference_engine == "dlc"
+    return ours, ref, sink
+
+
+# ----------------------------------------------------------------------------------------
+# Heatmap decoding against DLC's own predictor (no model needed)
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigmoid,clip,locref", [(False, True, True), (True, False, True),
+                                                 (False, False, False)])
+def test_heatmap_poses_equal_dlc_predictor(sigmoid, clip, locref):
+    import torch
+    from deeplabcut.pose_estimation_pytorch.models.predictors.single_predictor import (
+        HeatmapPredictor,
+    )
+
+    rng = np.random.default_rng(3)
+    heat = rng.normal(0.3, 0.4, size=(5, 4, 31, 41)).astype(np.float32)
+    heat[0, 1] = 0.5  # a flat map: the first maximum wins
+    heat[1, 2, 7, 9] = heat[1, 2, 20, 3] = 5.0  # two equal peaks
+    loc = rng.normal(0, 1, size=(5, 8, 31, 41)).astype(np.float32)
+    dlc = HeatmapPredictor(apply_sigmoid=sigmoid, clip_scores=clip,
+                           location_refinement=locref, locref_std=7.2801)
+    expected = dlc(8.0, {"heatmap": torch.from_numpy(heat),
+                         "locref": torch.from_numpy(loc)})["poses"][:, 0].numpy()
+    got = heatmap_poses(heat, loc if locref else None,
+                        HeatmapDecoding(stride=8.0, locref_std=7.2801, apply_sigmoid=sigmoid,
+                                        clip_scores=clip, location_refinement=locref))
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    if not locref:  # a flat map peaks at its first cell, (0, 0): x = y = stride / 2
+        assert got[0, 1, 0] == 4.0 and got[0, 1, 1] == 4.0
+
+
+# ----------------------------------------------------------------------------------------
+# Parity with analyze_videos on the tiny model
+# ----------------------------------------------------------------------------------------
+
+
+def test_parity_odd_frame_count(registry, tmp_path):
+    """21 frames at batch 8: two full batches and a partial one; DLC's file layout."""
+    video = _video(tmp_path, "odd", 21, 320, 240, seed=21)
+    ours, ref, sink = _both(registry, tmp_path, video, "odd")
+    _compare(ours.h5_path, ref.h5_path)
+    assert ours.n_frames == 21 and ours.batch_size == 8 and ours.device == "cpu"
+    assert [p.name for p in ours.files] == [p.name for p in ref.files]
+    assert ours.extra["runtime"] == "onnxruntime"
+    assert any("frames/s" in line and "21/21" in line for line in sink.lines), sink.lines
+    meta_a = pickle.loads(ours.meta_path.read_bytes())["data"]
+    meta_b = pickle.loads(ref.meta_path.read_bytes())["data"]
+    for key in ("Scorer", "fps", "frame_dimensions", "nframes", "bodyparts", "cropping",
+                "cropping_parameters", "training set fraction"):
+        assert meta_a[key] == meta_b[key], key
+    assert meta_a["dlc_platform_engine"]["runtime"] == "onnxruntime"
+
+
+@pytest.mark.slow
+def test_parity_size_not_a_multiple_of_the_stride(registry, tmp_path):
+    video = _video(tmp_path, "odd_size", 13, 203, 157, seed=5)
+    ours, ref, _ = _both(registry, tmp_path, video, "odd_size")
+    _compare(ours.h5_path, ref.h5_path)
+
+
+@pytest.mark.slow
+def test_parity_grayscale_video(registry, tmp_path):
+    colour = _video(tmp_path, "colour", 12, 320, 240, seed=9)
+    grey = grayscale_copy(colour, tmp_path / "grey.mp4")
+    ours, ref, _ = _both(registry, tmp_path, grey, "grey")
+    # the tiny model never saw grey frames: every likelihood is < 0.3 (measured), so no
+    # keypoint is "confident"; x/y are compared on all of them instead (stricter)
+    _compare(ours.h5_path, ref.h5_path, confident_at=0.0, min_confident=1.0)
+
+
+@pytest.mark.slow
+def test_parity_larger_frames(registry, tmp_path):
+    video = _video(tmp_path, "large", 9, 640, 480, seed=33)
+    ours, ref, _ = _both(registry, tmp_path, video, "large")
+    # the tiny model was trained on 200x150 frames and is confident on few keypoints here
+    _compare(ours.h5_path, ref.h5_path, min_confident=0.05)
+
+
+# ----------------------------------------------------------------------------------------
+# Engine choice
+# ----------------------------------------------------------------------------------------
+
+
+def test_registry_override_runs_dlc(registry, tmp_path):
+    model = replace(registry.model("tiny_openfield"), inference_engine="dlc")
+    video = _video(tmp_path, "v", 5, 160, 120, seed=1)
+    result = _resource(tmp_path, "platform", "w").analyze(model, video, "r")
+    assert result.inference_engine == "dlc" and result.h5_path.is_file()
+
+
+def test_engine_choice_rules():
+    from dlc_tracking.inference.choice import chosen_engine
+
+    assert chosen_engine("platform", "pytorch", None) == "platform"
+    assert chosen_engine("dlc", "pytorch", None) == "dlc"
+    assert chosen_engine("dlc", "pytorch", "platform") == "platform"
+    assert chosen_engine("platform", "tensorflow", None) == "dlc"  # legacy: DLC's path
+    with pytest.raises(InferenceError, match="unknown inference engine 'fast'"):
+        chosen_engine("fast", "pytorch", None)
+
+
+def test_uncovered_models_are_named():
+    from dlc_tracking.inference.engine import unsupported_reason
+
+    base = {"method": "bu", "metadata": {"individuals": ["a"], "unique_bodyparts": []},
+            "model": {"heads": {"bodypart": {"predictor": {"type": "HeatmapPredictor"}}}},
+            "data": {"inference": {"normalize_images": True, "resize": None}}}
+    assert unsupported_reason({}, base) is None
+    assert "multi-animal" in unsupported_reason({"multianimalproject": True}, base)
+    resized = {**base, "data": {"inference": {"normalize_images": True,
+                                              "resize": {"height": 256, "width": 256}}}}
+    assert "resize" in unsupported_reason({}, resized)
+    td = {**base, "method": "td"}
+    assert "bottom-up" in unsupported_reason({}, td)
+
+
+# ----------------------------------------------------------------------------------------
+# Failures
+# ----------------------------------------------------------------------------------------
+
+
+def test_corrupt_frame_fails_with_frame_and_file_then_rerun_works(registry, tmp_path):
+    model = registry.model("tiny_openfield")
+    good = _video(tmp_path, "src", 20, 160, 120, seed=4)
+    bad = mjpeg_with_corrupt_frame(good, tmp_path / "damaged.avi", corrupt_frame=11)
+    inference = _resource(tmp_path, "platform", "w")
+    with pytest.raises(VideoError, match=r"damaged\.avi.*frame 11 of 20"):
+        inference.analyze(model, bad, "rec")
+    out = inference.output_dir("rec", model.name)
+    assert not out.exists() or not list(out.glob("*.h5"))  # nothing half-written
+    assert not list(out.parent.glob(".*partial*"))
+    result = inference.analyze(model, good, "rec")  # the recording can be rerun
+    assert len(pd.read_hdf(result.h5_path)) == 20
+
+
+def test_cuda_out_of_memory_halves_the_batch_once_then_fails(registry, tmp_path,
+                                                             monkeypatch):
+    """The real retry path, with ONNX Runtime made to raise torch's OOM above a size."""
+    import torch
+
+    from dlc_tracking.inference import engine
+
+    calls: list[int] = []
+    real_call = engine.OnnxNetwork.__call__
+
+    def limited(limit):
+        def call(self, frames):
+            calls.append(len(frames))
+            if len(frames) > limit:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+            return real_call(self, frames)
+        return call
+
+    model = registry.model("tiny_openfield")
+    video = _video(tmp_path, "oom", 10, 160, 120, seed=8)
+    monkeypatch.setattr(engine.OnnxNetwork, "__call__", limited(4))
+    sink = LogSink()
+    result = _resource(tmp_path, "platform", "w").analyze(model, video, "r", log=sink)
+    assert result.batch_size == 4 and result.extra["batch_halved"] is True
+    assert len(pd.read_hdf(result.h5_path)) == 10
+    assert 8 in calls and max(c for c in calls[calls.index(8) + 1:]) <= 4
+    assert any("retrying with batch size 4" in line for line in sink.lines)
+
+    monkeypatch.setattr(engine.OnnxNetwork, "__call__", limited(2))
+    inference = _resource(tmp_path, "platform", "w2")
+    with pytest.raises(InferenceError, match="CUDA ran out of memory.*batch size 4"):
+        inference.analyze(model, video, "r")
+    assert not list(inference.output_dir("r", model.name).parent.glob("**/*.h5"))
