@@ -213,7 +213,8 @@ def cmd_predict(args) -> None:
     for video in args.videos:
         out = predict_into_session(model, Path(video), device=args.device,
                                    batch_size=args.batch_size, start_timestamp=args.start_time,
-                                   work_dir=Path(args.work_dir or settings.work_dir()))
+                                   work_dir=Path(args.work_dir or settings.work_dir()),
+                                   engine=args.engine)
         print(f"{video}: wrote {out}")
 
 
@@ -296,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("videos", nargs="+")
     pr.add_argument("--model", required=True)
     pr.add_argument("--device", default="auto")
-    pr.add_argument("--batch-size", type=int, default=8)
+    pr.add_argument("--batch-size", type=int, default=None,
+                    help="frames per forward pass (default: 8 on the CPU, 32 on CUDA)")
+    pr.add_argument("--engine", choices=("platform", "dlc"), default="platform",
+                    help="platform: the batched engine (default); dlc: DeepLabCut's "
+                         "analyze_videos (a model's registry inference_engine wins)")
     pr.add_argument("--start-time", help="ISO 8601 start (default: from session.yaml)")
     pr.add_argument("--work-dir")
     pr.set_defaults(func=cmd_predict)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from dlc_tracking.errors import DLCFileError
-from dlc_tracking.inference.dlc_runner import run_analyze_videos
+from dlc_tracking.inference.choice import infer_video
 from dlc_tracking.io.video import probe_video
 from dlc_tracking.registry.registry_file import ModelEntry
 from dlc_tracking.sessions.layout import MANUAL_OUTPUT_PREFIX, SESSION_FILE, load_session_metadata
@@ -36,9 +36,14 @@ def _progress_bar():
 
 
 def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto",
-                         batch_size: int = 8, start_timestamp: str | None = None,
-                         work_dir: Path) -> Path:
-    """Run DLC on one video and write its outputs into the session's ``dlc_<stem>/``."""
+                         batch_size: int | None = None, start_timestamp: str | None = None,
+                         work_dir: Path, engine: str = "platform") -> Path:
+    """Run a model on one video and write DLC's outputs into the session's ``dlc_<stem>/``.
+
+    ``engine``: ``platform`` (the batched engine; models it does not cover and legacy
+    TensorFlow models run DLC's analyze_videos) or ``dlc``; the model's registry entry
+    (``inference_engine:``) wins. ``batch_size`` None: the engine's default for the device.
+    """
     video = Path(video).absolute()
     info = probe_video(video)
     if start_timestamp is not None:
@@ -66,13 +71,15 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
                / f"{video.parent.name}-{video.stem}-{model.name}")
     update, bar = _progress_bar()
     d = model.derived
-    result = run_analyze_videos(
+    result = infer_video(
+        engine_choice=engine, model_override=model.inference_engine,
         project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
         trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
         model_folder=d["model_folder"], iteration=int(d["iteration"]),
         task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
         output_dir=scratch, staging_root=Path(work_dir).absolute() / "staging", device=device,
-        batch_size=batch_size, progress=update, progress_interval_s=0.5, video_info=info)
+        batch_size=batch_size, progress=update, progress_interval_s=0.5, video_info=info,
+        log=lambda message: print(message, file=sys.stderr))
     if bar["bar"] is not None:
         bar["bar"].close()
     if result.meta_path is not None:
