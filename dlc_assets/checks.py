@@ -82,8 +82,9 @@ PROCESSED_CHECKS = [
 def _result(name: str, passed: bool, metadata: dict, description: str | None = None,
             severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
             ) -> dg.AssetCheckResult:
+    plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in metadata.items()}
     return dg.AssetCheckResult(check_name=name, passed=bool(passed), severity=severity,
-                               metadata=metadata, description=None if passed else description)
+                               metadata=plain, description=None if passed else description)
 
 
 def recording_checks(info: RecordingInfo) -> list[dg.AssetCheckResult]:

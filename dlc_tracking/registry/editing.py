@@ -208,10 +208,13 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
 
 
 def _snapshot_label(info) -> str | None:
-    """``snapshot-200`` / ``snapshot-best-50`` (PyTorch) or ``snapshot-<iterations>`` (TF)."""
-    from dlc_tracking.registry.scorers import snapshot_label
-
-    return snapshot_label(info)
+    """The snapshot a scorer names: ``snapshot-200`` / ``snapshot-best-50`` (PyTorch, by
+    epoch) or ``snapshot-1030000`` (TensorFlow, by training iterations)."""
+    if info.snapshot_epoch is not None:
+        return f"snapshot-{'best-' if info.snapshot_best else ''}{info.snapshot_epoch}"
+    if info.iterations is not None:
+        return f"snapshot-{info.iterations}"
+    return None
 
 
 def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path | None = None,

@@ -365,19 +365,20 @@ def load_registry(path: Path | None = None) -> Registry:
     identities: dict[str, str] = {}
     for name, spec in (raw.get("models") or {}).items():
         entry = _model_entry(name, spec, path, body_parts)
+        twin = _same_outputs(entry, models.values())
+        if twin is not None:
+            raise RegistryError(
+                f"{where}: models.{name} writes the same scorer {entry.scorer!r} as "
+                f"models.{twin.name} (one of them ingest-only) and no different iteration "
+                "tells them apart: their outputs could not be attributed. Register it once; "
+                "if they really differ, give the ingest-only model its config.yaml (--config) "
+                "so its iteration is known.")
         key = entry.identity_key
         if key in identities:
             raise RegistryError(
                 f"{where}: models.{name} has the same identity as models.{identities[key]} "
                 f"({entry.identity}); one trained model is registered once."
             )
-        twin = _same_outputs(entry, models.values())
-        if twin is not None:
-            raise RegistryError(
-                f"{where}: models.{name} (ingest-only) writes the same scorer {entry.scorer!r} "
-                f"as models.{twin.name} and no different iteration tells them apart: their "
-                "outputs could not be attributed. Register it once; if they really differ, "
-                "give the ingest-only model its config.yaml (--config) so its iteration is known.")
         identities[key] = name
         models[name] = entry
 

@@ -25,7 +25,7 @@ from dlc_tracking.sessions.layout import (
     load_subject_calibration,
     read_timestamps,
 )
-from dlc_tracking.tracking.calibration import ArenaGeometry
+from dlc_tracking.tracking.calibration import ArenaGeometry, calibrate_from_arena
 from dlc_tracking.tracking.params import ProcessingParams
 
 
@@ -191,6 +191,9 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
         model, method = registry.resolve_assignment(meta.tracking_type, model, method, where)
         reason = ""
         arena = resolve_arena(recording, meta, registry)
+        if arena is not None:  # a bad outline is refused here, before anything is written
+            calibrate_from_arena(arena, meta.camera_view, (video.width_px, video.height_px),
+                                 source=f"recording {rid}: {arena.source}")
         if meta.pixels_per_cm is None and meta.arena is None and arena is None:
             raise SessionError(
                 f"{where}: no calibration: give the arena's outline in pixels and its size "

@@ -793,6 +793,8 @@ class Warehouse:
             try:
                 result = con.execute(sql, params) if params is not None else con.sql(sql)
                 return result.df()
+            except duckdb.CatalogException as exc:
+                raise _not_yet_written(exc, words) from exc
             except duckdb.IOException as exc:  # a file deleted since it was listed
                 if attempt == _QUERY_ATTEMPTS - 1 or "No such file" not in str(exc):
                     raise
@@ -903,6 +905,24 @@ def connect(root: str | os.PathLike[str] | None = None, read_only: bool = True,
             ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse DB (read-only by default); root defaults to :func:`default_root`."""
     return Warehouse(Path(root) if root is not None else default_root()).connect(read_only)
+
+
+def _not_yet_written(exc: Exception, words: set[str]) -> Exception:
+    """A clear message for a known table that has no data yet (its asset never ran)."""
+    from dlc_tracking.warehouse.tables import REGISTRY_TABLES
+
+    missing = sorted(w for w in words if w in REGISTRY_TABLES or w in TABLES)
+    if "does not exist" not in str(exc) or not missing:
+        return exc
+    registry = [w for w in missing if w in REGISTRY_TABLES]
+    if registry:
+        return WarehouseError(
+            f"table {registry[0]!r} has no data yet: the registry tables appear once the "
+            "registry assets are materialized (the registry sensor does it within a minute of "
+            "`dagster dev` starting, or materialize the 'registry' group in the UI).")
+    return WarehouseError(
+        f"table {missing[0]!r} has no data yet: it appears once a recording has been "
+        "processed (see `dlc-platform status`).")
 
 
 def query(sql: str, root: str | os.PathLike[str] | None = None,
