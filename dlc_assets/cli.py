@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_predict)
     from dlc_assets.cli_worker import add_worker_parser
     add_worker_parser(sub)
+    from dlc_assets.cli_export import add_export_parser
+    add_export_parser(sub)
     return p
 
 

@@ -1,0 +1,74 @@
+"""``dlc-platform export RECORDING --format nwb|movement|dlc-h5|csv --out PATH``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlc_assets import settings
+
+
+def _params(rec, registry_path: Path) -> dict | None:
+    """The processing parameters the recording was processed with, from the registry."""
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.registry.registry_file import load_registry
+
+    if rec.processed is None or not len(rec.processed) or not registry_path.is_file():
+        return None
+    name, recorded = rec.processed["params_name"].iloc[0], rec.processed["params_hash"].iloc[0]
+    try:
+        params = load_registry(registry_path).processing_params(str(name))
+    except DLCPlatformError:
+        return None
+    return params.to_dict() if params.param_hash == recorded else None
+
+
+def cmd_export(args) -> None:
+    """Read the recording from the warehouse and write it in the chosen format."""
+    from tqdm import tqdm
+
+    from dlc_tracking.io.recording_exports import export_recording
+    from dlc_tracking.io.stored_recording import load_stored_recording
+
+    warehouse = Path(args.warehouse or settings.warehouse_root())
+    registry = Path(args.registry or settings.registry_path())
+    out = Path(args.out)
+    with tqdm(total=3, desc=f"export {args.recording}", unit="step", file=sys.stderr,
+              disable=args.quiet) as bar:
+        bar.set_postfix_str("reading the warehouse")
+        rec = load_stored_recording(args.recording, warehouse)
+        bar.update()
+        params = _params(rec, registry)
+        bar.update()
+        bar.set_postfix_str(f"writing {args.format}")
+        path = export_recording(rec, args.format, out, params=params)
+        bar.update()
+        bar.set_postfix_str("done")
+    print(f"{args.recording}: wrote {path} ({args.format}, {rec.n_frames} frames, "
+          f"{path.stat().st_size / 1e6:.2f} MB)")
+    if args.format == "nwb":
+        missing = [k for k in ("species", "sex", "age") if k not in rec.subject]
+        if missing:
+            print(f"note: no {', '.join(missing)} for subject {rec.info['subject']}: DANDI "
+                  "needs them; add them to the subject's subject.yaml (docs/exports.md).",
+                  file=sys.stderr)
+        if params is None:
+            print("note: processing parameters not found in the registry (or changed since "
+                  "processing): only their name and hash are in the file.", file=sys.stderr)
+
+
+def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``export`` command to the ``dlc-platform`` parser."""
+    from dlc_tracking.io.recording_exports import FORMATS
+
+    ex = subparsers.add_parser(
+        "export", help="write one recording as NWB, a movement dataset (netCDF), a DLC h5 "
+        "or a CSV of its processed tracking (docs/exports.md)")
+    ex.add_argument("recording", help="recording id (see `dlc-platform status`)")
+    ex.add_argument("--format", required=True, choices=FORMATS)
+    ex.add_argument("--out", required=True, help="output file")
+    ex.add_argument("--warehouse", help="warehouse folder (default: $DLC_PLATFORM_WAREHOUSE)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    ex.set_defaults(func=cmd_export)
+    return ex

@@ -1,0 +1,204 @@
+"""Assets past processed_tracking: the occupancy table, NWB files, labeled videos (on
+demand) and an overview picture across recordings.
+
+Wiring only: the exports read the warehouse (``dlc_tracking.io.stored_recording``) and
+call the plain-Python writers; a recording that was skipped is recorded as such, one
+without processed tracking fails with the reason and the fix.
+"""
+
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from dlc_assets import qc_plots
+from dlc_assets.partitions import recordings_partitions
+from dlc_assets.schemas import column_schema
+from dlc_assets.tracking import clear_failures, processed_tracking, raw_state_vectors
+from dlc_tracking.io.stored_recording import StoredRecording, load_stored_recording
+from dlc_tracking.qc import plots
+from dlc_tracking.tracking.occupancy import occupancy_grid, occupancy_table
+from dlc_tracking.warehouse import insert_constant_columns
+from resources import DataRoot, WarehouseResource
+
+GROUP = "exports"
+NWB_FOLDER = "nwb"
+LABELED_FOLDER = "labeled_videos"
+FLAG_TRACKED_FRACTION = 0.9
+"""Recordings tracked in fewer frames than this share are flagged in the overview."""
+
+
+def nwb_path(warehouse_root: Path, recording_id: str) -> Path:
+    """Where the nwb_files asset writes a recording's NWB file."""
+    return Path(warehouse_root) / NWB_FOLDER / f"{recording_id}.nwb"
+
+
+def labeled_video_path(warehouse_root: Path, recording_id: str) -> Path:
+    """Where the labeled_videos asset writes a recording's labeled video."""
+    return Path(warehouse_root) / LABELED_FOLDER / f"{recording_id}.mp4"
+
+
+def _stored(context, warehouse: WarehouseResource) -> StoredRecording:
+    rid = context.partition_key
+    with clear_failures(rid):
+        return load_stored_recording(rid, warehouse.get().root)
+
+
+def _skipped(rec: StoredRecording) -> dg.MaterializeResult | None:
+    if rec.skipped_reason and (rec.processed is None or not len(rec.processed)):
+        return dg.MaterializeResult(metadata={"skipped": True, "reason": rec.skipped_reason})
+    return None
+
+
+def _params(data_root: DataRoot, rec: StoredRecording, processed):
+    name = str(processed["params_name"].iloc[0])
+    params = data_root.registry().processing_params(name)
+    if params.param_hash != str(processed["params_hash"].iloc[0]):
+        raise dg.Failure(description=(
+            f"recording {rec.recording_id}: processing parameter set {name!r} changed since "
+            f"the recording was processed (hash {processed['params_hash'].iloc[0]} then, "
+            f"{params.param_hash} now); reprocess it (`dlc-platform reprocess "
+            f"{rec.recording_id}`) so the export describes the parameters it used."))
+    return params
+
+
+@dg.asset(
+    group_name="tracking", partitions_def=recordings_partitions, deps=[processed_tracking],
+    kinds={"duckdb", "parquet"}, metadata=column_schema("occupancy"),
+    description="Time spent per square spatial bin (occupancy_bin_cm of the processing "
+    "parameters) in the arena frame: the denominator of rate maps.",
+)
+def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
+              warehouse: WarehouseResource) -> dg.MaterializeResult:
+    rec = _stored(context, warehouse)
+    store = warehouse.get()
+    if (skipped := _skipped(rec)) is not None:
+        store.delete_partition("occupancy", rec.recording_id)
+        return skipped
+    with clear_failures(rec.recording_id):
+        processed = rec.require_processed("compute its occupancy")
+        params = _params(data_root, rec, processed)
+    width, height = rec.info.get("arena_width_cm"), rec.info.get("arena_height_cm")
+    width = None if width is None or np.isnan(width) else float(width)
+    height = None if height is None or np.isnan(height) else float(height)
+    args = (processed["x_cm"].to_numpy(np.float64), processed["y_cm"].to_numpy(np.float64),
+            processed["time_s"].to_numpy(np.float64), params.occupancy_bin_cm, width, height)
+    df = occupancy_table(*args)
+    insert_constant_columns(df, [("recording_id", rec.recording_id),
+                                 ("model_name", str(processed["model_name"].iloc[0])),
+                                 ("method_name", str(processed["method_name"].iloc[0])),
+                                 ("params_name", params.name),
+                                 ("params_hash", params.param_hash)])
+    store.write_partition("occupancy", rec.recording_id, df)
+    seconds, _ = occupancy_grid(*args)
+    return dg.MaterializeResult(metadata={
+        "bin_cm": params.occupancy_bin_cm, "bins": int(seconds.size),
+        "visited_bins": int((seconds > 0).sum()),
+        "tracked_s": round(float(seconds.sum()), 3),
+        "occupancy": qc_plots.png_md(plots.occupancy_png(seconds, params.occupancy_bin_cm),
+                                     "occupancy heatmap"),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions, deps=[processed_tracking],
+    kinds={"nwb"},
+    description="One NWB file per recording (<warehouse>/nwb/<recording id>.nwb): raw pose "
+    "as ndx-pose PoseEstimation, processed position (Position), head direction "
+    "(CompassDirection), speed, angular head velocity and flags; see docs/exports.md.",
+)
+def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
+              warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from dlc_tracking.io.nwb import export_nwb
+
+    rec = _stored(context, warehouse)
+    if (skipped := _skipped(rec)) is not None:
+        nwb_path(warehouse.get().root, rec.recording_id).unlink(missing_ok=True)
+        return skipped
+    start = time.perf_counter()
+    with clear_failures(rec.recording_id):
+        params = _params(data_root, rec, rec.require_processed("export it to NWB"))
+        path = export_nwb(rec, nwb_path(warehouse.get().root, rec.recording_id),
+                          params=params.to_dict())
+    seconds = time.perf_counter() - start
+    context.log.info(f"{rec.recording_id}: wrote {path} ({rec.n_frames} frames in "
+                     f"{seconds:.2f} s, {rec.n_frames / seconds:.0f} frames/s)")
+    missing = [k for k in ("species", "sex", "age") if k not in rec.subject]
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "frames": rec.n_frames,
+        "size_mb": round(path.stat().st_size / 1e6, 3), "export_s": round(seconds, 3),
+        "subject_facts_missing": ", ".join(missing) or "none",
+    })
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
+    kinds={"opencv"},
+    description="On demand (not in the process_recording job): the recording's video with "
+    "each body part (coloured by likelihood, hidden below the method's cutoff), the "
+    "state-vector position and a head-direction arrow drawn; <warehouse>/labeled_videos/.",
+)
+def labeled_videos(context: dg.AssetExecutionContext, data_root: DataRoot,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from dlc_tracking.qc.labeled_video import render_labeled_video, thumbnail_strip
+
+    rec = _stored(context, warehouse)
+    rid = rec.recording_id
+    store = warehouse.get()
+    position = angle = None
+    cutoff = 0.6
+    if store.partition_path("raw_state_vectors", rid) is not None:
+        raw = store.read_partition("raw_state_vectors", rid).sort_values("frame")
+        position = raw[["x_px", "y_px"]].to_numpy(np.float64)
+        angle = raw["head_angle_rad"].to_numpy(np.float64)
+        method = str(raw["method_name"].iloc[0])
+        registry = data_root.registry()
+        if method in registry.methods:
+            cutoff = registry.method(method).likelihood_cutoff
+
+    def progress(done: int, total: int, fps: float) -> None:
+        context.log.info(f"{rid}: labeled video {done}/{total} frames ({fps:.0f} frames/s)")
+
+    with clear_failures(rid):
+        if rec.video_path is None:
+            raise dg.Failure(description=f"recording {rid}: no video path is recorded.")
+        result = render_labeled_video(
+            rec.video_path, labeled_video_path(store.root, rid), rec.poses, rec.body_parts,
+            position_px=position, head_angle_rad=angle,
+            camera_view=str(rec.info.get("camera_view") or "above"), cutoff=cutoff,
+            progress=progress, recording_id=rid)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(result.path)), "frames": result.n_frames,
+        "frames_per_s": round(result.frames_per_s, 1), "likelihood_cutoff": cutoff,
+        "thumbnails": qc_plots.png_md(thumbnail_strip(result.thumbnails),
+                                      "labeled video thumbnails"),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, deps=[processed_tracking], kinds={"duckdb"},
+    description="Distance and tracked fraction per recording in one picture (recordings "
+    f"tracked in less than {FLAG_TRACKED_FRACTION:.0%} of their frames flagged in red), "
+    "from the recording_summary view.",
+)
+def recording_overview(context: dg.AssetExecutionContext,
+                       warehouse: WarehouseResource) -> dg.MaterializeResult:
+    summary = warehouse.get().query(
+        "SELECT recording_id, distance_cm, tracked_fraction, interpolated_fraction "
+        "FROM recording_summary ORDER BY recording_id")
+    if summary.empty:
+        return dg.MaterializeResult(metadata={"recordings": 0})
+    flagged = (summary["tracked_fraction"].fillna(0) < FLAG_TRACKED_FRACTION).to_numpy()
+    png = plots.overview_png(list(summary["recording_id"]), list(summary["distance_cm"]),
+                             list(summary["tracked_fraction"]), list(flagged))
+    return dg.MaterializeResult(metadata={
+        "recordings": len(summary), "flagged": int(flagged.sum()),
+        "flagged_recordings": ", ".join(summary["recording_id"][flagged]) or "none",
+        "overview": qc_plots.png_md(png, "distance and tracked fraction per recording"),
+        "summary": dg.MetadataValue.md(summary.round(4).to_markdown(index=False)),
+    })
+
+
+export_assets = [occupancy, nwb_files, labeled_videos, recording_overview]
