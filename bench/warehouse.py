@@ -236,3 +236,103 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         return res
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- archive scale
+
+SCALE_SIZES, QUICK_SCALE_SIZES = (1_000, 10_000, 100_000), (200, 1_000)
+SCALE_FRAMES = 100
+SCALE_SUMMARY_TARGET_S, SCALE_POINT_TARGET_S = 0.3, 0.1
+
+
+def _complete(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of the table the rows above lack: NULL (False where required)."""
+    from dlc_tracking.warehouse import TABLES
+
+    for column in TABLES[table].columns:
+        if column.name not in df.columns:
+            df[column.name] = None if column.nullable else False
+    return df
+
+
+def _fill_small(wh: Warehouse, start: int, stop: int, processed: pd.DataFrame) -> None:
+    """Recordings ``start..stop-1``: a recordings row and a small processed_tracking
+    partition (+ its summary row) each, through the store's own writes."""
+    processed = _complete("processed_tracking", processed)
+    for i in range(start, stop):
+        rid = f"m{i // 100:05d}__s{i % 100:02d}__openfield"
+        row = _recording_row(rid, SCALE_FRAMES, 10.0)
+        wh.write_partition("recordings", rid, _complete("recordings", pd.DataFrame([row])))
+        df = processed.assign(recording_id=rid)
+        wh.write_processed_tracking(rid, df, ARENA_CM, ARENA_CM)
+
+
+def _scale_queries(wh: Warehouse, rid: str, repeats: int) -> dict[str, list[float]]:
+    """Summary and point query, through query() and the read-only DB file, alternated."""
+    def db(sql: str, params=None):
+        con = wh.connect(read_only=True)
+        try:
+            return (con.execute(sql, params) if params else con.sql(sql)).df()
+        finally:
+            con.close()
+
+    trials = {
+        "summary, query()": lambda: {"s": timed(lambda: wh.query(SUMMARY_SQL))[0]},
+        "summary, warehouse.duckdb": lambda: {"s": timed(lambda: db(SUMMARY_SQL))[0]},
+        "point, query()": lambda: {"s": timed(lambda: wh.query(
+            "SELECT * FROM tracking(?)", params=[rid]))[0]},
+        "point, warehouse.duckdb": lambda: {"s": timed(lambda: db(
+            "SELECT * FROM tracking(?)", [rid]))[0]},
+    }
+    return {name: figures["s"] for name, figures in alternate(trials, repeats).items()}
+
+
+def run_scale(repeats: int | None = None, quick: bool = False,
+              sizes: tuple[int, ...] | None = None) -> BenchResult:
+    """Archive scale: summary and point queries at 1,000 / 10,000 / 100,000 recordings,
+    before and after compaction (``dlc_tracking.warehouse.compaction``).
+
+    Each recording has a ``recordings`` row, 100 ``processed_tracking`` frames and its
+    ``recording_summaries`` row, written through the store. The uncompacted figures are
+    measured at 1,000 and 10,000 only (at 100,000 a query opens 200,000 files: minutes).
+    """
+    from dlc_tracking.warehouse.compaction import compact, file_counts
+
+    repeats = repeats or 5
+    sizes = sizes or (QUICK_SCALE_SIZES if quick else SCALE_SIZES)
+    x0, _, x1, _ = arena_layout(data.WIDTH, data.HEIGHT)
+    poses, parts, time_s = data.recording_poses(SCALE_FRAMES, FPS, seed=5)
+    processed = _processed_frame(poses, parts, time_s, (x1 - x0) / ARENA_CM)
+    res = BenchResult("warehouse_scale")
+    root = Path(tempfile.mkdtemp(prefix="bench-warehouse-scale-"))
+    try:
+        wh = Warehouse(root, grace_s=0.0)
+        done = 0
+        for n in sizes:
+            fill_s, _ = timed(lambda n=n, done=done: _fill_small(wh, done, n, processed))
+            done = n
+            wh.ensure_catalog()
+            rid = f"m{(n // 2) // 100:05d}__s{(n // 2) % 100:02d}__openfield"
+            if n <= 10_000:
+                for name, samples in _scale_queries(wh, rid, repeats).items():
+                    res.add(f"{name}, {n:,} recordings, not compacted", median(samples), "s",
+                            samples=samples)
+            first, _ = timed(lambda: compact(wh, min_age_s=0))
+            second, _ = timed(lambda: compact(wh, min_age_s=0))  # removes the packed files
+            wh.ensure_catalog()
+            for name, samples in _scale_queries(wh, rid, repeats).items():
+                target = SCALE_SUMMARY_TARGET_S if name.startswith("summary") else \
+                    SCALE_POINT_TARGET_S
+                gate = n == 10_000
+                res.add(f"{name}, {n:,} recordings, compacted", median(samples), "s",
+                        "<=" if gate else None, target if gate else None, samples=samples)
+            res.add(f"compaction pass, {n:,} recordings", first + second, "s",
+                    note="pack + remove the packed files (2 passes)")
+            res.details[f"n={n}"] = {"fill_s": round(fill_s, 1),
+                                     "files_after": file_counts(wh),
+                                     "summary_rows": len(wh.query(SUMMARY_SQL))}
+        res.details.update({"sizes": list(sizes), "frames_per_recording": SCALE_FRAMES,
+                            "repeats": repeats})
+        return res
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,12 @@ import dagster as dg
 from dlc_assets import settings
 from dlc_assets.celery_executor import chosen_executor
 from dlc_assets.exports import export_assets
-from dlc_assets.jobs import process_recording_job, update_registry_job
+from dlc_assets.jobs import (
+    process_recording_job,
+    update_registry_job,
+    warehouse_compaction_job,
+    warehouse_compaction_schedule,
+)
 from dlc_assets.registry import registry_assets, registry_checks
 from dlc_assets.tracking import tracking_assets
 from resources import DataRoot, DLCInference, WarehouseResource
@@ -27,7 +32,8 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*registry_assets, *tracking_assets, *export_assets],
         asset_checks=registry_checks,
-        jobs=[process_recording_job, update_registry_job],
+        jobs=[process_recording_job, update_registry_job, warehouse_compaction_job],
+        schedules=[warehouse_compaction_schedule],
         sensors=[new_recordings_sensor, registry_changes_sensor],
         resources=resources or default_resources(),
         # By default one process per run, steps in it: every job here is a short chain (or

@@ -1,6 +1,9 @@
-"""Jobs: process one recording (its partitioned assets), and refresh the registry tables."""
+"""Jobs: process one recording (its partitioned assets), refresh the registry tables, and
+compact the warehouse."""
 
 import dagster as dg
+
+from resources import WarehouseResource
 
 process_recording_job = dg.define_asset_job(
     "process_recording",
@@ -14,3 +17,25 @@ update_registry_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("registry") - dg.AssetSelection.assets("registry_file"),
     description="Materialize the registry tables (models, body parts, methods, pairings).",
 )
+
+
+@dg.op(description="Merge finished recordings' small warehouse files into packs "
+       "(dlc_tracking.warehouse.compaction); safe while runs write and analysts read.")
+def compact_warehouse(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> None:
+    from dlc_tracking.warehouse.compaction import compact, file_counts
+
+    report = compact(warehouse.get())
+    context.log.info(report.summary())
+    context.log.info(f"files per table now: {file_counts(warehouse.get())}")
+
+
+@dg.job(description="Compaction of the warehouse (archive scale): see docs/production.md.")
+def warehouse_compaction_job() -> None:
+    compact_warehouse()
+
+
+warehouse_compaction_schedule = dg.ScheduleDefinition(
+    name="warehouse_compaction_hourly", job=warehouse_compaction_job, cron_schedule="17 * * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Hourly compaction of finished recordings (turn on for archives of "
+    "thousands of recordings).")

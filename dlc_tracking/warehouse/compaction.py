@@ -18,7 +18,7 @@ Safe while pipelines write and analysts read:
 - one pass at a time per warehouse (a lock file), and deleting a packed partition takes
   the same lock.
 
-Run it from the ``warehouse_compaction`` job (scheduled hourly by the code location), or
+Run it from the ``warehouse_compaction_job`` job (schedule ``warehouse_compaction_hourly``), or
 ``python -m dlc_tracking.warehouse.compaction [ROOT]``.
 """
 
