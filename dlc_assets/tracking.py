@@ -123,7 +123,10 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
             extra = {"inference_frames_per_s": round(result.frames_per_s, 2),
                      "inference_seconds": round(result.seconds, 2),
                      "model_load_s": round(result.model_load_s, 2),
-                     "device": result.device, "dlc_version": result.dlc_version}
+                     "device": result.device, "dlc_version": result.dlc_version,
+                     "inference_engine": result.inference_engine,
+                     "inference_batch_size": result.batch_size,
+                     **{f"inference_{k}": v for k, v in result.extra.items()}}
         scorer, dlc_names = loaded.scorer, list(loaded.body_parts)
         where = f"{files[0]} (recording {rid})"
         body_parts = preds.map_body_parts(dlc_names, model.to_canonical(), where)
