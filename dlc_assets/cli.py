@@ -170,7 +170,7 @@ def cmd_recordings_list(args) -> None:
 def cmd_reprocess(args) -> None:
     import dagster as dg
 
-    from dlc_assets.definitions import defs
+    from dlc_assets.definitions import build_definitions
     from dlc_assets.partitions import recordings_partitions
     from dlc_tracking.sessions.layout import closest_recording_ids, discover_recordings
     from dlc_tracking.sessions.scanning import fingerprint, recording_files, run_key
@@ -186,7 +186,7 @@ def cmd_reprocess(args) -> None:
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(recordings_partitions.name, args.recording):
         instance.add_dynamic_partitions(recordings_partitions.name, [args.recording])
-    job = defs.resolve_job_def("process_recording")
+    job = build_definitions().resolve_job_def("process_recording")  # resources from the env
     fp = fingerprint(recording_files(rec))
     # The sensor's run key for this state of the files: the sensor skips what this ran.
     tags = {"dagster/run_key": run_key(rec.recording_id, fp),

@@ -67,3 +67,47 @@ def test_models_list_show_validate(registry_path, capsys):
     assert "scorer: DLC_" in capsys.readouterr().out
     main(["--registry", str(registry_path), "registry", "validate"])
     assert "valid" in capsys.readouterr().out
+
+
+def test_reprocess_refuses_unknown_ids_and_the_sensor_skips_what_it_ran(
+        platform_dirs, registry, registry_path, monkeypatch, capsys, tmp_path):
+    import os
+    import time
+
+    from resources import DataRoot
+    from sensors import new_recordings_sensor
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for name, value in (("DAGSTER_HOME", home),
+                        ("DLC_PLATFORM_DATA_ROOT", platform_dirs["data_root"]),
+                        ("DLC_PLATFORM_REGISTRY", registry_path),
+                        ("DLC_PLATFORM_WAREHOUSE", platform_dirs["warehouse"]),
+                        ("DLC_PLATFORM_WORK_DIR", platform_dirs["work"]),
+                        ("DLC_PLATFORM_SETTLE_SECONDS", "30")):
+        monkeypatch.setenv(name, str(value))
+    model = registry.model("tiny_openfield")
+    folder = session_with_manual_outputs(platform_dirs["data_root"], "Maus Ö1", "s",
+                                         model.scorer, ["nose", "left_ear", "right_ear",
+                                                        "tail_base"])
+    old = time.time() - 3600  # long settled
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (old, old))
+    rid = rid_of(folder)
+    assert rid.startswith("Maus-O1__")
+    with pytest.raises(SystemExit) as exit_:
+        main(["reprocess", rid[:-3]])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "is not under" in err and f"Did you mean {rid}" in err
+    instance = dg.DagsterInstance.get()
+    assert not instance.get_runs() and not instance.get_dynamic_partitions("recordings")
+    main(["reprocess", rid])
+    assert "success" in capsys.readouterr().out
+    context = dg.build_sensor_context(instance=instance, resources={"data_root": DataRoot(
+        path=str(platform_dirs["data_root"]), registry_path=str(registry_path))})
+    result = new_recordings_sensor(context)
+    assert not result.run_requests  # reprocess already took this state of the files
+    main(["recordings", "list"])
+    out = capsys.readouterr().out
+    assert rid in out and "processed" in out and "manual" in out

@@ -194,7 +194,10 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
         if arena is not None:  # a bad outline is refused here, before anything is written
             calibrate_from_arena(arena, meta.camera_view, (video.width_px, video.height_px),
                                  source=f"recording {rid}: {arena.source}")
-        if meta.pixels_per_cm is None and meta.arena is None and arena is None:
+        set_calibrates = (params.pixels_per_cm is not None or params.arena_width_cm is not None
+                          or params.arena_height_cm is not None)
+        if meta.pixels_per_cm is None and meta.arena is None and arena is None \
+                and not set_calibrates:
             raise SessionError(
                 f"{where}: no calibration: give the arena's outline in pixels and its size "
                 "(`arena:` with corners_px/bounds_px/center_px, or `rig:`, or "
