@@ -251,3 +251,107 @@ def run(repeats: int | None = None, quick: bool = False) -> BenchResult:
         return res
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- Celery
+
+CELERY_RECORDINGS = 8
+
+
+def _celery_env(work: Path, data_root: Path, registry: Path, home: Path, broker: str) -> dict:
+    return dict(os.environ, DAGSTER_HOME=str(home), DLC_PLATFORM_DATA_ROOT=str(data_root),
+                DLC_PLATFORM_REGISTRY=str(registry),
+                DLC_PLATFORM_WAREHOUSE=str(work / "warehouse"),
+                DLC_PLATFORM_WORK_DIR=str(work / "inference"), DLC_PLATFORM_DEVICE="cpu",
+                DLC_PLATFORM_EXECUTOR="celery", DLC_PLATFORM_CELERY_BROKER=broker,
+                OMP_WAIT_POLICY="PASSIVE")
+
+
+def _step_latencies(instance, run_id: str) -> list[float]:
+    """Per step: seconds from the run's submission of the Celery task to the step's start
+    in the worker (queueing, broker, worker pick-up, step set-up)."""
+    import dagster as dg
+
+    submitted, started = {}, {}
+    for record in instance.get_records_for_run(run_id, limit=10_000).records:
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        if event is None or entry.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and (
+                event.message or "").startswith("Submitting celery task"):
+            submitted[entry.step_key] = entry.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+    return [started[k] - submitted[k] for k in submitted if k in started]
+
+
+def run_celery(repeats: int | None = None, quick: bool = False) -> BenchResult:
+    """8 recordings (ingested outputs) through the Celery executor with 2 workers (gpu and
+    cpu queues, Redis on loopback) vs the in-process executor, alternated by recording.
+
+    Each peer runs the recordings one after the other on the same SQLite instance (the
+    Celery runs with ``dagster.execute_job`` on the code location's reconstructable job,
+    its steps in the workers; the in-process runs with ``execute_in_process``). Also: per
+    step, the latency from task submission to the step's start in a worker.
+    """
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from tests.services import platform_worker, redis_server
+
+    n = QUICK_BATCH if quick else CELERY_RECORDINGS
+    n_frames = QUICK_FRAMES if quick else FULL_FRAMES
+    bm = bench_model()
+    work = Path(tempfile.mkdtemp(prefix="bench-celery-"))
+    try:
+        registry, model = _setup_registry(work, bm)
+        data_root = work / "data"
+        template = _session_with_outputs(data_root, model, n_frames)
+        rids = _clone_sessions(template, data_root, 2 * n + 1)
+        home = work / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with redis_server(work / "redis") as redis:
+            env = _celery_env(work, data_root, registry, home, redis["url"])
+            os.environ.update({k: v for k, v in env.items() if k.startswith(("DLC_", "DAG"))})
+            with platform_worker("gpu", env, work / "worker-gpu.log"), \
+                    platform_worker("cpu", env, work / "worker-cpu.log"), \
+                    dg.DagsterInstance.get() as instance:
+                instance.add_dynamic_partitions("recordings", rids)
+                recon = ReconstructableRepository.for_module(
+                    "dlc_assets.definitions", "defs", working_directory=str(ROOT)
+                ).get_reconstructable_job("process_recording")
+                local = _job_runner(instance, _resources(work, data_root, registry))
+                latencies: list[float] = []
+
+                def celery(rid: str) -> None:
+                    result = dg.execute_job(recon, instance=instance,
+                                            tags={"dagster/partition": rid})
+                    if not result.success:
+                        raise RuntimeError(f"celery run failed for {rid}")
+                    latencies.extend(_step_latencies(instance, result.run_id))
+
+                celery(rids[0])  # warm-up: workers import the code location, first tasks
+                local(rids[0])
+                latencies.clear()
+                queue = list(rids[1:])
+                trials = {"celery executor (2 workers)": lambda: {
+                              "s": timed(lambda: celery(queue.pop()))[0]},
+                          "in-process executor": lambda: {
+                              "s": timed(lambda: local(queue.pop()))[0]}}
+                figures = alternate(trials, n)
+        res = BenchResult("orchestration_celery")
+        c = figures["celery executor (2 workers)"]["s"]
+        p = figures["in-process executor"]["s"]
+        res.add("celery executor (2 workers): wall per recording", median(c), "s", samples=c)
+        res.add("in-process executor: wall per recording", median(p), "s", samples=p)
+        res.add("overhead ratio celery / in-process", median(c) / median(p), "x",
+                note=f"+{median(c) - median(p):.2f} s per recording (4 steps)")
+        res.add("task latency: submission -> step start on a worker", median(latencies), "s",
+                samples=latencies, note=f"{len(latencies)} steps")
+        res.details = {"recordings_per_peer": n, "n_frames": n_frames, "broker": "redis",
+                       "instance": "SQLite (DAGSTER_HOME in a temp dir)", "model": bm.kind}
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

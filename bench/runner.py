@@ -6,8 +6,13 @@ Usage::
 
     .venv/bin/python -m bench [--inference] [--processing] [--warehouse] [--sensor]
                               [--orchestration] [--repeats N] [--quick]
+    .venv/bin/python -m bench --celery --warehouse-scale --sensor-scale   # scale-out
 
-No benchmark flag runs them all. Each benchmark runs alone in a new Python process, so its
+No benchmark flag runs the first five (the 15-minute suite); the scale-out ones
+(Celery executor vs in-process, warehouse at 1,000-100,000 recordings, sensor at
+100,000) run only when named (~25 min together on 2 cores).
+
+Each benchmark runs alone in a new Python process, so its
 peak RSS (``ru_maxrss`` at the end of that process) is its own; the child's output (DLC
 and Dagster logs) goes to ``bench/results/<name>.log``.
 """
@@ -27,6 +32,12 @@ from pathlib import Path
 from bench.common import format_table, machine_facts, peak_rss_mib
 
 BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration")
+SCALE_BENCHMARKS = {
+    # name: (module, function, keyword arguments)
+    "celery": ("bench.orchestration", "run_celery", {}),
+    "warehouse_scale": ("bench.warehouse", "run_scale", {}),
+    "sensor_scale": ("bench.sensor", "run", {"sizes": (100_000,)}),
+}
 BUDGET_S = 15 * 60  # issue 5: the whole suite within 15 minutes on a fresh set-up
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS_DIR.parents[1]
@@ -35,14 +46,16 @@ ROOT = RESULTS_DIR.parents[1]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (``--child NAME --out FILE`` is internal)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    for name in BENCHMARKS:
-        parser.add_argument(f"--{name}", action="store_true", help=f"run the {name} benchmark")
+    for name in (*BENCHMARKS, *SCALE_BENCHMARKS):
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, action="store_true",
+                            help=f"run the {name} benchmark")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measurements per figure (default 5 (inference: 7 pairs); 3 for "
                              "orchestration and the slowest figures)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats: a smoke test, not for the record")
-    parser.add_argument("--child", choices=BENCHMARKS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*BENCHMARKS, *SCALE_BENCHMARKS),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -50,8 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_child(name: str, repeats: int | None, quick: bool, out: Path) -> None:
     """Run one benchmark in this process and write its result (with peak RSS) to ``out``."""
     start = time.perf_counter()
-    module = importlib.import_module(f"bench.{name}")
-    result = module.run(repeats=repeats, quick=quick).to_dict()
+    module_name, function, kwargs = SCALE_BENCHMARKS.get(name, (f"bench.{name}", "run", {}))
+    module = importlib.import_module(module_name)
+    result = getattr(module, function)(repeats=repeats, quick=quick, **kwargs).to_dict()
     result["wall_s"] = round(time.perf_counter() - start, 2)
     result["peak_rss_mib"] = round(peak_rss_mib(), 1)
     out.write_text(json.dumps(result, indent=2, default=str))
@@ -147,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         run_child(args.child, args.repeats, args.quick, args.out)
         return 0
-    selected = [n for n in BENCHMARKS if getattr(args, n)] or list(BENCHMARKS)
+    selected = ([n for n in (*BENCHMARKS, *SCALE_BENCHMARKS) if getattr(args, n)]
+                or list(BENCHMARKS))
     facts = machine_facts()
     print(f"[bench] {facts['nproc']} CPUs ({facts['cpu_model']}), {facts['ram_gib']} GiB, "
           f"Python {facts['python']}, load average {facts['load_average_at_start']}"
