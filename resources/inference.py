@@ -43,13 +43,18 @@ class DLCInference(dg.ConfigurableResource):
     def output_dir(self, recording_id: str, model_name: str) -> Path:
         return Path(self.work_dir).absolute() / "outputs" / recording_id / model_name
 
+    def check_available(self, model: ModelEntry) -> None:
+        """Fail early, naming this worker (models live on some workers only), when the
+        model's files are not here."""
+        try:
+            model.check_available()
+        except ModelNotAvailableError as exc:
+            raise ModelNotAvailableError(f"{worker_description()}: {exc}") from exc
+
     def analyze(self, model: ModelEntry, video: Path, recording_id: str,
                 log=None, video_info: VideoInfo | None = None) -> InferenceResult:
         """Infer one recording's video; fails early when the model is not on this worker."""
-        try:
-            model.check_available()
-        except ModelNotAvailableError as exc:  # name the worker: models live on some only
-            raise ModelNotAvailableError(f"{worker_description()}: {exc}") from exc
+        self.check_available(model)
 
         def report(done: int, total: int, elapsed: float) -> None:
             if log is not None:
