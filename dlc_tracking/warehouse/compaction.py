@@ -115,6 +115,9 @@ def _publish_pack(store: Warehouse, table: str, key: str, data: pa.Table,
     column = TABLES[table].partition_column
     order = [(column, "ascending")] + [(c, "ascending") for c in ("model_name", "frame")
                                         if c in data.column_names]
+    plain = pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                       for f in data.schema], metadata=data.schema.metadata)
+    data = data.cast(plain)  # sort_by takes no dictionaries; written dictionary-encoded anyway
     if data.num_rows:
         data = data.sort_by(order)
     data = data.replace_schema_metadata({**(data.schema.metadata or {}),

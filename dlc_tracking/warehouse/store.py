@@ -123,11 +123,6 @@ def _tracking_summaries(data: pa.Table, key: str, tracking_file: str,
 # ----------------------------------------------------------------------------- the store
 
 
-def _pack_of(file_name: str) -> str:
-    """The key of a pack file's name (``_pack...@<version>.parquet`` -> ``_pack...``)."""
-    return file_name.split("@", 1)[0]
-
-
 def default_root() -> Path:
     """Warehouse root from ``$DLC_PLATFORM_WAREHOUSE``, else ``demo/warehouse``."""
     return Path(os.environ.get(ENV_ROOT) or DEFAULT_ROOT).absolute()
@@ -640,16 +635,23 @@ class Warehouse:
         for view, table in FILE_VIEWS.items():
             if wanted is not None and view not in wanted:
                 continue
-            current_files = {k: v[-1].path.name
-                             for k, v in _versions(self.table_dir(table)).items()
+            versions = _versions(self.table_dir(table))
+            current_files = {k: v[-1].path.name for k, v in versions.items()
                              if k != SCHEMA_KEY and not is_pack_key(k)}
-            current_files.update({k: _pack_of(path.name) for k, path
-                                  in self.pack_index(table).items()})
             rows = ", ".join(f"({_sql_str(k)}, {_sql_str(v)})"
                              for k, v in sorted(current_files.items()))
             source = (f"(VALUES {rows}) AS t(recording_id, tracking_file)" if rows else
                       "(SELECT NULL::VARCHAR AS recording_id, NULL::VARCHAR AS tracking_file "
                       "WHERE false)")
+            packs = [v[-1].file for k, v in versions.items() if is_pack_key(k)]
+            if packs:  # packed recordings (rule 3 of packs.py): read from the packs, not listed
+                own = (f" WHERE recording_id NOT IN "
+                       f"({', '.join(_sql_str(k) for k in sorted(current_files))})"
+                       if current_files else "")
+                source = (f"(SELECT * FROM {source} UNION ALL SELECT DISTINCT recording_id, "
+                          f"regexp_extract({_FILE_COLUMN}, {_sql_str(_SQL_KEY)}, 1) FROM "
+                          f"read_parquet([{', '.join(_sql_str(f) for f in packs)}], "
+                          f"filename = '{_FILE_COLUMN}'){own})")
             statements.append(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM {source}')
         statements.extend(self._derived_sql(wanted))
         return statements
