@@ -7,6 +7,9 @@ themselves are plain Python in ``dlc_tracking.qc.plots``.
 
 
 import base64
+import hashlib
+import os
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -15,9 +18,29 @@ from dlc_tracking.qc import plots
 from dlc_tracking.tracking.occupancy import occupancy_grid
 from dlc_tracking.tracking.processed import ProcessedTracking
 
+QC_URL_ENV = "DLC_PLATFORM_QC_URL"
+QC_DIR_ENV = "DLC_PLATFORM_QC_DIR"
+
 
 def png_md(png: bytes, alt: str) -> dg.MetadataValue:
-    """An inline image: Markdown with the PNG as a data URI."""
+    """An image for the materialization's metadata table.
+
+    The UI shows a Markdown value inline only when it is short (under 1,000 characters);
+    longer ones sit behind "[Show Markdown]". So when ``$DLC_PLATFORM_QC_URL`` is set (a
+    static file server of ``$DLC_PLATFORM_QC_DIR``, started by ``scripts/start.sh``), the
+    PNG is written there under its content hash and the Markdown is a short image link,
+    shown inline. Without it the PNG travels as a data URI (one click to see).
+    """
+    base, folder = os.environ.get(QC_URL_ENV), os.environ.get(QC_DIR_ENV)
+    if base and folder:
+        name = f"{hashlib.sha256(png).hexdigest()[:24]}.png"
+        path = Path(folder) / name
+        if not path.exists():  # content-addressed: same picture, same file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+            tmp.write_bytes(png)
+            os.replace(tmp, path)
+        return dg.MetadataValue.md(f"![{alt}]({base.rstrip('/')}/{name})")
     data = base64.b64encode(png).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 

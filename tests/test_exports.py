@@ -173,3 +173,88 @@ def test_labeled_video_without_video_fails_clearly(env, tmp_path_factory, regist
     text = failure_messages(result)
     assert rid in text and "video is not there" in text and "copy the video back" in text
     assert not (dirs["warehouse"] / "labeled_videos" / f"{rid}.mp4").exists()
+
+
+@pytest.mark.slow
+def test_ui_shows_pictures_inline(tmp_path, registry_path, registry, artifacts_dir,
+                                  monkeypatch):
+    """The webserver's partition page of processed_tracking shows the QC pictures inline
+    (fetched from the QC file server); a headless Chromium screenshot is kept."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    import dagster as dg
+
+    from tests.export_helpers import run_job
+    from tests.services import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    dirs = make_dirs(tmp_path, registry_path)
+    qc_dir, qc_port, port = tmp_path / "qc", free_port(), free_port()
+    qc_dir.mkdir()
+    monkeypatch.setenv("DLC_PLATFORM_QC_URL", f"http://127.0.0.1:{qc_port}")
+    monkeypatch.setenv("DLC_PLATFORM_QC_DIR", str(qc_dir))
+    with dg.instance_for_test(temp_dir=str(dirs["home"])) as instance:
+        rec = processed_recording(instance, dirs, registry.model("tiny_openfield").scorer,
+                                  n_frames=90)
+        env_local = {"instance": instance, "resources": rec["resources"]}
+        _materialize(env_local, "labeled_videos", rec["rid"])
+        run_job(instance, rec["resources"], "process_recording", rec["rid"])
+    assert len(list(qc_dir.glob("*.png"))) >= 6
+    env = dict(os.environ, DAGSTER_HOME=str(dirs["home"]),
+               DLC_PLATFORM_DATA_ROOT=str(dirs["data_root"]),
+               DLC_PLATFORM_REGISTRY=str(registry_path),
+               DLC_PLATFORM_WAREHOUSE=str(dirs["warehouse"]),
+               DLC_PLATFORM_WORK_DIR=str(dirs["work"]))
+    qc_log, web_log = tmp_path / "qc.log", tmp_path / "web.log"
+    procs = []
+    try:
+        with open(qc_log, "w") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "http.server", str(qc_port), "--bind", "127.0.0.1",
+                 "--directory", str(qc_dir)], stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True))
+        with open(web_log, "w") as out:
+            procs.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
+                 "-h", "127.0.0.1", "-p", str(port)], cwd=root, env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, web_log.read_text()[-3000:]
+                time.sleep(2)
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        assert chromium, "chromium is not installed: run scripts/services.sh"
+        for asset, name in (("processed_tracking", "processed-tracking-pictures.png"),
+                            ("labeled_videos", "labeled-video-thumbnails.png")):
+            shot = artifacts_dir / name
+            shot.unlink(missing_ok=True)
+            subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--no-first-run", "--disable-quic",
+                            f"--user-data-dir={tmp_path / 'chromium'}",
+                            "--window-size=1600,2600", "--virtual-time-budget=25000",
+                            f"--screenshot={shot}",
+                            f"http://127.0.0.1:{port}/assets/{asset}?view=partitions"
+                            f"&partition={rec['rid']}"],
+                           check=True, capture_output=True, timeout=180)
+            assert shot.is_file() and shot.stat().st_size > 10_000
+        served = qc_log.read_text()
+        # the browser fetched the pictures: the page shows them inline, not behind a click
+        assert served.count("GET /") >= 4 and " 200 " in served, served
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
