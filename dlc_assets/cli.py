@@ -149,6 +149,32 @@ def cmd_status(args) -> None:
             print(f"    warning: {warning}")
 
 
+def cmd_arena_propose(args) -> None:
+    import yaml
+
+    from dlc_tracking.tracking.arena_detection import median_frame, proposal_png, propose_corners
+
+    video = Path(args.video)
+    out_dir = Path(args.out) if args.out else video.parent.parent  # <subject>/
+    frame = median_frame(video)
+    corners, share = propose_corners(frame)
+    doc = {"arena": {"shape": args.shape, "width_cm": args.width_cm,
+                     **({"height_cm": args.height_cm} if args.height_cm else {}),
+                     "corners_px": [[round(float(x), 1), round(float(y), 1)]
+                                    for x, y in corners]},
+           "notes": f"PROPOSED from the median frame of {video.name} "
+                    f"({100 * share:.0f} % of the image): check {PROPOSAL}.png, then rename "
+                    "this file to calibration.yaml to use it"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{PROPOSAL}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (out_dir / f"{PROPOSAL}.png").write_bytes(proposal_png(frame, corners))
+    print(f"wrote {out_dir / (PROPOSAL + '.yaml')} and {PROPOSAL}.png: look at the picture; "
+          f"if the red outline is the arena floor, rename the .yaml to calibration.yaml")
+
+
+PROPOSAL = "calibration.proposed"
+
+
 def cmd_recordings_list(args) -> None:
     from dlc_assets.status import recording_status
     from dlc_tracking.sessions.layout import discover_recordings
@@ -264,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     ps = proc.add_parser("show", help="every key of one set (docs/processing.md)")
     ps.add_argument("name")
     ps.set_defaults(func=cmd_processing_show)
+
+    arena = sub.add_parser("arena", help="the arena outline that calibrates px -> cm"
+                           ).add_subparsers(dest="arena_command", required=True)
+    ap = arena.add_parser("propose", help="propose the arena's corners from a video (median "
+                          "frame) as <subject>/calibration.proposed.yaml + .png to confirm")
+    ap.add_argument("video")
+    ap.add_argument("--width-cm", type=float, required=True)
+    ap.add_argument("--height-cm", type=float)
+    ap.add_argument("--shape", default="square", choices=["square", "rectangle"])
+    ap.add_argument("--out", help="folder for the proposal (default: the subject folder)")
+    ap.set_defaults(func=cmd_arena_propose)
 
     recs = sub.add_parser("recordings", help="recordings on disk").add_subparsers(
         dest="recordings_command", required=True)

@@ -394,3 +394,26 @@ def test_dagster_home_without_dagster_yaml_gets_the_default(tmp_path, monkeypatc
 def test_registry_table_before_materialization_is_a_clear_message(tmp_path):
     with pytest.raises(DLCPlatformError, match="registry tables appear once"):
         Warehouse(tmp_path / "wh").query("SELECT * FROM models")
+
+
+def test_arena_proposal_from_the_video_is_written_for_confirmation(platform_dirs, tmp_path):
+    import cv2
+
+    from dlc_assets.cli import main
+    from dlc_tracking.sessions.layout import load_subject_calibration
+    from dlc_tracking.synthetic.openfield import make_session
+
+    folder = make_session(platform_dirs["data_root"], "m", "s", n_frames=40, seed=12)
+    main(["arena", "propose", str(folder / "openfield.mp4"), "--width-cm", "50"])
+    proposed = folder.parent / "calibration.proposed.yaml"
+    png = cv2.imdecode(np.frombuffer((folder.parent / "calibration.proposed.png").read_bytes(),
+                                     np.uint8), cv2.IMREAD_COLOR)
+    assert png.shape == (H, W, 3) and png.std() > 10
+    assert not (folder.parent / "calibration.yaml").exists()  # never used unconfirmed
+    proposed.rename(folder.parent / "calibration.yaml")
+    corners = np.array(load_subject_calibration(folder.parent / "calibration.yaml")
+                       .arena.corners_px)
+    x0, y0, x1, y1 = arena_layout(W, H)
+    truth = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    err = np.hypot(*(corners[:, None, :] - truth[None]).transpose(2, 0, 1)).min(axis=1)
+    assert err.max() < 1.5

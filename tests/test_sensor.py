@@ -193,3 +193,19 @@ def test_lost_state_skips_what_earlier_runs_took(instance, root, monkeypatch):
     add_session(root, "m9", "s1")
     again = tick(instance, root, settle="0", max_runs="1", monkeypatch=monkeypatch)
     assert keys(again) == ["m9__s1__openfield"]
+
+
+def test_outputs_without_their_video_are_a_recording(instance, root, monkeypatch):
+    folder = root / "m1" / "archived"
+    (folder / "dlc_top camera").mkdir(parents=True)
+    (folder / "session.yaml").write_text(yaml.safe_dump(SESSION))
+    (folder / "dlc_top camera" / "top cameraDLC_resnet50_xJan1shuffle1_500.h5").write_bytes(
+        b"\x00" * 100)
+    old = time.time() - 120
+    for p in [folder, *folder.rglob("*")]:
+        os.utime(p, (old, old))
+    result = tick(instance, root, monkeypatch=monkeypatch)
+    assert keys(result) == ["m1__archived__top-camera"]
+    # a later tick with nothing changed asks for nothing
+    again = tick(instance, root, cursor=result.cursor, monkeypatch=monkeypatch)
+    assert not again.run_requests
