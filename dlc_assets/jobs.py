@@ -7,9 +7,11 @@ from resources import WarehouseResource
 
 process_recording_job = dg.define_asset_job(
     "process_recording",
-    selection=dg.AssetSelection.groups("tracking"),
+    # The NWB file too (0.8 s for 1 h at 50 Hz, bench/exports.py); the labeled video and
+    # the overview stay on demand (minutes per hour of video; unpartitioned).
+    selection=dg.AssetSelection.groups("tracking") | dg.AssetSelection.assets("nwb_files"),
     description="recordings -> dlc_predictions -> raw_state_vectors -> processed_tracking "
-    "for one recording (partition).",
+    "(+ occupancy, nwb_files) for one recording (partition).",
 )
 
 update_registry_job = dg.define_asset_job(

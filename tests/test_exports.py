@@ -66,6 +66,8 @@ def test_default_job_writes_occupancy_and_inline_pictures(env):
     job = build_definitions(env["resources"]).resolve_job_def("process_recording")
     names = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert "labeled_videos" not in names and "recording_overview" not in names
+    assert {"occupancy", "nwb_files"} <= names
+    assert (env["warehouse"] / "nwb" / f"{rid}.nwb").is_file()  # written by the default job
 
 
 def test_nwb_files_asset(env):

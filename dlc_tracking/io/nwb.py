@@ -4,8 +4,8 @@ Library: ``pynwb`` + ``ndx-pose`` 0.4 directly, not ``neuroconv``'s DeepLabCut i
 neuroconv converts a DLC *file* (h5 + config.yaml) and writes only the raw pose; the
 platform exports from the warehouse (the numbers analysts query), and also writes the
 processed state vector, head direction, speed and flags, which neuroconv has no
-interface for. neuroconv would add ~40 dependencies for one call (``add_pose_estimation``
-is a thin wrapper around the same ndx-pose classes used here). ndx-pose is the pose
+interface for. neuroconv would add a large dependency tree for one call (its DeepLabCut
+interface is a thin wrapper around the same ndx-pose classes used here). ndx-pose is the pose
 standard of DANDI, DLC2NWB, element-deeplabcut and spyglass, so the files read in all of
 them.
 
@@ -288,8 +288,8 @@ def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
 
 
 def _series_name_to_part(name: str, nodes: list[str]) -> str:
-    """Body-part name of a PoseEstimationSeries: DLC2NWB names series by body part;
-    neuroconv prefixes ``PoseEstimationSeries``; match those to the skeleton's nodes."""
+    """Body-part name of a PoseEstimationSeries: DLC2NWB names series by body part; some
+    writers prefix ``PoseEstimationSeries``; match those to the skeleton's nodes."""
     if name in nodes:
         return name
     stripped = name.removeprefix("PoseEstimationSeries")
