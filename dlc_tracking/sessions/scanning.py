@@ -255,8 +255,12 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
             continue
         newest_ns = max((v[1] for v in files.values() if v), default=0)
         video = files.get("video")
+        # a recording without its video is settled on its DLC outputs alone
+        outputs = [v for k, v in files.items() if k.startswith("dlc/")]
+        files_there = (video is not None and video[0] > 0) if rec.has_video else (
+            bool(outputs) and all(v is not None and v[0] > 0 for v in outputs))
         settled = (
-            video is not None and video[0] > 0 and not partially_copied(rec.session_dir)
+            files_there and not partially_copied(rec.session_dir)
             and now_s - newest_ns / 1e9 >= settle_s
             and (settle_s <= 0 or pending.get(rid) == fp)
         )
