@@ -72,6 +72,8 @@ def cluster(tmp_path, registry_path, monkeypatch):
                "DLC_PLATFORM_CELERY_LOST_AFTER_S": "10", "OMP_WAIT_POLICY": "PASSIVE"}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        with dg.DagsterInstance.get():  # create the storage before any other process does
+            pass
         yield {"env": dict(os.environ), "home": home, "data": data, "tmp": tmp_path,
                "warehouse": Warehouse(warehouse), "redis": redis, "pg": pg,
                "registry": registry_path}

@@ -151,6 +151,8 @@ def embedded(tmp_path, registry_path, monkeypatch):
     monkeypatch.delenv("DLC_PLATFORM_EXECUTOR", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.get():  # create the storage now, not in a race with the daemon
+        pass
     yield {"env": dict(os.environ), "home": home, "data": data, "tmp": tmp_path,
            "warehouse": Warehouse(warehouse), "registry": registry_path}
 
