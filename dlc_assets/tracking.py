@@ -105,7 +105,7 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
         manual_dir = info.recording.manual_output_dir
         extra, dlc_fps, notes = {}, None, []
         if preds.manual_outputs_present(manual_dir):
-            manual = preds.load_manual_outputs(manual_dir, model.scorer, rid)
+            manual = preds.load_manual_outputs(manual_dir, model.scorer, rid, info.video.fps)
             loaded, files, start = manual.predictions, manual.files, manual.start_timestamp
             dlc_fps, notes, source = manual.dlc_fps, manual.notes, "manual"
             context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")

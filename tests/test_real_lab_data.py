@@ -417,3 +417,40 @@ def test_arena_proposal_from_the_video_is_written_for_confirmation(platform_dirs
     truth = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     err = np.hypot(*(corners[:, None, :] - truth[None]).transpose(2, 0, 1)).min(axis=1)
     assert err.max() < 1.5
+
+
+def test_nwb_pose_from_another_lab_is_ingested_and_checked(instance, resources, platform_dirs,
+                                                           registry_path, tmp_path):
+    from tests.test_nwb import _dlc2nwb_style
+
+    reg = _registry_copy(registry_path, tmp_path)
+    folder = session_with_manual_outputs(platform_dirs["data_root"], "m", "nwb", OLD_SCORER,
+                                         PARTS, seed=13)
+    gt = read_ground_truth(folder / GROUND_TRUTH_NAME)
+    out = folder / "dlc_openfield"
+    poses = gt.poses()
+    poses[..., 2] = np.where(np.isnan(poses[..., 0]), 0.0, 0.99)
+    shutil.rmtree(out)
+    out.mkdir()
+    legacy = ["nose", "leftear", "rightear", "tail_base"]  # as that lab named them
+    nwb = _dlc2nwb_style(out / "pose.nwb", legacy, poses, np.arange(len(poses)) / gt.fps)
+    add_ingest_only_model(reg, "other_lab", outputs_file=nwb, pair_with=["two_ears_loose"],
+                          body_part_map={"leftear": "left_ear", "rightear": "right_ear"})
+    _edit_yaml(folder / "session.yaml", assignment={"model": "other_lab",
+                                                    "method": "two_ears_loose"})
+    res = _resources(resources, reg)
+    result = run_recording(instance, res, rid_of(folder))
+    assert result.success, failure_messages(result)
+    preds = Warehouse(platform_dirs["warehouse"]).read_partition("predictions", rid_of(folder))
+    assert sorted(set(preds.body_part)) == sorted(PARTS)
+    nose = preds[preds.body_part == "nose"].sort_values("frame").x_px.to_numpy()
+    np.testing.assert_array_equal(nose, poses[:, 0, 0])
+    # frame indices stored as seconds (some converters): refused with both rates
+    _dlc2nwb_style(nwb, legacy, poses, np.arange(len(poses), dtype=float))
+    result = run_recording(instance, res, rid_of(folder))
+    text = failure_messages(result)
+    assert not result.success and "1 frames/s" in text and "30 frames/s" in text
+    # an NWB whose body parts are not the model's
+    _dlc2nwb_style(nwb, ["snout", "tail"], poses[:, :2], np.arange(len(poses)) / gt.fps)
+    text = failure_messages(run_recording(instance, res, rid_of(folder)))
+    assert "do not match the assigned model" in text

@@ -152,7 +152,12 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     body_parts = None
     if outputs_file is not None:
         try:
-            found = read_predictions(outputs_file)
+            if Path(outputs_file).suffix.lower() == ".nwb":
+                from dlc_tracking.io.nwb import read_nwb_predictions
+
+                found, _ = read_nwb_predictions(outputs_file)
+            else:
+                found = read_predictions(outputs_file)
         except DLCPlatformError as exc:
             raise RegistryError(f"cannot register a model from {outputs_file}: {exc}") from exc
         if scorer is not None and scorer != found.scorer:

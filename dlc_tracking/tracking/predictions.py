@@ -31,16 +31,22 @@ class ManualOutputs:
     notes: list[str]
 
 
-def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str
-                        ) -> ManualOutputs:
+def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str,
+                        video_fps: float | None = None) -> ManualOutputs:
     """Load hand-produced DLC outputs for the assigned model (several sets concatenated in
-    file order). Refuses outputs of another model, naming the file and both scorers."""
+    file order), or an NWB file with ndx-pose data when the folder holds no DLC .h5/.csv.
+    Refuses outputs of another model, naming the file and both scorers.
+    """
     from dlc_tracking.io.dlc_files import find_output_sets, load_output_folder, read_metadata
 
     sets = find_output_sets(folder)
     if not sets:
+        nwbs = sorted(p for p in folder.iterdir()
+                      if p.suffix.lower() == ".nwb" and not p.name.startswith("."))
+        if nwbs:
+            return _load_nwb(nwbs, expected_scorer, recording_id, video_fps)
         raise DLCFileError(
-            f"{folder} (recording {recording_id}) holds no DLC prediction files (.h5/.csv)."
+            f"{folder} (recording {recording_id}) holds no DLC prediction files (.h5/.csv/.nwb)."
         )
     loaded = load_output_folder(folder, expected_scorer)
     start, fps = None, set()
@@ -57,6 +63,28 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str
             "sets of this video only.")
     return ManualOutputs(loaded, [str(s.predictions_path) for s in sets], start,
                          fps.pop() if fps else None, list(getattr(loaded, "notes", []) or []))
+
+
+def _load_nwb(paths: list[Path], expected_scorer: str, recording_id: str,
+              video_fps: float | None) -> ManualOutputs:
+    """One NWB file's ndx-pose pose, checked against the model and the video's rate."""
+    from dlc_tracking.io.nwb import check_nwb_frame_rate, read_nwb_predictions
+
+    if len(paths) > 1:
+        raise DLCFileError(
+            f"{paths[0].parent} (recording {recording_id}) holds several NWB files "
+            f"{[p.name for p in paths]}; keep the one with this video's pose.")
+    loaded, timestamps = read_nwb_predictions(paths[0])
+    legacy = expected_scorer.replace("DLC", "DeepCut", 1)
+    if loaded.scorer and loaded.scorer not in (expected_scorer, legacy):
+        raise DLCFileError(
+            f"{paths[0]} (recording {recording_id}): pose from another model: scorer "
+            f"{loaded.scorer!r}, expected {expected_scorer!r}. Move the file out, or assign "
+            "the recording to the model that made it.")
+    if video_fps is not None:
+        check_nwb_frame_rate(timestamps, video_fps, paths[0], recording_id)
+    notes = list(loaded.notes or []) + [f"read from NWB (ndx-pose) {paths[0].name}"]
+    return ManualOutputs(loaded, [str(paths[0])], None, None, notes)
 
 
 def map_body_parts(names: list[str], to_canonical: dict[str, str], where: str) -> list[str]:
