@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.common import format_table, machine_facts, peak_rss_mib
 
-BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration")
+BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration", "exports")
 SCALE_BENCHMARKS = {
     # name: (module, function, keyword arguments)
     "celery": ("bench.orchestration", "run_celery", {}),
