@@ -179,14 +179,11 @@ class Registry:
 
     def processing_params(self, name: str = "default", where: str = ""):
         if name not in self.processing:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.processing), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise RegistryError(
                 f"{where + ': ' if where else ''}no processing parameter set named {name!r} "
-                f"in {self.path}; defined: {sorted(self.processing)}.{hint} Define it under "
-                "`processing:` (docs/processing.md) or fix the name.")
+                f"in {self.path}; defined: {sorted(self.processing)}."
+                f"{_did_you_mean(name, self.processing)} Define it under `processing:` "
+                "(docs/processing.md) or fix the name.")
         return self.processing[name]
 
     def resolve_processing(self, tracking_type: str, chosen: str | None, where: str = ""):
@@ -198,14 +195,10 @@ class Registry:
     def rig(self, name: str, where: str = ""):
         """The arena of a named rig (registry ``rigs:``)."""
         if name not in self.rigs:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.rigs), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise RegistryError(
                 f"{where + ': ' if where else ''}rig {name!r} is not defined in {self.path}; "
-                f"defined rigs: {sorted(self.rigs) or 'none'}.{hint} Add it under `rigs:` "
-                "(docs/registry.md) or fix `rig:` in session.yaml.")
+                f"defined rigs: {sorted(self.rigs) or 'none'}.{_did_you_mean(name, self.rigs)} "
+                "Add it under `rigs:` (docs/registry.md) or fix `rig:` in session.yaml.")
         return self.rigs[name]
 
     def resolve_assignment(self, tracking_type: str, model: str | None, method: str | None,
@@ -262,6 +255,13 @@ class Registry:
                     "register it again under a new name (`dlc-platform models add`)."
                 )
         return problems
+
+
+def _did_you_mean(name: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _ingest_only_problems(entry: ModelEntry) -> list[str]:
