@@ -19,6 +19,7 @@ from dlc_assets import checks, qc_plots
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
 from dlc_assets.schemas import column_schema
+from dlc_assets.status import check_warnings
 from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
@@ -330,8 +331,15 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
         "anisotropy": cal.anisotropy}]))
     step = np.hypot(np.diff(processed.x_cm), np.diff(processed.y_cm))
     distance = float(np.nansum(step))
+    own_checks = checks.processed_checks(processed, params)
+    # the recording's verdict, as `dlc-platform status` gives it: this run's earlier
+    # warnings (upstream assets) and this asset's own
+    warnings = check_warnings(context.instance, context.run_id) + [
+        f"{r.check_name}: {r.description}" for r in own_checks if not r.passed]
     return dg.MaterializeResult(
         metadata={
+            "status": (f"processed with warnings ({len(warnings)}): " + " | ".join(warnings)
+                       if warnings else "processed"),
             "frames": processed.n_frames, "distance_cm": round(distance, 1),
             "mean_speed_cm_s": round(float(np.nanmean(processed.speed_cm_s)), 2),
             "fraction_interpolated": round(float(processed.interpolated.mean()), 4),
@@ -344,7 +352,7 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                                                 arena.height_cm if arena else None),
             **worker_metadata(),
         },
-        check_results=checks.processed_checks(processed, params),
+        check_results=own_checks,
     )
 
 

@@ -207,6 +207,11 @@ def test_resaved_csv_and_one_extra_row_are_ingested(instance, resources, platfor
     assert row["status"] == "processed with warnings"
     assert any(w.startswith("frame_count_adjusted") and "1 trailing row(s) dropped" in w
                for w in row["warnings"])
+    # the UI shows the same verdict on the recording's processed_tracking materialization
+    mat = instance.get_latest_materialization_event(dg.AssetKey("processed_tracking"))
+    status_text = mat.asset_materialization.metadata["status"].value
+    assert status_text.startswith("processed with warnings")
+    assert "frame_count_adjusted" in status_text
 
 
 def test_fps_conflict_fails_a_blocking_check_with_both_figures(instance, resources,
