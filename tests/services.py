@@ -127,6 +127,7 @@ def platform_worker(queue: str, env: dict, log: Path, concurrency: int = 1,
             time.sleep(0.5)
         yield proc
     finally:
+        tree = worker_tree(proc)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -135,6 +136,25 @@ def platform_worker(queue: str, env: dict, log: Path, concurrency: int = 1,
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        # Pool processes of a worker killed with -9 may linger: the whole group goes.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Celery and its pool (its own process group) outlive a wrapper killed with -9.
+        kill_tree(tree)
+
+
+def worker_tree(proc: subprocess.Popen) -> list:
+    """The worker wrapper, Celery's main process and its pool (psutil processes)."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_tree(tree: list) -> None:
+    """SIGKILL every process of :func:`worker_tree` (a machine that goes away)."""
+    import psutil
+
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()

@@ -22,7 +22,7 @@ from dlc_assets.run_launcher import run_process_id
 from dlc_tracking.synthetic.openfield import make_session
 from dlc_tracking.warehouse import Warehouse
 from tests.pipeline_helpers import session_with_manual_outputs
-from tests.services import free_port, platform_worker
+from tests.services import free_port, kill_tree, platform_worker, worker_tree
 from tests.test_celery import assert_same_rows, cluster, table_rows, wait_for  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,13 @@ def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 30) -> float:
-    """Send ``sig`` to the process; seconds until it and its group are gone."""
+    """Send ``sig`` to the process group, as systemd (KillMode=control-group) and Ctrl-C
+    do; seconds until the process and its group are gone."""
     started = time.monotonic()
-    os.kill(proc.pid, sig)
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return 0.0
     try:
         proc.wait(timeout_s)
         while time.monotonic() - started < timeout_s:
@@ -83,7 +87,7 @@ def kill_mid_inference_and_recover(env: dict, data: Path, store: Warehouse, logs
     """Clean run by the sensor, then a second run killed during dlc_predictions: it must be
     marked failed within ``detect_limit_s``, retried, finish, and leave the same rows."""
     staging = data.parent / "staging"
-    folder = make_session(staging, "mouse1", "day1", n_frames=150, seed=7)
+    folder = make_session(staging, "mouse1", "day1", n_frames=400, seed=7)
     rid = "mouse1__day1__openfield"
     shutil.copytree(folder, data / "mouse1" / "day1")
     wait_for(lambda: [r for r in runs([dg.DagsterRunStatus.SUCCESS])], 900,
@@ -94,8 +98,7 @@ def kill_mid_inference_and_recover(env: dict, data: Path, store: Warehouse, logs
                       180, "the second run", logs)[0]
     wait_for(lambda: step_started(second.run_id, "dlc_predictions"), 600,
              "inference of the second run", logs)
-    time.sleep(3)  # well inside inference (model load + 150 frames)
-    killed = time.monotonic()
+    killed = time.monotonic()  # inside inference (model load + 400 frames: tens of s)
     kill(second)
     wait_for(lambda: [r for r in runs([dg.DagsterRunStatus.FAILURE])
                       if r.run_id == second.run_id], detect_limit_s + 30,
@@ -125,7 +128,7 @@ def test_gpu_worker_killed_mid_inference_is_retried(cluster):  # noqa: F811
             later = contextlib.ExitStack()
             with later:
                 def kill(_run) -> None:
-                    os.killpg(gpu.pid, signal.SIGKILL)  # the machine is gone
+                    kill_tree(worker_tree(gpu))  # the machine is gone: every process
 
                 def revive() -> None:  # it comes back (systemd Restart=always)
                     later.enter_context(platform_worker("gpu", env, logs[3]))
