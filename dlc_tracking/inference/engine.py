@@ -348,6 +348,14 @@ def run_engine(
                            staging_root)
     try:
         loaded = load_model(staged, shuffle, trainingsetindex)
+    except InferenceError:
+        raise
+    except Exception as exc:  # DLC raises bare exceptions; name what was being loaded
+        raise InferenceError(
+            f"DeepLabCut could not build the model of {project_config} (shuffle {shuffle}, "
+            f"snapshot {snapshot_rel}): {type(exc).__name__}: {exc}. Run `dlc-platform "
+            "registry validate`."
+        ) from exc
     finally:
         shutil.rmtree(staged.parent, ignore_errors=True)
     if loaded.scorer != expected_scorer:
