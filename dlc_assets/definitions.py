@@ -23,6 +23,7 @@ def default_resources() -> dict:
         "data_root": DataRoot(path=settings.data_root(), registry_path=settings.registry_path()),
         "warehouse": WarehouseResource(root=settings.warehouse_root()),
         "dlc_inference": DLCInference(device=settings.device(), batch_size=settings.batch_size(),
+                                      engine=settings.inference_engine(),
                                       work_dir=settings.work_dir()),
     }
 

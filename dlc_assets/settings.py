@@ -7,7 +7,8 @@
 | DLC_PLATFORM_WAREHOUSE      | demo/warehouse       | Parquet tables + warehouse.duckdb     |
 | DLC_PLATFORM_WORK_DIR       | demo/work            | inference outputs and staged models   |
 | DLC_PLATFORM_DEVICE         | auto                 | auto, cpu, cuda, cuda:N               |
-| DLC_PLATFORM_BATCH_SIZE     | 8                    | frames per forward pass               |
+| DLC_PLATFORM_BATCH_SIZE     | unset (8 CPU/32 CUDA)| frames per forward pass               |
+| DLC_PLATFORM_INFERENCE_ENGINE | platform           | platform (batched engine) or dlc      |
 """
 
 import os
@@ -44,8 +45,14 @@ def device() -> str:
     return setting("DLC_PLATFORM_DEVICE", "auto")
 
 
-def batch_size() -> int:
-    return int(setting("DLC_PLATFORM_BATCH_SIZE", "8"))
+def batch_size() -> int | None:
+    """Frames per forward pass; None = the engine's default for the device."""
+    value = setting("DLC_PLATFORM_BATCH_SIZE", "")
+    return int(value) if value else None
+
+
+def inference_engine() -> str:
+    return setting("DLC_PLATFORM_INFERENCE_ENGINE", "platform")
 
 
 def ensure_dagster_home() -> Path:
