@@ -347,7 +347,7 @@ def run_celery(repeats: int | None = None, quick: bool = False) -> BenchResult:
         res.add("celery executor (2 workers): wall per recording", median(c), "s", samples=c)
         res.add("in-process executor: wall per recording", median(p), "s", samples=p)
         res.add("overhead ratio celery / in-process", median(c) / median(p), "x",
-                note=f"+{median(c) - median(p):.2f} s per recording (4 steps)")
+                note=f"+{median(c) - median(p):.2f} s per recording")
         res.add("task latency: submission -> step start on a worker", median(latencies), "s",
                 samples=latencies, note=f"{len(latencies)} steps")
         res.details = {"recordings_per_peer": n, "n_frames": n_frames, "broker": "redis",
