@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dlc_tracking.synthetic import openfield as synthetic
-from dlc_tracking.synthetic.openfield import tiny_model
+from dlc_tracking.synthetic import tiny_model
 from dlc_tracking.synthetic.tiny_model import (
     build_tiny_model,
     content_hash,
