@@ -114,7 +114,7 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
             from dlc_tracking.io.dlc_files import read_predictions
 
             # Fail at once when inference cannot run here: ingest-only model, no video.
-            model.check_available()
+            dlc_inference.check_available(model)  # names the worker (host, pid, queue)
             context.log.info(f"{rid}: no manual outputs in {manual_dir}; running DLC "
                              f"({model.engine}, model {model.name})")
             result = dlc_inference.analyze(model, info.recording.video_path, rid,

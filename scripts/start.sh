@@ -14,6 +14,16 @@ mkdir -p "$DAGSTER_HOME"
 export DLC_PLATFORM_SETTLE_SECONDS=${DLC_PLATFORM_SETTLE_SECONDS:-5}
 
 .venv/bin/python -m dlc_assets.demo "$@"
+# QC pictures: the Dagster UI inlines only short Markdown, so the PNGs are written to a
+# folder served on loopback and linked (dlc_assets/qc_plots.py); unset both variables to
+# embed them instead (one click on "Show Markdown").
+export DLC_PLATFORM_QC_DIR="${DLC_PLATFORM_QC_DIR:-$PWD/demo/warehouse/qc}"
+export DLC_PLATFORM_QC_URL="${DLC_PLATFORM_QC_URL:-http://127.0.0.1:${DLC_PLATFORM_QC_PORT:-3001}}"
+mkdir -p "$DLC_PLATFORM_QC_DIR"
+.venv/bin/python -m http.server "${DLC_PLATFORM_QC_PORT:-3001}" --bind 127.0.0.1 \
+  --directory "$DLC_PLATFORM_QC_DIR" >/dev/null 2>&1 &
+qc_server=$!
+trap 'kill "$qc_server" 2>/dev/null || true' EXIT
 echo "[start] Dagster UI on http://${DLC_PLATFORM_HOST:-127.0.0.1}:${DLC_PLATFORM_PORT:-3000}"
 
 # `dagster dev` runs as a child in its own process group, and this script stays in front
