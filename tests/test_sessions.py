@@ -42,7 +42,8 @@ def test_documented_example_is_valid(tmp_path):
     from pathlib import Path
 
     doc = (Path(__file__).parent.parent / "docs" / "sessions.md").read_text()
-    example = doc.split("```yaml", 1)[1].split("```", 1)[0]
+    complete = doc.split("## session.yaml (complete example)", 1)[1]
+    example = complete.split("```yaml", 1)[1].split("```", 1)[0]
     meta = load_session_metadata(write(tmp_path / "session.yaml", example))
     assert meta.camera_view in ("above", "below")
 

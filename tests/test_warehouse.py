@@ -36,6 +36,7 @@ def predictions_df(rid: str, n_frames: int = 50, model: str = "tiny", seed: int 
         "x_px": rng.uniform(0, 640, n),
         "y_px": rng.uniform(0, 480, n),
         "likelihood": rng.uniform(0, 1, n),
+        "outside_frame": np.zeros(n, bool),
     })
     df.loc[3, ["x_px", "y_px", "likelihood"]] = np.nan
     return df
@@ -52,7 +53,10 @@ def recording_row(rid: str, **changes) -> pd.DataFrame:
         "arena_shape": "rectangle", "arena_width_cm": 20.0, "arena_height_cm": 10.0,
         "has_timestamps": False, "model_name": "tiny", "method_name": "two_ears",
         "session_yaml_sha": "abc123", "state_vector_status": "supported",
-        "status_reason": None,
+        "status_reason": None, "has_video": True, "source": "inference",
+        "fps_source": "video", "video_facts_source": "video", "params_name": "default",
+        "params_hash": "2ddbda4220e3723c", "arena_outline_source": None,
+        "arena_outline_px": None,
     }
     row.update(changes)
     return pd.DataFrame([row])
