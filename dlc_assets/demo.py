@@ -58,6 +58,11 @@ def prepare_sessions(data_root: Path, n_sessions: int) -> list[Path]:
             continue
         made.append(make_session(data_root, folder.parent.name, folder.name, n_frames=300,
                                  seed=100 + i, camera_view=view))
+        # the subject facts NWB files need (docs/exports.md): demo exports pass nwbinspector
+        subject = folder.parent / "subject.yaml"
+        if not subject.exists():
+            subject.write_text("species: Mus musculus\nsex: F\nage: P90D\n"
+                               "strain: C57BL/6J\n")
     return made
 
 
