@@ -434,7 +434,7 @@ def _rig_arena(name: str, spec, where: str):
     """A rig's arena (size and outline in pixels), validated like session.yaml's."""
     from pydantic import ValidationError
 
-    from dlc_tracking.sessions.layout import Arena
+    from dlc_tracking.sessions.layout import Arena, validation_problems
 
     if not isinstance(spec, dict) or set(spec) - {"arena", "description"} or "arena" not in spec:
         raise RegistryError(f"{where}: rigs.{name} must be {{arena: {{...}}, description: ...}} "
@@ -442,8 +442,8 @@ def _rig_arena(name: str, spec, where: str):
     try:
         arena = Arena.model_validate(spec["arena"])
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise RegistryError(f"{where}: rigs.{name}.arena is invalid: {problems}.") from exc
+        raise RegistryError(f"{where}: rigs.{name}.arena is invalid: "
+                            f"{validation_problems(exc)}.") from exc
     if not arena.has_outline:
         raise RegistryError(f"{where}: rigs.{name}.arena has no outline in pixels (corners_px, "
                             "bounds_px or center_px + radius_px); that is what a rig gives.")

@@ -179,7 +179,7 @@ class SubjectCalibration(BaseModel):
     notes: str | None = None
 
 
-def _validation_problems(exc: ValidationError) -> str:
+def validation_problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
                      for err in exc.errors())
 
@@ -193,7 +193,7 @@ def load_subject_calibration(path: Path) -> SubjectCalibration | None:
     try:
         cal = SubjectCalibration.model_validate(raw)
     except ValidationError as exc:
-        raise SessionError(f"{path} is invalid: {_validation_problems(exc)}. See "
+        raise SessionError(f"{path} is invalid: {validation_problems(exc)}. See "
                            "docs/sessions.md (Calibration).") from exc
     if not cal.arena.has_outline:
         raise SessionError(f"{path}: the arena has no outline in pixels (corners_px, "
@@ -219,7 +219,7 @@ def load_session_metadata(path: Path) -> SessionMetadata:
     try:
         return SessionMetadata.model_validate(raw)
     except ValidationError as exc:
-        raise SessionError(f"{path} is invalid: {_validation_problems(exc)}. See "
+        raise SessionError(f"{path} is invalid: {validation_problems(exc)}. See "
                            "docs/sessions.md.") from exc
 
 
