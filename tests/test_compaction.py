@@ -15,6 +15,7 @@ import pytest
 from dlc_tracking.warehouse import Warehouse
 from dlc_tracking.warehouse.compaction import compact, file_counts
 from dlc_tracking.warehouse.packs import is_pack_key
+from dlc_tracking.warehouse.store import _versions
 from dlc_tracking.warehouse.tables import TABLES
 from tests.test_warehouse import predictions_df, tracking_df
 from tests.test_warehouse import recording_row as _recording_row
@@ -200,3 +201,28 @@ def test_compaction_with_concurrent_writers_and_readers(tmp_path: Path) -> None:
     summary = store.query(SUMMARY)
     assert summary.recording_id.tolist() == KEYS
     assert summary.n_frames.tolist() == [60 + i for i in range(len(KEYS))]
+
+
+def test_frames_and_summaries_leave_their_own_files_together(tmp_path: Path) -> None:
+    """A pass that finds the frames' pack past the grace time but the summaries' pack not
+    (they are published milliseconds apart) removes neither own file, so the summary is
+    never left naming a frames file that is gone; packed files are not packed again."""
+    store = Warehouse(tmp_path / "wh", grace_s=0.5)
+    fill(store)
+    compact(store, min_age_s=0)
+    frames_pack = min(v[-1].ns for k, v in _versions(store.table_dir("processed_tracking"))
+                      .items() if is_pack_key(k))
+    summaries_pack = min(v[-1].ns for k, v in _versions(
+        store.table_dir("recording_summaries")).items() if is_pack_key(k))
+    assert summaries_pack > frames_pack
+    between = frames_pack + int(store.grace_s * 1e9)
+    report = compact(store, min_age_s=0, now_ns=between)
+    assert report.packed["processed_tracking"] == report.packed["recording_summaries"] == 0
+    assert store.query(SUMMARY).recording_id.tolist() == KEYS
+    assert set(_versions(store.table_dir("processed_tracking"))) >= set(KEYS)
+    assert set(_versions(store.table_dir("recording_summaries"))) >= set(KEYS)
+    time.sleep(0.6)
+    compact(store, min_age_s=0)
+    assert not set(_versions(store.table_dir("processed_tracking"))) & set(KEYS)
+    assert not set(_versions(store.table_dir("recording_summaries"))) & set(KEYS)
+    assert store.query(SUMMARY).n_frames.tolist() == [60 + i for i in range(len(KEYS))]

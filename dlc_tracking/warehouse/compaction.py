@@ -15,6 +15,9 @@ Safe while pipelines write and analysts read:
   listed them has long finished);
 - a recording written while a pass runs keeps its new file, which wins over its packed
   rows; the next pass packs it again and rewrites the older pack without it;
+- a recording's ``processed_tracking`` and ``recording_summaries`` files are packed and
+  removed together (the summary names its frames file: one without the other would hide
+  the recording from ``recording_summary``);
 - one pass at a time per warehouse (a lock file), and deleting a packed partition takes
   the same lock.
 
@@ -140,16 +143,34 @@ def _publish_pack(store: Warehouse, table: str, key: str, data: pa.Table,
     return path
 
 
-def _finished(store: Warehouse, table: str, min_age_s: float, now_ns: int) -> dict[str, Path]:
-    """Recordings whose current own file is older than ``min_age_s``: id -> file."""
+def _current_packs(versions: dict[str, list]) -> dict[str, tuple[str, int]]:
+    """Packed recordings of a folder listing: id -> (file it was packed from, pack ns)."""
     out = {}
-    for key, versions in _versions(store.table_dir(table)).items():
-        if key.startswith("_") or not versions:
+    for key, pack_versions in versions.items():
+        if is_pack_key(key):
+            current = pack_versions[-1]
+            for rid, name in pack_sources(current.file).items():
+                out[rid] = (name, current.ns)
+    return out
+
+
+def _finished(store: Warehouse, table: str, min_age_s: float, now_ns: int
+              ) -> tuple[dict[str, Path], set[str]]:
+    """Recordings whose current own file is older than ``min_age_s``: id -> file, and the
+    ids among them whose file is already in a current pack (waiting for
+    :func:`remove_packed_sources`: packing it again each pass would only churn)."""
+    versions = _versions(store.table_dir(table))
+    packed = _current_packs(versions)
+    out, done = {}, set()
+    for key, own in versions.items():
+        if key.startswith("_") or not own:
             continue
-        current = versions[-1]
+        current = own[-1]
         if now_ns - current.ns >= min_age_s * 1e9:
             out[key] = current.path
-    return out
+            if packed.get(key, ("",))[0] == current.path.name:
+                done.add(key)
+    return out, done
 
 
 def _consistent_pairs(frames: dict[str, Path], summaries: dict[str, Path]) -> set[str]:
@@ -220,33 +241,55 @@ def remove_from_packs(store: Warehouse, table: str, keys: Sequence[str]) -> bool
     return bool(count)
 
 
+def _removable(versions: dict[str, list], now_ns: int, grace_ns: float) -> dict[str, list]:
+    """Own files of a folder listing that a current pack older than the grace time was
+    made from: id -> every version of that id (a newer file, written since, stays)."""
+    out = {}
+    for rid, (name, pack_ns) in _current_packs(versions).items():
+        own = versions.get(rid, [])
+        if own and own[-1].path.name == name and now_ns - pack_ns >= grace_ns:
+            out[rid] = own
+    return out
+
+
 def remove_packed_sources(store: Warehouse, tables: Sequence[str] | None = None,
                           now_ns: int | None = None) -> int:
-    """Delete own files that a current pack, older than ``grace_s``, was made from."""
+    """Delete own files that a current pack, older than ``grace_s``, was made from.
+
+    ``processed_tracking`` and ``recording_summaries`` go together: a recording's own
+    files leave both tables in the same pass or neither does. A summary names its frames
+    file; if only one of the two left, the summary's own row would name a file that is no
+    longer current (or its packed row a pack the frames are not read from) and
+    ``recording_summary`` would hide the recording for good.
+    """
     now_ns = time.time_ns() if now_ns is None else now_ns
     grace_ns = store.grace_s * 1e9
+    names = _partitioned_tables(store, tables)
+    listing = {t: _versions(store.table_dir(t)) for t in names}
+    removable = {t: _removable(listing[t], now_ns, grace_ns) for t in names}
+    if all(t in names for t in _PAIRED):
+        for table, other in (_PAIRED, _PAIRED[::-1]):
+            removable[table] = {rid: own for rid, own in removable[table].items()
+                                if rid in removable[other] or not listing[other].get(rid)}
     removed = 0
-    for table in _partitioned_tables(store, tables):
+    # Summaries first: for the moment between the two deletions the recording is left
+    # out of recording_summary, as between the two writes of a new materialization.
+    for table in sorted(names, key=lambda t: t != _PAIRED[1]):
         folder = store.table_dir(table)
-        versions = _versions(folder)
-        for key, pack_versions in versions.items():
-            if not is_pack_key(key) or now_ns - pack_versions[-1].ns < grace_ns:
-                continue
-            sources = pack_sources(pack_versions[-1].file)
-            if not sources:  # emptied by rewrites: nothing reads it any more
-                for version in pack_versions:
+        count = 0
+        for key, pack_versions in listing[table].items():
+            if is_pack_key(key) and not pack_sources(pack_versions[-1].file) and \
+                    now_ns - pack_versions[-1].ns >= grace_ns:
+                for version in pack_versions:  # emptied by rewrites: nothing reads it
                     version.path.unlink(missing_ok=True)
-                    removed += 1
-                continue
-            for rid, name in sources.items():
-                own = versions.get(rid, [])
-                # Only the very file packed: a newer one (written since) stays and wins.
-                if own and own[-1].path.name == name:
-                    for version in own:
-                        version.path.unlink(missing_ok=True)
-                        removed += 1
-        if removed:
+                    count += 1
+        for own in removable[table].values():
+            for version in own:
+                version.path.unlink(missing_ok=True)
+                count += 1
+        if count:
             _fsync_dir(folder)
+        removed += count
     return removed
 
 
@@ -278,11 +321,17 @@ def compact(store: Warehouse, tables: Sequence[str] | None = None,
     names = _partitioned_tables(store, tables)
     with compaction_lock(store):
         report.removed_files = remove_packed_sources(store, names, now_ns)
-        finished = {t: _finished(store, t, min_age_s, now_ns) for t in names}
-        if all(t in finished for t in _PAIRED):
-            both = _consistent_pairs(*(finished[t] for t in _PAIRED))
+        listed = {t: _finished(store, t, min_age_s, now_ns) for t in names}
+        done = {t: listed[t][1] for t in names}
+        if all(t in names for t in _PAIRED):
+            # A pair is packed again unless both halves are already in packs (one half
+            # packed alone, e.g. its file vanished while read, must not block the other).
+            both = _consistent_pairs(*(listed[t][0] for t in _PAIRED))
+            packed_pair = set.intersection(*(done[t] for t in _PAIRED))
             for t in _PAIRED:
-                finished[t] = {k: v for k, v in finished[t].items() if k in both}
+                done[t] = packed_pair | (set(listed[t][0]) - both)
+        finished = {t: {k: v for k, v in listed[t][0].items() if k not in done[t]}
+                    for t in names}
         # The same recordings go to the same pack key in every table (rule 3).
         all_keys = sorted(set().union(*(f.keys() for f in finished.values())))
         groups = [all_keys[i:i + recordings_per_pack]
