@@ -42,6 +42,7 @@ CPU_QUEUE = "cpu"
 QUEUE_TAG = "dagster-celery/queue"
 """Op tag dagster-celery reads to choose a step's queue."""
 GPU_QUEUE_TAG = "dlc_platform/gpu_queue"
+PARTITION_TAG = "dagster/partition"
 """Run tag: the queue of this run's GPU steps (a model's own queue from the registry)."""
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 ENV_EXECUTOR = "DLC_PLATFORM_EXECUTOR"
@@ -174,7 +175,10 @@ class PlatformCeleryExecutor(CeleryExecutor):
     def execute(self, plan_context, execution_plan):
         app = make_app(self.app_args())
         check_broker(app, self.broker)
-        gpu_queue = plan_context.dagster_run.tags.get(GPU_QUEUE_TAG) or GPU_QUEUE
+        tags = plan_context.dagster_run.tags
+        # The sensor tags its runs; reprocess, backfills and UI launches are routed here.
+        gpu_queue = (tags.get(GPU_QUEUE_TAG) or recording_gpu_queue(tags.get(PARTITION_TAG))
+                     or GPU_QUEUE)
 
         def submit(app_, context, step, queue, priority, known_state):
             if queue == GPU_QUEUE:
@@ -283,3 +287,27 @@ def model_queue_tags(recording, registry_path: str | os.PathLike[str]) -> dict[s
     except (OSError, DLCPlatformError, ValueError):
         return {}
     return {GPU_QUEUE_TAG: queue} if queue else {}
+
+
+def recording_gpu_queue(recording_id: str | None) -> str | None:
+    """The queue of a recording's model for a run that has no queue tag.
+
+    Runs the sensor starts carry :data:`GPU_QUEUE_TAG`; runs from ``dlc-platform
+    reprocess``, backfills and the UI do not, so the executor looks the recording up here
+    (the data root and registry of :mod:`dlc_assets.settings`). Only when some model of the
+    registry names a queue: the look-up walks the data root.
+    """
+    from dlc_assets import settings
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.sessions.layout import find_recording
+
+    if not recording_id:
+        return None
+    try:
+        registry = _cached_registry(Path(settings.registry_path()))
+        if not any(m.queue for m in registry.models.values()):
+            return None
+        recording = find_recording(Path(settings.data_root()), recording_id)
+    except (OSError, DLCPlatformError, ValueError):
+        return None  # the run's first step fails with the clear message
+    return model_queue_tags(recording, settings.registry_path()).get(GPU_QUEUE_TAG)

@@ -186,14 +186,17 @@ def test_model_on_a_worker_without_its_files_fails_clearly(cluster, tmp_path):
             env, DLC_PLATFORM_REGISTRY=str(lab2_registry)), tmp_path / "worker-lab2.log"))
         stack.enter_context(platform_worker("cpu", env, tmp_path / "worker-cpu.log"))
         stack.enter_context(platform_worker("gpu", env, tmp_path / "worker-gpu.log"))
-        result, _ = _run(cluster, bad.recording_id, tags=model_queue_tags(bad, registry))
+        # Without the sensor's tag (as reprocess and backfills run it): the executor
+        # finds the model's queue itself.
+        result, _ = _run(cluster, bad.recording_id)
         assert not result.success
         text = "\n".join(str(e.message) + str(getattr(e, "event_specific_data", ""))
                          for e in result.all_events if e.is_failure)
         assert "gpu_lab2" in text and "worker gpu_lab2-" in text, text
         assert str(moved) in text, text
-        # Another recording, without the model's queue, is not affected.
-        good, _ = _run(cluster, "mouse2__good__openfield")
+        # Another recording, sent to the gpu queue by the run tag (which wins over the
+        # registry), is not affected.
+        good, _ = _run(cluster, "mouse2__good__openfield", tags={GPU_QUEUE_TAG: "gpu"})
         assert good.success
     store = cluster["warehouse"]
     assert "mouse2__good__openfield" in store.partitions("processed_tracking")
