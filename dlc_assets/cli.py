@@ -240,7 +240,7 @@ def cmd_predict(args) -> None:
         out = predict_into_session(model, Path(video), device=args.device,
                                    batch_size=args.batch_size, start_timestamp=args.start_time,
                                    work_dir=Path(args.work_dir or settings.work_dir()),
-                                   engine=args.engine)
+                                   engine=args.engine, precision=args.precision)
         print(f"{video}: wrote {out}")
 
 
@@ -339,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--engine", choices=("platform", "dlc"), default="platform",
                     help="platform: the batched engine (default); dlc: DeepLabCut's "
                          "analyze_videos (a model's registry inference_engine wins)")
+    pr.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="fp32 (default); bf16: faster, kept per video only if its first "
+                         "frames agree with fp32 within 0.5 px (docs/inference.md)")
     pr.add_argument("--start-time", help="ISO 8601 start (default: from session.yaml)")
     pr.add_argument("--work-dir")
     pr.set_defaults(func=cmd_predict)

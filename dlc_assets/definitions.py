@@ -24,6 +24,7 @@ def default_resources() -> dict:
         "warehouse": WarehouseResource(root=settings.warehouse_root()),
         "dlc_inference": DLCInference(device=settings.device(), batch_size=settings.batch_size(),
                                       engine=settings.inference_engine(),
+                                      precision=settings.inference_precision(),
                                       work_dir=settings.work_dir()),
     }
 

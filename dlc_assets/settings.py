@@ -9,6 +9,7 @@
 | DLC_PLATFORM_DEVICE         | auto                 | auto, cpu, cuda, cuda:N               |
 | DLC_PLATFORM_BATCH_SIZE     | unset (8 CPU/32 CUDA)| frames per forward pass               |
 | DLC_PLATFORM_INFERENCE_ENGINE | platform           | platform (batched engine) or dlc      |
+| DLC_PLATFORM_INFERENCE_PRECISION | fp32            | fp32, or bf16 (opt-in, bounded)       |
 """
 
 import os
@@ -53,6 +54,10 @@ def batch_size() -> int | None:
 
 def inference_engine() -> str:
     return setting("DLC_PLATFORM_INFERENCE_ENGINE", "platform")
+
+
+def inference_precision() -> str:
+    return setting("DLC_PLATFORM_INFERENCE_PRECISION", "fp32")
 
 
 def ensure_dagster_home() -> Path:

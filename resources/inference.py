@@ -34,6 +34,11 @@ class DLCInference(dg.ConfigurableResource):
                     "engine), 8 (DLC's analyze_videos)")
     engine: str = Field(default="platform",
                         description=f"Inference engine for PyTorch models: {ENGINE_CHOICES}")
+    precision: str = Field(
+        default="fp32",
+        description="fp32 (default, DLC's keypoints) | bf16: opt-in, kept for a recording only "
+                    "if its first frames agree with fp32 within 0.5 px (99.9th percentile); "
+                    "platform engine only (docs/inference.md)")
     work_dir: str = Field(
         default=".dagster_home/inference",
         description="Where per-recording x model output folders and staged model copies live",
@@ -75,6 +80,6 @@ class DLCInference(dg.ConfigurableResource):
             task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
             output_dir=self.output_dir(recording_id, model.name),
             staging_root=Path(self.work_dir).absolute() / "staging", device=self.device,
-            batch_size=self.batch_size, progress=report,
+            batch_size=self.batch_size, progress=report, precision=self.precision,
             progress_interval_s=self.progress_interval_s, video_info=video_info, log=say,
         )

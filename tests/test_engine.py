@@ -238,3 +238,64 @@ def test_cuda_out_of_memory_halves_the_batch_once_then_fails(registry, tmp_path,
     with pytest.raises(InferenceError, match="CUDA ran out of memory.*batch size 4"):
         inference.analyze(model, video, "r")
     assert not list(inference.output_dir("r", model.name).parent.glob("**/*.h5"))
+
+
+# ----------------------------------------------------------------------------------------
+# Reduced precision: an opt-in held to its bound on every recording
+# ----------------------------------------------------------------------------------------
+
+
+def test_precision_check_judges_the_999th_percentile_on_confident_keypoints():
+    from dlc_tracking.inference.precision import BOUND_P999_PX, compare_poses
+
+    rng = np.random.default_rng(0)
+    ref = np.zeros((200, 4, 3), np.float32)
+    ref[..., :2] = rng.uniform(0, 300, size=(200, 4, 2))
+    ref[..., 2] = 0.9
+    close = ref.copy()
+    close[..., :2] += rng.normal(0, 0.05, size=(200, 4, 2))
+    assert compare_poses(ref, close).within_bound
+    flipped = close.copy()
+    flipped[:4, :, 0] += 16.0  # 2 % of the keypoints jump by a stride
+    check = compare_poses(ref, flipped)
+    assert not check.within_bound and check.p999_px > BOUND_P999_PX and check.max_px > 15
+    unsure = ref.copy()
+    unsure[..., 2] = 0.3  # nothing confident: the bound cannot be judged, fp32 is kept
+    unsure_check = compare_poses(ref * [1, 1, 0.3], unsure)
+    assert unsure_check.confident == 0 and not unsure_check.within_bound
+    assert "cannot be judged" in unsure_check.reason()
+
+
+def test_unknown_precision_is_refused_with_the_choices():
+    from dlc_tracking.inference.precision import check_precision
+
+    assert check_precision(None) == "fp32" and check_precision(" BF16 ") == "bf16"
+    with pytest.raises(InferenceError, match="fp32.*bf16"):
+        check_precision("fp16")
+
+
+def test_bf16_opt_in_keeps_fp32_results_unless_within_its_bound(registry, tmp_path):
+    """The first 64 frames run in both precisions and are written in fp32; the rest runs
+    in bf16 only when the check passed (on the tiny model it does not: its heatmap peaks
+    move a cell, 5-10 px, on ~1 % of the confident keypoints); the check is recorded."""
+    from dlc_tracking.inference.precision import BOUND_P999_PX, PROBE_FRAMES
+
+    model = registry.model("tiny_openfield")
+    video = _video(tmp_path, "bf16", PROBE_FRAMES + 16, 320, 240, seed=44)
+    sink = LogSink()
+    low = DLCInference(device="cpu", precision="bf16", work_dir=str(tmp_path / "bf16"),
+                       progress_interval_s=0.0).analyze(model, video, "bf16", log=sink)
+    full = _resource(tmp_path, "platform", "fp32").analyze(model, video, "fp32")
+    check = low.extra["precision_check"]
+    assert low.extra["precision"] == ("bf16" if check["within_bound"] else "fp32")
+    assert check["frames"] == PROBE_FRAMES and check["within_bound"] == (
+        check["confident"] >= 20 and check["p999_px"] <= BOUND_P999_PX)
+    assert any("bf16:" in line and "running the rest in" in line for line in sink.lines)
+    a = pd.read_hdf(low.h5_path, "df_with_missing").to_numpy()
+    b = pd.read_hdf(full.h5_path, "df_with_missing").to_numpy()
+    np.testing.assert_array_equal(a[:PROBE_FRAMES], b[:PROBE_FRAMES])
+    if low.extra["precision"] == "fp32":
+        np.testing.assert_array_equal(a, b)
+    meta = pickle.loads(low.meta_path.read_bytes())["data"]["dlc_platform_engine"]
+    assert meta["precision"] == low.extra["precision"] and meta["precision_check"] == check
+    assert full.extra["precision"] == "fp32" and "precision_check" not in full.extra

@@ -51,11 +51,16 @@ def infer_video(
     staging_root: Path, device: str = "auto", batch_size: int | None = None,
     progress: ProgressCallback | None = None, progress_interval_s: float = 5.0,
     video_info: VideoInfo | None = None, log: Callable[[str], None] | None = None,
+    precision: str = "fp32",
 ) -> InferenceResult:
     """Infer one video with the chosen engine; DLC's outputs in ``output_dir`` either way.
 
     ``batch_size`` None: the device's default for the platform engine, 8 for DLC's.
+    ``precision`` ``bf16``: the platform engine's opt-in (DLC's path always runs fp32).
     """
+    from dlc_tracking.inference.precision import check_precision
+
+    precision = check_precision(precision)
     say = log or (lambda _msg: None)
     common = dict(project_config=project_config, shuffle=shuffle,
                   trainingsetindex=trainingsetindex, snapshot_rel=snapshot_rel,
@@ -68,10 +73,13 @@ def infer_video(
         from dlc_tracking.inference.engine import EngineNotApplicable, run_engine
 
         try:
-            return run_engine(batch_size=batch_size, log=say, **common)
+            return run_engine(batch_size=batch_size, log=say, precision=precision, **common)
         except EngineNotApplicable as exc:
             fallback = str(exc)
             say(f"{fallback}; running DeepLabCut's analyze_videos instead")
+    if precision != "fp32":
+        say(f"precision {precision} applies to the platform engine only: DeepLabCut's "
+            "analyze_videos runs fp32")
     result = run_analyze_videos(engine=engine, batch_size=batch_size or DLC_DEFAULT_BATCH,
                                 **common)
     if fallback:

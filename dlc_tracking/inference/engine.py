@@ -9,7 +9,8 @@ weights stay DLC's. The engine owns the pipeline around the network:
 2. the network runs in the fastest runtime that keeps DLC's numbers: on the CPU, the
    network exported once to ONNX (normalisation folded in, cached by content hash) in
    ONNX Runtime; on CUDA, DLC's PyTorch module itself, frames uploaded from pinned
-   buffers and normalised on the GPU, channels-last, ``cudnn.benchmark``;
+   buffers and normalised on the GPU, channels-last, ``cudnn.benchmark``; bfloat16 only
+   as an opt-in held to a bound on every recording (:mod:`~dlc_tracking.inference.precision`);
 3. DLC's heatmap peak + location refinement, vectorised over the batch
    (:mod:`~dlc_tracking.inference.postprocess`);
 4. DLC's output files, written by DLC's own writers (h5 with its columns and scorer,
@@ -175,17 +176,57 @@ class OnnxNetwork:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(frames)})
 
 
+class OpenVinoNetwork:
+    """The exported graph in OpenVINO at bfloat16 (CPU; the ``bf16`` opt-in).
+
+    Compiled for a fixed batch (static shapes); a last, shorter batch is padded with
+    black frames whose outputs are dropped. ``precision`` is what OpenVINO actually runs:
+    ``fp32`` on a CPU without bf16 instructions.
+    """
+
+    runtime = "openvino"
+
+    def __init__(self, path: Path, batch: int, height: int, width: int,
+                 threads: int | None = None):
+        import openvino as ov
+
+        core = ov.Core()
+        model = core.read_model(str(path))
+        model.reshape({model.inputs[0].get_any_name(): [batch, height, width, 3]})
+        self.compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_PRECISION_HINT": "bf16",
+            "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1})
+        used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = "bf16" if "bf" in used.lower() else "fp32"
+        self.request = self.compiled.create_infer_request()
+        self.batch = batch
+        self.outputs = list(self.compiled.outputs)
+
+    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
+        n = len(frames)
+        if n < self.batch:
+            pad = np.zeros((self.batch - n, *frames.shape[1:]), frames.dtype)
+            frames = np.concatenate([frames, pad])
+        result = self.request.infer([np.ascontiguousarray(frames)])
+        return [np.array(result[o][:n]) for o in self.outputs]
+
+
 class TorchNetwork:
-    """DLC's PyTorch module on a CUDA device (or the CPU), frames normalised on the device."""
+    """DLC's PyTorch module on a CUDA device (or the CPU), frames normalised on the device.
+
+    ``autocast`` (``torch.bfloat16``): the ``bf16`` opt-in, PyTorch's autocast.
+    """
 
     runtime = "torch"
 
-    def __init__(self, network, device: str):
+    def __init__(self, network, device: str, autocast=None):
         import torch
 
         self.torch = torch
         self.device = torch.device(device)
         self.on_cuda = self.device.type == "cuda"
+        self.autocast = autocast
+        self.precision = "bf16" if autocast is not None else "fp32"
         if self.on_cuda:
             torch.backends.cudnn.benchmark = True
         self.network = network.to(self.device).eval()
@@ -194,7 +235,8 @@ class TorchNetwork:
 
     def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
         torch = self.torch
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(
+                self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             x = torch.from_numpy(frames).to(self.device, non_blocking=self.on_cuda)
             outputs = self.network(x)
             return [o.float().cpu().numpy() for o in outputs]
@@ -208,8 +250,17 @@ def pinned_allocator(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def build_network(loaded: LoadedModel, device: str, height: int, width: int,
-                  log: Callable[[str], None]):
-    """The runtime for ``device``: ONNX Runtime on the CPU, PyTorch on CUDA."""
+                  log: Callable[[str], None], batch: int = DEFAULT_CPU_BATCH,
+                  precision: str = "fp32"):
+    """The runtimes for ``device``: ONNX Runtime on the CPU, PyTorch on CUDA (fp32), and
+    for ``precision="bf16"`` the reduced-precision one (OpenVINO on the CPU, autocast on
+    CUDA; see :mod:`~dlc_tracking.inference.precision`).
+
+    Returns
+    -------
+    tuple
+        The fp32 network, and the bf16 network or None.
+    """
     import copy
 
     from dlc_tracking.inference.export import (
@@ -226,7 +277,11 @@ def build_network(loaded: LoadedModel, device: str, height: int, width: int,
     loaded.output_keys = keys
     network = FramesToMaps(model, normalize=True, output_keys=keys).eval()
     if device.startswith("cuda"):
-        return TorchNetwork(network, device)
+        import torch
+
+        reduced = (TorchNetwork(copy.deepcopy(network), device, autocast=torch.bfloat16)
+                   if precision == "bf16" else None)
+        return TorchNetwork(network, device), reduced
     key = export_key(loaded.snapshot_digest, _plain(loaded.model_cfg.get("model")), height,
                      width, True)
     fresh = not (_onnx_dir() / f"{key}.onnx").is_file()
@@ -242,7 +297,13 @@ def build_network(loaded: LoadedModel, device: str, height: int, width: int,
             raise EngineNotApplicable(
                 f"the exported graph differs from DLC's network by {diff:.2e} on a test frame")
         log(f"exported graph checked against DLC's network: max difference {diff:.1e}")
-    return onnx_net
+    reduced = None
+    if precision == "bf16":
+        reduced = OpenVinoNetwork(path, batch, height, width)
+        if reduced.precision != "bf16":
+            log("bf16 requested but this CPU has no bf16 instructions: running fp32")
+            reduced = None
+    return onnx_net, reduced
 
 
 def _onnx_dir() -> Path:
@@ -319,12 +380,14 @@ def run_engine(
     output_dir: Path, staging_root: Path, device: str = "auto", batch_size: int | None = None,
     progress: ProgressCallback | None = None, progress_interval_s: float = 5.0,
     video_info: VideoInfo | None = None, log: Callable[[str], None] | None = None,
+    precision: str = "fp32",
 ) -> InferenceResult:
     """Infer one video with one registered PyTorch model; write DLC's output files.
 
     Same arguments and result as :func:`~dlc_tracking.inference.dlc_runner.run_analyze_videos`
     (``engine`` is always ``"pytorch"``). ``batch_size`` None picks the device's default
-    (:data:`DEFAULT_CPU_BATCH`, :data:`DEFAULT_CUDA_BATCH`).
+    (:data:`DEFAULT_CPU_BATCH`, :data:`DEFAULT_CUDA_BATCH`). ``precision="bf16"``: the
+    reduced-precision opt-in, held to its bound (:mod:`~dlc_tracking.inference.precision`).
 
     Raises
     ------
@@ -336,7 +399,10 @@ def run_engine(
     InferenceError
         Scorer mismatch, CUDA requested without a GPU, CUDA out of memory twice.
     """
+    from dlc_tracking.inference.precision import check_precision
+
     say = log or (lambda _msg: None)
+    precision = check_precision(precision)
     info = video_info or probe_video(video)
     resolve_device(device)
     keep_freed_memory()
@@ -372,16 +438,19 @@ def run_engine(
         batch = batch_size or (DEFAULT_CUDA_BATCH if on_cuda else DEFAULT_CPU_BATCH)
         width = (crop.x2 - crop.x1) if crop else info.width_px
         height = (crop.y2 - crop.y1) if crop else info.height_px
-        network = build_network(loaded, resolved, height, width, say)
+        network, reduced = build_network(loaded, resolved, height, width, say, batch=batch,
+                                         precision=precision)
         load_s = time.monotonic() - start
         poses, timing = _infer(network, loaded, video, info, batch, crop, resolved,
-                               progress, progress_interval_s, say)
+                               progress, progress_interval_s, say, reduced=reduced)
     seconds = time.monotonic() - start
     stop = time.time()
     files = _write_outputs(loaded, poses, video, output_dir, batch, crop,
                            runtime=(stop - seconds, stop),
                            engine_info={"runtime": network.runtime, "device": resolved,
-                                        "batch_size": timing["batch_size"]})
+                                        "batch_size": timing["batch_size"],
+                                        "precision": timing["precision"],
+                                        "precision_check": timing.get("precision_check")})
     infer_s = timing["infer_s"]
     h5 = output_dir / f"{video.stem}{loaded.scorer}.h5"
     return InferenceResult(
@@ -394,28 +463,48 @@ def run_engine(
         extra={"runtime": network.runtime, "network_s": round(timing["network_s"], 3),
                "decode_wait_s": round(timing["wait_s"], 3),
                "postprocess_s": round(timing["post_s"], 3),
-               "batch_halved": timing["halved"]},
+               "batch_halved": timing["halved"], "precision": timing["precision"],
+               **({"precision_check": timing["precision_check"]}
+                  if "precision_check" in timing else {})},
     )
 
 
 def _infer(network, loaded: LoadedModel, video: Path, info: VideoInfo, batch: int,
            crop: Crop | None, device: str, progress: ProgressCallback | None,
-           interval_s: float, say: Callable[[str], None]) -> tuple[np.ndarray, dict]:
+           interval_s: float, say: Callable[[str], None], reduced=None
+           ) -> tuple[np.ndarray, dict]:
+    """Poses of every frame, and timings. With ``reduced`` (the bf16 network), the first
+    :data:`~dlc_tracking.inference.precision.PROBE_FRAMES` frames run in both
+    precisions and the rest in bf16 only if the check passes (``timing["precision"]``)."""
+    from dlc_tracking.inference.precision import PROBE_FRAMES, compare_poses
+
     allocate = pinned_allocator if device.startswith("cuda") else None
     batches = FrameBatches(video, info.n_frames, batch, info.width_px, info.height_px,
                            crop=crop, queue_batches=QUEUE_BATCHES, allocate=allocate)
     state = BatchState(batch_size=batch, device=device)
     chunks: list[np.ndarray] = []
-    timing = {"network_s": 0.0, "wait_s": 0.0, "post_s": 0.0}
+    probe: list[np.ndarray] = []
+    timing: dict = {"network_s": 0.0, "wait_s": 0.0, "post_s": 0.0, "precision": "fp32"}
     t0 = last = time.monotonic()
     done = 0
     tw = time.perf_counter()
+    active = network
     for _start, frames in batches:
         t1 = time.perf_counter()
         timing["wait_s"] += t1 - tw
-        maps = run_network(network, frames, state, say)
+        maps = run_network(active, frames, state, say)
+        if reduced is not None:
+            probe.append(poses_of(run_network(reduced, frames, state, say), loaded))
         t2 = time.perf_counter()
         chunks.append(poses_of(maps, loaded))
+        if reduced is not None and (done + len(frames) >= PROBE_FRAMES
+                                    or done + len(frames) >= info.n_frames):
+            check = compare_poses(np.concatenate(chunks), np.concatenate(probe))
+            timing["precision_check"] = check.as_dict()
+            if check.within_bound:
+                active, timing["precision"] = reduced, "bf16"
+            say(f"bf16: {check.reason()}; running the rest in {timing['precision']}")
+            reduced = None
         tw = time.perf_counter()
         timing["network_s"] += t2 - t1
         timing["post_s"] += tw - t2

@@ -37,7 +37,8 @@ def _progress_bar():
 
 def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto",
                          batch_size: int | None = None, start_timestamp: str | None = None,
-                         work_dir: Path, engine: str = "platform") -> Path:
+                         work_dir: Path, engine: str = "platform",
+                         precision: str = "fp32") -> Path:
     """Run a model on one video and write DLC's outputs into the session's ``dlc_<stem>/``.
 
     ``engine``: ``platform`` (the batched engine; models it does not cover and legacy
@@ -79,7 +80,7 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
         task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
         output_dir=scratch, staging_root=Path(work_dir).absolute() / "staging", device=device,
         batch_size=batch_size, progress=update, progress_interval_s=0.5, video_info=info,
-        log=lambda message: print(message, file=sys.stderr))
+        log=lambda message: print(message, file=sys.stderr), precision=precision)
     if bar["bar"] is not None:
         bar["bar"].close()
     if result.meta_path is not None:
