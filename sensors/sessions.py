@@ -28,6 +28,21 @@ def scan_state_store(context: dg.SensorEvaluationContext) -> ScanStateStore:
                           / "new_recordings_sensor")
 
 
+def _runs_with_keys(instance: dg.DagsterInstance, keys: list[str], chunk: int = 500
+                    ) -> set[str]:
+    """The run keys among ``keys`` that some run of the instance carries.
+
+    One query per ``chunk`` keys rather than one per key: a first tick over a large
+    archive requests thousands of runs.
+    """
+    taken: set[str] = set()
+    for start in range(0, len(keys), chunk):
+        part = keys[start:start + chunk]
+        for run in instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: part})):
+            taken.add(run.tags.get(RUN_KEY_TAG, ""))
+    return taken
+
+
 @dg.sensor(
     job=process_recording_job, minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -60,9 +75,10 @@ def new_recordings_sensor(context: dg.SensorEvaluationContext, data_root: DataRo
     new_keys = []
     # A run with the same run key already took this state of the files (e.g. `dlc-platform
     # reprocess`, which Dagster's own per-sensor de-duplication does not see).
+    taken = _runs_with_keys(context.instance,
+                            [run_key(rec.recording_id, fp) for rec, fp in result.to_process])
     done = [(rec, fp) for rec, fp in result.to_process
-            if context.instance.get_runs(filters=dg.RunsFilter(
-                tags={RUN_KEY_TAG: run_key(rec.recording_id, fp)}), limit=1)]
+            if run_key(rec.recording_id, fp) in taken]
     if done:
         context.log.info(f"{len(done)} recording(s) already processed in this state of their "
                          f"files (reprocess): {[rec.recording_id for rec, _ in done][:10]}")
