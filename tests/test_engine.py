@@ -299,3 +299,38 @@ def test_bf16_opt_in_keeps_fp32_results_unless_within_its_bound(registry, tmp_pa
     meta = pickle.loads(low.meta_path.read_bytes())["data"]["dlc_platform_engine"]
     assert meta["precision"] == low.extra["precision"] and meta["precision_check"] == check
     assert full.extra["precision"] == "fp32" and "precision_check" not in full.extra
+
+
+def test_full_pickle_is_dlc_s_object_streamed(tmp_path):
+    """``_full.pickle`` written frame by frame unpickles to exactly the dict DLC's own
+    ``_generate_output_data`` builds (keys, order, shapes, values)."""
+    from deeplabcut.pose_estimation_pytorch.apis import videos as dlc_videos
+
+    from dlc_tracking.inference.engine import write_full_pickle
+
+    pose_cfg = {"all_joints": [[0], [1], [2]], "all_joints_names": ["nose", "ear", "tail"],
+                "nmsradius": 5, "minconfidence": 0.01}
+    poses = np.random.default_rng(2).random((1234, 3, 3), dtype=np.float32)
+    write_full_pickle(tmp_path / "full.pickle", pose_cfg, poses)
+    ours = pickle.loads((tmp_path / "full.pickle").read_bytes())
+    dlc = dlc_videos._generate_output_data(
+        pose_cfg, [{"bodyparts": poses[i:i + 1]} for i in range(len(poses))])
+    assert type(ours) is dict and list(ours) == list(dlc)
+
+    def same(a, b):
+        assert type(a) is type(b)
+        if isinstance(a, dict):
+            assert list(a) == list(b)
+            for k in a:
+                same(a[k], b[k])
+        elif isinstance(a, list | tuple):
+            assert len(a) == len(b)
+            for x, y in zip(a, b, strict=True):
+                same(x, y)
+        elif isinstance(a, np.ndarray):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
+
+    same(ours, dlc)
