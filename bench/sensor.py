@@ -10,10 +10,14 @@ per size under /tmp. For each size:
   the same 100 new recordings; the sensor requests at most
   ``DLC_PLATFORM_MAX_RUNS_PER_TICK`` = 20 runs and defers the other 80).
 
-Two peers, alternated: the core ``dlc_tracking.sessions.scanning.scan`` and the real Dagster
-sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
+Three peers, alternated: the core ``dlc_tracking.sessions.scanning.scan`` and the real
+Dagster sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
 ``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (scan state loaded
-from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests).
+from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests),
+once as a long-lived code server runs it (the state store remembers the last state it
+loaded or saved, so an unchanged state is neither decoded nor encoded again) and once
+with that memory cleared before each tick (a code server just started: the state file is
+decoded).
 Sessions are written with mtimes an hour old (an archive, not a copy in progress).
 ``DLC_PLATFORM_SETTLE_SECONDS`` is 0, so "settled" needs no second look (the work per
 tick is the same).
@@ -81,7 +85,7 @@ def _sensor_context(instance, cursor, data_root):
 
 
 def _trials(root: Path, state: dict, cursor: str, instance, data_root):
-    from dlc_tracking.sessions.scanning import scan
+    from dlc_tracking.sessions.scanning import ScanStateStore, scan
     from sensors.sessions import new_recordings_sensor
 
     def core() -> dict[str, float]:
@@ -94,7 +98,12 @@ def _trials(root: Path, state: dict, cursor: str, instance, data_root):
         seconds, result = timed(lambda: new_recordings_sensor(ctx))
         return {"s": seconds, "runs": len(result.run_requests or [])}
 
-    return {"core scan": core, "dagster sensor": sensor}
+    def sensor_cold() -> dict[str, float]:
+        ScanStateStore.forget()
+        return sensor()
+
+    return {"core scan": core, "dagster sensor": sensor,
+            "dagster sensor, state file decoded": sensor_cold}
 
 
 def _first_tick(root: Path, instance, data_root) -> tuple[dict, str, float]:
@@ -128,6 +137,7 @@ def _measure_size(n: int, repeats: int, work: Path, profile: bool) -> tuple[dict
     import dagster as dg
 
     from resources import DataRoot
+    from sensors.sessions import scan_state_store
 
     root = work / f"root-{n}"
     t_build, _ = timed(lambda: make_sessions(root, n))
@@ -139,12 +149,12 @@ def _measure_size(n: int, repeats: int, work: Path, profile: bool) -> tuple[dict
         profile_text = profile_scan(root, state) if profile else None
         make_sessions(root, N_NEW, subject_prefix="new")
         with_new = alternate(_trials(root, state, cursor, instance, data_root), repeats)
-    from dlc_tracking.sessions.scanning import encode_state
-
+        store = scan_state_store(_sensor_context(instance, None, data_root))
+        state_file_bytes = store.state_path(cursor).stat().st_size
     info = {"build_s": round(t_build, 2), "first_tick_s": round(first_s, 3),
             "runs_requested_with_new": with_new["dagster sensor"]["runs"][0],
             "cursor_bytes": len(cursor),
-            "state_file_bytes": len(encode_state(state)) * 3 // 4,
+            "state_file_bytes": state_file_bytes,
             "sessions_read_none_new": none_new["core scan"]["sessions_read"][0],
             "sessions_read_with_new": with_new["core scan"]["sessions_read"][0]}
     if profile_text:

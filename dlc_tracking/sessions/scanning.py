@@ -16,6 +16,7 @@ keeps the last state in memory beside the file's name (:class:`ScanStateStore`).
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
 import os
@@ -373,9 +374,26 @@ def decode_state(text: str | None) -> dict:
     if not text:
         return {}
     try:
-        return json.loads(zlib.decompress(base64.b64decode(text)))
+        return _json_loads(zlib.decompress(base64.b64decode(text)))
     except (ValueError, zlib.error):
         return {}
+
+
+def _json_loads(raw: bytes) -> dict:
+    """``json.loads`` with the cyclic garbage collector paused.
+
+    Decoding the state of 100,000 recordings creates some 300,000 lists; each 700 new
+    containers start a collection that walks the ones already made, which makes decoding
+    ~3x slower (0.49 s instead of 0.14 s). JSON cannot hold a reference cycle, so nothing
+    is left for the collector to find.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(raw)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class ScanStateError(DLCPlatformError):
@@ -415,6 +433,16 @@ class ScanStateStore:
     def _path(self, token: str) -> Path:
         return self.folder / f"{token}.json.z"
 
+    def state_path(self, cursor: str) -> Path | None:
+        """The file a cursor names (None for an inline cursor of an older version)."""
+        return self._path(cursor[len(self.PREFIX):]) if cursor.startswith(self.PREFIX) else None
+
+    @classmethod
+    def forget(cls) -> None:
+        """Drop the states kept in memory, as a newly started process has none (benchmarks
+        and tests use it to measure or exercise reading the file)."""
+        cls._memory.clear()
+
     def load(self, cursor: str | None) -> tuple[dict, str | None]:
         """The state a cursor names, and a warning when it could not be found.
 
@@ -430,7 +458,7 @@ class ScanStateStore:
         if remembered is not None and remembered[0] == token and path.is_file():
             return remembered[1], None
         try:
-            state = json.loads(zlib.decompress(path.read_bytes()))
+            state = _json_loads(zlib.decompress(path.read_bytes()))
         except (OSError, ValueError, zlib.error) as exc:
             return {}, (f"scan state {path} named by the sensor cursor cannot be read ({exc}); "
                         "starting from an empty state: every recording is looked at again, "
