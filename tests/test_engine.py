@@ -334,3 +334,30 @@ def test_full_pickle_is_dlc_s_object_streamed(tmp_path):
             assert a == b
 
     same(ours, dlc)
+
+
+def test_a_worker_builds_a_model_once_until_its_files_change(registry, tmp_path):
+    """Recording after recording in one process: DLC's loader, the model build and the
+    runtime session are paid once; a changed file of the model folder builds it again."""
+    import os
+
+    model = registry.model("tiny_openfield")
+    video = _video(tmp_path, "again", 6, 160, 120, seed=8)
+    resource = _resource(tmp_path, "platform", "again")
+    first, second = LogSink(), LogSink()
+    a = resource.analyze(model, video, "a", log=first)
+    b = resource.analyze(model, video, "b", log=second)
+    assert any("model reused" in line for line in second.lines), second.lines
+    assert b.model_load_s < a.model_load_s or not any("model reused" in x for x in first.lines)
+    np.testing.assert_array_equal(pd.read_hdf(a.h5_path).to_numpy(),
+                                  pd.read_hdf(b.h5_path).to_numpy())
+    pose_cfg = next((model.project_config.parent / model.derived["model_folder"])
+                    .rglob("pytorch_config.yaml"))
+    stat = pose_cfg.stat()
+    os.utime(pose_cfg, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    try:
+        third = LogSink()
+        resource.analyze(model, video, "c", log=third)
+        assert not any("model reused" in line for line in third.lines), third.lines
+    finally:
+        os.utime(pose_cfg, ns=(stat.st_atime_ns, stat.st_mtime_ns))

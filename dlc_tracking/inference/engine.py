@@ -77,6 +77,33 @@ class LoadedModel:
     decodings: dict[str, HeatmapDecoding]
     output_keys: list[tuple[str, str]] = field(default_factory=list)
     crop_box: tuple[int, int, int, int] | None = None
+    networks: dict = field(default_factory=dict)
+    """The last runtimes built for it: (device, height, width, batch, precision) -> them."""
+
+
+_LAST_MODEL: dict = {}
+"""This process's last built model: ``{"key": files signature, "model": LoadedModel}``.
+
+A worker that processes recording after recording (a Celery worker, ``predict`` on many
+videos) builds a model and its runtime once: the 0.3-0.9 s of DLC's loader, model build
+and runtime session per call is paid again only when the model's files change. One model
+only, so a worker that alternates models holds one in memory.
+"""
+
+
+def model_files_key(project_config: Path, model_folder: str, snapshot_rel: str,
+                    shuffle: int, trainingsetindex: int) -> tuple:
+    """What a built model depends on: its config.yaml and every file of its model folder
+    (path, size, modification time), and the registered snapshot, shuffle and split."""
+    project_config = Path(project_config).resolve()
+    files = []
+    for root, _dirs, names in os.walk(project_config.parent / model_folder):
+        for name in names:
+            stat = os.stat(os.path.join(root, name))
+            files.append((os.path.join(root, name), stat.st_size, stat.st_mtime_ns))
+    stat = project_config.stat()
+    return (str(project_config), stat.st_size, stat.st_mtime_ns, model_folder, snapshot_rel,
+            shuffle, trainingsetindex, tuple(sorted(files)))
 
 
 def unsupported_reason(project_cfg: dict, model_cfg: dict) -> str | None:
@@ -410,20 +437,16 @@ def run_engine(
     if output_dir.exists():  # a failed run leaves no outputs, not an older run's
         shutil.rmtree(output_dir)
     start = time.monotonic()
-    staged = stage_project(project_config, model_folder, iteration, task_date, snapshot_rel,
-                           staging_root)
-    try:
-        loaded = load_model(staged, shuffle, trainingsetindex)
-    except InferenceError:
-        raise
-    except Exception as exc:  # DLC raises bare exceptions; name what was being loaded
-        raise InferenceError(
-            f"DeepLabCut could not build the model of {project_config} (shuffle {shuffle}, "
-            f"snapshot {snapshot_rel}): {type(exc).__name__}: {exc}. Run `dlc-platform "
-            "registry validate`."
-        ) from exc
-    finally:
-        shutil.rmtree(staged.parent, ignore_errors=True)
+    key = model_files_key(project_config, model_folder, snapshot_rel, shuffle,
+                          trainingsetindex)
+    if _LAST_MODEL.get("key") == key:
+        loaded = _LAST_MODEL["model"]
+        say("model reused from this process's previous call (its files are unchanged)")
+    else:
+        _LAST_MODEL.clear()
+        loaded = _build_model(project_config, model_folder, iteration, task_date,
+                              snapshot_rel, staging_root, shuffle, trainingsetindex)
+        _LAST_MODEL.update(key=key, model=loaded)
     if loaded.scorer != expected_scorer:
         raise InferenceError(
             f"{project_config}: the model's scorer is {loaded.scorer!r} but it was registered "
@@ -438,8 +461,12 @@ def run_engine(
         batch = batch_size or (DEFAULT_CUDA_BATCH if on_cuda else DEFAULT_CPU_BATCH)
         width = (crop.x2 - crop.x1) if crop else info.width_px
         height = (crop.y2 - crop.y1) if crop else info.height_px
-        network, reduced = build_network(loaded, resolved, height, width, say, batch=batch,
-                                         precision=precision)
+        runtime_key = (resolved, height, width, batch, precision)
+        if runtime_key not in loaded.networks:
+            loaded.networks.clear()  # one set of runtimes (and of GPU memory) per model
+            loaded.networks[runtime_key] = build_network(loaded, resolved, height, width, say,
+                                                         batch=batch, precision=precision)
+        network, reduced = loaded.networks[runtime_key]
         load_s = time.monotonic() - start
         poses, timing = _infer(network, loaded, video, info, batch, crop, resolved,
                                progress, progress_interval_s, say, reduced=reduced)
@@ -467,6 +494,26 @@ def run_engine(
                **({"precision_check": timing["precision_check"]}
                   if "precision_check" in timing else {})},
     )
+
+
+def _build_model(project_config: Path, model_folder: str, iteration: int, task_date: str,
+                 snapshot_rel: str, staging_root: Path, shuffle: int,
+                 trainingsetindex: int) -> LoadedModel:
+    """Stage the registered snapshot and build the model with DLC's code."""
+    staged = stage_project(project_config, model_folder, iteration, task_date, snapshot_rel,
+                           staging_root)
+    try:
+        return load_model(staged, shuffle, trainingsetindex)
+    except InferenceError:
+        raise
+    except Exception as exc:  # DLC raises bare exceptions; name what was being loaded
+        raise InferenceError(
+            f"DeepLabCut could not build the model of {project_config} (shuffle {shuffle}, "
+            f"snapshot {snapshot_rel}): {type(exc).__name__}: {exc}. Run `dlc-platform "
+            "registry validate`."
+        ) from exc
+    finally:
+        shutil.rmtree(staged.parent, ignore_errors=True)
 
 
 def _infer(network, loaded: LoadedModel, video: Path, info: VideoInfo, batch: int,
