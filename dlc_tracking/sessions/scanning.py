@@ -24,7 +24,6 @@ import time
 import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 from dlc_tracking.errors import DLCPlatformError
@@ -190,11 +189,6 @@ def session_signature(session_dir: str, names: list[str]) -> tuple[int, int]:
     return hash(tuple(values)), max(mtimes, default=0)
 
 
-def _unchanged(session_dir: str, entry: list) -> bool:
-    """True when a session's signature is the one its cache entry holds (the fast path)."""
-    return hash(tuple(_stat_values(session_dir, entry[1]))) == entry[0]
-
-
 def _dependencies(rec: Recording) -> list[str]:
     """Names, in the session folder, of the entries a recording depends on (that exist)."""
     names = [rec.video_path.name]
@@ -260,62 +254,74 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
     state = state or {}
     seen: dict[str, str] = dict(state.get("seen", {}))
     pending: dict[str, str] = state.get("pending", {})
-    # Session entries (see below) of an older layout or another hash algorithm are not
-    # comparable: such a state costs one full read of every session (seen and pending
-    # are kept, so nothing runs twice).
+    # The cache of unchanged sessions, keyed by the session path relative to the root:
+    # its signature, the names it covers ("/"-joined: no name holds one; the videos come
+    # first) and its recording ids ("/"-joined). Only sessions whose recordings were all
+    # taken (in `seen`, none pending) are cached, so a matching signature needs nothing
+    # else checked. Three flat dicts of strings and integers rather than a list per
+    # session: decoding 100,000 lists costs more than the whole scan saves.
+    # Those of an older layout or another hash algorithm are not comparable: such a state
+    # costs one full read of every session (seen and pending are kept, nothing runs twice).
     current = state.get("v") == STATE_VERSION and state.get("h") == HASH_PROBE
-    known: dict[str, list] = state.get("sessions", {}) if current else {}
+    known: dict[str, int] = state.get("sessions", {}) if current else {}
+    known_names: dict[str, str] = state.get("session_files", {}) if current else {}
+    known_rids: dict[str, str] = state.get("session_recordings", {}) if current else {}
     result = ScanResult()
     problems: list[str] = []
-    # session path relative to the root -> [signature, dependency names, recording ids];
-    # the first len(recording ids) names are the videos. Only sessions whose recordings
-    # were all taken (in `seen`, none pending) have an entry, so an entry whose signature
-    # matches needs nothing else checked.
-    sessions: dict[str, list] = {}
-    # (recording ids, where) per session in discovery order; `where` is the session
-    # folder for an unchanged session, else the video path of each recording
-    order: list[tuple[list[str], str | list[str]]] = []
+    unchanged_keys: list[str] = []  # sessions whose signature matched, in discovery order
+    # per session holding recordings, in discovery order: their ids ("/"-joined) and where
+    # they are (the session folder for an unchanged session, else each video's path)
+    order_rids: list[str] = []
+    order_where: list[str | list[str]] = []
     fresh: list[Recording] = []  # recordings of the sessions read in full
-    fresh_entries: dict[str, list | None] = {}  # their sessions' cache entries (None: none)
+    # their sessions' cache entries: (signature, names, recording ids), None when not cached
+    fresh_entries: dict[str, tuple[int, str, str] | None] = {}
 
     for subject, session, session_dir in session_dirs(data_root, problems):
         key = subject + "/" + session
-        entry = known.get(key)
-        if entry is not None and _unchanged(session_dir, entry):
-            sessions[key] = entry
-            order.append((entry[2], session_dir))
-            continue
+        signature = known.get(key)
+        if signature is not None:
+            names = known_names[key]
+            if hash(tuple(_stat_values(session_dir, names.split("/")))) == signature:
+                unchanged_keys.append(key)
+                order_rids.append(known_rids[key])
+                order_where.append(session_dir)
+                continue
         result.sessions_read += 1
         before_read = (_size_mtime(session_dir), _size_mtime(session_dir + "/" + SESSION_FILE))
         n_problems = len(problems)
         recordings = session_recordings(subject, session_dir, problems)
-        rids = [r.recording_id for r in recordings]
-        order.append((rids, [str(r.video_path) for r in recordings]))
+        if recordings:
+            order_rids.append("/".join(r.recording_id for r in recordings))
+            order_where.append([str(r.video_path) for r in recordings])
         cached = None
         if len(problems) == n_problems and _cacheable(Path(session_dir), recordings):
-            names = ([r.video_path.name for r in recordings]
-                     + [n for r in recordings for n in _dependencies(r)[1:]])
-            signature, newest_ns = session_signature(session_dir, names)
+            names_list = ([r.video_path.name for r in recordings]
+                          + [n for r in recordings for n in _dependencies(r)[1:]])
+            signature, newest_ns = session_signature(session_dir, names_list)
             # Not trusted: the folder changed while it was read, or a change so recent
             # that a file system with coarse mtimes (NFS, SMB) may not show the next one.
             unchanged = before_read == (_size_mtime(session_dir),
                                         _size_mtime(session_dir + "/" + SESSION_FILE))
             if unchanged and now_s - newest_ns / 1e9 >= _RECENT_S:
-                cached = [signature, names, rids]
+                cached = (signature, "/".join(names_list), order_rids[-1])
         fresh.extend(recordings)
         fresh_entries[key] = cached
-    result.sessions_unchanged = len(order) - result.sessions_read
+    result.sessions_unchanged = len(unchanged_keys)
 
-    all_rids = list(chain.from_iterable(rids for rids, _ in order))
+    # one join and one split (C loops) instead of a Python loop over every recording
+    all_rids = "/".join(order_rids).split("/") if order_rids else []
     present = set(all_rids)
     collided: set[str] = set()
     if len(present) != len(all_rids):  # some id twice: report it as discovery does
         found = [(rid, where if isinstance(where, str) else where[i])
-                 for rids, where in order for i, rid in enumerate(rids)]
+                 for rids, where in zip(order_rids, order_where, strict=True)
+                 for i, rid in enumerate(rids.split("/"))]
         collided = refuse_collisions(found, problems)
         present -= collided
         # an unchanged session whose id now collides is read again until it is resolved
-        sessions = {k: e for k, e in sessions.items() if collided.isdisjoint(e[2])}
+        unchanged_keys = [k for k in unchanged_keys
+                          if collided.isdisjoint(known_rids[k].split("/"))]
     result.problems = problems
     new_pending: dict[str, str] = {}
     for rec in fresh:
@@ -350,16 +356,27 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
             continue
         result.to_process.append((rec, fp))
         seen[rid] = fp
-    for key, cached in fresh_entries.items():
-        # cached only when its recordings were all taken (see `sessions` above)
-        if cached is not None and all(rid in seen and rid not in new_pending
-                                      and rid not in collided for rid in cached[2]):
-            sessions[key] = cached
+    # cached only when its recordings were all taken (see `known` above)
+    taken = {key: cached for key, cached in fresh_entries.items()
+             if cached is not None and all(rid in seen and rid not in new_pending
+                                           and rid not in collided
+                                           for rid in cached[2].split("/"))}
+    if not taken and len(unchanged_keys) == len(known):
+        # every cached session unchanged (keys are unique, so these are all of them):
+        # the same dicts, which also lets the state store see an unchanged state at once
+        sessions, session_names, session_rids = known, known_names, known_rids
+    else:
+        sessions = {k: known[k] for k in unchanged_keys}
+        session_names = {k: known_names[k] for k in unchanged_keys}
+        session_rids = {k: known_rids[k] for k in unchanged_keys}
+        for key, (signature, names, rids) in taken.items():
+            sessions[key], session_names[key], session_rids[key] = signature, names, rids
     result.removed = sorted(set(seen) - present)
     for rid in result.removed:
         seen.pop(rid, None)
     result.state = {"v": STATE_VERSION, "h": HASH_PROBE, "seen": seen, "pending": new_pending,
-                    "sessions": sessions}
+                    "sessions": sessions, "session_files": session_names,
+                    "session_recordings": session_rids}
     return result
 
 
