@@ -14,10 +14,10 @@ Three peers, alternated: the core ``dlc_tracking.sessions.scanning.scan`` and th
 Dagster sensor ``sensors.sessions.new_recordings_sensor`` evaluated with
 ``dagster.build_sensor_context`` on a ``DagsterInstance.ephemeral()`` (scan state loaded
 from the file its cursor names, scan, state saved, dynamic-partition lookup, run requests),
-once as a long-lived code server runs it (the state store remembers the last state it
-loaded or saved, so an unchanged state is neither decoded nor encoded again) and once
-with that memory cleared before each tick (a code server just started: the state file is
-decoded).
+once as a code server runs it from its second tick on (the state store remembers the last
+state it loaded or saved, so an unchanged state is neither decoded nor encoded again) and
+once with that memory cleared before each tick (the first tick of a new code server, which
+``dagster-daemon`` starts about every minute: the state file is decoded).
 Sessions are written with mtimes an hour old (an archive, not a copy in progress).
 ``DLC_PLATFORM_SETTLE_SECONDS`` is 0, so "settled" needs no second look (the work per
 tick is the same).
