@@ -182,3 +182,12 @@ def test_sensor_looks_up_run_keys_in_batches(instance):
                                     tags={RUN_KEY_TAG: f"k{i}"}))
     assert _runs_with_keys(instance, ["k1", "k3", "zz", "k4"], chunk=2) == {"k1", "k3", "k4"}
     assert _runs_with_keys(instance, []) == set()
+
+
+def test_sensor_finds_missing_partitions_by_key_or_by_listing(instance):
+    from sensors.sessions import _missing_partitions
+
+    instance.add_dynamic_partitions("recordings", ["a", "c"])
+    assert _missing_partitions(instance, ["a", "b", "c", "d"]) == ["b", "d"]
+    many = [f"k{i:03d}" for i in range(300)]  # over the per-key bound: one listing
+    assert _missing_partitions(instance, ["a", *many]) == many

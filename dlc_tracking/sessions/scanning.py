@@ -16,13 +16,14 @@ keeps the last state in memory beside the file's name (:class:`ScanStateStore`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import gc
 import hashlib
 import json
 import os
 import time
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,21 +397,35 @@ def decode_state(text: str | None) -> dict:
         return {}
 
 
-def _json_loads(raw: bytes) -> dict:
-    """``json.loads`` with the cyclic garbage collector paused.
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large state is decoded or encoded.
 
-    Decoding the state of 100,000 recordings creates some 300,000 lists; each 700 new
-    containers start a collection that walks the ones already made, which makes decoding
-    ~3x slower (0.49 s instead of 0.14 s). JSON cannot hold a reference cycle, so nothing
-    is left for the collector to find.
+    Both create containers by the hundred thousand (decoding: the state's own; encoding:
+    an ``(key, value)`` tuple per dict item); every 700 new containers start a collection,
+    and in a process holding Dagster's objects those walks cost more than the work itself
+    (encoding 100,000 recordings: ~0.6 s instead of ~0.2 s). Neither creates a reference
+    cycle, so nothing is left for the collector to find.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return json.loads(raw)
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def _json_loads(raw: bytes) -> dict:
+    """``json.loads`` with the garbage collector paused (:func:`_collector_paused`)."""
+    with _collector_paused():
+        return json.loads(raw)
+
+
+def _json_dumps(state: dict) -> bytes:
+    """Canonical compact JSON of a state, with the garbage collector paused."""
+    with _collector_paused():
+        return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
 
 class ScanStateError(DLCPlatformError):
@@ -496,7 +511,7 @@ class ScanStateStore:
             except OSError:
                 pass  # the file is gone: written again below
         # level 1: a quarter of level 6's time for a file ~15% larger
-        raw = zlib.compress(json.dumps(state, separators=(",", ":"), sort_keys=True).encode(), 1)
+        raw = zlib.compress(_json_dumps(state), 1)
         token = hashlib.blake2b(raw, digest_size=10).hexdigest()
         path = self._path(token)
         try:
