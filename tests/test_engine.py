@@ -287,6 +287,8 @@ def test_bf16_opt_in_keeps_fp32_results_unless_within_its_bound(registry, tmp_pa
                        progress_interval_s=0.0).analyze(model, video, "bf16", log=sink)
     full = _resource(tmp_path, "platform", "fp32").analyze(model, video, "fp32")
     check = low.extra["precision_check"]
+    # bf16 really ran on the probe frames and gave the same kind of maps (likelihoods).
+    assert check["confident"] > 0 and check["max_likelihood_diff"] < 0.05, check
     assert low.extra["precision"] == ("bf16" if check["within_bound"] else "fp32")
     assert check["frames"] == PROBE_FRAMES and check["within_bound"] == (
         check["confident"] >= 20 and check["p999_px"] <= BOUND_P999_PX)
