@@ -1,0 +1,248 @@
+"""The N most informative frames of a model across the archive, spread out.
+
+Reads ``frame_quality`` (flagged frames only) and ``recordings`` with DuckDB, never the
+predictions: one aggregate over the flagged frames of the model, then frames of the
+chosen recordings only. Memory stays bounded by the number of recordings plus the
+frames picked, whatever the archive's size.
+
+How frames are spread:
+
+1. **Over recordings**: the N slots are dealt out one at a time to the recording with
+   the highest ``total score / (2 * slots so far + 1)`` (Sainte-Lague): worse recordings
+   get more frames, in proportion, and no recording gets more than ``max_share`` of N
+   (50 consecutive frames of one bad video teach the network less than 50 frames of
+   many).
+2. **Over time**: a recording's k frames are the best frame of each of k equal time
+   segments; segments without a flagged frame are made up with the recording's next
+   best frames at least half a segment away from those picked.
+
+A recording whose video is not here (declared by its DLC outputs, or moved) is skipped
+with the reason, and its slots go to the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dlc_tracking.errors import DLCPlatformError
+from dlc_tracking.warehouse.files import _sql_str
+
+DEFAULT_MAX_SHARE = 0.5
+"""No recording gets more than this share of the frames (unless no other has any)."""
+
+
+class ReviewError(DLCPlatformError):
+    """A review or comparison cannot run (nothing flagged, unknown model, ...)."""
+
+
+@dataclass
+class Selection:
+    """Frames picked for relabelling.
+
+    Attributes
+    ----------
+    frames : pandas.DataFrame
+        recording_id, frame, time_s, score, video_path, n_frames; by recording, frame.
+    recordings : pandas.DataFrame
+        One row per recording with flagged frames: recording_id, flagged_frames,
+        total_score, n_frames, video_path, picked.
+    skipped : dict
+        recording_id -> why it gave no frames (e.g. its video is not here).
+    """
+
+    frames: pd.DataFrame
+    recordings: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def allocate(weights: Sequence[float], capacity: Sequence[int], n: int) -> np.ndarray:
+    """Deal ``n`` slots by highest averages (Sainte-Lague), at most ``capacity[i]`` each.
+
+    Returns
+    -------
+    np.ndarray
+        Slots per item (int); sums to ``min(n, sum(capacity))``.
+    """
+    w = np.asarray(weights, np.float64)
+    cap = np.asarray(capacity, np.int64)
+    out = np.zeros(len(w), np.int64)
+    if len(w) and not np.any(w > 0):
+        w = np.ones(len(w))  # nothing scored: spread evenly
+    heap = [(-w[i], i) for i in range(len(w)) if cap[i] > 0]
+    heapq.heapify(heap)
+    for _ in range(int(n)):
+        if not heap:
+            break
+        _, i = heapq.heappop(heap)
+        out[i] += 1
+        if out[i] < cap[i]:
+            heapq.heappush(heap, (-w[i] / (2 * out[i] + 1), i))
+    return out
+
+
+def spread_in_time(frames: np.ndarray, scores: np.ndarray, k: int, n_frames: int,
+                   ) -> np.ndarray:
+    """Up to ``k`` of ``frames``: the best of each of ``k`` equal segments of the
+    recording, made up with the next best at least half a segment from those picked
+    (then any), by score. Used on one recording's candidates."""
+    frames = np.asarray(frames, np.int64)
+    scores = np.asarray(scores, np.float64)
+    if k <= 0 or frames.size == 0:
+        return np.zeros(0, np.int64)
+    order = np.lexsort((frames, -scores))  # best first, earlier frame on ties
+    segment = np.minimum((frames * k) // max(n_frames, 1), k - 1)
+    chosen: list[int] = []
+    seen: set[int] = set()
+    for i in order:
+        if segment[i] not in seen:
+            seen.add(int(segment[i]))
+            chosen.append(int(frames[i]))
+    gap = max(n_frames / k / 2.0, 1.0)
+    for min_gap in (gap, 1.0):
+        for i in order:
+            if len(chosen) >= k:
+                break
+            f = int(frames[i])
+            if f in chosen:
+                continue
+            if all(abs(f - c) >= min_gap for c in chosen):
+                chosen.append(f)
+    return np.sort(np.asarray(chosen[:k], np.int64))
+
+
+def _in_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(_sql_str(v) for v in values) + ")"
+
+
+def recording_scores(store, model_name: str, recordings: Sequence[str] | None = None,
+                     ) -> pd.DataFrame:
+    """Per recording of ``model_name`` with flagged frames: flagged_frames, total_score,
+    and from ``recordings``: n_frames, video_path, has_video."""
+    where = "q.model_name = ?"
+    if recordings:
+        where += f" AND q.recording_id IN {_in_list(recordings)}"
+    sql = f"""
+        WITH agg AS (
+            SELECT q.recording_id, count(*) AS flagged_frames, sum(q.score) AS total_score,
+                   max(q.frame) AS last_flagged
+            FROM frame_quality q WHERE {where} GROUP BY q.recording_id)
+        SELECT a.*, r.n_frames, r.video_path, r.has_video
+        FROM agg a LEFT JOIN recordings r ON r.recording_id = a.recording_id
+        ORDER BY a.recording_id"""
+    try:
+        return store.query(sql, [model_name])
+    except DLCPlatformError as exc:
+        raise ReviewError(f"model {model_name!r}: no frame_quality rows in the warehouse "
+                          f"{store.root} ({exc}); process its recordings first (the "
+                          "frame_quality asset runs in process_recording).") from exc
+
+
+def video_problem(video_path, has_video) -> str | None:
+    """Why a recording's video cannot give frames, or None."""
+    if has_video is False or (has_video is not None and not bool(has_video)):
+        return (f"its video {video_path} is not in the session (recording declared by its "
+                "DLC outputs): copy the video back to extract its frames")
+    if video_path is None or (isinstance(video_path, float) and math.isnan(video_path)):
+        return "no video path in the recordings table: re-run the recording"
+    if not os.path.isfile(str(video_path)):
+        return f"its video {video_path} is not there any more: copy it back"
+    return None
+
+
+def select_frames(store, model_name: str, n: int, *, max_share: float = DEFAULT_MAX_SHARE,
+                  recordings: Sequence[str] | None = None) -> Selection:
+    """Pick the ``n`` most informative frames of ``model_name`` across its recordings.
+
+    Parameters
+    ----------
+    store : dlc_tracking.warehouse.Warehouse
+        The warehouse (``frame_quality`` and ``recordings``).
+    model_name : str
+        Registered model version.
+    n : int
+        Frames wanted.
+    max_share : float
+        Largest share of ``n`` one recording may give (while others have frames).
+    recordings : sequence of str, optional
+        Only these recordings.
+
+    Returns
+    -------
+    Selection
+    """
+    if n < 1:
+        raise ReviewError(f"--n must be at least 1 (got {n}).")
+    per = recording_scores(store, model_name, recordings)
+    if per.empty:
+        raise ReviewError(
+            f"model {model_name!r} has no flagged frames in {store.root}: none of its "
+            "recordings has frame_quality rows (not processed yet, or every frame is "
+            "confident, steady and agreed). Nothing to review.")
+    skipped: dict[str, str] = {}
+    usable = np.ones(len(per), bool)
+    for i, row in enumerate(per.itertuples(index=False)):
+        problem = video_problem(row.video_path, row.has_video)
+        if problem is not None:
+            skipped[row.recording_id] = problem
+            usable[i] = False
+    cap = max(1, math.ceil(n * max_share))
+    capacity = np.where(usable, np.minimum(per["flagged_frames"].to_numpy(), cap), 0)
+    if capacity.sum() < n:  # too few recordings to respect the share: use what there is
+        capacity = np.where(usable, per["flagged_frames"].to_numpy(), 0)
+    per["picked"] = allocate(per["total_score"].to_numpy(), capacity, n)
+    chosen = per[per["picked"] > 0]
+    frames = _pick_in_recordings(store, model_name, chosen)
+    return Selection(frames=frames, recordings=per, skipped=skipped)
+
+
+def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.DataFrame:
+    columns = ["recording_id", "frame", "time_s", "score", "video_path", "n_frames"]
+    if chosen.empty:
+        return pd.DataFrame(columns=columns)
+    n_frames = {r.recording_id: int(r.n_frames) if pd.notna(r.n_frames)
+                else int(r.last_flagged) + 1 for r in chosen.itertuples(index=False)}
+    k = dict(zip(chosen["recording_id"], chosen["picked"].astype(int), strict=True))
+    con = store.memory_connection({"frame_quality"})
+    try:
+        alloc = pd.DataFrame({"recording_id": list(k), "k": list(k.values()),
+                              "n_frames": [n_frames[r] for r in k]})
+        con.register("alloc", alloc)
+        ids = _in_list(list(k))
+        # Best frame per time segment, and the next best as reserve: a few rows per
+        # recording come back, whatever the number of flagged frames.
+        cand = con.execute(f"""
+            WITH c AS (
+                SELECT q.recording_id, q.frame, q.time_s, q.score,
+                       least(floor(q.frame * a.k / greatest(a.n_frames, 1)), a.k - 1) AS seg
+                FROM frame_quality q JOIN alloc a ON a.recording_id = q.recording_id
+                WHERE q.model_name = ? AND q.recording_id IN {ids}),
+            best AS (
+                SELECT recording_id, frame, time_s, score FROM c
+                QUALIFY row_number() OVER (PARTITION BY recording_id, seg
+                                           ORDER BY score DESC, frame) = 1),
+            reserve AS (
+                SELECT c.recording_id, c.frame, c.time_s, c.score FROM c
+                JOIN alloc a ON a.recording_id = c.recording_id
+                QUALIFY row_number() OVER (PARTITION BY c.recording_id
+                                           ORDER BY c.score DESC, c.frame) <= 4 * a.k)
+            SELECT * FROM best UNION SELECT * FROM reserve""", [model_name]).df()
+    finally:
+        con.close()
+    video = dict(zip(chosen["recording_id"], chosen["video_path"], strict=True))
+    out = []
+    for rid, group in cand.groupby("recording_id", sort=True):
+        picked = spread_in_time(group["frame"].to_numpy(), group["score"].to_numpy(), k[rid],
+                                n_frames[rid])
+        rows = group.drop_duplicates("frame").set_index("frame").loc[picked]
+        out.append(pd.DataFrame({"recording_id": rid, "frame": picked,
+                                 "time_s": rows["time_s"].to_numpy(),
+                                 "score": rows["score"].to_numpy(),
+                                 "video_path": video[rid], "n_frames": n_frames[rid]}))
+    return (pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns))
