@@ -240,7 +240,9 @@ def cmd_predict(args) -> None:
         out = predict_into_session(model, Path(video), device=args.device,
                                    batch_size=args.batch_size, start_timestamp=args.start_time,
                                    work_dir=Path(args.work_dir or settings.work_dir()),
-                                   engine=args.engine, precision=args.precision)
+                                   engine=args.engine, precision=args.precision,
+                                   tifs=[Path(t) for t in args.tif] if args.tif else None,
+                                   tif_timezone=args.tif_timezone)
         print(f"{video}: wrote {out}")
 
 
@@ -343,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fp32 (default); bf16: faster, kept per video only if its first "
                          "frames agree with fp32 within 0.5 px (docs/inference.md)")
     pr.add_argument("--start-time", help="ISO 8601 start (default: from session.yaml)")
+    pr.add_argument("--tif", nargs="+", metavar="TIF",
+                    help="the session's ScanImage tifs, in acquisition order: their "
+                         "acquisition start becomes the outputs' Start Timestamp "
+                         "(docs/imaging.md)")
+    pr.add_argument("--tif-timezone", metavar="TZ",
+                    help="time zone of the microscope computer (e.g. Europe/Oslo, +01:00); "
+                         "default: session.yaml's imaging timezone or start_time's")
     pr.add_argument("--work-dir")
     pr.set_defaults(func=cmd_predict)
     from dlc_assets.cli_worker import add_worker_parser

@@ -5,6 +5,7 @@ import dagster as dg
 from dlc_assets import settings
 from dlc_assets.celery_executor import chosen_executor
 from dlc_assets.exports import export_assets
+from dlc_assets.imaging import imaging_assets
 from dlc_assets.jobs import (
     process_recording_job,
     update_registry_job,
@@ -32,7 +33,7 @@ def default_resources() -> dict:
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The code location's definitions; tests pass their own resources."""
     return dg.Definitions(
-        assets=[*registry_assets, *tracking_assets, *export_assets],
+        assets=[*registry_assets, *tracking_assets, *export_assets, *imaging_assets],
         asset_checks=registry_checks,
         jobs=[process_recording_job, update_registry_job, warehouse_compaction_job],
         schedules=[warehouse_compaction_schedule],

@@ -103,7 +103,8 @@ def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
 
 
 @dg.asset(
-    group_name=GROUP, partitions_def=recordings_partitions, deps=[processed_tracking],
+    group_name=GROUP, partitions_def=recordings_partitions,
+    deps=[processed_tracking, "tracking_on_imaging"],  # imaging sessions: behaviour on imaging
     kinds={"nwb"},
     description="One NWB file per recording (<warehouse>/nwb/<recording id>.nwb): raw pose "
     "as ndx-pose PoseEstimation, processed position (Position), head direction "

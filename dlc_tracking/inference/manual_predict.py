@@ -38,27 +38,19 @@ def _progress_bar():
 def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto",
                          batch_size: int | None = None, start_timestamp: str | None = None,
                          work_dir: Path, engine: str = "platform",
-                         precision: str = "fp32") -> Path:
+                         precision: str = "fp32", tifs: list[Path] | None = None,
+                         tif_timezone: str | None = None) -> Path:
     """Run a model on one video and write DLC's outputs into the session's ``dlc_<stem>/``.
 
     ``engine``: ``platform`` (the batched engine; models it does not cover and legacy
     TensorFlow models run DLC's analyze_videos) or ``dlc``; the model's registry entry
     (``inference_engine:``) wins. ``batch_size`` None: the engine's default for the device.
+    ``tifs``: the session's ScanImage tifs; their acquisition start becomes the pickle's
+    "Start Timestamp" when none is declared (a declared one that differs is a warning).
     """
     video = Path(video).absolute()
     info = probe_video(video)
-    if start_timestamp is not None:
-        from dlc_tracking.io.dlc_files import parse_start_timestamp
-
-        start_timestamp = parse_start_timestamp(start_timestamp, source="--start-time").isoformat()
-    else:
-        session_yaml = video.parent / SESSION_FILE
-        if not session_yaml.is_file():
-            raise DLCFileError(
-                f"{session_yaml} not found: give --start-time (ISO 8601 with time zone) or put "
-                "the video in a session folder with its session.yaml."
-            )
-        start_timestamp = load_session_metadata(session_yaml).start_time.isoformat()
+    start_timestamp = resolve_start_timestamp(video, start_timestamp, tifs, tif_timezone)
     model.check_available()
     existing = video.parent / f"{MANUAL_OUTPUT_PREFIX}{video.stem}"
     others = [p.name for p in existing.glob("*.h5") if model.scorer not in p.name] if (
@@ -100,3 +92,44 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
         os.replace(tmp, target / path.name)
     shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def resolve_start_timestamp(video: Path, start_timestamp: str | None,
+                            tifs: list[Path] | None = None,
+                            tif_timezone: str | None = None) -> str:
+    """The "Start Timestamp" (ISO 8601) for a video's outputs: ``--start-time``, else the
+    session.yaml's start_time, else the imaging tifs' acquisition start (``--tif``, or the
+    session.yaml's ``imaging: scanimage:``). A declared start that disagrees with the tifs'
+    is printed as a warning with both values.
+
+    Raises
+    ------
+    DLCFileError, ImagingError, SessionError
+        No start anywhere; tifs that are not ScanImage or of two acquisitions.
+    """
+    declared = None
+    if start_timestamp is not None:
+        from dlc_tracking.io.dlc_files import parse_start_timestamp
+
+        declared = parse_start_timestamp(start_timestamp, source="--start-time")
+    session_yaml = Path(video).parent / SESSION_FILE
+    meta = load_session_metadata(session_yaml) if session_yaml.is_file() else None
+    if declared is None and meta is not None:
+        declared = meta.start_time
+    if not tifs and meta is not None and meta.imaging is not None and meta.imaging.scanimage:
+        tifs = [session_yaml.parent / name for name in meta.imaging.scanimage]
+    if tif_timezone is None and meta is not None and meta.imaging is not None:
+        tif_timezone = meta.imaging.timezone
+    if tifs:
+        from dlc_tracking.imaging.start_time import start_from_tifs
+
+        start, warnings = start_from_tifs([Path(t) for t in tifs], tif_timezone, declared)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return start.isoformat()
+    if declared is None:
+        raise DLCFileError(
+            f"{session_yaml} not found: give --start-time (ISO 8601 with time zone), the "
+            "imaging tifs (--tif a.tif b.tif), or put the video in a session folder with its "
+            "session.yaml.")
+    return declared.isoformat()

@@ -190,6 +190,41 @@ def _add_processed(behavior, rec: StoredRecording) -> None:
         **shared))
 
 
+def _add_on_imaging(behavior, on_imaging) -> None:
+    """Tracking at the imaging frames (tracking_on_imaging), per plane, on the imaging
+    frames' timestamps (recording clock), as imaging datasets on DANDI carry behaviour."""
+    if on_imaging is None or not len(on_imaging):
+        return
+    from pynwb import TimeSeries
+    from pynwb.behavior import CompassDirection, Position, SpatialSeries
+
+    for plane, df in on_imaging.sort_values(["plane", "imaging_frame"]).groupby("plane"):
+        suffix = f"_on_imaging_plane{int(plane)}"
+        stamps = df["time_s"].to_numpy(np.float64)
+        xy = np.column_stack([df["x_cm"].to_numpy(np.float64), df["y_cm"].to_numpy(np.float64)])
+        position = SpatialSeries(
+            name="position", data=xy, timestamps=stamps, unit="meters", conversion=_CM_TO_M,
+            reference_frame="arena frame (as the position series), cm",
+            description=f"Position at each imaging frame of plane {int(plane)} (interpolated "
+            "from the video frames); NaN where not valid.")
+        behavior.add(Position(name=f"position{suffix}", spatial_series=position))
+        behavior.add(CompassDirection(name=f"head_direction{suffix}", spatial_series=SpatialSeries(
+            name="head_direction", data=df["head_direction_deg"].to_numpy(np.float64),
+            timestamps=position, unit="degrees",
+            reference_frame="counter-clockwise from the arena frame's +x axis, [0, 360)",
+            description="Head direction at each imaging frame (shorter-arc interpolation).")))
+        for name, column, unit, conversion in (
+                ("speed", "speed_cm_s", "m/s", _CM_TO_M),
+                ("angular_head_velocity", "angular_head_velocity_deg_s", "degrees/s", 1.0)):
+            behavior.add(TimeSeries(name=f"{name}{suffix}", data=df[column].to_numpy(np.float64),
+                                    unit=unit, conversion=conversion, timestamps=position,
+                                    description=f"{name} at each imaging frame of plane "
+                                    f"{int(plane)}."))
+        behavior.add(TimeSeries(name=f"valid{suffix}", data=df["valid"].to_numpy(bool).astype(
+            np.uint8), unit="n.a.", timestamps=position, description="1 where tracking is "
+            "known at the imaging frame (docs/imaging.md)."))
+
+
 def _subject(rec: StoredRecording, override: Mapping[str, str] | None):
     from datetime import datetime
 
@@ -272,6 +307,7 @@ def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
         "dlc-platform.")
     _add_pose(nwb, behavior, rec, video_series, camera)
     _add_processed(behavior, rec)
+    _add_on_imaging(behavior, getattr(rec, "on_imaging", None))
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp.nwb", dir=out.parent)
     os.close(fd)
     try:

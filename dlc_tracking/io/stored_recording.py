@@ -83,6 +83,7 @@ class StoredRecording:
     boundary: dict | None
     skipped_reason: str | None
     subject: dict = field(default_factory=dict)
+    on_imaging: pd.DataFrame | None = None  # tracking_on_imaging rows (imaging sessions)
 
     @property
     def n_frames(self) -> int:
@@ -254,5 +255,7 @@ def load_stored_recording(recording_id: str, warehouse_root: str | os.PathLike |
     subject_file = folder.parent / SUBJECT_FILE if folder is not None else None
     subject = (read_subject_facts(subject_file)
                if subject_file is not None and subject_file.is_file() else {})
+    on_imaging = (store.read_partition("tracking_on_imaging", rid)
+                  if store.partition_path("tracking_on_imaging", rid) is not None else None)
     return StoredRecording(rid, info, session_start_time(info), poses, body_parts, time_s,
-                           model_name, model, processed, boundary, skipped, subject)
+                           model_name, model, processed, boundary, skipped, subject, on_imaging)

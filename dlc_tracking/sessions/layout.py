@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dlc_tracking.errors import SessionError
+from dlc_tracking.imaging.config import ImagingConfig
 from dlc_tracking.io.video import VIDEO_SUFFIXES, is_video_file
 from dlc_tracking.io.yaml_files import SAFE_LOADER, read_yaml_mapping
 
@@ -122,7 +123,9 @@ class SessionMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tracking_type: str = Field(description="openfield, wheel, linear_track, ...")
-    start_time: datetime = Field(description="ISO 8601 with time zone")
+    start_time: datetime | None = Field(
+        default=None, description="ISO 8601 with time zone; may be left out when `imaging:` "
+        "names ScanImage tifs (the acquisition start is then the start)")
     camera_view: Literal["above", "below"] = Field(
         description="Camera above the arena, or below it (the image is mirrored left/right)"
     )
@@ -136,6 +139,8 @@ class SessionMetadata(BaseModel):
                                    "(registry `processing:`); default: the tracking type's")
     assignment: Assignment | None = None
     videos: list[VideoEntry] | None = None
+    imaging: ImagingConfig | None = Field(default=None, description="The session's "
+                                          "imaging (docs/imaging.md)")
     notes: str | None = None
 
     @field_validator("start_time", mode="before")
@@ -152,12 +157,20 @@ class SessionMetadata(BaseModel):
 
     @field_validator("start_time")
     @classmethod
-    def _has_time_zone(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _has_time_zone(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError(
                 f"start_time {value.isoformat()} has no time zone; add one, e.g. '+01:00' or 'Z'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _start_known(self) -> SessionMetadata:
+        if self.start_time is None and not (self.imaging and self.imaging.scanimage):
+            raise ValueError("start_time is required (ISO 8601 with time zone), unless "
+                             "`imaging: scanimage:` names the tifs whose acquisition start "
+                             "gives it")
+        return self
 
     @field_validator("tracking_type")
     @classmethod

@@ -44,6 +44,7 @@ class RecordingInfo:
     arena: ArenaGeometry | None = None  # the arena outline that calibrates it, if any
     fps_source: str = "video"  # video | session.yaml | dlc_metadata
     video_facts_source: str = "video"  # video | session.yaml | dlc_metadata
+    start_time_source: str = "session.yaml"  # session.yaml | imaging (ScanImage epoch)
 
     @property
     def recording_id(self) -> str:
@@ -168,6 +169,7 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
     """
     rid = recording.recording_id
     meta = load_session_metadata(recording.session_yaml)
+    start_source = _start_from_imaging(recording, meta)
     entry = _video_entry(recording, meta)
     if recording.has_video:
         video, facts = probe_video(recording.video_path), "video"
@@ -218,4 +220,17 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
     return RecordingInfo(recording, meta, video, frame_times(video.n_frames, video.fps, timestamps),
                          model, method, ttype.supported, reason,
                          file_sha256(Path(recording.session_yaml)), params, arena, fps_source,
-                         facts)
+                         facts, start_source)
+
+
+def _start_from_imaging(recording: Recording, meta: SessionMetadata) -> str:
+    """Fill a missing start_time from the ScanImage acquisition start (first page of the
+    first tif); where both exist the imaging asset compares them (a warning)."""
+    if meta.start_time is not None or meta.imaging is None or not meta.imaging.scanimage:
+        return "session.yaml"
+    from dlc_tracking.imaging.acquisition import imaging_start
+
+    meta.start_time = imaging_start(meta.imaging, recording.session_dir, None,
+                                    f"{recording.session_yaml} (recording "
+                                    f"{recording.recording_id})")
+    return "imaging"

@@ -292,6 +292,87 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("occupancy_s", _F64, "Time spent in the bin: each tracked frame counts "
                   "until the next frame (the last one the median frame step).", "s"),
                _c("n_frames", _I64, "Tracked frames in the bin.", "frames"))),
+    # Imaging sessions (dlc_tracking.imaging, docs/imaging.md).
+    TableSpec("tracking_on_imaging", "Processed tracking resampled at every imaging frame "
+              "(one row per imaging frame and plane) of a recording whose session names its "
+              "imaging (session.yaml `imaging:`): linear interpolation between the two video "
+              "frames around the imaging time for position, speed and angular velocity, "
+              "along the shorter arc for head direction. Written by the tracking_on_imaging "
+              "asset; the macro tracking_on_imaging(rec) reads one recording.",
+              (_RID, _MODEL, _METHOD, _PARAMS_NAME, _PARAMS_HASH,
+               _c("plane", _I32, "Imaging plane from 0 (a volume's planes each have their "
+                  "own time; 0 for single-plane imaging).", nullable=False),
+               _c("imaging_frame", _I64, "Frame index within the plane, from 0 (the volume "
+                  "number for multi-plane imaging): the index of the frame in Suite2p's "
+                  "traces of that plane.", nullable=False),
+               _c("acquisition_frame", _I64, "Frame index in the acquisition from 0, all "
+                  "planes interleaved (ScanImage frameNumbers - 1).", nullable=False),
+               _c("imaging_time_s", _F64, "Frame time on the imaging clock, from the "
+                  "acquisition start (ScanImage frameTimestamps_sec).", "s", nullable=False),
+               _c("time_s", _F64, "The same instant on the recording clock (seconds from "
+                  "the first video frame, like processed_tracking.time_s; from the sync TTLs "
+                  "when the session has them).", "s", nullable=False),
+               _c("x_cm", _F64, "Position x at the imaging time, arena frame.", "cm"),
+               _c("y_cm", _F64, "Position y, arena frame (up).", "cm"),
+               _c("speed_cm_s", _F64, "Speed.", "cm/s"),
+               _c("head_direction_deg", _F64, "Head direction, counter-clockwise from +x, "
+                  "[0, 360), interpolated along the shorter arc.", "deg"),
+               _c("angular_head_velocity_deg_s", _F64, "Angular head velocity "
+                  "(counter-clockwise positive).", "deg/s"),
+               _c("nearest_frame", _I64, "The video frame nearest the imaging time "
+                  "(processed_tracking.frame)."),
+               _c("valid", _BOOL, "Tracking is known at this imaging frame: inside the video, "
+                  "both neighbouring video frames tracked (not a gap), and the nearest within "
+                  "max_sample_distance_frames video frames. Values are NULL where false.",
+                  nullable=False))),
+    TableSpec("imaging_alignments", "How each recording's imaging frames were put on its "
+              "clock (one row per recording with imaging): sources, start times, clock "
+              "offset, sync and dropped frames, frame rates; the provenance of "
+              "tracking_on_imaging.",
+              (_RID,
+               _c("imaging_source", _STR, "Where the frame times come from.",
+                  allowed=("scanimage", "suite2p", "frame_times")),
+               _c("files", _STR, "The imaging files read, as JSON."),
+               _c("acquisition_start", _TS, "Acquisition start (ScanImage epoch with the "
+                  "session's time zone); NULL when the source has none."),
+               _c("recording_start", _TS, "The recording's start (recordings.start_time)."),
+               _c("start_time_source", _STR, "Where the recording's start came from: "
+                  "session.yaml start_time, or the imaging (ScanImage epoch).",
+                  allowed=("session.yaml", "imaging")),
+               _c("clock", _STR, "'sync': both frame series from DAQ TTLs; 'start_time': "
+                  "start times + frame times, the two clocks assumed to agree.",
+                  allowed=("sync", "start_time")),
+               _c("clock_offset_s", _F64, "Imaging start minus recording start as used.",
+                  "s"),
+               _c("header_offset_s", _F64, "The same from the start times (ScanImage epoch "
+                  "minus start_time); NULL when the imaging has no start.", "s"),
+               _c("assumption", _STR, "What the alignment assumes, in words."),
+               _c("n_planes", _I32, "Planes per volume."),
+               _c("n_channels", _I32, "Saved channels (a frame's time is taken once)."),
+               _c("n_imaging_frames", _I64, "Rows in tracking_on_imaging (all planes).",
+                  "frames"),
+               _c("frames_per_plane", _I64, "Frames of each plane.", "frames"),
+               _c("header_frame_rate_hz", _F64, "Frame rate the acquisition declares "
+                  "(ScanImage scanFrameRate, or Suite2p fs x planes).", "Hz"),
+               _c("measured_frame_rate_hz", _F64, "1 / median step of the frame times.",
+                  "Hz"),
+               _c("imaging_duration_s", _F64, "Last minus first imaging frame time.", "s"),
+               _c("video_duration_s", _F64, "Last minus first video frame time.", "s"),
+               _c("camera_ttls", _I64, "Camera TTLs in the sync file; NULL without sync."),
+               _c("dropped_camera_frames", _I64, "Camera TTLs without a video frame "
+                  "(frames the camera dropped); NULL without sync.", "frames"),
+               _c("dropped_frames_located", _BOOL, "The dropped frames were located from "
+                  "the video's timestamps file (else the frames took the first TTLs)."),
+               _c("imaging_ttls", _I64, "Imaging TTLs in the sync file; NULL without sync."),
+               _c("fraction_valid", _F64, "Share of imaging frames with valid tracking."),
+               _c("notes", _STR, "What the readers found (versions, files, channels), as "
+                  "JSON."))),
+    TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
+              "with the reason.",
+              (_RID,
+               _c("asset", _STR, "The asset (step) that skipped the recording.",
+                  nullable=False),
+               _c("reason", _STR, "Why, in words.", nullable=False))),
     TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
               "with the reason.",
               (_RID,
@@ -405,6 +486,12 @@ MACROS: dict[str, tuple[str, str]] = {
         "CREATE OR REPLACE MACRO body_part_track(rec, part) AS TABLE "
         "SELECT * FROM predictions WHERE recording_id = rec AND body_part = part "
         "ORDER BY model_name, frame"),
+    "tracking_on_imaging": (
+        "`tracking_on_imaging(rec)`: tracking at every imaging frame of one recording "
+        "(tracking_on_imaging rows), ordered by plane and imaging frame.",
+        "CREATE OR REPLACE MACRO tracking_on_imaging(rec) AS TABLE "
+        "SELECT * FROM tracking_on_imaging WHERE recording_id = rec ORDER BY model_name, "
+        "method_name, params_name, plane, imaging_frame"),
 }
 """Table macros: name -> (description, CREATE statement)."""
 
@@ -420,6 +507,7 @@ _DEPENDS: dict[str, tuple[str, ...]] = {
     "prediction_quality": ("predictions",),
     "tracking": ("processed_tracking",),
     "body_part_track": ("predictions",),
+    "tracking_on_imaging": ("tracking_on_imaging",),
 }
 
 

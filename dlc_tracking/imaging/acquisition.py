@@ -1,0 +1,170 @@
+"""One session's imaging frames from whatever the session names: ScanImage tifs, a Suite2p
+folder, a frame-times file (in that order of preference for the times), each checked
+against the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+import numpy as np
+
+from dlc_tracking.imaging.config import ImagingConfig, parse_timezone
+from dlc_tracking.imaging.errors import ImagingError
+from dlc_tracking.imaging.frame_times import read_times, require_increasing
+from dlc_tracking.imaging.scanimage import acquisition_start, read_scanimage
+from dlc_tracking.imaging.suite2p import read_suite2p, suite2p_frame_times
+
+__all__ = ["ImagingFrames", "imaging_start", "load_imaging"]
+
+
+@dataclass
+class ImagingFrames:
+    """Every saved imaging frame (all planes, acquisition order).
+
+    Attributes
+    ----------
+    source : str
+        Where the times come from: ``scanimage``, ``frame_times`` or ``suite2p``.
+    files : list of str
+        The files read (provenance).
+    start : datetime.datetime or None
+        Acquisition start, time zone aware (ScanImage ``epoch``); None when the source
+        has none (the session's start_time is then the imaging start).
+    time_s : np.ndarray
+        Frame times from the acquisition start (s).
+    plane : np.ndarray
+        Plane of each frame from 0 (-1: saved flyback frames, excluded from the table).
+    acquisition_frame : np.ndarray
+        Frame index in the acquisition, from 0 (ScanImage ``frameNumbers`` - 1).
+    header_frame_rate_hz : float or None
+        The frame rate the acquisition declares (ScanImage header, or Suite2p ``fs`` x
+        planes).
+    n_planes, n_channels : int
+    notes : list of str
+    """
+
+    source: str
+    files: list[str]
+    start: datetime | None
+    time_s: np.ndarray
+    plane: np.ndarray
+    acquisition_frame: np.ndarray
+    header_frame_rate_hz: float | None
+    n_planes: int = 1
+    n_channels: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_frames(self) -> int:
+        """Saved frames (all planes)."""
+        return int(self.time_s.size)
+
+    def frames_per_plane(self) -> int:
+        """Frames of the plane with the most (all planes equal in a complete volume run)."""
+        kept = self.plane[self.plane >= 0]
+        return int(np.bincount(kept).max()) if kept.size else 0
+
+    def imaging_frame(self) -> np.ndarray:
+        """Index of each frame within its plane, from 0 (-1 for flyback frames)."""
+        out = np.full(self.plane.size, -1, dtype=np.int64)
+        for p in np.unique(self.plane[self.plane >= 0]):
+            mask = self.plane == p
+            out[mask] = np.arange(int(mask.sum()))
+        return out
+
+    def measured_frame_rate_hz(self) -> float | None:
+        """Frames per second from the frame times (median step), None with < 2 frames."""
+        if self.time_s.size < 2:
+            return None
+        return float(1.0 / np.median(np.diff(self.time_s)))
+
+
+def _zone(config: ImagingConfig, start_time: datetime | None, where: str) -> tzinfo:
+    if config.timezone is not None:
+        return parse_timezone(config.timezone)
+    if start_time is not None and start_time.tzinfo is not None:
+        return start_time.tzinfo
+    raise ImagingError(
+        f"{where}: ScanImage's `epoch` is the microscope computer's local time with no time "
+        "zone; add `timezone:` (e.g. Europe/Oslo or +01:00) under `imaging:`, or a "
+        "start_time with its zone.")
+
+
+def imaging_start(config: ImagingConfig, session_dir: Path, start_time: datetime | None,
+                  where: str) -> datetime | None:
+    """The acquisition start from the first ScanImage tif's first page (time zone aware),
+    None when the imaging has no ScanImage tif. Cheap: one page is read."""
+    if not config.scanimage:
+        return None
+    epoch = acquisition_start(session_dir / config.scanimage[0])
+    return epoch.replace(tzinfo=_zone(config, start_time, where))
+
+
+def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime | None,
+                 where: str) -> ImagingFrames:
+    """Read and cross-check the session's imaging sources.
+
+    Parameters
+    ----------
+    config : ImagingConfig
+        session.yaml's ``imaging:``.
+    session_dir : Path
+        Paths are relative to it.
+    start_time : datetime or None
+        session.yaml's start_time (gives the time zone when ``timezone:`` is absent).
+    where : str
+        session.yaml and the recording, for messages.
+
+    Raises
+    ------
+    ImagingError
+        Bad files (see the readers), an ops.npy whose frame count or plane count
+        disagrees with the tifs or the frame-times file, frame times not increasing.
+    """
+    ops = read_suite2p(session_dir / config.suite2p) if config.suite2p else None
+    if config.scanimage:
+        si = read_scanimage([session_dir / f for f in config.scanimage])
+        frames = ImagingFrames(
+            "scanimage", [str(f) for f in si.files],
+            si.epoch.replace(tzinfo=_zone(config, start_time, where)), si.frame_times_s,
+            si.plane, si.frame_numbers - 1, si.frame_rate_hz, si.n_planes, si.n_channels,
+            [f"ScanImage {si.version}: {si.n_frames} frames in {len(si.files)} file(s), "
+             f"{si.n_channels} channel(s), {si.n_planes} plane(s)"
+             + (f", {si.n_flyback} flyback frame(s) per volume dropped" if si.n_flyback else "")])
+    elif config.frame_times:
+        path = session_dir / config.frame_times
+        times = read_times(path, "imaging frame times")
+        require_increasing(times, path, "imaging frame times")
+        n_planes = ops.n_planes if ops is not None else 1
+        index = np.arange(times.size)
+        frames = ImagingFrames("frame_times", [str(path)], None, times, index % n_planes,
+                               index, ops.fs_hz * n_planes if ops is not None else None,
+                               n_planes, ops.n_channels if ops is not None else 1,
+                               [f"{times.size} frame times from {path.name}"])
+    else:
+        times, plane = suite2p_frame_times(ops)
+        frames = ImagingFrames("suite2p", [str(p) for p in ops.ops_files], None, times, plane,
+                               np.arange(times.size), ops.fs_hz * ops.n_planes, ops.n_planes,
+                               ops.n_channels,
+                               [f"frame times from Suite2p fs {ops.fs_hz:g} Hz (no ScanImage "
+                                "header or frame-times file): assumed evenly spaced"])
+    if ops is not None and frames.source != "suite2p":
+        _check_against_ops(frames, ops)
+        frames.files += [str(p) for p in ops.ops_files]
+    return frames
+
+
+def _check_against_ops(frames: ImagingFrames, ops) -> None:
+    per_plane = frames.frames_per_plane()
+    named = "the tifs" if frames.source == "scanimage" else Path(frames.files[0]).name
+    if ops.n_planes != frames.n_planes:
+        raise ImagingError(
+            f"{ops.ops_files[0]}: Suite2p ran with {ops.n_planes} plane(s) but {named} hold "
+            f"{frames.n_planes}; is it the Suite2p output of this acquisition?")
+    if ops.n_frames != per_plane:
+        raise ImagingError(
+            f"{ops.ops_files[0]}: nframes is {ops.n_frames} per plane but {named} hold "
+            f"{per_plane} frame(s) per plane: the Suite2p output is of other (or fewer) tifs. "
+            "Run Suite2p on exactly the named tifs, or name the tifs it ran on.")

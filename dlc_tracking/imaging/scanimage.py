@@ -1,0 +1,284 @@
+"""ScanImage tifs: acquisition start (``epoch``), per-frame times, frame rate, channels and
+planes, read with tifffile (its ScanImage support), never by parsing TIFF by hand.
+
+What ScanImage (2016 and later) writes, and what is read here:
+
+- every page's ``ImageDescription`` holds that frame's varying data, one ``key = value``
+  per line: ``frameNumbers`` (1-based, counts the acquisition's frames), ``frameTimestamps_sec``
+  (seconds since the acquisition start), ``epoch`` (the acquisition start as
+  ``[year month day hour minute seconds]`` on the microscope computer's clock, no time
+  zone), ``acqTriggerTimestamps_sec``, ``auxTrigger0``...; read with
+  :func:`tifffile.matlabstr2py` (what tifffile's ScanImage reader uses);
+- the non-varying header (``SI.hRoiManager.scanFrameRate``, ``SI.hChannels.channelSave``,
+  ``SI.hStackManager.numSlices``, ``SI.hFastZ.*``...) in the file's ScanImage block after the
+  BigTIFF header (:attr:`tifffile.TiffFile.scanimage_metadata` ``["FrameData"]``), and in
+  every page's ``Software`` tag.
+
+Channels: ScanImage writes one page per saved channel for each frame (same
+``frameNumbers``); the frame's time is taken once. Planes (fast-z volumes): the saved
+frames cycle through ``numSlices`` planes (plus ``numDiscardFlybackFrames`` flyback frames
+when those are saved, which are then dropped); each plane's frames keep their own
+``frameTimestamps_sec``, so a volume's planes have one time per plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from dlc_tracking.imaging.errors import ImagingError
+
+__all__ = ["ScanImageAcquisition", "acquisition_start", "read_scanimage"]
+
+
+@dataclass
+class ScanImageAcquisition:
+    """The frames of one ScanImage acquisition, stitched over its files.
+
+    Attributes
+    ----------
+    files : list of Path
+        The tifs, in acquisition order.
+    epoch : datetime.datetime
+        Acquisition start on the microscope computer's clock (naive: ScanImage stores no
+        time zone).
+    frame_times_s : np.ndarray
+        ``(n_frames,)`` ``frameTimestamps_sec`` of every saved frame (all planes, each
+        frame once however many channels), seconds from the acquisition start.
+    frame_numbers : np.ndarray
+        ``(n_frames,)`` ScanImage's ``frameNumbers`` (1-based).
+    plane : np.ndarray
+        ``(n_frames,)`` plane of each frame, from 0 (-1: a saved flyback frame).
+    frame_rate_hz : float or None
+        ``SI.hRoiManager.scanFrameRate`` (frames, not volumes, per second).
+    n_channels, n_planes, n_flyback : int
+        Saved channels, planes per volume, flyback frames saved per volume.
+    version : str
+        ScanImage version from the header (``SI.VERSION_MAJOR``.``SI.VERSION_MINOR``).
+    pages_per_file : list of int
+    """
+
+    files: list[Path]
+    epoch: datetime
+    frame_times_s: np.ndarray
+    frame_numbers: np.ndarray
+    plane: np.ndarray
+    frame_rate_hz: float | None
+    n_channels: int
+    n_planes: int
+    n_flyback: int
+    version: str
+    pages_per_file: list[int] = field(default_factory=list)
+
+    @property
+    def n_frames(self) -> int:
+        """Saved frames (all planes)."""
+        return int(self.frame_times_s.size)
+
+
+def _open(path: Path):
+    import tifffile
+
+    try:
+        return tifffile.TiffFile(path)
+    except FileNotFoundError as exc:
+        raise ImagingError(f"{path}: ScanImage tif not found; fix the name under `imaging:` "
+                           "in session.yaml or copy the file in.") from exc
+    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+        raise ImagingError(f"{path} cannot be read as a TIFF file ({exc}); is it complete? "
+                           "Copy it again from the microscope computer.") from exc
+
+
+def _not_scanimage(path: Path, why: str) -> ImagingError:
+    return ImagingError(
+        f"{path} is not a ScanImage tif ({why}): the imaging start and frame times come from "
+        "ScanImage's per-frame header (`epoch`, `frameTimestamps_sec`). Name the raw ScanImage "
+        "files under `imaging: scanimage:`, or give the frame times as a file "
+        "(`imaging: frame_times:`) with the session's start_time. See docs/imaging.md.")
+
+
+def _description(path: Path, page) -> dict:
+    import tifffile
+
+    text = page.description or ""
+    try:
+        data = tifffile.matlabstr2py(text)
+    except Exception as exc:  # noqa: BLE001 - tifffile's parser raises various errors
+        raise _not_scanimage(path, f"page {page.index}'s description cannot be parsed: "
+                             f"{exc}") from exc
+    if not isinstance(data, dict):
+        raise _not_scanimage(path, f"page {page.index} has no key = value description")
+    return data
+
+
+def _epoch(path: Path, data: dict) -> datetime:
+    value = data.get("epoch")
+    if not isinstance(value, list) or len(value) != 6:
+        raise _not_scanimage(path, "no `epoch` in the frame description")
+    try:
+        year, month, day, hour, minute = (int(v) for v in value[:5])
+        return datetime(year, month, day, hour, minute) + timedelta(seconds=float(value[5]))
+    except (TypeError, ValueError) as exc:
+        raise _not_scanimage(path, f"`epoch = {value}` is not a date") from exc
+
+
+def _header(tif) -> dict:
+    """The non-varying ``SI.*`` header: the ScanImage block, else the Software tag."""
+    import tifffile
+
+    meta = tif.scanimage_metadata or {}
+    frame_data = meta.get("FrameData")
+    if isinstance(frame_data, dict) and frame_data:
+        return frame_data
+    software = tif.pages.first.software or ""
+    try:
+        parsed = tifffile.matlabstr2py(software)
+    except Exception:  # noqa: BLE001 - a header that does not parse is treated as missing
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _count(value, default: int) -> int:
+    """Length of a MATLAB vector such as ``channelSave = [1;2]`` (or one number)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, list):
+        flat = np.asarray(value, dtype=object).ravel()
+        return max(1, len(flat))
+    return 1
+
+
+def _layout(header: dict) -> tuple[int, int, int, float | None, str]:
+    """(channels, planes, saved flyback frames, frame rate, version) from the header."""
+    n_channels = _count(header.get("SI.hChannels.channelSave"), 1)
+    fast_z = bool(header.get("SI.hFastZ.enable", False)) or bool(
+        header.get("SI.hStackManager.enable", False))
+    n_planes = int(header.get("SI.hStackManager.numSlices", 1) or 1) if fast_z else 1
+    n_flyback = 0
+    if fast_z and n_planes > 1 and not bool(header.get("SI.hFastZ.discardFlybackFrames", True)):
+        n_flyback = int(header.get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0)
+    rate = header.get("SI.hRoiManager.scanFrameRate")
+    rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
+    version = ".".join(str(header[k]) for k in ("SI.VERSION_MAJOR", "SI.VERSION_MINOR")
+                       if k in header) or "unknown"
+    return n_channels, max(n_planes, 1), n_flyback, rate, version
+
+
+def acquisition_start(path: str | Path) -> datetime:
+    """The acquisition start (``epoch`` of the first page), naive local time.
+
+    Reads the first page only (milliseconds, whatever the file's size).
+
+    Raises
+    ------
+    ImagingError
+        The file is missing, not a TIFF, or not written by ScanImage (no ``epoch``).
+    """
+    path = Path(path)
+    with _open(path) as tif:
+        first = tif.pages.first
+        if not tif.is_scanimage:
+            raise _not_scanimage(path, "no ScanImage header: its Software tag does not start "
+                                 "with 'SI.'")
+        return _epoch(path, _description(path, first))
+
+
+def _read_file(path: Path) -> tuple[datetime, dict, np.ndarray, np.ndarray]:
+    with _open(path) as tif:
+        if not tif.is_scanimage:
+            raise _not_scanimage(path, "no ScanImage header: its Software tag does not start "
+                                 "with 'SI.'")
+        header = _header(tif)
+        numbers, times, epoch = [], [], None
+        for page in tif.pages:
+            data = _description(path, page)
+            if epoch is None:
+                epoch = _epoch(path, data)
+            try:
+                numbers.append(int(data["frameNumbers"]))
+                times.append(float(data["frameTimestamps_sec"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _not_scanimage(path, f"page {page.index} has no numeric frameNumbers / "
+                                     "frameTimestamps_sec") from exc
+    if epoch is None:
+        raise ImagingError(f"{path} holds no image: copy it again from the microscope computer.")
+    return epoch, header, np.asarray(numbers, np.int64), np.asarray(times, np.float64)
+
+
+def read_scanimage(paths: list[str | Path]) -> ScanImageAcquisition:
+    """Read the frames of one acquisition from its tifs (in acquisition order).
+
+    Parameters
+    ----------
+    paths : list of path
+        ScanImage tifs of one acquisition, in the order ScanImage wrote them
+        (``..._00001.tif``, ``..._00002.tif``...).
+
+    Returns
+    -------
+    ScanImageAcquisition
+
+    Raises
+    ------
+    ImagingError
+        A file is missing or not ScanImage; the files come from different acquisitions
+        (their ``epoch`` differs); they are out of order or one is missing (frame numbers
+        do not continue); pages of a frame do not match the saved channels; frame times
+        do not increase.
+    """
+    if not paths:
+        raise ImagingError("no ScanImage tif named under `imaging: scanimage:`.")
+    files = [Path(p) for p in paths]
+    epoch, header = None, {}
+    all_numbers, all_times, pages = [], [], []
+    for path in files:
+        file_epoch, file_header, numbers, times = _read_file(path)
+        if epoch is None:
+            epoch, header = file_epoch, file_header
+        elif abs((file_epoch - epoch).total_seconds()) > 1e-3:
+            raise ImagingError(
+                f"{path} belongs to another acquisition (started {file_epoch.isoformat()}) "
+                f"than {files[0]} (started {epoch.isoformat()}): name the tifs of one "
+                "acquisition only under `imaging: scanimage:`.")
+        if all_numbers and numbers.size and numbers[0] != all_numbers[-1][-1] + 1 \
+                and numbers[0] != all_numbers[-1][-1]:
+            raise ImagingError(
+                f"{path} starts at frame {numbers[0]} but the file before it "
+                f"({files[len(all_numbers) - 1].name}) ends at frame {all_numbers[-1][-1]}: "
+                "the tifs are named out of acquisition order, or one is missing. List them "
+                "in the order ScanImage wrote them (_00001, _00002, ...).")
+        all_numbers.append(numbers)
+        all_times.append(times)
+        pages.append(int(numbers.size))
+    numbers = np.concatenate(all_numbers)
+    times = np.concatenate(all_times)
+    n_channels, n_planes, n_flyback, rate, version = _layout(header)
+    # One page per saved channel and frame: keep each frame once.
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
+    per_frame = np.diff(np.r_[starts, numbers.size])
+    if n_channels > 1 and not np.all(per_frame == n_channels):
+        bad = int(np.flatnonzero(per_frame != n_channels)[0])
+        raise ImagingError(
+            f"{files[0]}: the header saves {n_channels} channels but frame "
+            f"{numbers[starts[bad]]} has {per_frame[bad]} page(s): the files are incomplete "
+            "or not of one acquisition.")
+    numbers, times = numbers[starts], times[starts]
+    if np.any(np.diff(numbers) <= 0):
+        i = int(np.flatnonzero(np.diff(numbers) <= 0)[0])
+        raise ImagingError(
+            f"{files[0]}: ScanImage frame numbers go from {numbers[i]} back to "
+            f"{numbers[i + 1]}: the tifs are out of acquisition order or of two acquisitions.")
+    if np.any(np.diff(times) <= 0):
+        i = int(np.flatnonzero(np.diff(times) <= 0)[0])
+        raise ImagingError(
+            f"{files[0]}: frameTimestamps_sec does not increase at frame {numbers[i + 1]} "
+            f"({times[i]:.6f} s then {times[i + 1]:.6f} s); the files are damaged or mixed.")
+    slot = np.arange(numbers.size) % (n_planes + n_flyback)
+    plane = np.where(slot < n_planes, slot, -1)
+    return ScanImageAcquisition(files=files, epoch=epoch, frame_times_s=times,
+                                frame_numbers=numbers, plane=plane, frame_rate_hz=rate,
+                                n_channels=n_channels, n_planes=n_planes,
+                                n_flyback=n_flyback, version=version, pages_per_file=pages)

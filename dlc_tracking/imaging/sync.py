@@ -1,0 +1,192 @@
+"""Sync signals: camera-frame and imaging-frame TTL times recorded on one DAQ clock, and
+the video's frame times they give.
+
+Accepted inputs (see docs/imaging.md):
+
+- one CSV with the columns ``signal,time_s`` (``signal`` is ``camera`` or ``imaging``; one
+  row per TTL rising edge, seconds on the DAQ clock);
+- two files of times (CSV or NPY, :mod:`dlc_tracking.imaging.frame_times`), one per signal;
+- an NWB file with two ``TimeSeries`` (their ``timestamps``, or ``starting_time`` + rate).
+
+A camera that drops frames still sends their TTLs: more camera TTLs than video frames.
+The dropped frames are then located from the video's own per-frame timestamps when it has
+them; without them they cannot be, and the frames keep the first TTLs (a warning gives
+the count). Frames are never stretched over the TTLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlc_tracking.imaging.errors import ImagingError
+from dlc_tracking.imaging.frame_times import read_times, require_increasing
+
+__all__ = ["CameraTimes", "SyncSignals", "camera_frame_times", "read_sync_csv",
+           "read_sync_files", "read_sync_nwb"]
+
+SIGNALS = ("camera", "imaging")
+
+
+@dataclass(frozen=True)
+class SyncSignals:
+    """TTL times (s, DAQ clock) of the camera frames and the imaging frames."""
+
+    camera_s: np.ndarray
+    imaging_s: np.ndarray
+    source: str
+
+
+def _checked(camera: np.ndarray, imaging: np.ndarray, source: str) -> SyncSignals:
+    for name, values in zip(SIGNALS, (camera, imaging), strict=True):
+        if values.size < 2:
+            raise ImagingError(f"{source}: {values.size} {name} TTL(s); a sync file needs one "
+                               f"TTL per {name} frame.")
+        require_increasing(values, source, f"{name} TTL times")
+    return SyncSignals(camera, imaging, source)
+
+
+def read_sync_csv(path: str | Path) -> SyncSignals:
+    """A CSV of ``signal,time_s`` rows (signal ``camera`` or ``imaging``).
+
+    Raises
+    ------
+    ImagingError
+        Missing file or columns, another signal name, a signal with fewer than 2 TTLs,
+        times not increasing.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImagingError(f"{path}: sync file not found; fix `imaging: sync:` in "
+                           "session.yaml or copy it in.")
+    try:
+        df = pd.read_csv(path, skipinitialspace=True)
+    except (OSError, ValueError) as exc:
+        raise ImagingError(f"{path} cannot be read as a CSV ({exc}).") from exc
+    if not {"signal", "time_s"} <= set(df.columns):
+        raise ImagingError(f"{path}: a sync CSV has the columns signal,time_s (signal: camera "
+                           f"or imaging); found {list(df.columns)}.")
+    names = set(df["signal"].astype(str).str.strip())
+    if names - set(SIGNALS):
+        raise ImagingError(f"{path}: signal must be 'camera' or 'imaging'; found "
+                           f"{sorted(names - set(SIGNALS))}.")
+    try:
+        times = pd.to_numeric(df["time_s"], errors="raise").to_numpy(np.float64)
+    except ValueError as exc:
+        raise ImagingError(f"{path}: time_s must be seconds ({exc}).") from exc
+    signal = df["signal"].astype(str).str.strip().to_numpy()
+    return _checked(times[signal == "camera"], times[signal == "imaging"], str(path))
+
+
+def read_sync_files(camera: str | Path, imaging: str | Path) -> SyncSignals:
+    """One file of TTL times (CSV or NPY, seconds) per signal."""
+    cam = read_times(camera, "camera TTL times")
+    img = read_times(imaging, "imaging TTL times")
+    return _checked(cam, img, f"{camera} / {imaging}")
+
+
+def read_sync_nwb(path: str | Path, camera: str, imaging: str) -> SyncSignals:
+    """Two ``TimeSeries`` of an NWB file (acquisition, or any processing module), by name:
+    their ``timestamps`` (or ``starting_time`` + ``rate`` with one sample per TTL).
+
+    Raises
+    ------
+    ImagingError
+        Missing file or series.
+    """
+    from pynwb import NWBHDF5IO
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImagingError(f"{path}: sync NWB file not found.")
+    out = {}
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        found = {obj.name: obj for obj in nwb.objects.values()
+                 if obj.neurodata_type in ("TimeSeries",) or hasattr(obj, "timestamps")}
+        for key, name in (("camera", camera), ("imaging", imaging)):
+            series = found.get(name)
+            if series is None or not hasattr(series, "timestamps"):
+                raise ImagingError(f"{path}: no TimeSeries named {name!r} (the {key} TTLs); "
+                                   f"it holds {sorted(found)}.")
+            if series.timestamps is not None:
+                out[key] = np.asarray(series.timestamps[:], np.float64)
+            else:
+                n = len(series.data)
+                out[key] = float(series.starting_time) + np.arange(n) / float(series.rate)
+    return _checked(out["camera"], out["imaging"], str(path))
+
+
+@dataclass(frozen=True)
+class CameraTimes:
+    """The video frames' times on the DAQ clock.
+
+    Attributes
+    ----------
+    time_s : np.ndarray
+        ``(n_video_frames,)`` DAQ time of each video frame.
+    n_ttl : int
+        Camera TTLs.
+    dropped : int
+        TTLs without a video frame (dropped frames), ``n_ttl - n_video_frames``.
+    located : bool
+        The dropped frames were located from the video's timestamps (else the frames
+        took the first TTLs).
+    note : str
+        What was done, in words (goes into provenance).
+    """
+
+    time_s: np.ndarray
+    n_ttl: int
+    dropped: int
+    located: bool
+    note: str
+
+
+def camera_frame_times(camera_ttl_s: np.ndarray, n_frames: int,
+                       video_timestamps_s: np.ndarray | None, source: str) -> CameraTimes:
+    """Assign the camera TTLs to the video's frames.
+
+    Parameters
+    ----------
+    camera_ttl_s : np.ndarray
+        Camera TTL times (DAQ clock).
+    n_frames : int
+        Frames in the video.
+    video_timestamps_s : np.ndarray or None
+        The camera's own per-frame timestamps (the session's timestamps file), used to
+        locate dropped frames.
+    source : str
+        The sync file (for messages).
+
+    Raises
+    ------
+    ImagingError
+        Fewer TTLs than video frames (the DAQ missed the camera, or another camera's
+        line was recorded).
+    """
+    n_ttl = int(camera_ttl_s.size)
+    if n_ttl < n_frames:
+        raise ImagingError(
+            f"{source}: {n_ttl} camera TTLs for {n_frames} video frames: the DAQ recorded "
+            "fewer frames than the video holds (is it the right camera's line, or did the "
+            "DAQ stop before the camera?). Fix the sync file or remove `sync:` to align by "
+            "start time and frame rate.")
+    if n_ttl == n_frames:
+        return CameraTimes(camera_ttl_s.copy(), n_ttl, 0, True, "one camera TTL per frame")
+    dropped = n_ttl - n_frames
+    if video_timestamps_s is not None and video_timestamps_s.size == n_frames:
+        step = float(np.median(np.diff(camera_ttl_s)))
+        index = np.rint((video_timestamps_s - video_timestamps_s[0]) / step).astype(np.int64)
+        if index[-1] < n_ttl and np.all(np.diff(index) > 0):
+            return CameraTimes(camera_ttl_s[index], n_ttl, dropped, True,
+                               f"{dropped} dropped frame(s) located from the video's "
+                               "timestamps file (its gaps matched to the TTLs)")
+    return CameraTimes(camera_ttl_s[:n_frames].copy(), n_ttl, dropped, False,
+                       f"{dropped} dropped frame(s) could not be located (no usable per-frame "
+                       "timestamps): video frames take the first TTLs, so frames after a drop "
+                       f"may be up to {dropped} frame(s) early")

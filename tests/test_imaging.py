@@ -1,0 +1,253 @@
+"""Imaging sessions without Dagster: ScanImage tifs (written by tifffile the way ScanImage
+2016+ writes them, see dlc_tracking.synthetic.scanimage_tifs: the SI block after the
+BigTIFF header, per-frame descriptions with frameNumbers / frameTimestamps_sec / epoch,
+the SI.* header in Software, ROI JSON in Artist), Suite2p ops.npy, frame-times and sync
+files, the clock alignment and the resampling at imaging frames."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+
+from dlc_tracking.imaging.acquisition import load_imaging
+from dlc_tracking.imaging.alignment import circular_interp_deg, resample_tracking
+from dlc_tracking.imaging.clocks import align_clocks
+from dlc_tracking.imaging.config import ImagingConfig
+from dlc_tracking.imaging.errors import ImagingError
+from dlc_tracking.imaging.scanimage import acquisition_start, read_scanimage
+from dlc_tracking.imaging.start_time import start_from_tifs
+from dlc_tracking.imaging.suite2p import read_suite2p
+from dlc_tracking.imaging.sync import camera_frame_times, read_sync_csv
+from dlc_tracking.synthetic.scanimage_tifs import write_scanimage_tifs
+
+EPOCH = datetime(2026, 1, 5, 10, 0, 3, 250000)
+CET = timezone(timedelta(hours=1))
+
+
+def _times(n: int, rate: float = 30.0, jitter: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.arange(n) / rate + rng.uniform(-jitter, jitter, n) * (np.arange(n) > 0)
+
+
+def _ops(folder, nframes: int, fs: float, nplanes: int = 1):
+    for p in range(nplanes):
+        plane = folder / "suite2p" / f"plane{p}"
+        plane.mkdir(parents=True)
+        np.save(plane / "ops.npy", {"nframes": nframes, "fs": fs, "nplanes": nplanes,
+                                    "nchannels": 1, "tau": 1.0}, allow_pickle=True)
+    return folder / "suite2p"
+
+
+def test_tifs_are_scanimage_for_tifffile(tmp_path):
+    paths = write_scanimage_tifs(tmp_path, "m1", _times(10), EPOCH, frame_rate_hz=30.0)
+    with tifffile.TiffFile(paths[0]) as tif:
+        assert tif.is_scanimage and tif.is_bigtiff
+        meta = tif.scanimage_metadata
+        assert meta["version"] == 3
+        assert meta["FrameData"]["SI.hRoiManager.scanFrameRate"] == 30.0
+        assert "imagingRoiGroup" in meta["RoiGroups"]
+        desc = tifffile.matlabstr2py(tif.pages[3].description)
+        assert desc["frameNumbers"] == 4 and desc["epoch"][:5] == [2026, 1, 5, 10, 0]
+        assert desc["frameTimestamps_sec"] == pytest.approx(0.1)
+
+
+def test_two_files_two_channels_stitched(tmp_path):
+    times = _times(25, jitter=0.002)
+    paths = write_scanimage_tifs(tmp_path, "m1", times, EPOCH, frame_rate_hz=30.0,
+                                 n_channels=2, frames_per_file=10)
+    assert [p.name for p in paths] == ["m1_00001.tif", "m1_00002.tif", "m1_00003.tif"]
+    acq = read_scanimage(paths)
+    assert acq.n_frames == 25 and acq.n_channels == 2 and acq.n_planes == 1
+    assert acq.pages_per_file == [20, 20, 10]  # one page per channel and frame
+    np.testing.assert_allclose(acq.frame_times_s, times, atol=1e-9)
+    assert list(acq.frame_numbers[:3]) == [1, 2, 3] and acq.frame_numbers[-1] == 25
+    assert acq.epoch == EPOCH and acq.frame_rate_hz == 30.0
+    assert acquisition_start(paths[2]) == EPOCH
+
+
+def test_volume_planes_keep_their_own_times(tmp_path):
+    times = _times(12, rate=90.0)  # 3 planes at 90 frames/s: 30 volumes/s
+    paths = write_scanimage_tifs(tmp_path, "v", times, EPOCH, frame_rate_hz=90.0, n_planes=3)
+    frames = load_imaging(ImagingConfig(scanimage=[p.name for p in paths], timezone="+01:00"),
+                          tmp_path, None, "test")
+    assert frames.n_planes == 3 and list(frames.plane[:6]) == [0, 1, 2, 0, 1, 2]
+    assert list(frames.imaging_frame()[:6]) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_allclose(frames.time_s[frames.plane == 1], times[1::3])
+    assert frames.start == EPOCH.replace(tzinfo=CET)
+
+
+def test_not_scanimage_is_refused_naming_the_file(tmp_path):
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.zeros((3, 8, 8), np.uint16), photometric="minisblack")
+    with pytest.raises(ImagingError, match="plain.tif is not a ScanImage tif"):
+        read_scanimage([plain])
+    with pytest.raises(ImagingError, match="plain.tif is not a ScanImage tif"):
+        start_from_tifs([plain], "+01:00")
+
+
+def test_two_acquisitions_and_wrong_order_refused(tmp_path):
+    a = write_scanimage_tifs(tmp_path / "a", "a", _times(10), EPOCH, frame_rate_hz=30.0,
+                             frames_per_file=5)
+    b = write_scanimage_tifs(tmp_path / "b", "b", _times(5), EPOCH + timedelta(minutes=5),
+                             frame_rate_hz=30.0)
+    with pytest.raises(ImagingError, match="b_00001.tif belongs to another acquisition"):
+        read_scanimage([a[0], b[0]])
+    with pytest.raises(ImagingError, match="another acquisition"):
+        start_from_tifs([a[0], b[0]], "+01:00")
+    with pytest.raises(ImagingError, match="out of acquisition order"):
+        read_scanimage([a[1], a[0]])
+
+
+def test_suite2p_ops_frame_count_checked_against_tifs(tmp_path):
+    paths = write_scanimage_tifs(tmp_path, "m", _times(20), EPOCH, frame_rate_hz=30.0)
+    ops = _ops(tmp_path, nframes=20, fs=30.0)
+    assert read_suite2p(ops).n_frames == 20
+    config = ImagingConfig(scanimage=[paths[0].name], suite2p="suite2p", timezone="UTC")
+    frames = load_imaging(config, tmp_path, None, "test")
+    assert frames.source == "scanimage" and any("ops.npy" in f for f in frames.files)
+    bad = tmp_path / "other"
+    _ops(bad, nframes=19, fs=30.0)
+    config = ImagingConfig(scanimage=[f"../{paths[0].name}"],
+                           suite2p="suite2p", timezone="UTC")
+    with pytest.raises(ImagingError, match=r"ops.npy: nframes is 19 per plane but the tifs "
+                                           r"hold 20"):
+        load_imaging(config, bad, None, "test")
+
+
+def test_suite2p_alone_gives_evenly_spaced_times(tmp_path):
+    _ops(tmp_path, nframes=10, fs=15.0, nplanes=2)
+    frames = load_imaging(ImagingConfig(suite2p="suite2p"), tmp_path, None, "test")
+    assert frames.n_frames == 20 and frames.header_frame_rate_hz == 30.0
+    np.testing.assert_allclose(frames.time_s[frames.plane == 1][:2], [1 / 30, 3 / 30])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_frame_times_not_increasing_refused(tmp_path, suffix):
+    values = np.array([0.0, 0.033, 0.066, 0.05, 0.13])
+    path = tmp_path / f"frames{suffix}"
+    if suffix == ".npy":
+        np.save(path, values)
+    else:
+        path.write_text("time_s\n" + "\n".join(map(str, values)) + "\n")
+    with pytest.raises(ImagingError, match=rf"frames{suffix}: imaging frame times are not "
+                                           "increasing: row 3"):
+        load_imaging(ImagingConfig(frame_times=path.name), tmp_path, None, "test")
+
+
+def test_sync_one_dropped_camera_frame(tmp_path):
+    fps, n = 50.0, 100
+    ttl = 12.0 + np.arange(n + 1) / fps  # DAQ clock; the camera sent 101 TTLs
+    imaging = 12.5 + np.arange(60) / 30.0
+    rows = [("camera", t) for t in ttl] + [("imaging", t) for t in imaging]
+    path = tmp_path / "sync.csv"
+    path.write_text("signal,time_s\n" + "".join(f"{s},{t:.6f}\n" for s, t in rows))
+    sync = read_sync_csv(path)
+    assert sync.camera_s.size == n + 1 and sync.imaging_s.size == 60
+    # frame 40 dropped: the camera's own timestamps show the gap
+    stamps = np.delete(np.arange(n + 1) / fps, 40) + 100.0
+    located = camera_frame_times(sync.camera_s, n, stamps, str(path))
+    assert located.dropped == 1 and located.located
+    np.testing.assert_allclose(located.time_s, np.delete(ttl, 40))
+    blind = camera_frame_times(sync.camera_s, n, None, str(path))
+    assert blind.dropped == 1 and not blind.located and "could not be located" in blind.note
+    np.testing.assert_allclose(blind.time_s, ttl[:n])  # never stretched over 101 TTLs
+    with pytest.raises(ImagingError, match="camera TTLs for 102 video frames"):
+        camera_frame_times(sync.camera_s, n + 2, None, str(path))
+
+
+def test_clock_from_sync_and_from_start_times(tmp_path):
+    paths = write_scanimage_tifs(tmp_path, "m", _times(60), EPOCH, frame_rate_hz=30.0)
+    frames = load_imaging(ImagingConfig(scanimage=[paths[0].name]), tmp_path,
+                          EPOCH.replace(tzinfo=CET), "test")
+    video = np.arange(100) / 50.0
+    start = EPOCH.replace(tzinfo=CET) - timedelta(seconds=0.5)  # video began 0.5 s earlier
+    clock = align_clocks(frames, video, start, None, None, False)
+    assert clock.clock == "start_time" and clock.offset_s == pytest.approx(0.5)
+    np.testing.assert_allclose(clock.imaging_time_s, 0.5 + frames.time_s)
+    assert "clocks assumed to agree" in clock.assumption
+
+    from dlc_tracking.imaging.sync import SyncSignals
+
+    sync = SyncSignals(7.0 + np.arange(100) / 50.0, 7.6 + np.arange(60) / 30.0, "sync.csv")
+    clock = align_clocks(frames, video, start, sync, None, False)
+    assert clock.clock == "sync" and clock.offset_s == pytest.approx(0.6)
+    assert clock.header_offset_s == pytest.approx(0.5)
+
+
+def test_circular_interpolation_takes_the_short_way():
+    out = circular_interp_deg(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 200.0]),
+                              np.array([0.5, 0.25, 0.5]))
+    np.testing.assert_allclose(out, [0.0, 5.0, 145.0])
+
+
+def test_resample_linear_circular_and_validity():
+    t = np.arange(0, 2, 0.02)  # 50 Hz
+    x = 10 + 5 * t
+    hd = np.remainder(340 + 40 * t, 360)  # crosses 0/360 at t = 0.5 s
+    speed = np.full_like(t, 5.0)
+    x_gap = x.copy()
+    x_gap[60:70] = np.nan  # a tracking gap 1.2-1.38 s
+    q = np.arange(0, 2.5, 1 / 30)
+    r = resample_tracking(t, x_gap, x, speed, hd, np.zeros_like(t), q, 2 / 50)
+    inside = (q <= t[-1]) & ~((q > 1.18) & (q < 1.41))
+    np.testing.assert_allclose(r.x_cm[inside], np.interp(q[inside], t, x))
+    assert not r.valid[q > t[-1]].any() and np.isnan(r.x_cm[q > t[-1]]).all()
+    assert not r.valid[(q > 1.2) & (q < 1.38)].any()
+    expected_hd = np.remainder(340 + 40 * q, 360)
+    ok = q <= t[-1]
+    err = np.abs((r.head_direction_deg[ok] - expected_hd[ok] + 180) % 360 - 180)
+    assert err.max() < 1e-9  # never 180 deg off across the wrap
+    # the nearest video frame too far (a stretch without frames): not valid
+    t2 = np.r_[t[:50], t[50:] + 1.0]
+    r2 = resample_tracking(t2, x, x, speed, hd, np.zeros_like(t), np.array([1.5]), 2 / 50)
+    assert not r2.valid[0]
+
+
+def test_session_yaml_needs_start_time_or_tifs(tmp_path):
+    from dlc_tracking.errors import SessionError
+    from dlc_tracking.sessions.layout import load_session_metadata
+
+    path = tmp_path / "session.yaml"
+    base = {"tracking_type": "openfield", "camera_view": "above", "pixels_per_cm": 3.0}
+    path.write_text(yaml.safe_dump({**base, "imaging": {"suite2p": "suite2p"}}))
+    with pytest.raises(SessionError, match="start_time is required"):
+        load_session_metadata(path)
+    path.write_text(yaml.safe_dump({**base, "imaging": {"scanimage": "a.tif",
+                                                        "timezone": "Europe/Oslo"}}))
+    meta = load_session_metadata(path)
+    assert meta.start_time is None and meta.imaging.scanimage == ["a.tif"]
+    path.write_text(yaml.safe_dump({**base, "imaging": {"scanimage": ["a.tif"],
+                                                        "timezone": "Mars/Olympus"}}))
+    with pytest.raises(SessionError, match="Mars/Olympus"):
+        load_session_metadata(path)
+
+
+def test_start_from_tifs_and_mismatch_warning(tmp_path):
+    paths = write_scanimage_tifs(tmp_path, "m", _times(4), EPOCH, frame_rate_hz=30.0)
+    start, warnings = start_from_tifs(paths, "Europe/Oslo")
+    assert start.isoformat() == "2026-01-05T10:00:03.250000+01:00" and warnings == []
+    declared = datetime(2026, 1, 5, 10, 0, 33, tzinfo=CET)
+    start, warnings = start_from_tifs(paths, None, declared)
+    assert start == declared and len(warnings) == 1
+    assert "2026-01-05T10:00:33+01:00" in warnings[0]
+    assert "2026-01-05T10:00:03.250000+01:00" in warnings[0] and "-29.750 s" in warnings[0]
+    with pytest.raises(ImagingError, match="no time zone"):
+        start_from_tifs(paths, None)
+
+
+def test_predict_start_timestamp_from_tifs(tmp_path, capsys):
+    from dlc_tracking.inference.manual_predict import resolve_start_timestamp
+
+    paths = write_scanimage_tifs(tmp_path, "m", _times(4), EPOCH, frame_rate_hz=30.0)
+    video = tmp_path / "openfield.mp4"
+    assert resolve_start_timestamp(video, None, paths, "+01:00") == \
+        "2026-01-05T10:00:03.250000+01:00"
+    (tmp_path / "session.yaml").write_text(yaml.safe_dump({
+        "tracking_type": "openfield", "camera_view": "above", "pixels_per_cm": 3.0,
+        "start_time": "2026-01-05T10:00:00+01:00"}))
+    assert resolve_start_timestamp(video, None, paths, None) == "2026-01-05T10:00:00+01:00"
+    assert "differ by +3.250 s" in capsys.readouterr().err
