@@ -110,11 +110,13 @@ def _add_entry(path: Path, name: str, entry: dict, pair_with: list[str] | None) 
 def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int = 1,
               trainingsetindex: int = 0, snapshotindex: int | str = -1, description: str = "",
               body_part_map: dict[str, str] | None = None, project_as: str | None = None,
-              pair_with: list[str] | None = None) -> ModelEntry:
+              pair_with: list[str] | None = None, extra: dict | None = None) -> ModelEntry:
     """Register a trained model: derive its entry from the DLC project and write it.
 
     ``project_as`` is the text stored as ``project:`` (e.g. with ``${VAR}``); by default
-    the absolute path of config.yaml.
+    the absolute path of config.yaml. ``extra`` holds further keys of the entry written in
+    the same atomic edit (e.g. ``training:``, ``evaluation:``, ``trained:`` of a version
+    the platform trained, see docs/models.md).
     """
     registry_path = Path(registry_path)
     model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
@@ -127,6 +129,7 @@ def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int
              "snapshotindex": snapshotindex}
     if body_part_map:
         entry["body_part_map"] = dict(body_part_map)
+    entry.update({k: v for k, v in (extra or {}).items() if k not in ("derived", "project")})
     entry["derived"] = model.derived_dict()
     return _add_entry(registry_path, name, entry, pair_with)
 

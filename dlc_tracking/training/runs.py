@@ -1,0 +1,117 @@
+"""One training plan end to end: check the labeled data, create the shuffle's dataset,
+train, register the version. What the ``dlc_training_runs`` asset and the CLI run.
+
+A run killed at any point before the last step leaves no registry entry; running the
+plan again starts the shuffle over (its half-trained model folder is replaced).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlc_tracking.registry.registry_file import ModelEntry, load_registry
+from dlc_tracking.training.datasets import LabeledDataSummary, check_labeled_data, create_dataset
+from dlc_tracking.training.errors import TrainingError
+from dlc_tracking.training.train import Progress, TrainingResult, train_shuffle
+from dlc_tracking.training.versions import TrainingPlan, read_plan, register_version
+
+
+@dataclass
+class TrainingOutcome:
+    """A finished, registered training run.
+
+    Attributes
+    ----------
+    plan : TrainingPlan
+    labeled : LabeledDataSummary
+        The labeled data the dataset was made of.
+    result : TrainingResult
+        Losses per epoch, wall time, device, snapshots.
+    entry : ModelEntry
+        The registered version.
+    """
+
+    plan: TrainingPlan
+    labeled: LabeledDataSummary
+    result: TrainingResult
+    entry: ModelEntry
+
+
+def _project_lock(config_path: Path):
+    from filelock import FileLock
+
+    # create_training_dataset rewrites the project's shared metadata.yaml: one at a time.
+    return FileLock(str(config_path.parent / ".dlc-platform-dataset.lock"))
+
+
+def run_training_plan(registry_path: str | Path, version: str, *, device: str = "auto",
+                      progress: Progress | None = None,
+                      log: Callable[[str], None] | None = None,
+                      gpu_lock_dir: str | Path | None = None) -> TrainingOutcome:
+    """Run the training plan of ``version`` and register the trained version.
+
+    Parameters
+    ----------
+    registry_path : str or Path
+        The registry file (the plan is read from its folder's ``training/``).
+    version : str
+        The planned version (see :func:`dlc_tracking.training.versions.plan_training`).
+    device : str
+        ``auto`` | ``cpu`` | ``cuda:N`` (inference's device rules).
+    progress : callable, optional
+        Called after every epoch with an :class:`~dlc_tracking.training.train.EpochProgress`.
+    log : callable, optional
+        Receives a line per step.
+    gpu_lock_dir : str or Path, optional
+        Per-GPU lock folder shared with inference (``auto`` claims a free GPU).
+
+    Returns
+    -------
+    TrainingOutcome
+
+    Raises
+    ------
+    TrainingError
+        No plan; the version is registered already; the project moved on to another
+        iteration; training failed.
+    LabeledDataError
+        The labeled data cannot make a dataset (no labels, unknown body parts, ...).
+    RegistryError
+        Registration refused (name or identity taken); nothing is written then.
+    """
+    say = log or (lambda _msg: None)
+    registry_path = Path(registry_path).absolute()
+    plan = read_plan(registry_path, version)
+    if version in load_registry(registry_path).models:
+        raise TrainingError(
+            f"model version {version!r} is already trained and registered in "
+            f"{registry_path}; a registered version is never retrained or overwritten. "
+            "Plan a new version with `dlc-platform models train "
+            f"{plan.from_model or version}`.")
+    from dlc_tracking.training.projects import project_config
+
+    cfg = project_config(plan.config_path)
+    if int(cfg["iteration"]) != plan.iteration:
+        raise TrainingError(
+            f"model version {version!r} was planned for iteration {plan.iteration} of "
+            f"{plan.config_path}, which is at iteration {cfg['iteration']} now; plan a new "
+            "version (`dlc-platform models train`).")
+    labeled = check_labeled_data(plan.config_path)
+    say(f"{version}: {labeled.labeled_frames} labeled frames in {len(labeled.folders)} "
+        f"folder(s) of {plan.config_path.parent.name}"
+        + (f"; notes: {'; '.join(labeled.notes)}" if labeled.notes else ""))
+    with _project_lock(plan.config_path):
+        pose_cfg = create_dataset(plan.config_path, plan.shuffle, plan.params)
+    say(f"{version}: training dataset of shuffle {plan.shuffle} created ({pose_cfg})")
+    say(f"{version}: training {plan.params.epochs} epochs, batch {plan.params.batch_size}, "
+        f"pretrained {plan.params.pretrained}, device {device}")
+    result: TrainingResult = train_shuffle(plan.config_path, plan.shuffle, plan.params,
+                                           device=device, progress=progress,
+                                           gpu_lock_dir=gpu_lock_dir)
+    say(f"{version}: trained in {result.wall_s:.1f} s on {result.device}; snapshot "
+        f"{result.snapshot.name}")
+    entry = register_version(registry_path, plan, result)
+    say(f"{version}: registered in {registry_path} (scorer {entry.scorer})")
+    return TrainingOutcome(plan, labeled, result, entry)

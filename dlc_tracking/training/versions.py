@@ -1,0 +1,360 @@
+"""Model versions: names, training plans, and registering a trained version.
+
+A version the platform trains is named ``<base>-iter<N>-shuffle<S>``: ``base`` is the
+model it derives from without its own version suffix, N the DLC project's iteration
+(config.yaml ``iteration``, advanced by ``merge_datasets``), S the shuffle. Names use
+only letters, digits, ``_ . -`` (they are Dagster partition keys and warehouse file
+names; ``@`` is reserved by the warehouse).
+
+A *training plan* (``<registry folder>/training/<version>.yaml``) is written before the
+training run and says everything the run needs: the project, iteration, shuffle, the
+model it derives from, the full training and evaluation parameters and their hash. It
+sits next to the registry (shared storage, version control), so any worker can run it
+and the lab can always see how a version was trained. A version is registered only after
+its training finished and its snapshot exists, in one atomic registry edit; a name is
+never reused and a registered version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dlc_tracking.errors import RegistryError
+from dlc_tracking.registry.registry_file import ModelEntry, load_registry
+from dlc_tracking.sessions.layout import PARTITION_KEY_PATTERN
+from dlc_tracking.training.datasets import next_shuffle
+from dlc_tracking.training.errors import TrainingError
+from dlc_tracking.training.params import (
+    EvaluationParams,
+    TrainingParams,
+    model_evaluation_params,
+    model_training_params,
+)
+from dlc_tracking.training.projects import project_config
+
+VERSION_PATTERN = re.compile(r"^(?P<base>.+?)-iter(?P<iteration>\d+)-shuffle(?P<shuffle>\d+)$")
+PLANS_FOLDER = "training"
+
+
+def version_name(base: str, iteration: int, shuffle: int) -> str:
+    """``<base>-iter<iteration>-shuffle<shuffle>``, checked to be a valid partition key.
+
+    Parameters
+    ----------
+    base : str
+        Base model name.
+    iteration, shuffle : int
+        DLC project iteration and shuffle.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TrainingError
+        The name would hold characters other than letters, digits, ``_ . -``.
+    """
+    name = f"{base}-iter{int(iteration)}-shuffle{int(shuffle)}"
+    if not PARTITION_KEY_PATTERN.match(name) or "@" in name:
+        raise TrainingError(
+            f"model version name {name!r} is not valid: model names used for training may "
+            "hold only letters, digits, '_', '.' and '-' (they are partition keys); choose "
+            "a base name like that (--base).")
+    return name
+
+
+def parse_version(name: str) -> tuple[str, int, int] | None:
+    """``(base, iteration, shuffle)`` of a version name, None for any other name."""
+    m = VERSION_PATTERN.match(name)
+    if not m:
+        return None
+    return m.group("base"), int(m.group("iteration")), int(m.group("shuffle"))
+
+
+def base_name(model_name: str) -> str:
+    """A model's base name: its name without a ``-iter<N>-shuffle<S>`` suffix."""
+    parsed = parse_version(model_name)
+    return parsed[0] if parsed else model_name
+
+
+@dataclass
+class TrainingPlan:
+    """Everything one training run needs (one ``dlc_training_runs`` partition).
+
+    Attributes
+    ----------
+    version : str
+        Name the trained model is registered under (the partition key).
+    config_path : Path
+        The DLC project's config.yaml.
+    iteration, shuffle : int
+        Project iteration and shuffle to create and train.
+    params : TrainingParams
+    evaluation : EvaluationParams
+        Copied into the registered entry (``evaluation:``).
+    from_model : str or None
+        The registered model this version derives from (its pairings and body-part map
+        are copied); None for a first training from a project.
+    reason : str
+        ``train`` (``models train``) or ``merge`` (after ``models merge``).
+    description : str
+    created_at : str
+        ISO 8601, UTC.
+    pair_with : list of str
+        Methods the new version is paired with on registration.
+    body_part_map : dict
+        Body-part name map of the new entry.
+    """
+
+    version: str
+    config_path: Path
+    iteration: int
+    shuffle: int
+    params: TrainingParams
+    evaluation: EvaluationParams = field(default_factory=EvaluationParams)
+    from_model: str | None = None
+    reason: str = "train"
+    description: str = ""
+    created_at: str = ""
+    pair_with: list[str] = field(default_factory=list)
+    body_part_map: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain YAML-able values (the plan file)."""
+        return {
+            "version": self.version, "project": str(self.config_path),
+            "iteration": self.iteration, "shuffle": self.shuffle,
+            "from_model": self.from_model, "reason": self.reason,
+            "description": self.description, "created_at": self.created_at,
+            "params_hash": self.params.param_hash, "training": self.params.to_dict(),
+            "evaluation": self.evaluation.to_dict(), "pair_with": list(self.pair_with),
+            "body_part_map": dict(self.body_part_map),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "") -> TrainingPlan:
+        """A plan from its file's content, validated."""
+        try:
+            return cls(
+                version=str(data["version"]), config_path=Path(data["project"]),
+                iteration=int(data["iteration"]), shuffle=int(data["shuffle"]),
+                params=TrainingParams.from_dict(data.get("training"), where),
+                evaluation=EvaluationParams.from_dict(data.get("evaluation"), where),
+                from_model=data.get("from_model"), reason=str(data.get("reason", "train")),
+                description=str(data.get("description", "")),
+                created_at=str(data.get("created_at", "")),
+                pair_with=[str(m) for m in data.get("pair_with") or []],
+                body_part_map={str(k): str(v) for k, v in
+                               (data.get("body_part_map") or {}).items()})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrainingError(f"{where}: not a valid training plan ({exc}); plans are "
+                                "written by `dlc-platform models train`.") from exc
+
+
+def plans_dir(registry_path: str | Path) -> Path:
+    """``<registry folder>/training/``: where training plans live."""
+    return Path(registry_path).absolute().parent / PLANS_FOLDER
+
+
+def plan_path(registry_path: str | Path, version: str) -> Path:
+    """The plan file of a version."""
+    return plans_dir(registry_path) / f"{version}.yaml"
+
+
+def read_plan(registry_path: str | Path, version: str) -> TrainingPlan:
+    """The training plan of a version.
+
+    Raises
+    ------
+    TrainingError
+        No plan for that version (the message says how to make one).
+    """
+    path = plan_path(registry_path, version)
+    if not path.is_file():
+        raise TrainingError(
+            f"no training plan for model version {version!r} ({path} not found). Plan a "
+            "training run with `dlc-platform models train MODEL` (or `models merge MODEL`).")
+    return TrainingPlan.from_dict(yaml.safe_load(path.read_text()) or {}, str(path))
+
+
+def list_plans(registry_path: str | Path) -> list[TrainingPlan]:
+    """Every training plan next to the registry, by version name."""
+    folder = plans_dir(registry_path)
+    if not folder.is_dir():
+        return []
+    return [read_plan(registry_path, p.stem) for p in sorted(folder.glob("*.yaml"))]
+
+
+@contextlib.contextmanager
+def registry_lock(registry_path: str | Path) -> Iterator[None]:
+    """Serialise read-modify-write edits of a registry between processes."""
+    from filelock import FileLock
+
+    path = Path(registry_path).absolute()
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        yield
+
+
+def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
+    path = plan_path(registry_path, plan.version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("# Written by dlc-platform: how this model version is trained "
+                   "(docs/models.md).\n" + yaml.safe_dump(plan.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def plan_training(registry_path: str | Path, model: str | None = None, *,
+                  config_path: str | Path | None = None, base: str | None = None,
+                  overrides: dict | None = None, reason: str = "train",
+                  description: str = "") -> TrainingPlan:
+    """Plan the next training run: pick the version name and shuffle, write the plan.
+
+    Either from a registered ``model`` (its project, its ``training:`` / ``evaluation:``
+    parameters, pairings and body-part map; base name = the model's base name) or from a
+    DLC project (``config_path`` with ``base``; default parameters).
+
+    Parameters
+    ----------
+    registry_path : str or Path
+        The registry file (plans go to its folder's ``training/``).
+    model : str, optional
+        Registered model to derive from.
+    config_path : str or Path, optional
+        A DLC project's config.yaml (without ``model``).
+    base : str, optional
+        Base of the version name; default the model's base name (required with
+        ``config_path``).
+    overrides : dict, optional
+        Training parameters replacing the model's (None values ignored).
+    reason : str
+        ``train`` or ``merge`` (recorded).
+    description : str
+        Description of the new version.
+
+    Returns
+    -------
+    TrainingPlan
+        The plan, written to ``<registry folder>/training/<version>.yaml``.
+
+    Raises
+    ------
+    TrainingError
+        Neither a model nor a project; an invalid name or parameters.
+    RegistryError
+        Unknown model; ingest-only model (no project to train).
+    """
+    registry_path = Path(registry_path).absolute()
+    with registry_lock(registry_path):
+        registry = load_registry(registry_path)
+        pair_with: list[str] = []
+        body_part_map: dict[str, str] = {}
+        if model is not None:
+            entry = registry.model(model)
+            if entry.project_config is None:
+                raise RegistryError(
+                    f"model {model!r} is ingest-only without a DLC project: there is nothing "
+                    "to train. Register the project (`models add --config`) or train from "
+                    "it with `models train --config CONFIG.yaml --base NAME`.")
+            config_path = entry.project_config
+            params = model_training_params(registry.raw, model, str(registry_path))
+            evaluation = model_evaluation_params(registry.raw, model, str(registry_path))
+            base = base or base_name(model)
+            pair_with = [meth for m, meth in registry.pairings if m == model]
+            body_part_map = dict(entry.body_part_map)
+            if overrides and "trainingsetindex" not in overrides:
+                overrides = {**overrides, "trainingsetindex": entry.trainingsetindex}
+        elif config_path is not None:
+            if not base:
+                raise TrainingError("training from a project needs --base NAME (the base of "
+                                    "the version names, e.g. openfield_mouse).")
+            params, evaluation = TrainingParams(), EvaluationParams()
+        else:
+            raise TrainingError("name a registered model to train, or give --config "
+                                "CONFIG.yaml and --base NAME.")
+        params = params.with_overrides(**(overrides or {}))
+        config_path = Path(config_path).resolve()
+        cfg = project_config(config_path)
+        iteration = int(cfg["iteration"])
+        reserved = {p.shuffle for p in list_plans(registry_path)
+                    if p.config_path == config_path and p.iteration == iteration}
+        shuffle = next_shuffle(config_path, reserved)
+        version = version_name(base, iteration, shuffle)
+        if version in registry.models:
+            raise TrainingError(f"model version {version!r} is already registered in "
+                                f"{registry_path}; versions are never overwritten.")
+        plan = TrainingPlan(
+            version=version, config_path=config_path, iteration=iteration, shuffle=shuffle,
+            params=params, evaluation=evaluation, from_model=model, reason=reason,
+            description=description or (f"{model} retrained" if model else "trained"),
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            pair_with=pair_with, body_part_map=body_part_map)
+        _write_plan(registry_path, plan)
+    return plan
+
+
+def register_version(registry_path: str | Path, plan: TrainingPlan, result) -> ModelEntry:
+    """Register a trained version, atomically, with the same identity rules as
+    ``dlc-platform models add`` (:func:`dlc_tracking.registry.editing.add_model`).
+
+    The entry also records ``training:`` (the parameters), ``evaluation:`` and
+    ``trained:`` (from which model, parameters hash, epochs, final losses, wall time,
+    device, when).
+
+    Parameters
+    ----------
+    registry_path : str or Path
+        The registry file.
+    plan : TrainingPlan
+        The plan that was trained.
+    result : dlc_tracking.training.train.TrainingResult
+        The finished training (its snapshot must exist).
+
+    Returns
+    -------
+    ModelEntry
+        The registered entry.
+
+    Raises
+    ------
+    TrainingError
+        The snapshot is missing.
+    RegistryError
+        The name is taken or the identity is registered already (the registry is then
+        unchanged).
+    """
+    from dlc_tracking.registry.editing import add_model
+
+    if not result.snapshot.is_file():
+        raise TrainingError(f"model version {plan.version!r}: snapshot {result.snapshot} does "
+                            "not exist; nothing registered.")
+    last = result.losses.iloc[-1]
+    trained = {
+        "from_model": plan.from_model, "reason": plan.reason,
+        "params_hash": plan.params.param_hash, "epochs": int(result.epochs),
+        "final_train_loss": round(float(last["train_loss"]), 6),
+        "wall_s": round(float(result.wall_s), 1), "device": result.device,
+        "pretrained": result.pretrained,
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "plan": str(plan_path(registry_path, plan.version)),
+    }
+    extra = {"training": plan.params.to_dict(),
+             "evaluation": {k: v for k, v in plan.evaluation.to_dict().items()
+                            if v is not None},
+             "trained": trained}
+    with registry_lock(registry_path):
+        return add_model(Path(registry_path), plan.version, plan.config_path,
+                         shuffle=plan.shuffle,
+                         trainingsetindex=plan.params.trainingsetindex, snapshotindex=-1,
+                         description=plan.description, body_part_map=plan.body_part_map,
+                         pair_with=plan.pair_with, extra=extra)
