@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         pp.add_argument("model")
         pp.add_argument("method")
         pp.set_defaults(func=cmd_models_pair)
+    from dlc_assets.cli_review import add_review_parsers
+    add_review_parsers(models)  # models review | compare | promote
 
     proc = sub.add_parser("processing", help="processing parameter sets").add_subparsers(
         dest="processing_command", required=True)

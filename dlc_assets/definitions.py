@@ -12,8 +12,10 @@ from dlc_assets.jobs import (
     warehouse_compaction_job,
     warehouse_compaction_schedule,
 )
+from dlc_assets.model_review import review_assets
 from dlc_assets.registry import registry_assets, registry_checks
 from dlc_assets.tracking import tracking_assets
+from dlc_assets.training import training_assets, training_jobs
 from resources import DataRoot, DLCInference, WarehouseResource
 from sensors import new_recordings_sensor, registry_changes_sensor
 
@@ -33,9 +35,11 @@ def default_resources() -> dict:
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The code location's definitions; tests pass their own resources."""
     return dg.Definitions(
-        assets=[*registry_assets, *tracking_assets, *export_assets, *imaging_assets],
+        assets=[*registry_assets, *tracking_assets, *export_assets, *imaging_assets,
+                *review_assets, *training_assets],
         asset_checks=registry_checks,
-        jobs=[process_recording_job, update_registry_job, warehouse_compaction_job],
+        jobs=[process_recording_job, update_registry_job, warehouse_compaction_job,
+              *training_jobs],
         schedules=[warehouse_compaction_schedule],
         sensors=[new_recordings_sensor, registry_changes_sensor],
         resources=resources or default_resources(),

@@ -151,6 +151,8 @@ class Registry:
     raw: dict = field(repr=False, default_factory=dict)
     rigs: dict = field(default_factory=dict)  # name -> sessions.layout.Arena
     default_processing: dict[str, str] = field(default_factory=dict)  # tracking type -> set
+    # Model versions replaced by a newer one (`dlc-platform models promote`): old -> new.
+    promotions: dict[str, str] = field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -215,6 +217,7 @@ class Registry:
                     f"`defaults: {{{tracking_type}: {{model: ..., method: ...}}}}` to the registry."
                 )
             model, method = self.defaults[tracking_type]
+        model = self.promoted(model)  # a promoted version replaces its predecessor
         self.model(model)
         self.method(method)
         if (model, method) not in self.pairings:
@@ -224,6 +227,17 @@ class Registry:
                 "(it is checked that the model tracks the method's body parts)."
             )
         return model, method
+
+    def promoted(self, model: str) -> str:
+        """The version that replaces ``model`` (registry ``promotions:``, followed to its
+        end), or ``model`` itself when none does."""
+        seen = [model]
+        while model in self.promotions:
+            model = self.promotions[model]
+            if model in seen:  # load_registry refuses cycles; never loop forever
+                break
+            seen.append(model)
+        return model
 
     def content_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()
@@ -243,7 +257,8 @@ class Registry:
             try:
                 entry.check_available()
                 fresh = inspect_project(entry.project_config, entry.shuffle,
-                                        entry.trainingsetindex, entry.snapshotindex)
+                                        entry.trainingsetindex, entry.snapshotindex,
+                                        iteration=entry.derived.get("iteration"))
             except DLCPlatformError as exc:
                 problems.append(f"model {entry.name!r}: {exc}")
                 continue
@@ -306,7 +321,7 @@ def read_registry_yaml(path: Path) -> dict:
         not_mapping=f"{path} must be a mapping with models:, methods:, pairings:, ...",
         empty_ok=True)
     unknown = set(raw) - {"body_parts", "tracking_types", "methods", "models", "pairings",
-                          "defaults", "processing", "rigs"}
+                          "defaults", "processing", "rigs", "promotions"}
     if unknown:
         raise RegistryError(f"{path}: unknown top-level keys {sorted(unknown)}.")
     return raw
@@ -426,8 +441,33 @@ def load_registry(path: Path | None = None) -> Registry:
     for name, spec in (raw.get("rigs") or {}).items():
         rigs[str(name)] = _rig_arena(str(name), spec, where)
 
+    promotions = _promotions(raw.get("promotions"), models, where)
     return Registry(path, body_parts, tracking_types, methods, models, pairings, defaults,
-                    processing, raw, rigs, default_processing)
+                    processing, raw, rigs, default_processing, promotions)
+
+
+def _promotions(spec, models: dict, where: str) -> dict[str, str]:
+    """``promotions: {OLD: {model: NEW, ...}}`` as ``{old: new}``; both registered, no
+    cycles (written by `dlc-platform models promote`, docs/models.md)."""
+    out: dict[str, str] = {}
+    for old, entry in (spec or {}).items():
+        new = entry.get("model") if isinstance(entry, dict) else entry
+        if not isinstance(new, str):
+            raise RegistryError(f"{where}: promotions.{old} must be {{model: NEW, ...}}.")
+        for name in (old, new):
+            if name not in models:
+                raise RegistryError(f"{where}: promotions.{old} names unknown model {name!r}; "
+                                    f"registered: {sorted(models)}.")
+        out[str(old)] = new
+    for start in out:
+        seen, model = {start}, out[start]
+        while model in out:
+            if model in seen:
+                raise RegistryError(f"{where}: promotions form a cycle through {model!r}; "
+                                    "remove one of the entries.")
+            seen.add(model)
+            model = out[model]
+    return out
 
 
 def _rig_arena(name: str, spec, where: str):

@@ -45,6 +45,7 @@ class RecordingInfo:
     fps_source: str = "video"  # video | session.yaml | dlc_metadata
     video_facts_source: str = "video"  # video | session.yaml | dlc_metadata
     start_time_source: str = "session.yaml"  # session.yaml | imaging (ScanImage epoch)
+    promoted_from: str | None = None  # the model a promotion replaced (registry promotions:)
 
     @property
     def recording_id(self) -> str:
@@ -78,6 +79,7 @@ class RecordingInfo:
             "params_name": self.params.name, "params_hash": self.params.param_hash,
             "arena_outline_source": self.arena.source if self.arena else None,
             "arena_outline_px": _outline_json(self.arena),
+            "promoted_from": self.promoted_from,
         }
 
 
@@ -189,6 +191,9 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
     method = meta.assignment.method if meta.assignment else None
     params = registry.resolve_processing(meta.tracking_type, meta.processing, where)
     arena = None
+    # What the session or the default names, before a promotion replaces it.
+    assigned = model if model is not None and method is not None else (
+        registry.defaults.get(meta.tracking_type) or (None, None))[0]
     if ttype.supported:
         model, method = registry.resolve_assignment(meta.tracking_type, model, method, where)
         reason = ""
@@ -216,11 +221,14 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
                 "predictions: add `assignment: {model: ..., method: ...}` to session.yaml."
             )
         registry.model(model)
+        assigned, model = model, registry.promoted(model)
         reason = f"tracking type {meta.tracking_type!r} is not processed: {ttype.reason}"
-    return RecordingInfo(recording, meta, video, frame_times(video.n_frames, video.fps, timestamps),
+    info = RecordingInfo(recording, meta, video, frame_times(video.n_frames, video.fps, timestamps),
                          model, method, ttype.supported, reason,
                          file_sha256(Path(recording.session_yaml)), params, arena, fps_source,
                          facts, start_source)
+    info.promoted_from = assigned if assigned is not None and assigned != model else None
+    return info
 
 
 def _start_from_imaging(recording: Recording, meta: SessionMetadata) -> str:

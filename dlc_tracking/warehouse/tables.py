@@ -149,7 +149,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "from (session.yaml, a registry rig, <subject>/calibration.yaml); NULL: "
                   "none (pixels_per_cm or the tracked extent calibrate)."),
                _c("arena_outline_px", _STR, "The outline as JSON (corners_px, bounds_px or "
-                  "center_px + radius_px), image pixels."))),
+                  "center_px + radius_px), image pixels."),
+               _c("promoted_from", _STR, "The model the session.yaml or the registry default "
+                  "names, when a promotion (registry `promotions:`, `dlc-platform models "
+                  "promote`) replaced it by model_name; NULL otherwise."))),
     TableSpec("prediction_sources", "Where each recording's predictions came from and what "
               "was tolerated on the way in (one row per recording).",
               (_RID, _MODEL,
@@ -379,6 +382,83 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("asset", _STR, "The asset (step) that skipped the recording.",
                   nullable=False),
                _c("reason", _STR, "Why, in words.", nullable=False))),
+    # Model review (dlc_tracking.model_review, docs/models.md).
+    TableSpec("frame_quality", "Frames a recording's model may have got wrong: one row per "
+              "FLAGGED frame of the recording's current predictions (frames without a row "
+              "are unflagged). Flags: body parts below the likelihood cutoff (or missing), "
+              "jumps between consecutive frames, and disagreement in px with another "
+              "version's predictions of the same recording (model_predictions). Written by "
+              "the frame_quality asset; read by `dlc-platform models review`.",
+              (_RID, _MODEL, _FRAME, _TIME,
+               _c("n_body_parts", _I32, "Body parts the model tracks.", nullable=False),
+               _c("low_likelihood_parts", _I32, "Body parts below likelihood_cutoff or "
+                  "missing.", nullable=False),
+               _c("min_likelihood", _F64, "Lowest likelihood of the frame (missing = 0)."),
+               _c("jump_parts", _I32, "Body parts that moved more than jump_threshold_px "
+                  "since the previous frame.", nullable=False),
+               _c("max_jump_px", _F64, "Largest step of a body part since the previous "
+                  "frame.", "px"),
+               _c("compared_model", _STR, "The other version whose predictions of this "
+                  "recording the frame was compared with; NULL: none."),
+               _c("disagreement_parts", _I32, "Body parts more than "
+                  "disagreement_threshold_px from compared_model's; NULL: no comparison."),
+               _c("max_disagreement_px", _F64, "Largest distance between the two versions' "
+                  "points of a body part.", "px"),
+               _c("score", _F64, "How informative the frame is for relabelling: "
+                  "(low_likelihood_parts + jump_parts + disagreement_parts) / n_body_parts "
+                  "+ (1 - mean likelihood) / 2; larger = worse.", nullable=False),
+               _c("likelihood_cutoff", _F64, "Likelihood below which a body part is flagged "
+                  "(the recording's method's cutoff)."),
+               _c("jump_threshold_px", _F64, "Step that counts as a jump.", "px"),
+               _c("disagreement_threshold_px", _F64, "Distance between versions that counts "
+                  "as a disagreement.", "px"))),
+    TableSpec("model_predictions", "Raw predictions of a model version that is not (or no "
+              "longer) a recording's current one, so that both versions stay queryable: the "
+              "new version's predictions on the sample `dlc-platform models compare` ran, and "
+              "the old version's predictions copied by `dlc-platform models promote` before "
+              "the backfill replaces the recording's predictions. Partition key "
+              "`<recording_id>__<model_name>`; same columns as predictions plus source.",
+              (_RID, _MODEL, _FRAME, _TIME, _PART,
+               _c("x_px", _F64, "x in the image (right), as DLC wrote it; NULL = missing.",
+                  "px"),
+               _c("y_px", _F64, "y in the image (down); NULL = missing.", "px"),
+               _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."),
+               _c("outside_frame", _BOOL, "DLC placed the point outside the video frame."),
+               _c("source", _STR, "'compare' (inferred by models compare) or 'promote' "
+                  "(the replaced version's predictions, kept).", nullable=False,
+                  allowed=("compare", "promote"))),
+              partition_column=None),
+    TableSpec("model_agreement", "How two versions of a model differ, per recording x body "
+              "part ('all' = every body part pooled), from `dlc-platform models compare OLD "
+              "NEW`. Partition key `<old_model>__vs__<new_model>` (the latest comparison of "
+              "the pair).",
+              (_c("old_model", _STR, "The version the recording was processed with.",
+                  nullable=False),
+               _c("new_model", _STR, "The candidate version.", nullable=False),
+               _c("recording_id", _STR, "Recording id (a partition of the recordings).",
+                  nullable=False),
+               _PART,
+               _c("n_frames", _I64, "Frames where both versions have the body part.",
+                  "frames"),
+               _c("median_distance_px", _F64, "Median distance between the two versions' "
+                  "points.", "px"),
+               _c("p95_distance_px", _F64, "95th percentile of that distance.", "px"),
+               _c("threshold_px", _F64, "Distance that counts as a disagreement.", "px"),
+               _c("fraction_above_threshold", _F64, "Share of those frames further apart "
+                  "than threshold_px."),
+               _c("likelihood_cutoff", _F64, "Cutoff of the low-likelihood fractions."),
+               _c("old_low_likelihood_fraction", _F64, "Share of frames below the cutoff or "
+                  "missing, old version."),
+               _c("new_low_likelihood_fraction", _F64, "The same, new version."),
+               _c("low_likelihood_change", _F64, "new - old low-likelihood fraction "
+                  "(negative: the new version is more confident)."),
+               _c("old_distance_travelled_px", _F64, "Sum of steps between consecutive "
+                  "frames above the cutoff, old version.", "px"),
+               _c("new_distance_travelled_px", _F64, "The same, new version.", "px"),
+               _c("distance_travelled_change", _F64, "new / old - 1 (jitter and jumps make "
+                  "it larger)."),
+               _c("compared_at", _TS, "When the comparison ran (UTC).")),
+              partition_column=None),
 ]}
 """Strict tables: columns are validated and cast on write."""
 

@@ -1,0 +1,314 @@
+"""``dlc-platform models review | compare | promote``: where a model fails across the
+archive, how a new version compares, and rolling it out (docs/models.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dlc_assets import settings
+from dlc_tracking.errors import DLCPlatformError
+
+PROMOTION_TAG = "dlc_platform/promotion"
+
+
+def _store(args):
+    from dlc_tracking.warehouse import Warehouse
+
+    return Warehouse(Path(getattr(args, "warehouse", None) or settings.warehouse_root()))
+
+
+def _registry(args):
+    from dlc_tracking.registry.registry_file import load_registry
+
+    return load_registry(Path(args.registry or settings.registry_path()))
+
+
+def _bar(total: int, desc: str, unit: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True)
+
+
+# ----------------------------------------------------------------------------- review
+
+
+def cmd_review(args) -> None:
+    from dlc_tracking.model_review.extraction import extract_selected_frames
+    from dlc_tracking.model_review.selection import ReviewError, select_frames
+
+    model = _registry(args).model(args.name)
+    out = Path(args.out) if args.out else model.project_config
+    if out is None:
+        raise ReviewError(f"model {model.name!r} has no DLC project registered (ingest-only): "
+                          "give --out PROJECT/config.yaml to write the frames into.")
+    if out.is_dir():
+        out = out / "config.yaml"
+    store = _store(args)
+    selection = select_frames(store, model.name, args.n, max_share=args.max_share,
+                              recordings=args.recordings)
+    frames = selection.frames
+    print(f"{model.name}: {len(selection.recordings)} recording(s) with flagged frames; "
+          f"picked {len(frames)} frame(s) from {frames['recording_id'].nunique()} of them",
+          file=sys.stderr)
+    if args.dry_run:
+        _print_selection(selection)
+        return
+    print(f"writing into {out} (imports DeepLabCut to add the videos, ~10-30 s) ...",
+          file=sys.stderr)
+    with _bar(len(frames), f"extract {model.name}", "frame") as bar:
+        done = {"n": 0}
+
+        def progress(n: int) -> None:
+            bar.update(n - done["n"])
+            done["n"] = n
+
+        result = extract_selected_frames(store, model, frames, out, progress=progress,
+                                         skipped=selection.skipped)
+    written = result.images
+    for rid, group in written.groupby("recording_id"):
+        print(f"{rid:50s} {len(group):4d} frame(s) -> {Path(group['image'].iloc[0]).parent}")
+    for rid, reason in sorted(result.skipped.items()):
+        print(f"skipped {rid}: {reason}")
+    print(f"{len(written)} frame(s) written ({int(written['new'].sum())} new) into "
+          f"{out.parent / 'labeled-data'}; machine labels: "
+          f"{len(result.machine_files)} machinelabels-iter*.h5 file(s).")
+    print("Next: refine them in DeepLabCut's GUI (napari-deeplabcut: open a labeled-data "
+          "folder, or `deeplabcut.refine_labels(config)`), save, then "
+          f"`dlc-platform models merge {model.name}` (docs/models.md).")
+
+
+def _print_selection(selection) -> None:
+    for row in selection.frames.itertuples(index=False):
+        print(f"{row.recording_id:50s} frame {row.frame:8d}  t={row.time_s:9.2f} s  "
+              f"score {row.score:.3f}")
+    for rid, reason in sorted(selection.skipped.items()):
+        print(f"skipped {rid}: {reason}")
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def inference_resource(device: str | None = None):
+    """The platform's inference resource, configured from the environment."""
+    from resources import DLCInference
+
+    return DLCInference(device=device or settings.device(), batch_size=settings.batch_size(),
+                        engine=settings.inference_engine(),
+                        precision=settings.inference_precision(), work_dir=settings.work_dir())
+
+
+def report_agreement(instance, store, old: str, new: str, agreement) -> int:
+    """Report one ``model_agreement`` materialization per compared recording, with the
+    figures and the comparison picture; returns how many were reported."""
+    import dagster as dg
+
+    from dlc_assets.partitions import recordings_partitions
+    from dlc_assets.qc_plots import png_md
+    from dlc_tracking.model_review.frame_quality import align_poses
+    from dlc_tracking.model_review.pictures import comparison_png, disagreement_frame
+    from dlc_tracking.model_review.versions import version_predictions
+
+    reported = 0
+    for rid, rows in agreement.groupby("recording_id"):
+        overall = rows[rows["body_part"] == "all"].iloc[0]
+        metadata = {
+            "old_model": old, "new_model": new,
+            "median_distance_px": round(float(overall["median_distance_px"]), 3),
+            "p95_distance_px": round(float(overall["p95_distance_px"]), 3),
+            "fraction_above_threshold": round(float(overall["fraction_above_threshold"]), 4),
+            "low_likelihood_change": round(float(overall["low_likelihood_change"]), 4),
+            "distance_travelled_change": round(float(overall["distance_travelled_change"]), 4),
+            "per_body_part": dg.MetadataValue.md(rows.drop(
+                columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3)
+                .to_markdown(index=False)),
+        }
+        try:
+            old_p, parts, _ = version_predictions(store, rid, old)
+            new_p, new_parts, _ = version_predictions(store, rid, new)
+            new_p = align_poses(old_p, parts, new_p, new_parts)
+            frame = disagreement_frame(old_p, new_p)
+            video = store.query("SELECT video_path FROM recordings WHERE recording_id = ?",
+                                [rid])["video_path"].iloc[0]
+            metadata["comparison"] = png_md(comparison_png(
+                Path(video), frame, old_p[frame], new_p[frame], parts, old, new),
+                f"{rid} frame {frame}: {old} (o) vs {new} (x)")
+            metadata["comparison_frame"] = frame
+        except (DLCPlatformError, ValueError, OSError, TypeError) as exc:
+            metadata["comparison"] = f"no picture: {exc}"
+        if not instance.has_dynamic_partition(recordings_partitions.name, rid):
+            instance.add_dynamic_partitions(recordings_partitions.name, [rid])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="model_agreement", partition=rid, metadata=metadata))
+        reported += 1
+    return reported
+
+
+def cmd_compare(args) -> None:
+    import dagster as dg
+
+    from dlc_tracking.model_review.comparison import compare_models, old_recordings
+
+    registry, store = _registry(args), _store(args)
+    resource = inference_resource(args.device)
+
+    def infer(model, video, rid):
+        return resource.analyze(model, video, rid).h5_path
+
+    if args.recordings:
+        total = len(set(args.recordings))
+    else:
+        n_old = len(old_recordings(store, args.old))
+        total = n_old if args.all else min(args.sample, n_old)
+    with _bar(total, f"compare {args.old} -> {args.new}", "recording") as bar:
+        result = compare_models(store, registry, args.old, args.new, infer,
+                                recordings=args.recordings,
+                                sample=None if args.all or args.recordings else args.sample,
+                                threshold_px=args.threshold_px,
+                                progress=lambda rid: bar.update(1))
+    agreement = result.agreement
+    for rid, reason in sorted(result.skipped.items()):
+        print(f"skipped {rid}: {reason}")
+    if agreement.empty:
+        raise DLCPlatformError(f"no recording of {args.old!r} could be compared.")
+    overall = agreement[agreement["body_part"] == "all"]
+    cols = ["recording_id", "median_distance_px", "p95_distance_px",
+            "fraction_above_threshold", "low_likelihood_change", "distance_travelled_change"]
+    print(overall[cols].round(3).to_string(index=False))
+    instance = dg.DagsterInstance.get()
+    n = report_agreement(instance, store, args.old, args.new, agreement)
+    print(f"{len(overall)} recording(s) compared ({len(result.inferred)} inferred now); "
+          f"model_agreement written ({n} partition(s) reported to Dagster). Query: "
+          f"dlc-platform query \"SELECT * FROM model_agreement WHERE new_model = "
+          f"'{args.new}'\"")
+
+
+# ----------------------------------------------------------------------------- promote
+
+
+def launch_backfill(instance, recordings: list[str], tags: dict[str, str], title: str) -> str:
+    """A Dagster asset backfill of the process_recording assets for exactly
+    ``recordings`` (the daemon submits its runs, the UI shows it under Backfills)."""
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    from dlc_assets.definitions import build_definitions
+    from dlc_assets.jobs import process_recording_job
+    from dlc_assets.partitions import recordings_partitions
+
+    missing = [r for r in recordings
+               if not instance.has_dynamic_partition(recordings_partitions.name, r)]
+    if missing:
+        instance.add_dynamic_partitions(recordings_partitions.name, missing)
+    graph = build_definitions().resolve_asset_graph()
+    keys = sorted(process_recording_job.selection.resolve(graph))
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(), asset_graph=graph,
+        partition_names=list(recordings), asset_selection=keys,
+        backfill_timestamp=get_current_timestamp(), tags=tags,
+        dynamic_partitions_store=instance, all_partitions=False, title=title,
+        description=None, run_config=None)
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+def run_now(instance, recordings: list[str], tags: dict[str, str]) -> list[str]:
+    """Re-run the recordings in this process (no daemon needed); returns the failed."""
+    from dlc_assets.definitions import build_definitions
+    from dlc_assets.partitions import recordings_partitions
+
+    job = build_definitions().resolve_job_def("process_recording")
+    failed = []
+    with _bar(len(recordings), "re-run", "recording") as bar:
+        for rid in recordings:
+            if not instance.has_dynamic_partition(recordings_partitions.name, rid):
+                instance.add_dynamic_partitions(recordings_partitions.name, [rid])
+            result = job.execute_in_process(partition_key=rid, instance=instance,
+                                            raise_on_error=False, tags=tags)
+            if not result.success:
+                failed.append(rid)
+            bar.update(1)
+    return failed
+
+
+def cmd_promote(args) -> None:
+    import dagster as dg
+
+    from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
+
+    registry, store = _registry(args), _store(args)
+    plan = plan_promotion(store, registry, args.new, args.replaces)
+    print(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s) to re-run"
+          + (f"; pairs {plan.new} with {list(plan.pair_with)}" if plan.pair_with else ""),
+          file=sys.stderr)
+    if args.dry_run:
+        print("\n".join(plan.recordings))
+        return
+    with _bar(len(plan.recordings), f"keep {plan.old} predictions", "recording") as bar:
+        apply_promotion(registry.path, store, plan, progress=lambda rid: bar.update(1))
+    print(f"registry {registry.path}: promotions.{plan.old} -> {plan.new}")
+    if not plan.recordings:
+        print("no recording is processed with the old version: nothing to re-run.")
+        return
+    instance = dg.DagsterInstance.get()
+    tags = {PROMOTION_TAG: f"{plan.old}->{plan.new}"}
+    if args.run_now:
+        failed = run_now(instance, list(plan.recordings), tags)
+        print(f"re-ran {len(plan.recordings) - len(failed)} recording(s) with {plan.new}"
+              + (f"; FAILED: {failed} (`dlc-platform status RECORDING`)" if failed else ""))
+        if failed:
+            raise SystemExit(1)
+        return
+    backfill_id = launch_backfill(instance, list(plan.recordings), tags,
+                                  f"promote {plan.new}")
+    print(f"backfill {backfill_id}: {len(plan.recordings)} recording(s) with {plan.new} "
+          "(the daemon runs it; UI: Overview -> Backfills). Old predictions are kept in "
+          "model_predictions.")
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def add_review_parsers(models) -> None:
+    """Add review, compare and promote to the ``models`` subcommands."""
+    rv = models.add_parser("review", help="pick the N most informative frames of a model "
+                           "across its recordings and write them into its DLC project "
+                           "for refinement")
+    rv.add_argument("name")
+    rv.add_argument("--n", type=int, default=50, help="frames to pick (default 50)")
+    rv.add_argument("--out", help="config.yaml (or folder) of the DLC project to write into "
+                    "(default: the model's own project)")
+    rv.add_argument("--max-share", type=float, default=0.5,
+                    help="largest share of the frames one recording may give (default 0.5)")
+    rv.add_argument("--recordings", nargs="+", metavar="RECORDING", help="only these")
+    rv.add_argument("--dry-run", action="store_true", help="list the picks, write nothing")
+    rv.add_argument("--warehouse")
+    rv.set_defaults(func=cmd_review)
+
+    cp = models.add_parser("compare", help="run NEW on a sample of OLD's recordings and "
+                           "write model_agreement")
+    cp.add_argument("old")
+    cp.add_argument("new")
+    cp.add_argument("--recordings", nargs="+", metavar="RECORDING",
+                    help="exactly these recordings")
+    cp.add_argument("--sample", type=int, default=20,
+                    help="recordings of OLD to compare (default 20; the same ones each time)")
+    cp.add_argument("--all", action="store_true", help="every recording of OLD")
+    cp.add_argument("--threshold-px", type=float, default=10.0,
+                    help="distance counted as a disagreement (default 10 px)")
+    cp.add_argument("--device", help="auto | cpu | cuda:N (default $DLC_PLATFORM_DEVICE)")
+    cp.add_argument("--warehouse")
+    cp.set_defaults(func=cmd_compare)
+
+    pm = models.add_parser("promote", help="make NEW the model of OLD's recordings and "
+                           "re-run exactly those (a Dagster backfill)")
+    pm.add_argument("new")
+    pm.add_argument("--replaces", metavar="OLD",
+                    help="the version NEW replaces (default: the one it was compared with)")
+    pm.add_argument("--run-now", action="store_true",
+                    help="re-run the recordings in this process instead of a backfill")
+    pm.add_argument("--dry-run", action="store_true",
+                    help="list the recordings it would re-run, change nothing")
+    pm.add_argument("--warehouse")
+    pm.set_defaults(func=cmd_promote)
