@@ -5,7 +5,7 @@ Each benchmark runs in a fresh child process.
 Usage::
 
     .venv/bin/python -m bench [--inference] [--processing] [--warehouse] [--sensor]
-                              [--orchestration] [--repeats N] [--quick]
+                              [--orchestration] [--exports] [--imaging] [--repeats N] [--quick]
     .venv/bin/python -m bench --celery --warehouse-scale --sensor-scale   # scale-out
 
 No benchmark flag runs the first five (the 15-minute suite); the scale-out ones
@@ -31,7 +31,8 @@ from pathlib import Path
 
 from bench.common import format_table, machine_facts, peak_rss_mib
 
-BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration", "exports")
+BENCHMARKS = ("inference", "processing", "warehouse", "sensor", "orchestration", "exports",
+              "imaging")
 SCALE_BENCHMARKS = {
     # name: (module, function, keyword arguments)
     "celery": ("bench.orchestration", "run_celery", {}),
