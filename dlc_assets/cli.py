@@ -96,6 +96,8 @@ def cmd_models_show(args) -> None:
     methods = [method for model, method in registry.pairings if model == m.name]
     print(yaml.safe_dump({**m.row(), "body_part_map": m.body_part_map, "paired_methods": methods},
                          sort_keys=False, allow_unicode=True))
+    from dlc_assets.cli_training import print_model_lifecycle
+    print_model_lifecycle(registry, m.name)  # training:, trained:, evaluation (docs/models.md)
 
 
 def cmd_registry_validate(args) -> None:
@@ -286,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
         pp.set_defaults(func=cmd_models_pair)
     from dlc_assets.cli_review import add_review_parsers
     add_review_parsers(models)  # models review | compare | promote
+    from dlc_assets.cli_training import add_training_parsers
+    add_training_parsers(models)  # models train | evaluate | merge
 
     proc = sub.add_parser("processing", help="processing parameter sets").add_subparsers(
         dest="processing_command", required=True)

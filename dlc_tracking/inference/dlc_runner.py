@@ -139,6 +139,9 @@ def stage_project(project_config: Path, model_folder: str, iteration: int, task_
     cfg = yaml.safe_load(project_config.read_text())
     cfg["project_path"] = str(staged)
     cfg["snapshotindex"] = -1
+    # The model's own iteration: merge_datasets advances config.yaml's, and DLC looks for
+    # the model folder of the config's iteration.
+    cfg["iteration"] = int(iteration)
     cfg["video_sets"] = {}
     (staged / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     trainset = (Path("training-datasets") / f"iteration-{iteration}"

@@ -220,8 +220,12 @@ def scorer_name(cfg: dict, project: Path, engine: str, shuffle: int, fraction: f
 
 
 def inspect_project(config_path: Path, shuffle: int = 1, trainingsetindex: int = 0,
-                    snapshotindex: int | str = -1, *, with_scorer: bool = True) -> ProjectModel:
+                    snapshotindex: int | str = -1, *, with_scorer: bool = True,
+                    iteration: int | None = None) -> ProjectModel:
     """Derive a model's identity and facts from its DLC project.
+
+    ``iteration`` inspects a model of an earlier iteration than config.yaml's (a project
+    that ``merge_datasets`` moved on); default config.yaml's ``iteration``.
 
     Raises
     ------
@@ -231,6 +235,8 @@ def inspect_project(config_path: Path, shuffle: int = 1, trainingsetindex: int =
     """
     config_path = Path(config_path).resolve()
     cfg = read_project_config(config_path)
+    if iteration is not None:
+        cfg = dict(cfg, iteration=int(iteration))
     project = config_path.parent
     fraction = _training_fraction(cfg, trainingsetindex, config_path)
     engine = shuffle_engine(project, cfg, trainingsetindex, shuffle)

@@ -376,12 +376,35 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("asset", _STR, "The asset (step) that skipped the recording.",
                   nullable=False),
                _c("reason", _STR, "Why, in words.", nullable=False))),
-    TableSpec("skipped_recordings", "Recordings (or steps of them) deliberately not processed, "
-              "with the reason.",
-              (_RID,
-               _c("asset", _STR, "The asset (step) that skipped the recording.",
+    # Model training and evaluation (dlc_tracking.training, docs/models.md).
+    TableSpec("model_evaluations", "DeepLabCut's evaluate_network of a model, one row per "
+              "snapshot x body part ('all' = every body part, DLC's own overall figures): "
+              "mean Euclidean error in px between labels and predictions on the train and "
+              "test images of the model's training dataset, all keypoints and those "
+              "predicted above the p-cutoff. Partition key = model_name (written by the "
+              "model_evaluations asset, `dlc-platform models evaluate`).",
+              (_MODEL,
+               _c("iteration", _I64, "DLC project iteration of the model.", nullable=False),
+               _c("shuffle", _I64, "DLC shuffle of the model.", nullable=False),
+               _c("training_fraction", _F64, "Share of the labeled images in the train "
+                  "split."),
+               _c("snapshot", _STR, "Snapshot file evaluated (e.g. snapshot-200.pt).",
                   nullable=False),
-               _c("reason", _STR, "Why, in words.", nullable=False))),
+               _c("snapshot_epochs", _I64, "Epochs the snapshot was trained for.",
+                  "epochs"),
+               _c("registered_snapshot", _BOOL, "The snapshot the registry entry uses "
+                  "(the one inference runs).", nullable=False),
+               _c("body_part", _STR, "Canonical body-part name, or 'all'.", nullable=False),
+               _c("train_rmse_px", _F64, "Mean error on the train images.", "px"),
+               _c("test_rmse_px", _F64, "Mean error on the test images.", "px"),
+               _c("train_rmse_pcutoff_px", _F64, "Mean error on the train images, keypoints "
+                  "predicted with likelihood >= pcutoff only.", "px"),
+               _c("test_rmse_pcutoff_px", _F64, "The same on the test images.", "px"),
+               _c("pcutoff", _F64, "Likelihood cut-off used."),
+               _c("n_train_keypoints", _I64, "Labeled keypoints in the train images."),
+               _c("n_test_keypoints", _I64, "Labeled keypoints in the test images."),
+               _c("evaluated_at", _TS, "When the evaluation ran (UTC).", nullable=False)),
+              partition_column="model_name"),
     # Model review (dlc_tracking.model_review, docs/models.md).
     TableSpec("frame_quality", "Frames a recording's model may have got wrong: one row per "
               "FLAGGED frame of the recording's current predictions (frames without a row "

@@ -1,0 +1,173 @@
+"""Model lifecycle assets: labeled data -> dlc_training_runs -> model_evaluations.
+
+One dynamic partition per model version (``model_versions``, key = the version's
+registry name, e.g. ``openfield-iter1-shuffle1``). ``dlc-platform models train`` /
+``models merge`` write the version's training plan (docs/models.md) and add its
+partition; materializing ``dlc_training_runs`` runs the plan (DeepLabCut's
+``create_training_dataset`` + ``train_network``) on a ``gpu`` worker and registers the
+version; ``model_evaluations`` runs ``evaluate_network`` and writes the
+``model_evaluations`` table, with an asset check against the model's threshold.
+
+Wiring only: the science lives in ``dlc_tracking.training``.
+"""
+
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+
+from dlc_assets import qc_plots
+from dlc_assets.worker_info import worker_description, worker_metadata
+from dlc_tracking.errors import DLCPlatformError
+from resources import DataRoot, DLCInference, WarehouseResource
+
+GROUP = "models"
+model_versions_partitions = dg.DynamicPartitionsDefinition(name="model_versions")
+
+dlc_labeled_data = dg.AssetSpec(
+    "dlc_labeled_data", group_name=GROUP, kinds={"deeplabcut"},
+    description="The labeled frames of the DLC projects (labeled-data/<video>/"
+    "CollectedData_<scorer>.h5 and images), made by the labellers in DeepLabCut's GUI "
+    "(napari-deeplabcut) and by `dlc-platform models review` + refinement. Not "
+    "materialized by the platform: the training runs read them.")
+
+
+@contextlib.contextmanager
+def model_failures(version: str) -> Iterator[None]:
+    """The platform's bad-input errors as a Dagster failure naming the model version."""
+    try:
+        yield
+    except DLCPlatformError as exc:
+        # Bad input fails the same way on a retry: only the instance's run retries (a
+        # killed worker) start the step again.
+        raise dg.Failure(description=f"model {version}: {exc}",
+                         metadata={"error": type(exc).__name__}, allow_retries=False) from exc
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=model_versions_partitions, deps=[dlc_labeled_data],
+    kinds={"deeplabcut", "pytorch"}, pool="gpu", op_tags={"dagster-celery/queue": "gpu"},
+    description="A model version trained with DeepLabCut (create_training_dataset + "
+    "train_network) from its training plan (<registry folder>/training/<version>.yaml), "
+    "then registered under the partition's name. Runs on a gpu worker; a run killed "
+    "mid-training registers nothing and its retry starts the shuffle over.",
+)
+def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
+                      dlc_inference: DLCInference) -> dg.MaterializeResult:
+    from dlc_tracking.training import plots
+    from dlc_tracking.training.runs import run_training_plan
+
+    version = context.partition_key
+    work = Path(dlc_inference.work_dir).absolute()
+    with model_failures(version):
+        try:
+            outcome = run_training_plan(
+                data_root.registry_path, version, device=dlc_inference.device,
+                progress=lambda p: context.log.info(f"{version}: {p.line()}"),
+                log=context.log.info, gpu_lock_dir=work / "staging" / "gpu-locks")
+        except DLCPlatformError as exc:
+            raise type(exc)(f"{exc} ({worker_description()})") from exc
+    result, plan, entry = outcome.result, outcome.plan, outcome.entry
+    losses = result.losses
+    last = losses.iloc[-1]
+    valid = losses["valid_loss"].dropna()
+    return dg.MaterializeResult(metadata={
+        "model_version": version, "from_model": str(plan.from_model or ""),
+        "reason": plan.reason, "project": dg.MetadataValue.path(str(plan.config_path)),
+        "iteration": plan.iteration, "shuffle": plan.shuffle,
+        "labeled_frames": outcome.labeled.labeled_frames,
+        "labeled_folders": len(outcome.labeled.folders),
+        "labeled_data_notes": dg.MetadataValue.json(outcome.labeled.notes),
+        "epochs": int(result.epochs), "batch_size": plan.params.batch_size,
+        "net_type": entry.derived["net_type"], "pretrained": plan.params.pretrained,
+        "params_hash": plan.params.param_hash,
+        "training_params": dg.MetadataValue.json(plan.params.to_dict()),
+        "final_train_loss": float(last["train_loss"]),
+        "final_valid_loss": float(valid.iloc[-1]) if len(valid) else None,
+        "wall_s": float(result.wall_s),
+        "s_per_epoch": round(float(result.wall_s) / max(int(result.epochs), 1), 3),
+        "device": result.device,
+        "snapshot": dg.MetadataValue.path(str(result.snapshot)),
+        "scorer": entry.scorer,
+        "losses_per_epoch": dg.MetadataValue.md(losses.round(6).to_markdown(index=False)),
+        "losses_plot": qc_plots.png_md(plots.losses_png(losses, version),
+                                       "losses per epoch"),
+        **worker_metadata(),
+    })
+
+
+@dg.asset(
+    group_name=GROUP, partitions_def=model_versions_partitions, deps=[dlc_training_runs],
+    kinds={"deeplabcut", "duckdb", "parquet"}, pool="gpu",
+    op_tags={"dagster-celery/queue": "gpu"},
+    check_specs=[dg.AssetCheckSpec(
+        "test_error_within_threshold", asset="model_evaluations",
+        description="The registered snapshot's test RMSE (all body parts, px) is at most "
+        "the model's evaluation.max_test_rmse_px (registry); no threshold: passes and "
+        "reports the error.")],
+    description="DeepLabCut's evaluate_network of the model version (any registered "
+    "model): train/test RMSE in px, all and above p-cutoff, per body part and snapshot, "
+    "written to the warehouse table model_evaluations.",
+)
+def model_evaluations(context: dg.AssetExecutionContext, data_root: DataRoot,
+                      dlc_inference: DLCInference, warehouse: WarehouseResource
+                      ) -> dg.MaterializeResult:
+    from dlc_tracking.training import plots
+    from dlc_tracking.training.evaluate import evaluate_model, threshold_check
+    from dlc_tracking.training.params import model_evaluation_params
+
+    name = context.partition_key
+    with model_failures(name):
+        registry = data_root.registry()
+        entry = registry.model(name)
+        params = model_evaluation_params(registry.raw, name, str(registry.path))
+        evaluation = evaluate_model(entry, pcutoff=params.pcutoff, device=dlc_inference.device,
+                                    work_dir=Path(dlc_inference.work_dir).absolute()
+                                    / "evaluations", log=context.log.info)
+        passed, text = threshold_check(evaluation.rows, params.max_test_rmse_px)
+    store = warehouse.get()
+    store.write_partition("model_evaluations", name, evaluation.rows)
+    store.ensure_catalog()
+    overall = evaluation.overall()
+    per_part = evaluation.rows[evaluation.rows["registered_snapshot"]]
+    return dg.MaterializeResult(
+        metadata={
+            "model": name, "snapshot": str(overall["snapshot"]),
+            "snapshot_epochs": int(overall["snapshot_epochs"]),
+            "train_rmse_px": float(overall["train_rmse_px"]),
+            "test_rmse_px": float(overall["test_rmse_px"]),
+            "train_rmse_pcutoff_px": float(overall["train_rmse_pcutoff_px"]),
+            "test_rmse_pcutoff_px": float(overall["test_rmse_pcutoff_px"]),
+            "pcutoff": evaluation.pcutoff,
+            "max_test_rmse_px": params.max_test_rmse_px,
+            "snapshots_evaluated": int(evaluation.rows["snapshot"].nunique()),
+            "per_body_part": dg.MetadataValue.md(per_part[[
+                "body_part", "train_rmse_px", "test_rmse_px", "train_rmse_pcutoff_px",
+                "test_rmse_pcutoff_px"]].round(2).to_markdown(index=False)),
+            "evaluation_plot": qc_plots.png_md(plots.evaluation_png(evaluation.rows, name),
+                                               "RMSE per body part"),
+            "evaluation_s": evaluation.seconds, **worker_metadata(),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="test_error_within_threshold", passed=passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=text,
+            metadata={"test_rmse_px": float(overall["test_rmse_px"]),
+                      "max_test_rmse_px": params.max_test_rmse_px})],
+    )
+
+
+train_model_version_job = dg.define_asset_job(
+    "train_model_version", selection=[dlc_training_runs, model_evaluations],
+    partitions_def=model_versions_partitions,
+    description="Train a planned model version (dlc_training_runs), register it, and "
+    "evaluate it (model_evaluations); the partition is the version's name.")
+
+evaluate_model_job = dg.define_asset_job(
+    "evaluate_model", selection=[model_evaluations], partitions_def=model_versions_partitions,
+    description="Evaluate a registered model (partition = its registry name).")
+
+training_assets = [dlc_labeled_data, dlc_training_runs, model_evaluations]
+training_jobs = [train_model_version_job, evaluate_model_job]
