@@ -8,6 +8,7 @@ imaging frame at the right times, matching the ground truth sampled at those tim
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,16 @@ def test_scanimage_session_to_tracking_on_imaging(instance, resources, platform_
     assert np.median(_angle_error(rows.head_direction_deg[inner], hd[inner])) < 3
     nearest = processed.set_index("frame").loc[rows.nearest_frame]
     assert np.all(np.abs(nearest.time_s.to_numpy() - rows.time_s.to_numpy()) <= 0.5 / FPS + 1e-9)
+
+    # docs/imaging.md's head-direction tuning query runs as written
+    doc = (Path(__file__).parents[1] / "docs" / "imaging.md").read_text()
+    sql = doc.split("### Example: head-direction tuning", 1)[1].split("```sql", 1)[1]
+    sql = sql.split("```", 1)[0].replace("mouse01__2026-01-05_openfield__openfield", rid)
+    tuning = store.query(sql)
+    moving = rows[rows.valid & (rows.speed_cm_s > 2.5)]
+    assert tuning.imaging_frames.sum() == len(moving) > 0
+    assert tuning.fraction_of_frames.sum() == pytest.approx(1.0)
+    assert tuning.hd_bin_deg.between(0, 350).all()
 
     al = store.read_partition("imaging_alignments", rid).iloc[0]
     assert al.imaging_source == "scanimage" and al.start_time_source == "imaging"
