@@ -68,7 +68,7 @@ def write_evaluation(store, model: str, test_rmse_px: float = 2.0) -> None:
 def perturbed_copy(config: Path, dest: Path, shuffle: int = 2, scale: float = 0.05,
                    seed: int = 0) -> Path:
     """Copy a tiny PyTorch project and add shuffle ``shuffle`` holding the trained
-    weights plus Gaussian noise (``scale`` x each tensor's std): a second, slightly
+    weights plus Gaussian noise (``scale`` x each conv weight's std): a second, slightly
     different model version of the same project, made in a second."""
     import torch
 
@@ -86,7 +86,10 @@ def perturbed_copy(config: Path, dest: Path, shuffle: int = 2, scale: float = 0.
     gen = torch.Generator().manual_seed(seed)
     weights = state["model"] if "model" in state else state
     for name, tensor in weights.items():
-        if torch.is_tensor(tensor) and tensor.is_floating_point() and tensor.numel() > 1:
+        # Convolution weights only: noise on BatchNorm's running variance could make it
+        # negative (NaN everywhere).
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and tensor.dim() >= 2 \
+                and name.endswith("weight"):
             noise = torch.randn(tensor.shape, generator=gen) * float(tensor.std()) * scale
             weights[name] = tensor + noise
     torch.save(state, snapshot)
