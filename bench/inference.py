@@ -26,8 +26,9 @@ targets >= 2.5 against the defaults and >= 1.3 against the best settings), the d
 ceiling (the engine's decoder thread alone, frames/s), and the share of each call's time
 spent outside the network (engine: its own timers; DLC: one extra, untimed call with a
 forward hook on DLC's ``PoseModel``). Memory: a fresh engine worker's peak RSS after a short
-video and after a 10-minute one (18,000 frames at 30 fps, 160x120 so that it takes ~1 min) (frames never all in memory: bounded by the queue of decoded
-batches, ``(queue 3 + 2) x batch x frame``).
+video and after a 10-minute one (18,000 frames at 30 fps, 160x120 so that it takes ~1 min;
+frames are never all in memory: bounded by the queue of decoded batches,
+``(queue 3 + 2) x batch x frame``).
 
 The machine is shared: medians of paired runs, load average recorded.
 
