@@ -251,3 +251,25 @@ def test_predict_start_timestamp_from_tifs(tmp_path, capsys):
         "start_time": "2026-01-05T10:00:00+01:00"}))
     assert resolve_start_timestamp(video, None, paths, None) == "2026-01-05T10:00:00+01:00"
     assert "differ by +3.250 s" in capsys.readouterr().err
+
+
+def test_sync_from_nwb_timeseries(tmp_path):
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    from dlc_tracking.imaging.sync import read_sync_nwb
+
+    nwb = NWBFile(session_description="daq", identifier="x",
+                  session_start_time=datetime(2026, 1, 5, 10, tzinfo=CET))
+    camera = 3.0 + np.arange(50) / 50.0
+    nwb.add_acquisition(TimeSeries(name="CameraTTL", data=np.ones(50), unit="V",
+                                   timestamps=camera))
+    nwb.add_acquisition(TimeSeries(name="FrameTTL", data=np.ones(30), unit="V",
+                                   starting_time=3.1, rate=30.0))
+    path = tmp_path / "daq.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    sync = read_sync_nwb(path, "CameraTTL", "FrameTTL")
+    np.testing.assert_allclose(sync.camera_s, camera)
+    np.testing.assert_allclose(sync.imaging_s, 3.1 + np.arange(30) / 30.0)
+    with pytest.raises(ImagingError, match="no TimeSeries named 'Lick'"):
+        read_sync_nwb(path, "Lick", "FrameTTL")

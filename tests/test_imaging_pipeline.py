@@ -173,3 +173,29 @@ def test_sync_with_dropped_frame_and_clock_offset_warn(instance, resources, plat
     assert "dropped_camera_frames" in text and "1 dropped camera frame" in text
     assert "clock_offset" in text and "2026-01-05T09:59:30.500000+01:00" in text
     assert "2026-01-05T10:00:00.500000+01:00" in text
+
+
+def test_no_imaging_passes_and_a_bad_tif_fails_writing_nothing(instance, resources,
+                                                               platform_dirs, registry):
+    import dagster as dg
+    import tifffile
+
+    model = registry.model("tiny_openfield")
+    folder = session_with_manual_outputs(platform_dirs["data_root"], "mouse3", "plain",
+                                         model.scorer, PARTS, n_frames=60, seed=2)
+    rid = rid_of(folder)
+    assert run_recording(instance, resources, rid).success
+    event = instance.get_latest_materialization_event(dg.AssetKey("tracking_on_imaging"))
+    assert event.asset_materialization.metadata["imaging"].value == "no imaging"
+    store = Warehouse(platform_dirs["warehouse"])
+    assert store.partition_path("tracking_on_imaging", rid) is None
+    # a tif that is not ScanImage: the imaging step fails naming it; no imaging rows
+    tifffile.imwrite(folder / "export.tif", np.zeros((4, 8, 8), np.uint16),
+                     photometric="minisblack")
+    _edit_yaml(folder, imaging={"scanimage": ["export.tif"]})
+    result = run_recording(instance, resources, rid)
+    assert not result.success
+    message = failure_messages(result)
+    assert f"recording {rid}" in message and "export.tif is not a ScanImage tif" in message
+    assert store.partition_path("tracking_on_imaging", rid) is None
+    assert store.partition_path("imaging_alignments", rid) is None
