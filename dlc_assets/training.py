@@ -161,12 +161,11 @@ def model_evaluations(context: dg.AssetExecutionContext, data_root: DataRoot,
 
 train_model_version_job = dg.define_asset_job(
     "train_model_version", selection=[dlc_training_runs, model_evaluations],
-    partitions_def=model_versions_partitions,
     description="Train a planned model version (dlc_training_runs), register it, and "
     "evaluate it (model_evaluations); the partition is the version's name.")
 
 evaluate_model_job = dg.define_asset_job(
-    "evaluate_model", selection=[model_evaluations], partitions_def=model_versions_partitions,
+    "evaluate_model", selection=[model_evaluations],
     description="Evaluate a registered model (partition = its registry name).")
 
 training_assets = [dlc_labeled_data, dlc_training_runs, model_evaluations]

@@ -1,0 +1,359 @@
+"""Model lifecycle: training parameters, versions, DeepLabCut training + evaluation of
+two short versions of the tiny model (one through a real Dagster instance), bad inputs,
+and merge of refined labels followed by the next training run.
+
+Every training here is real DeepLabCut (create_training_dataset, train_network,
+evaluate_network, merge_datasets) on a copy of the cached tiny project, 1 epoch from the
+tiny model's own snapshot (the offline "pretrained weights from a local file" path) or
+from a random initialisation (``pretrained: none``)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dlc_tracking.training.errors import EvaluationError, LabeledDataError, TrainingError
+from dlc_tracking.training.evaluate import keypoint_errors, summarize_errors, threshold_check
+from dlc_tracking.training.params import EvaluationParams, TrainingParams
+from dlc_tracking.training.versions import base_name, parse_version, version_name
+from tests.training_helpers import BASE, project_with_registry, refine_with_ground_truth
+
+# ------------------------------------------------------------------ plain functions
+
+
+def test_params_defaults_validation_and_hash() -> None:
+    p = TrainingParams()
+    assert p.epochs == 200 and p.pretrained == "imagenet" and p.augmentation == "default"
+    assert TrainingParams.from_dict(p.to_dict()) == p
+    assert p.param_hash == TrainingParams().param_hash
+    assert p.with_overrides(epochs=3, batch_size=None).param_hash != p.param_hash
+    assert TrainingParams(augmentation="none").train_augmentation()["affine"] is None
+    with pytest.raises(TrainingError, match=r"models\.x\.training: unknown training "
+                       r"parameter\(s\) \['epoch'\]"):
+        TrainingParams.from_dict({"epoch": 3}, "models.x.training")
+    for bad, match in (({"epochs": 0}, "epochs=0"), ({"batch_size": 1.5}, "batch_size"),
+                       ({"pretrained": "weights.h5"}, "pretrained"),
+                       ({"augmentation": {"rotate": 1}}, "unknown keys"),
+                       ({"engine": "tensorflow"}, "TensorFlow")):
+        with pytest.raises(TrainingError, match=match):
+            TrainingParams.from_dict(bad)
+    assert TrainingParams(pretrained="/x/snapshot-080.pt").pretrained_file.name == \
+        "snapshot-080.pt"
+    with pytest.raises(TrainingError, match="pcutoff"):
+        EvaluationParams(pcutoff=1.5)
+    with pytest.raises(TrainingError, match="max_test_rmse_px"):
+        EvaluationParams.from_dict({"max_test_rmse_px": -1})
+
+
+def test_version_names() -> None:
+    assert version_name("openfield", 2, 3) == "openfield-iter2-shuffle3"
+    assert parse_version("openfield-iter2-shuffle3") == ("openfield", 2, 3)
+    assert parse_version("openfield") is None
+    assert base_name("a.b-iter0-shuffle1") == "a.b" and base_name("plain") == "plain"
+    for bad in ("my model", "lab@v1", "a/b"):
+        with pytest.raises(TrainingError, match="letters, digits"):
+            version_name(bad, 0, 1)
+
+
+def test_error_summary_is_dlcs_formula() -> None:
+    truth = np.array([[[0, 0], [10, 10]], [[5, 5], [np.nan, np.nan]]], float)
+    pred = np.array([[[3, 4, 0.9], [10, 13, 0.2]], [[5, 6, 0.7], [1, 1, 0.9]]], float)
+    err = keypoint_errors(truth, pred[..., :2])
+    assert np.allclose(err[0], [5, 3]) and err[1, 0] == 1 and np.isnan(err[1, 1])
+    s = summarize_errors(err, pred[..., 2], pcutoff=0.6)
+    assert np.allclose(s["rmse"], [3.0, 3.0]) and s["n"].tolist() == [2, 1]
+    assert np.allclose(s["rmse_pcutoff"][0], 3.0) and np.isnan(s["rmse_pcutoff"][1])
+    assert math.isclose(s["all_rmse"], 9 / 3) and math.isclose(s["all_rmse_pcutoff"], 3.0)
+
+
+def test_threshold_check() -> None:
+    rows = pd.DataFrame([{"body_part": "all", "registered_snapshot": True,
+                          "snapshot": "snapshot-005.pt", "test_rmse_px": 4.0}])
+    assert threshold_check(rows, None)[0]
+    assert threshold_check(rows, 5.0) == (True, "test RMSE 4.00 px (snapshot-005.pt) <= the "
+                                          "threshold 5 px")
+    ok, text = threshold_check(rows, 3.0)
+    assert not ok and "exceeds the threshold 3 px" in text
+
+
+# ------------------------------------------------------------------ bad labeled data
+
+
+@pytest.fixture
+def project(tmp_path, tiny_pytorch_config):
+    """A copy of the tiny project (config.yaml) and its registry (model tinycopy)."""
+    return project_with_registry(tiny_pytorch_config, tmp_path)
+
+
+def test_labeled_data_is_checked(project) -> None:
+    from dlc_tracking.training.datasets import check_labeled_data
+
+    config, _ = project
+    summary = check_labeled_data(config)
+    assert summary.labeled_frames == 80 and [f.name for f in summary.folders] == ["tinytrain"]
+    assert summary.notes == []
+
+
+def test_no_labeled_frames_is_refused(project) -> None:
+    from dlc_tracking.training.datasets import check_labeled_data
+
+    config, _ = project
+    for h5 in (config.parent / "labeled-data").rglob("CollectedData_*"):
+        h5.unlink()
+    with pytest.raises(LabeledDataError, match=r"no labeled frames in .*config\.yaml"):
+        check_labeled_data(config)
+
+
+def test_labels_naming_unknown_body_parts_are_refused(project) -> None:
+    from dlc_tracking.training.datasets import check_labeled_data
+
+    config, _ = project
+    h5 = next((config.parent / "labeled-data").rglob("CollectedData_synthetic.h5"))
+    df = pd.read_hdf(h5)
+    df = df.rename(columns={"tail_base": "tailbase"}, level="bodyparts")
+    df.to_hdf(h5, key="df_with_missing", mode="w")
+    with pytest.raises(LabeledDataError) as err:
+        check_labeled_data(config)
+    assert str(h5) in str(err.value) and "['tailbase']" in str(err.value)
+
+
+def test_labels_of_a_video_not_in_the_config_are_refused(project) -> None:
+    from dlc_tracking.training.datasets import check_labeled_data
+
+    config, _ = project
+    src = config.parent / "labeled-data" / "tinytrain"
+    shutil.copytree(src, src.with_name("other_video"))
+    with pytest.raises(LabeledDataError, match="'other_video', which is not in config.yaml "
+                       "video_sets"):
+        check_labeled_data(config)
+
+
+def test_unrefined_frames_stop_the_merge(project) -> None:
+    from dlc_tracking.training.merge import merge_refined
+
+    config, _ = project
+    with pytest.raises(LabeledDataError, match="no frames were extracted for refinement"):
+        merge_refined(config)
+    refine_with_ground_truth(config, config.parent, refine=False, n_frames=40, n_refined=4)
+    with pytest.raises(LabeledDataError, match=r"4 extracted frame\(s\) are not refined yet"):
+        merge_refined(config)
+    assert yaml.safe_load(config.read_text())["iteration"] == 0  # nothing merged
+
+
+def test_plan_of_an_unknown_model_or_without_base(project) -> None:
+    from dlc_tracking.errors import RegistryError
+    from dlc_tracking.training.versions import plan_training
+
+    config, registry = project
+    with pytest.raises(RegistryError, match="no model named 'nope'"):
+        plan_training(registry, "nope")
+    with pytest.raises(TrainingError, match="--base"):
+        plan_training(registry, config_path=config)
+    with pytest.raises(TrainingError, match="'bad name-iter0-shuffle2' is not valid"):
+        plan_training(registry, config_path=config, base="bad name")
+
+
+# ------------------------------------------------------------------ real training
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory, tiny_pytorch_config):
+    """Two versions of ``tinycopy``: A through Dagster (train_model_version job: training
+    + evaluation on a real instance), B (random init, deliberately worse) through the
+    library; both evaluated."""
+    import dagster as dg
+
+    from dlc_assets.definitions import build_definitions
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.training.evaluate import evaluate_model
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_training
+    from dlc_tracking.warehouse import Warehouse
+    from resources import DataRoot, DLCInference, WarehouseResource
+
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    config, registry = project_with_registry(tiny_pytorch_config, tmp,
+                                             evaluation={"max_test_rmse_px": 20.0})
+    (tmp / "data").mkdir()
+    resources = {"data_root": DataRoot(path=str(tmp / "data"), registry_path=str(registry)),
+                 "warehouse": WarehouseResource(root=str(tmp / "warehouse")),
+                 "dlc_inference": DLCInference(device="cpu", work_dir=str(tmp / "work"))}
+    plan_a = plan_training(registry, BASE)
+    home = tmp / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.add_dynamic_partitions("model_versions", [plan_a.version])
+        job = build_definitions(resources).resolve_job_def("train_model_version")
+        result = job.execute_in_process(partition_key=plan_a.version, instance=instance,
+                                        raise_on_error=False)
+        mats = {}
+        checks = {}
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                mat = event.event_specific_data.materialization
+                mats[mat.asset_key.to_user_string()] = {k: v.value
+                                                        for k, v in mat.metadata.items()}
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                checks[event.event_specific_data.check_name] = event.event_specific_data
+        failures = [e.message for e in result.all_events if e.is_failure]
+    plan_b = plan_training(registry, BASE, overrides={"pretrained": "none"})
+    epochs_seen = []
+    outcome_b = run_training_plan(registry, plan_b.version, device="cpu",
+                                  progress=epochs_seen.append)
+    entry_b = load_registry(registry).model(plan_b.version)
+    eval_b = evaluate_model(entry_b, device="cpu", work_dir=tmp / "work")
+    return {"config": config, "registry": registry, "plan_a": plan_a, "plan_b": plan_b,
+            "result": result, "failures": failures, "mats": mats, "checks": checks,
+            "outcome_b": outcome_b, "epochs_seen": epochs_seen, "eval_b": eval_b,
+            "warehouse": Warehouse(tmp / "warehouse"), "resources": resources, "tmp": tmp}
+
+
+@pytest.mark.slow
+def test_two_versions_trained_and_registered(lifecycle) -> None:
+    from dlc_tracking.registry.registry_file import load_registry, read_registry_yaml
+
+    lc = lifecycle
+    assert lc["result"].success, lc["failures"]
+    a, b = lc["plan_a"], lc["plan_b"]
+    assert (a.version, b.version) == (f"{BASE}-iter0-shuffle2", f"{BASE}-iter0-shuffle3")
+    registry = load_registry(lc["registry"])
+    ea, eb = registry.model(a.version), registry.model(b.version)
+    assert ea.identity_key != eb.identity_key != registry.model(BASE).identity_key
+    assert ea.derived["model_folder"].endswith("trainset95shuffle2")
+    assert (ea.project_config.parent / ea.derived["snapshot"]).is_file()
+    # The version keeps its parameters, the pairings of the model it derives from, and
+    # where it comes from.
+    raw = read_registry_yaml(lc["registry"])["models"]
+    assert raw[a.version]["training"]["epochs"] == 1
+    assert raw[b.version]["training"]["pretrained"] == "none"
+    assert raw[a.version]["trained"]["from_model"] == BASE
+    assert raw[a.version]["evaluation"] == {"max_test_rmse_px": 20.0}
+    assert (a.version, "two_ears_loose") in registry.pairings
+    # Progress per epoch and the losses read back from DLC's learning_stats.csv.
+    assert [p.epoch for p in lc["epochs_seen"]] == [1]
+    losses = lc["outcome_b"].result.losses
+    assert losses["epoch"].tolist() == [1] and losses["train_loss"].iloc[0] > 0
+    assert np.isfinite(losses["valid_loss"].iloc[0])
+    assert lc["outcome_b"].result.device == "cpu"
+
+
+@pytest.mark.slow
+def test_training_run_materialization_metadata(lifecycle) -> None:
+    meta = lifecycle["mats"]["dlc_training_runs"]
+    assert meta["epochs"] == 1 and meta["device"] == "cpu" and meta["shuffle"] == 2
+    assert meta["labeled_frames"] == 80 and meta["wall_s"] > 0
+    assert meta["snapshot"].endswith(".pt") and "snapshot-" in meta["snapshot"]
+    assert meta["losses_plot"].startswith("![losses per epoch](")
+    assert "train_loss" in meta["losses_per_epoch"]
+    assert meta["worker_queue"] == "in_process"
+
+
+@pytest.mark.slow
+def test_evaluations_in_the_warehouse_and_checked(lifecycle) -> None:
+    lc = lifecycle
+    a, b = lc["plan_a"].version, lc["plan_b"].version
+    rows = lc["warehouse"].read_partition("model_evaluations", a)
+    assert set(rows["model_name"]) == {a}
+    parts = set(rows["body_part"])
+    assert parts == {"all", "nose", "left_ear", "right_ear", "tail_base"}
+    assert rows["registered_snapshot"].any()
+    reg = rows[rows["registered_snapshot"]].set_index("body_part")
+    # The overall figure is DLC's own; the per-body-part ones are computed from DLC's
+    # predictions with DLC's formula: their keypoint-weighted mean is DLC's figure.
+    per_part = reg.drop(index="all")
+    for split in ("train", "test"):
+        n = per_part[f"n_{split}_keypoints"]
+        pooled = (per_part[f"{split}_rmse_px"] * n).sum() / n.sum()
+        assert pooled == pytest.approx(reg.loc["all", f"{split}_rmse_px"], abs=0.011)
+    meta = lc["mats"]["model_evaluations"]
+    assert meta["test_rmse_px"] == pytest.approx(reg.loc["all", "test_rmse_px"])
+    check = lc["checks"]["test_error_within_threshold"]
+    assert check.passed == (reg.loc["all", "test_rmse_px"] <= 20.0), check.description
+    # The randomly initialised 1-epoch version is far worse than the fine-tuned one, and
+    # fails the same threshold.
+    worse = lc["eval_b"]
+    assert worse.test_rmse_px > reg.loc["all", "test_rmse_px"] + 5
+    assert not threshold_check(worse.rows, 20.0)[0]
+    assert set(worse.rows["model_name"]) == {b}
+
+
+@pytest.mark.slow
+def test_models_show_prints_the_evaluation(lifecycle, capsys, monkeypatch) -> None:
+    from dlc_assets.cli import main
+
+    lc = lifecycle
+    monkeypatch.setenv("DLC_PLATFORM_WAREHOUSE", str(lc["tmp"] / "warehouse"))
+    main(["--registry", str(lc["registry"]), "models", "show", lc["plan_a"].version])
+    out = capsys.readouterr().out
+    assert "evaluation (" in out and "test_rmse_px" in out and "tail_base" in out
+    assert "trained:" in out and f"from_model: {BASE}" in out
+    main(["--registry", str(lc["registry"]), "models", "show", BASE])
+    assert "evaluation: none yet" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_registered_version_is_never_retrained(lifecycle) -> None:
+    from dlc_tracking.training.runs import run_training_plan
+
+    a = lifecycle["plan_a"].version
+    with pytest.raises(TrainingError, match="already trained and registered"):
+        run_training_plan(lifecycle["registry"], a, device="cpu")
+
+
+@pytest.mark.slow
+def test_evaluating_a_model_whose_snapshot_is_missing(lifecycle, tmp_path) -> None:
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.training.evaluate import evaluate_model
+
+    entry = load_registry(lifecycle["registry"]).model(lifecycle["plan_b"].version)
+    snapshot = entry.project_config.parent / entry.derived["snapshot"]
+    moved = tmp_path / snapshot.name
+    shutil.move(snapshot, moved)
+    try:
+        with pytest.raises(EvaluationError) as err:
+            evaluate_model(entry, device="cpu")
+        assert f"model {entry.name!r}" in str(err.value) and str(snapshot) in str(err.value)
+    finally:
+        shutil.move(moved, snapshot)
+
+
+@pytest.mark.slow
+def test_merge_refined_labels_then_next_training(lifecycle) -> None:
+    """Refined labels (the synthetic truth at extracted frames) merged with DLC's
+    merge_datasets; the next version trains on iteration 1; the earlier versions still
+    evaluate (their own iteration) after config.yaml moved on."""
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.training.evaluate import evaluate_model
+    from dlc_tracking.training.merge import merge_refined
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_training
+
+    lc = lifecycle
+    config, registry = lc["config"], lc["registry"]
+    refined = refine_with_ground_truth(config, config.parent, n_frames=60, n_refined=10)
+    merged = merge_refined(config)
+    assert (merged.previous_iteration, merged.iteration) == (0, 1)
+    assert merged.labeled.labeled_frames == 90
+    assert merged.refinement.extracted == {refined["folder"].name: 10}
+    plan = plan_training(registry, lc["plan_a"].version, reason="merge")
+    assert plan.version == f"{BASE}-iter1-shuffle1" and plan.iteration == 1
+    outcome = run_training_plan(registry, plan.version, device="cpu")
+    entry = load_registry(registry).model(plan.version)
+    assert entry.derived["iteration"] == 1 and outcome.labeled.labeled_frames == 90
+    assert "iteration-1" in entry.derived["model_folder"]
+    # The dataset of iteration 1 holds the refined frames.
+    doc = next((config.parent / "training-datasets" / "iteration-1").rglob(
+        "CollectedData_synthetic.h5"))
+    videos = {idx[1] for idx in pd.read_hdf(doc).index}
+    assert refined["folder"].name in videos
+    # The previous version, trained at iteration 0, still evaluates.
+    old = evaluate_model(load_registry(registry).model(lc["plan_b"].version), device="cpu")
+    assert set(old.rows["iteration"]) == {0}
+    assert old.test_rmse_px == pytest.approx(lc["eval_b"].test_rmse_px, abs=1e-6)
+    assert load_registry(registry).validate(check_projects=True) == []
