@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCPlatformError
@@ -24,7 +25,6 @@ from dlc_tracking.model_review.frame_quality import (
 )
 from dlc_tracking.model_review.selection import ReviewError, video_problem
 from dlc_tracking.model_review.versions import (
-    current_predictions,
     recording_frame_quality,
     version_key,
     version_predictions,
@@ -76,7 +76,8 @@ def old_recordings(store, old: str) -> pd.DataFrame:
     """Recordings processed with ``old`` now (``recordings.model_name``)."""
     try:
         return store.query("SELECT recording_id, video_path, has_video, n_frames, width_px, "
-                           "height_px, method_name FROM recordings WHERE model_name = ? "
+                           "height_px, method_name, model_name FROM recordings WHERE "
+                           "model_name = ? "
                            "ORDER BY recording_id", [old])
     except DLCPlatformError as exc:
         raise ReviewError(f"no recordings in the warehouse {store.root} ({exc}).") from exc
@@ -87,8 +88,8 @@ def _cutoff(registry: Registry, method_name) -> float:
     return float(method.likelihood_cutoff) if method is not None else DEFAULT_LIKELIHOOD_CUTOFF
 
 
-def infer_version(store, model: ModelEntry, recording_id: str, video: Path, n_frames: int,
-                  size: tuple[int, int], infer: InferFn) -> pd.DataFrame:
+def infer_version(store, model: ModelEntry, recording_id: str, video: Path,
+                  time_s: np.ndarray, size: tuple[int, int], infer: InferFn) -> pd.DataFrame:
     """Run ``model`` on a recording's video and keep its predictions in
     ``model_predictions`` (source 'compare'); returns the long rows written."""
     from dlc_tracking.io.dlc_files import read_predictions
@@ -97,13 +98,9 @@ def infer_version(store, model: ModelEntry, recording_id: str, video: Path, n_fr
     loaded = read_predictions(h5)
     where = f"{h5} (recording {recording_id}, model {model.name})"
     parts = preds.map_body_parts(list(loaded.body_parts), model.to_canonical(), where)
-    poses, _ = preds.fit_frame_count(loaded.poses, n_frames, FRAME_TOLERANCE, where)
-    time_s = store.query("SELECT time_s FROM predictions WHERE recording_id = ? AND "
-                         "body_part = (SELECT min(body_part) FROM predictions WHERE "
-                         "recording_id = ?) ORDER BY frame", [recording_id, recording_id]
-                         )["time_s"].to_numpy()
+    poses, _ = preds.fit_frame_count(loaded.poses, len(time_s), FRAME_TOLERANCE, where)
     outside = preds.outside_frame(poses, *size)
-    df = preds.to_long(recording_id, model.name, poses, parts, time_s[:poses.shape[0]],
+    df = preds.to_long(recording_id, model.name, poses, parts, time_s,
                        outside).assign(source="compare")
     store.write_partition("model_predictions", version_key(recording_id, model.name), df)
     return df
@@ -156,7 +153,8 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
                     f"model_name = '{old}'\"` lists the recordings of {old}.")
         wanted = list(dict.fromkeys(recordings))
         extra = store.query("SELECT recording_id, video_path, has_video, n_frames, width_px, "
-                            "height_px, method_name FROM recordings") if set(wanted) - known \
+                            "height_px, method_name, model_name FROM recordings") \
+            if set(wanted) - known \
             else table
         table = pd.concat([table, extra]).drop_duplicates("recording_id")
         table = table[table["recording_id"].isin(wanted)]
@@ -179,20 +177,18 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
         if old_found is None:
             skipped[rid] = f"no predictions by {old!r} kept for it"
             continue
-        old_poses, old_parts, _ = old_found
+        old_poses, old_parts, time_s = old_found
         new_found = version_predictions(store, rid, new)
         if new_found is None:
-            df = infer_version(store, new_entry, rid, Path(rec.video_path),
-                               old_poses.shape[0], (int(rec.width_px), int(rec.height_px)),
-                               infer)
+            df = infer_version(store, new_entry, rid, Path(rec.video_path), time_s,
+                               (int(rec.width_px), int(rec.height_px)), infer)
             new_found = preds.from_long(df)
             inferred.append(rid)
         new_poses = align_poses(old_poses, old_parts, new_found[0], new_found[1])
         cutoff = _cutoff(registry, rec.method_name)
         rows.append(agreement_rows(rid, old, new, old_parts, old_poses, new_poses,
                                    threshold_px, cutoff))
-        current, *_ = current_predictions(store, rid)
-        if current == old:  # the old version's flags gain the disagreement with the new
+        if rec.model_name == old:  # the old version's flags gain the disagreement with the new
             params = FrameQualityParams(likelihood_cutoff=cutoff, disagreement_px=threshold_px)
             store.write_partition("frame_quality", rid, recording_frame_quality(
                 store, rid, params, (int(rec.width_px), int(rec.height_px))))
