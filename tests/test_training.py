@@ -357,3 +357,44 @@ def test_merge_refined_labels_then_next_training(lifecycle) -> None:
     assert set(old.rows["iteration"]) == {0}
     assert old.test_rmse_px == pytest.approx(lc["eval_b"].test_rmse_px, abs=1e-6)
     assert load_registry(registry).validate(check_projects=True) == []
+
+
+@pytest.mark.slow
+def test_training_killed_mid_run_registers_nothing_and_reruns(project) -> None:
+    """A worker killed (SIGKILL) during training: no registry entry, the plan stays; run
+    again (as the instance's run retries do), the shuffle starts over and registers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.training.datasets import shuffle_folder
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.train import read_learning_stats
+    from dlc_tracking.training.versions import plan_training, read_plan
+
+    config, registry = project
+    before = registry.read_text()
+    plan = plan_training(registry, BASE, overrides={"epochs": 3})
+    code = ("from dlc_tracking.training.runs import run_training_plan; "
+            f"run_training_plan({str(registry)!r}, {plan.version!r}, device='cpu')")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(config.parent.parent),
+                            env=dict(os.environ, PYTHONPATH=os.getcwd()),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    stats = shuffle_folder(config, plan.shuffle) / "train" / "learning_stats.csv"
+    deadline = time.monotonic() + 240
+    while not (stats.is_file() and len(read_learning_stats(stats.parent)) >= 1):
+        assert proc.poll() is None, "the training process ended before it was killed"
+        assert time.monotonic() < deadline, "no epoch finished in 240 s"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert registry.read_text() == before  # nothing half-registered
+    assert plan.version not in load_registry(registry).models
+    assert read_plan(registry, plan.version).shuffle == plan.shuffle
+    outcome = run_training_plan(registry, plan.version, device="cpu")
+    assert outcome.result.losses["epoch"].tolist() == [1, 2, 3]
+    assert plan.version in load_registry(registry).models
