@@ -398,3 +398,36 @@ def test_training_killed_mid_run_registers_nothing_and_reruns(project) -> None:
     outcome = run_training_plan(registry, plan.version, device="cpu")
     assert outcome.result.losses["epoch"].tolist() == [1, 2, 3]
     assert plan.version in load_registry(registry).models
+
+
+@pytest.mark.slow
+def test_cli_merge_trains_and_evaluates_the_next_version(project, tmp_path, monkeypatch,
+                                                         capsys) -> None:
+    """`models train --plan-only`, `models merge` (merge_datasets, then the next version
+    trained and evaluated through Dagster), `models evaluate`, from the command line."""
+    from dlc_assets.cli import main
+    from dlc_tracking.registry.registry_file import load_registry
+
+    config, registry = project
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for key, value in {"DAGSTER_HOME": home, "DLC_PLATFORM_WAREHOUSE": tmp_path / "wh",
+                       "DLC_PLATFORM_WORK_DIR": tmp_path / "work", "DLC_PLATFORM_DEVICE": "cpu",
+                       "DLC_PLATFORM_DATA_ROOT": tmp_path, "DLC_PLATFORM_REGISTRY": registry
+                       }.items():
+        monkeypatch.setenv(key, str(value))
+    main(["models", "train", BASE, "--plan-only", "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert f"planned {BASE}-iter0-shuffle2" in out and "2 epochs" in out
+    assert "partition tinycopy-iter0-shuffle2" in out
+    refine_with_ground_truth(config, config.parent, n_frames=40, n_refined=5)
+    main(["models", "merge", BASE])
+    out = capsys.readouterr().out
+    assert "iteration 0 -> 1" in out and "refined 5 of 5 extracted frames" in out
+    assert f"planned {BASE}-iter1-shuffle1" in out and "success" in out
+    assert "evaluation (" in out and "tail_base" in out
+    assert f"{BASE}-iter1-shuffle1" in load_registry(registry).models
+    with pytest.raises(SystemExit):
+        main(["models", "evaluate", "nope"])
+    assert "no model named 'nope'" in capsys.readouterr().err
