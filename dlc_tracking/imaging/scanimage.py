@@ -100,10 +100,18 @@ def _not_scanimage(path: Path, why: str) -> ImagingError:
         "(`imaging: frame_times:`) with the session's start_time. See docs/imaging.md.")
 
 
-def _description(path: Path, page) -> dict:
+_FRAME_KEYS = ("frameNumbers ", "frameNumbers=", "frameTimestamps_sec")
+
+
+def _description(path: Path, page, only_frame_keys: bool = False) -> dict:
+    """The page's description parsed by tifffile; ``only_frame_keys``: just the lines of
+    frameNumbers and frameTimestamps_sec (half the read time of a long acquisition goes to
+    parsing the ~15 keys of every page otherwise)."""
     import tifffile
 
     text = page.description or ""
+    if only_frame_keys:
+        text = "\n".join(line for line in text.splitlines() if line.startswith(_FRAME_KEYS))
     try:
         data = tifffile.matlabstr2py(text)
     except Exception as exc:  # noqa: BLE001 - tifffile's parser raises various errors
@@ -194,7 +202,8 @@ def _read_file(path: Path) -> tuple[datetime, dict, np.ndarray, np.ndarray]:
         header = _header(tif)
         numbers, times, epoch = [], [], None
         for page in tif.pages:
-            data = _description(path, page)
+            # the first page in full (epoch, and proof of ScanImage's format), then the keys
+            data = _description(path, page, only_frame_keys=epoch is not None)
             if epoch is None:
                 epoch = _epoch(path, data)
             try:
