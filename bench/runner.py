@@ -39,6 +39,7 @@ SCALE_BENCHMARKS = {
     "warehouse_scale": ("bench.warehouse", "run_scale", {}),
     "sensor_scale": ("bench.sensor", "run", {"sizes": (100_000,)}),
     "model_review": ("bench.model_review", "run", {}),
+    "training": ("bench.training", "run", {}),  # platform vs train_network, s/epoch
 }
 BUDGET_S = 15 * 60  # issue 5: the whole suite within 15 minutes on a fresh set-up
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
