@@ -273,3 +273,53 @@ def test_sync_from_nwb_timeseries(tmp_path):
     np.testing.assert_allclose(sync.imaging_s, 3.1 + np.arange(30) / 30.0)
     with pytest.raises(ImagingError, match="no TimeSeries named 'Lick'"):
         read_sync_nwb(path, "Lick", "FrameTTL")
+
+
+def test_saved_flyback_frames_are_dropped(tmp_path):
+    times = _times(12, rate=90.0)  # 2 planes + 1 saved flyback frame per volume
+    paths = write_scanimage_tifs(tmp_path, "f", times, EPOCH, frame_rate_hz=90.0, n_planes=2,
+                                 header_extra={"SI.hFastZ.discardFlybackFrames": False,
+                                               "SI.hFastZ.numDiscardFlybackFrames": 1})
+    acq = read_scanimage(paths)
+    assert acq.n_flyback == 1 and list(acq.plane[:6]) == [0, 1, -1, 0, 1, -1]
+
+
+def _processed(n: int = 250, fps: float = 50.0):
+    import pandas as pd
+
+    t = np.arange(n) / fps
+    return pd.DataFrame({
+        "recording_id": "r", "model_name": "m", "method_name": "two_ears",
+        "params_name": "default", "params_hash": "h", "frame": np.arange(n), "time_s": t,
+        "x_cm": 10 + t, "y_cm": 20 - t, "speed_cm_s": np.full(n, 1.4),
+        "head_direction_deg": np.remainder(350 + 20 * t, 360),
+        "angular_head_velocity_deg_s": np.full(n, 20.0)})
+
+
+def test_table_rows_and_check_figures(tmp_path):
+    from dlc_assets.imaging import imaging_checks
+    from dlc_tracking.imaging.on_imaging import tracking_on_imaging
+
+    # 5 s of video at 50 Hz; imaging at 25 frames/s although the header says 30, and
+    # lasting 8 s: the frame-rate and duration checks warn, frames past the video invalid
+    times = np.arange(200) / 25.0
+    paths = write_scanimage_tifs(tmp_path, "m", times, EPOCH, frame_rate_hz=30.0)
+    config = ImagingConfig(scanimage=[paths[0].name], timezone="+01:00")
+    start = EPOCH.replace(tzinfo=CET)
+    result = tracking_on_imaging(_processed(), config, tmp_path, start, "session.yaml", 50.0,
+                                 None, "test")
+    rows = result.rows
+    assert len(rows) == 200 and list(rows.columns[:5]) == [
+        "recording_id", "model_name", "method_name", "params_name", "params_hash"]
+    inside = rows.time_s <= 249 / 50
+    assert rows.valid[inside].all() and not rows.valid[~inside].any()
+    np.testing.assert_allclose(rows.x_cm[inside], 10 + rows.time_s[inside])
+    hd = rows.head_direction_deg[inside].to_numpy()
+    expected = np.remainder(350 + 20 * rows.time_s[inside].to_numpy(), 360)
+    assert np.abs((hd - expected + 180) % 360 - 180).max() < 1e-9
+    checks = {c.check_name: c for c in imaging_checks(result, config, "session.yaml")}
+    assert not checks["imaging_frame_rate"].passed
+    assert "25.0000 per second" in checks["imaging_frame_rate"].description
+    assert not checks["imaging_matches_video"].passed
+    assert checks["clock_offset"].passed and checks["dropped_camera_frames"].passed
+    assert result.alignment_row["fraction_valid"] == pytest.approx(inside.mean())
