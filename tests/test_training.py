@@ -158,6 +158,20 @@ def test_plan_of_an_unknown_model_or_without_base(project) -> None:
         plan_training(registry, config_path=config, base="bad name")
 
 
+def test_the_cached_tiny_model_is_never_trained_in(registry_path, tiny_pytorch_config,
+                                                   tmp_path) -> None:
+    from dlc_tracking.training.merge import merge_refined
+    from dlc_tracking.training.versions import plan_training
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(registry_path, registry)
+    with pytest.raises(TrainingError, match="cached tiny model of the platform"):
+        plan_training(registry, "tiny_openfield")
+    with pytest.raises(TrainingError, match="copy the project first"):
+        merge_refined(tiny_pytorch_config)
+    assert not (registry.parent / "training").exists()
+
+
 # ------------------------------------------------------------------ real training
 
 

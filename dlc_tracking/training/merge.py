@@ -25,7 +25,7 @@ from dlc_tracking.training.datasets import (
     check_labeled_data,
 )
 from dlc_tracking.training.errors import LabeledDataError
-from dlc_tracking.training.projects import project_config
+from dlc_tracking.training.projects import project_config, refuse_cached_tiny_model
 
 
 @dataclass
@@ -139,6 +139,7 @@ def merge_refined(config_path: str | Path, *, allow_unrefined: bool = False) -> 
     import deeplabcut
 
     config_path = Path(config_path).resolve()
+    refuse_cached_tiny_model(config_path)
     before = int(project_config(config_path)["iteration"])
     status = refinement_status(config_path)
     if not status.extracted:

@@ -65,3 +65,48 @@ def copy_project(config_path: str | Path, dest: str | Path) -> Path:
     cfg["project_path"] = str(dest)
     (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return dest / "config.yaml"
+
+
+def refuse_cached_tiny_model(config_path: str | Path) -> None:
+    """Refuse to train or merge in the platform's own cached tiny models.
+
+    Their projects (``~/.cache/dlc-platform/models/``) back the demo and the tests: a new
+    shuffle or a merge (which advances config.yaml ``iteration``) would change what they
+    register. Work on a copy (:func:`copy_project`, or
+    ``python -m dlc_tracking.training.projects copy CONFIG DEST``).
+
+    Raises
+    ------
+    TrainingError
+        ``config_path`` lies in the tiny-model cache.
+    """
+    from dlc_tracking.synthetic.tiny_model import default_cache_dir
+    from dlc_tracking.training.errors import TrainingError
+
+    cache = (default_cache_dir() / "models").resolve()
+    config = Path(config_path).resolve()
+    if cache == config or cache in config.parents:
+        raise TrainingError(
+            f"{config} is a cached tiny model of the platform (demo and tests use it as it "
+            "is): copy the project first, e.g. `python -m dlc_tracking.training.projects "
+            f"copy {config} demo/lab-project`, register the copy (`dlc-platform models add`) "
+            "and train that.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dlc_tracking.training.projects copy CONFIG DEST``: copy a DLC project."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dlc_tracking.training.projects",
+                                     description="Copy a DLC project (paths rewritten).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cp = sub.add_parser("copy", help="copy a DLC project to a new folder")
+    cp.add_argument("config", type=Path, help="config.yaml of the project")
+    cp.add_argument("dest", type=Path, help="new project folder (must not exist)")
+    args = parser.parse_args(argv)
+    print(copy_project(args.config, args.dest))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

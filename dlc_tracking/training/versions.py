@@ -38,7 +38,7 @@ from dlc_tracking.training.params import (
     model_evaluation_params,
     model_training_params,
 )
-from dlc_tracking.training.projects import project_config
+from dlc_tracking.training.projects import project_config, refuse_cached_tiny_model
 
 VERSION_PATTERN = re.compile(r"^(?P<base>.+?)-iter(?P<iteration>\d+)-shuffle(?P<shuffle>\d+)$")
 PLANS_FOLDER = "training"
@@ -284,6 +284,7 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
                                 "CONFIG.yaml and --base NAME.")
         params = params.with_overrides(**(overrides or {}))
         config_path = Path(config_path).resolve()
+        refuse_cached_tiny_model(config_path)
         cfg = project_config(config_path)
         iteration = int(cfg["iteration"])
         reserved = {p.shuffle for p in list_plans(registry_path)
