@@ -126,7 +126,8 @@ else:
               "from_bad": int(sum(int(r[1:5]) % 10 == 0 for r in df["recording_id"]))}
 wall = time.perf_counter() - t
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "peak_rss_mib": rss, "rss_before_mib": rss0, **spread}))
+print("RESULT " + json.dumps({"wall_s": wall, "peak_rss_mib": rss, "rss_before_mib": rss0,
+                              **spread}))
 """
 
 
@@ -134,7 +135,9 @@ def _child(store: Warehouse, peer: str) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD, str(store.root), MODEL, str(N_PICK),
                           peer], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # DuckDB may draw a progress bar on stdout during a long query: take the result line
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
 
 
 def bench_review(result: BenchResult, sizes: dict, repeats: int) -> None:

@@ -34,6 +34,8 @@ import pandas as pd
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.warehouse.files import _sql_str
 
+MEMORY_LIMIT = "256MB"
+"""DuckDB's memory limit for the per-recording queries (it spills beyond)."""
 DEFAULT_MAX_SHARE = 0.5
 """No recording gets more than this share of the frames (unless no other has any)."""
 
@@ -211,12 +213,17 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
     k = dict(zip(chosen["recording_id"], chosen["picked"].astype(int), strict=True))
     con = store.memory_connection({"frame_quality"})
     try:
+        # Bounded memory whatever the archive: DuckDB otherwise keeps up to 80 % of the
+        # RAM as cache of the files it read.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         alloc = pd.DataFrame({"recording_id": list(k), "k": list(k.values()),
                               "n_frames": [n_frames[r] for r in k]})
         con.register("alloc", alloc)
         ids = _in_list(list(k))
-        # Best frame per time segment, and the next best as reserve: a few rows per
-        # recording come back, whatever the number of flagged frames.
+        # Best frame per time segment, and the next best as reserve: aggregates (no sort
+        # of the flagged frames), a few rows per recording whatever their number. Ties go
+        # to the earlier frame.
+        reserve = 4 * max(k.values())
         cand = con.execute(f"""
             WITH c AS (
                 SELECT q.recording_id, q.frame, q.time_s, q.score,
@@ -224,15 +231,20 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
                 FROM frame_quality q JOIN alloc a ON a.recording_id = q.recording_id
                 WHERE q.model_name = ? AND q.recording_id IN {ids}),
             best AS (
-                SELECT recording_id, frame, time_s, score FROM c
-                QUALIFY row_number() OVER (PARTITION BY recording_id, seg
-                                           ORDER BY score DESC, frame) = 1),
+                SELECT recording_id, arg_max({{'frame': frame, 'time_s': time_s,
+                                              'score': score}},
+                                             {{'s': score, 'f': -frame}}) AS p
+                FROM c GROUP BY recording_id, seg),
             reserve AS (
-                SELECT c.recording_id, c.frame, c.time_s, c.score FROM c
-                JOIN alloc a ON a.recording_id = c.recording_id
-                QUALIFY row_number() OVER (PARTITION BY c.recording_id
-                                           ORDER BY c.score DESC, c.frame) <= 4 * a.k)
-            SELECT * FROM best UNION SELECT * FROM reserve""", [model_name]).df()
+                SELECT recording_id, unnest(arg_max({{'frame': frame, 'time_s': time_s,
+                                                     'score': score}},
+                                                    {{'s': score, 'f': -frame}},
+                                                    {reserve})) AS p
+                FROM c GROUP BY recording_id)
+            SELECT DISTINCT recording_id, p.frame AS frame, p.time_s AS time_s,
+                   p.score AS score
+            FROM (SELECT * FROM best UNION ALL SELECT * FROM reserve)""",
+                           [model_name]).df()
     finally:
         con.close()
     video = dict(zip(chosen["recording_id"], chosen["video_path"], strict=True))
