@@ -283,6 +283,13 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
             raise TrainingError("name a registered model to train, or give --config "
                                 "CONFIG.yaml and --base NAME.")
         params = params.with_overrides(**(overrides or {}))
+        if params.pretrained_file is not None:
+            # As the registry's project paths: ~ and $VARS expanded, relative paths from
+            # the registry file's folder; the plan stores the absolute path.
+            weights = Path(os.path.expandvars(str(params.pretrained_file))).expanduser()
+            if not weights.is_absolute():
+                weights = registry_path.parent / weights
+            params = params.with_overrides(pretrained=str(weights.resolve()))
         config_path = Path(config_path).resolve()
         refuse_cached_tiny_model(config_path)
         cfg = project_config(config_path)
