@@ -283,6 +283,8 @@ def model_queue_tags(recording, registry_path: str | os.PathLike[str]) -> dict[s
         model = meta.assignment.model if meta.assignment else None
         if model is None:
             model = (registry.defaults.get(meta.tracking_type) or (None, None))[0]
+        if model is not None:  # a promoted version runs where its own queue says
+            model = registry.promoted(model)
         queue = registry.models[model].queue if model in registry.models else None
     except (OSError, DLCPlatformError, ValueError):
         return {}

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlc_tracking.model_review.selection import ReviewError
 from dlc_tracking.synthetic.openfield import make_session
 from tests.pipeline_helpers import failure_messages, rid_of, run_recording
 from tests.review_helpers import perturbed_copy, write_evaluation
@@ -62,13 +61,12 @@ def env(tmp_path, tiny_pytorch_config, instance):
             "inference": resources["dlc_inference"], "project_a": project_a}
 
 
-def test_review_compare_promote(env, instance, tmp_path):
+def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
     from dagster import AssetKey
 
     from dlc_assets.cli import main
-    from dlc_assets.cli_review import launch_backfill, report_agreement
     from dlc_tracking.model_review.comparison import compare_models
-    from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
+    from dlc_tracking.model_review.promotion import plan_promotion
     from dlc_tracking.registry.registry_file import load_registry
 
     store, rids, noisy = env["store"], env["rids"], env["noisy"]
@@ -107,19 +105,17 @@ def test_review_compare_promote(env, instance, tmp_path):
                  for _ in d.glob("img*.png"))
     assert len(images) > picked / 2                      # most frames from the noisy one
 
-    # compare on two recordings, with the platform's inference resource on CPU
-    registry = load_registry(env["registry"])
-
-    def infer(model, video, rid):
-        return env["inference"].analyze(model, video, rid).h5_path
-
-    result = compare_models(store, registry, OLD, NEW, infer, recordings=[rids[0], noisy])
-    assert sorted(result.inferred) == sorted([rids[0], noisy])
-    overall = result.agreement.set_index(["recording_id", "body_part"])
+    # compare on two recordings (CLI), with the platform's inference resource on CPU
+    monkeypatch.setenv("DLC_PLATFORM_WORK_DIR", str(tmp_path / "work_cli"))
+    cli = ["--registry", str(env["registry"])]
+    main([*cli, "models", "compare", OLD, NEW, "--recordings", rids[0], noisy,
+          "--device", "cpu", "--warehouse", str(store.root)])
+    agreement = store.read_partition("model_agreement", f"{OLD}__vs__{NEW}")
+    overall = agreement.set_index(["recording_id", "body_part"])
+    assert sorted(agreement["recording_id"].unique()) == sorted([rids[0], noisy])
     assert overall.loc[(noisy, "all"), "median_distance_px"] > 0
-    assert set(result.agreement["body_part"]) == {"nose", "left_ear", "right_ear",
-                                                  "tail_base", "all"}
-    assert report_agreement(instance, store, OLD, NEW, result.agreement) == 2
+    assert set(agreement["body_part"]) == {"nose", "left_ear", "right_ear", "tail_base",
+                                           "all"}
     event = instance.get_latest_materialization_event(AssetKey("model_agreement"))
     assert event.asset_materialization.partition in {rids[0], noisy}
     assert "png" in str(event.asset_materialization.metadata["comparison"].value)
@@ -127,22 +123,32 @@ def test_review_compare_promote(env, instance, tmp_path):
     assert set(refreshed["compared_model"].dropna()) == {NEW}
     assert store.query("SELECT count(*) AS n FROM model_predictions WHERE model_name = ?",
                        [NEW])["n"].iloc[0] == 2 * 90 * 4
+    # the plain function reuses NEW's kept predictions (no second inference)
+    registry = load_registry(env["registry"])
+    again = compare_models(store, registry, OLD, NEW, lambda *a: pytest.fail("inferred"),
+                           recordings=[noisy])
+    assert again.inferred == [] and len(again.agreement) == 5
 
     # promote: refused until evaluated (nothing changed), then exactly OLD's recordings
     before = env["registry"].read_bytes()
-    with pytest.raises(ReviewError, match="never evaluated"):
-        plan_promotion(store, registry, NEW)
+    with pytest.raises(SystemExit):
+        main([*cli, "models", "promote", NEW, "--warehouse", str(store.root)])
+    assert "never evaluated" in capsys.readouterr().err
     assert env["registry"].read_bytes() == before
+    assert store.partitions("model_predictions") == sorted(
+        f"{r}__{NEW}" for r in (rids[0], noisy))
     write_evaluation(store, NEW)
     plan = plan_promotion(store, registry, NEW)          # OLD from the comparison
     assert plan.old == OLD and sorted(plan.recordings) == sorted(rids)
-    apply_promotion(env["registry"], store, plan)
-    backfill_id = launch_backfill(instance, list(plan.recordings), {"t": "1"}, "promote")
-    backfill = instance.get_backfill(backfill_id)
-    target = backfill.asset_backfill_data.target_subset
+    main([*cli, "models", "promote", NEW, "--warehouse", str(store.root)])
+    assert load_registry(env["registry"]).promotions == {OLD: NEW}
+    backfills = instance.get_backfills()
+    assert len(backfills) == 1
+    target = backfills[0].asset_backfill_data.target_subset
     assert AssetKey("dlc_predictions") in target.asset_keys
     for key in target.asset_keys:
         assert set(target.get_partitions_subset(key).get_partition_keys()) == set(rids)
+    assert backfills[0].tags["dlc_platform/promotion"] == f"{OLD}->{NEW}"
 
     # the re-run (as the backfill's runs do) uses NEW; OLD's rows stay queryable
     result = run_recording(instance, env["resources"], noisy)
