@@ -192,7 +192,8 @@ def lifecycle(tmp_path_factory, tiny_pytorch_config):
 
     tmp = tmp_path_factory.mktemp("lifecycle")
     config, registry = project_with_registry(tiny_pytorch_config, tmp,
-                                             evaluation={"max_test_rmse_px": 20.0})
+                                             evaluation={"max_test_rmse_px": 20.0},
+                                             inference_engine="dlc")
     (tmp / "data").mkdir()
     resources = {"data_root": DataRoot(path=str(tmp / "data"), registry_path=str(registry)),
                  "warehouse": WarehouseResource(root=str(tmp / "warehouse")),
@@ -249,6 +250,7 @@ def test_two_versions_trained_and_registered(lifecycle) -> None:
     assert raw[a.version]["trained"]["from_model"] == BASE
     assert raw[a.version]["evaluation"] == {"max_test_rmse_px": 20.0}
     assert (a.version, "two_ears_loose") in registry.pairings
+    assert ea.inference_engine == eb.inference_engine == "dlc"  # as the model it comes from
     # Progress per epoch and the losses read back from DLC's learning_stats.csv.
     assert [p.epoch for p in lc["epochs_seen"]] == [1]
     losses = lc["outcome_b"].result.losses

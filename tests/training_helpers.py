@@ -35,8 +35,9 @@ def short_training(tiny_config: Path, **changes) -> dict:
 
 
 def project_with_registry(tiny_config: Path, folder: Path, training: dict | None = None,
-                          evaluation: dict | None = None) -> tuple[Path, Path]:
-    """A copy of the tiny project and a registry with it as model ``tinycopy``.
+                          evaluation: dict | None = None, **entry) -> tuple[Path, Path]:
+    """A copy of the tiny project and a registry with it as model ``tinycopy`` (``entry``:
+    further keys of its registry entry).
 
     Returns
     -------
@@ -52,6 +53,7 @@ def project_with_registry(tiny_config: Path, folder: Path, training: dict | None
     extra = {"training": training or short_training(tiny_config)}
     if evaluation:
         extra["evaluation"] = evaluation
+    extra.update(entry)
     add_model(registry, BASE, config, description="copy of the tiny model",
               pair_with=["two_ears_loose"], extra=extra)
     return config, registry

@@ -317,7 +317,8 @@ def register_version(registry_path: str | Path, plan: TrainingPlan, result) -> M
 
     The entry also records ``training:`` (the parameters), ``evaluation:`` and
     ``trained:`` (from which model, parameters hash, epochs, final losses, wall time,
-    device, when).
+    device, when), and keeps the ``queue:`` / ``inference_engine:`` of the model it
+    derives from.
 
     Parameters
     ----------
@@ -356,10 +357,16 @@ def register_version(registry_path: str | Path, plan: TrainingPlan, result) -> M
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "plan": str(plan_path(registry_path, plan.version)),
     }
-    extra = {"training": plan.params.to_dict(),
-             "evaluation": {k: v for k, v in plan.evaluation.to_dict().items()
-                            if v is not None},
-             "trained": trained}
+    from dlc_tracking.registry.registry_file import read_registry_yaml
+
+    # Where the model it derives from runs (its workers' queue, its inference engine).
+    parent = ((read_registry_yaml(Path(registry_path)).get("models") or {})
+              .get(plan.from_model) or {}) if plan.from_model else {}
+    extra = {k: parent[k] for k in ("queue", "inference_engine") if parent.get(k)}
+    extra |= {"training": plan.params.to_dict(),
+              "evaluation": {k: v for k, v in plan.evaluation.to_dict().items()
+                             if v is not None},
+              "trained": trained}
     with registry_lock(registry_path):
         return add_model(Path(registry_path), plan.version, plan.config_path,
                          shuffle=plan.shuffle,
