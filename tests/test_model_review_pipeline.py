@@ -58,7 +58,8 @@ def env(tmp_path, tiny_pytorch_config, instance):
         rids.append(rid)
     return {"registry": registry, "resources": resources, "rids": rids,
             "noisy": rids[2], "store": resources["warehouse"].get(),
-            "inference": resources["dlc_inference"], "project_a": project_a}
+            "inference": resources["dlc_inference"], "project_a": project_a,
+            "tiny_config": tiny_pytorch_config}
 
 
 def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
@@ -77,6 +78,14 @@ def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
     event = instance.get_latest_materialization_event(AssetKey("frame_quality"))
     assert event is not None and "flagged_frames" in event.asset_materialization.metadata
 
+    # review: never into the platform's cached tiny model (demo and tests use it)
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.model_review.extraction import extract_selected_frames
+    from dlc_tracking.model_review.selection import select_frames
+
+    with pytest.raises(DLCPlatformError, match="cached tiny model"):
+        extract_selected_frames(store, load_registry(env["registry"]).model(OLD),
+                                select_frames(store, OLD, 2).frames, env["tiny_config"])
     # review: most picked frames in the noisy recording, written the DLC way
     main(["--registry", str(env["registry"]), "models", "review", OLD, "--n", "8",
           "--max-share", "0.75",

@@ -56,7 +56,7 @@ def recording_row(rid: str, **changes) -> pd.DataFrame:
         "status_reason": None, "has_video": True, "source": "inference",
         "fps_source": "video", "video_facts_source": "video", "params_name": "default",
         "params_hash": "2ddbda4220e3723c", "arena_outline_source": None,
-        "arena_outline_px": None,
+        "arena_outline_px": None, "promoted_from": None,
     }
     row.update(changes)
     return pd.DataFrame([row])

@@ -191,11 +191,16 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
     ------
     ReviewError
         The project does not know the model's body parts.
+    TrainingError
+        The project is one of the platform's cached tiny models (copy it first).
     """
     import cv2
     import yaml
 
+    from dlc_tracking.training.projects import refuse_cached_tiny_model
+
     project_config = Path(project_config).absolute()
+    refuse_cached_tiny_model(project_config)  # the demo's and tests' model: work on a copy
     if not project_config.is_file():
         raise ReviewError(f"DLC project config {project_config} not found: give the "
                           "config.yaml of the project to write the frames into (--out).")
