@@ -74,7 +74,8 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
     last = losses.iloc[-1]
     valid = losses["valid_loss"].dropna()
     return dg.MaterializeResult(metadata={
-        "model_version": version, "from_model": str(plan.from_model or ""),
+        "model_version": version, "reused": outcome.reused,
+        "from_model": str(plan.from_model or ""),
         "reason": plan.reason, "project": dg.MetadataValue.path(str(plan.config_path)),
         "iteration": plan.iteration, "shuffle": plan.shuffle,
         "labeled_frames": outcome.labeled.labeled_frames,

@@ -315,11 +315,34 @@ def test_models_show_prints_the_evaluation(lifecycle, capsys, monkeypatch) -> No
 
 @pytest.mark.slow
 def test_registered_version_is_never_retrained(lifecycle) -> None:
+    """Running a plan again (a re-materialization, a retry after registration) reports
+    the registered version without training; a name registered otherwise is refused."""
+    from dlc_tracking.registry.registry_file import load_registry
     from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_training
 
-    a = lifecycle["plan_a"].version
-    with pytest.raises(TrainingError, match="already trained and registered"):
-        run_training_plan(lifecycle["registry"], a, device="cpu")
+    lc = lifecycle
+    a = lc["plan_a"].version
+    entry = load_registry(lc["registry"]).model(a)
+    snapshot = entry.project_config.parent / entry.derived["snapshot"]
+    stamp = snapshot.stat().st_mtime_ns
+    again = run_training_plan(lc["registry"], a, device="cpu")
+    assert again.reused and again.entry.name == a and again.result.snapshot == snapshot
+    assert again.result.losses["epoch"].tolist() == [1]
+    assert snapshot.stat().st_mtime_ns == stamp
+    # A plan whose name someone registered by hand (models add) is refused.
+    plan = plan_training(lc["registry"], BASE)
+    registry_text = lc["registry"].read_text()
+    raw = yaml.safe_load(registry_text)
+    raw["models"][plan.version] = dict(raw["models"][a], trained={"plan": "elsewhere"},
+                                       snapshotindex=0)
+    lc["registry"].write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        with pytest.raises(TrainingError, match="not by this training plan"):
+            run_training_plan(lc["registry"], plan.version, device="cpu")
+    finally:
+        lc["registry"].write_text(registry_text)
+        (lc["registry"].parent / "training" / f"{plan.version}.yaml").unlink()
 
 
 @pytest.mark.slow

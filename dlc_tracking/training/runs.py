@@ -31,12 +31,47 @@ class TrainingOutcome:
         Losses per epoch, wall time, device, snapshots.
     entry : ModelEntry
         The registered version.
+    reused : bool
+        The plan had been trained and registered before (a re-materialization, or a run
+        retried after it registered): nothing was trained again.
     """
 
     plan: TrainingPlan
     labeled: LabeledDataSummary
     result: TrainingResult
     entry: ModelEntry
+    reused: bool = False
+
+
+def _registered_outcome(registry, plan: TrainingPlan) -> TrainingOutcome | None:
+    """The outcome of a plan that registered its version already, None when the name is
+    registered by something else (another plan, ``models add``)."""
+    from dlc_tracking.registry.dlc_projects import list_snapshots
+    from dlc_tracking.training.train import read_learning_stats
+    from dlc_tracking.training.versions import plan_path
+
+    entry = registry.model(plan.version)
+    trained = ((registry.raw.get("models") or {}).get(plan.version) or {}).get("trained") or {}
+    if trained.get("plan") != str(plan_path(registry.path, plan.version)):
+        return None
+    folder = entry.project_config.parent / entry.derived["model_folder"]
+    snapshots = list_snapshots(folder / "train", "pytorch")
+    if not snapshots:
+        raise TrainingError(f"model version {plan.version!r} is registered but its snapshots "
+                            f"are gone from {folder / 'train'}; restore them.")
+    losses = read_learning_stats(folder / "train")
+    result = TrainingResult(plan.config_path, plan.iteration, plan.shuffle,
+                            plan.params.trainingsetindex, folder, snapshots,
+                            int(trained.get("epochs", plan.params.epochs)), losses,
+                            float(trained.get("wall_s", 0.0)), str(trained.get("device", "")),
+                            plan.params.pretrained)
+    from dlc_tracking.training.projects import project_config
+
+    cfg = project_config(plan.config_path)
+    labeled = LabeledDataSummary(plan.config_path, str(cfg["scorer"]),
+                                 [str(b) for b in cfg["bodyparts"]],
+                                 notes=["trained before: the labeled data was not read again"])
+    return TrainingOutcome(plan, labeled, result, entry, reused=True)
 
 
 def _project_lock(config_path: Path):
@@ -84,12 +119,18 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     say = log or (lambda _msg: None)
     registry_path = Path(registry_path).absolute()
     plan = read_plan(registry_path, version)
-    if version in load_registry(registry_path).models:
-        raise TrainingError(
-            f"model version {version!r} is already trained and registered in "
-            f"{registry_path}; a registered version is never retrained or overwritten. "
-            "Plan a new version with `dlc-platform models train "
-            f"{plan.from_model or version}`.")
+    registry = load_registry(registry_path)
+    if version in registry.models:
+        done = _registered_outcome(registry, plan)
+        if done is None:
+            raise TrainingError(
+                f"model version {version!r} is already registered in {registry_path}, not "
+                "by this training plan; a registered version is never retrained or "
+                "overwritten. Plan a new version with `dlc-platform models train "
+                f"{plan.from_model or version}`.")
+        say(f"{version}: already trained and registered by this plan; nothing retrained "
+            f"(snapshot {done.result.snapshot.name})")
+        return done
     from dlc_tracking.training.projects import project_config
 
     cfg = project_config(plan.config_path)
