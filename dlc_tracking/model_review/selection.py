@@ -28,13 +28,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.warehouse.files import _sql_str
 
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 """DuckDB's memory limit for the per-recording queries (it spills beyond)."""
 DEFAULT_MAX_SHARE = 0.5
 """No recording gets more than this share of the frames (unless no other has any)."""
@@ -139,11 +140,19 @@ def recording_scores(store, model_name: str, recordings: Sequence[str] | None = 
         FROM agg a LEFT JOIN recordings r ON r.recording_id = a.recording_id
         ORDER BY a.recording_id"""
     try:
-        return store.query(sql, [model_name])
+        con = store.memory_connection({"frame_quality", "recordings"})
     except DLCPlatformError as exc:
+        raise ReviewError(f"model {model_name!r}: no frame_quality rows in the warehouse "
+                          f"{store.root} ({exc}); process its recordings first.") from exc
+    try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        return con.execute(sql, [model_name]).df()
+    except duckdb.CatalogException as exc:  # frame_quality or recordings never written
         raise ReviewError(f"model {model_name!r}: no frame_quality rows in the warehouse "
                           f"{store.root} ({exc}); process its recordings first (the "
                           "frame_quality asset runs in process_recording).") from exc
+    finally:
+        con.close()
 
 
 def video_problem(video_path, has_video) -> str | None:
