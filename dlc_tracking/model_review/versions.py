@@ -10,6 +10,9 @@ them. Nothing a version predicted is lost; query both with::
     SELECT * FROM predictions WHERE recording_id = ?
     UNION ALL BY NAME
     SELECT * EXCLUDE (source) FROM model_predictions WHERE recording_id = ?
+      AND model_name NOT IN (SELECT model_name FROM predictions WHERE recording_id = ?)
+
+(a version compared before it was promoted is in both: its kept copy stays as written).
 """
 
 from __future__ import annotations
