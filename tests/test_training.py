@@ -396,6 +396,19 @@ def test_merge_refined_labels_then_next_training(lifecycle) -> None:
     assert set(old.rows["iteration"]) == {0}
     assert old.test_rmse_px == pytest.approx(lc["eval_b"].test_rmse_px, abs=1e-6)
     assert load_registry(registry).validate(check_projects=True) == []
+    # Both iterations' versions run inference (DLC's analyze_videos: these versions keep
+    # the `inference_engine: dlc` of their model), each from its own model folder.
+    from dlc_tracking.io.dlc_files import read_predictions
+    from dlc_tracking.synthetic import openfield
+    from resources import DLCInference
+
+    gt = openfield.simulate_openfield(n_frames=20, seed=5)
+    video = openfield.render_video(gt, lc["tmp"] / "after_merge.mp4", noise=2.0, seed=5)
+    inference = DLCInference(device="cpu", work_dir=str(lc["tmp"] / "work"))
+    for name in (lc["plan_b"].version, plan.version):
+        model = load_registry(registry).model(name)
+        found = read_predictions(inference.analyze(model, video, f"rec_{name}").h5_path)
+        assert found.scorer == model.scorer and found.poses.shape[0] == 20
 
 
 @pytest.mark.slow
