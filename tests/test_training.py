@@ -158,6 +158,23 @@ def test_plan_of_an_unknown_model_or_without_base(project) -> None:
         plan_training(registry, config_path=config, base="bad name")
 
 
+def test_partition_added_in_the_ui_is_planned_from_its_model(project) -> None:
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_for_partition, plan_path
+
+    _, registry = project
+    with pytest.raises(TrainingError, match="is not <registered model>-iter<N>-shuffle<S>"):
+        run_training_plan(registry, "other-iter0-shuffle2", device="cpu")
+    with pytest.raises(TrainingError, match=f"the next version of '{BASE}' is "
+                       f"'{BASE}-iter0-shuffle2'"):
+        plan_for_partition(registry, f"{BASE}-iter0-shuffle7")
+    assert not plan_path(registry, f"{BASE}-iter0-shuffle7").exists()
+    plan = plan_for_partition(registry, f"{BASE}-iter0-shuffle2")
+    assert (plan.shuffle, plan.from_model, plan.params.epochs) == (2, BASE, 1)
+    assert plan_path(registry, plan.version).is_file()
+    assert plan_for_partition(registry, plan.version).created_at == plan.created_at
+
+
 def test_the_cached_tiny_model_is_never_trained_in(registry_path, tiny_pytorch_config,
                                                    tmp_path) -> None:
     from dlc_tracking.training.merge import merge_refined

@@ -15,7 +15,11 @@ from dlc_tracking.registry.registry_file import ModelEntry, load_registry
 from dlc_tracking.training.datasets import LabeledDataSummary, check_labeled_data, create_dataset
 from dlc_tracking.training.errors import TrainingError
 from dlc_tracking.training.train import Progress, TrainingResult, train_shuffle
-from dlc_tracking.training.versions import TrainingPlan, read_plan, register_version
+from dlc_tracking.training.versions import (
+    TrainingPlan,
+    plan_for_partition,
+    register_version,
+)
 
 
 @dataclass
@@ -92,7 +96,9 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     registry_path : str or Path
         The registry file (the plan is read from its folder's ``training/``).
     version : str
-        The planned version (see :func:`dlc_tracking.training.versions.plan_training`).
+        The planned version (see :func:`dlc_tracking.training.versions.plan_training`);
+        a ``<model>-iter<N>-shuffle<S>`` without a plan is planned from the registered
+        ``<model>`` when it is that model's next version (a partition added in the UI).
     device : str
         ``auto`` | ``cpu`` | ``cuda:N`` (inference's device rules).
     progress : callable, optional
@@ -118,7 +124,7 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     """
     say = log or (lambda _msg: None)
     registry_path = Path(registry_path).absolute()
-    plan = read_plan(registry_path, version)
+    plan = plan_for_partition(registry_path, version)
     registry = load_registry(registry_path)
     if version in registry.models:
         done = _registered_outcome(registry, plan)

@@ -217,7 +217,7 @@ def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
 def plan_training(registry_path: str | Path, model: str | None = None, *,
                   config_path: str | Path | None = None, base: str | None = None,
                   overrides: dict | None = None, reason: str = "train",
-                  description: str = "") -> TrainingPlan:
+                  description: str = "", expect: str | None = None) -> TrainingPlan:
     """Plan the next training run: pick the version name and shuffle, write the plan.
 
     Either from a registered ``model`` (its project, its ``training:`` / ``evaluation:``
@@ -241,6 +241,9 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
         ``train`` or ``merge`` (recorded).
     description : str
         Description of the new version.
+    expect : str, optional
+        The version name the caller wants; planning fails (nothing written) when the
+        next version has another name.
 
     Returns
     -------
@@ -298,6 +301,12 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
                     if p.config_path == config_path and p.iteration == iteration}
         shuffle = next_shuffle(config_path, reserved)
         version = version_name(base, iteration, shuffle)
+        if expect is not None and expect != version:
+            raise TrainingError(
+                f"model version {expect!r} cannot be planned: the next version of "
+                f"{model or base!r} is {version!r} (project {config_path} is at iteration "
+                f"{iteration}, shuffle {shuffle} is the next free one). Add that partition "
+                f"instead, or run `dlc-platform models train {model or ''}`.")
         if version in registry.models:
             raise TrainingError(f"model version {version!r} is already registered in "
                                 f"{registry_path}; versions are never overwritten.")
@@ -373,3 +382,40 @@ def register_version(registry_path: str | Path, plan: TrainingPlan, result) -> M
                          trainingsetindex=plan.params.trainingsetindex, snapshotindex=-1,
                          description=plan.description, body_part_map=plan.body_part_map,
                          pair_with=plan.pair_with, extra=extra)
+
+
+def plan_for_partition(registry_path: str | Path, version: str) -> TrainingPlan:
+    """The plan of a ``dlc_training_runs`` partition; planned now when it has none.
+
+    A partition added in the UI (``<base>-iter<N>-shuffle<S>``) without a plan is
+    planned from the registered model named ``<base>``, with its ``training:``
+    parameters, when that name is exactly its next version.
+
+    Parameters
+    ----------
+    registry_path : str or Path
+        The registry file.
+    version : str
+        The partition key.
+
+    Returns
+    -------
+    TrainingPlan
+
+    Raises
+    ------
+    TrainingError
+        No plan, and the name is not the next version of a registered model.
+    """
+    if plan_path(registry_path, version).is_file():
+        return read_plan(registry_path, version)
+    parsed = parse_version(version)
+    registry = load_registry(registry_path)
+    if parsed is None or parsed[0] not in registry.models:
+        raise TrainingError(
+            f"no training plan for model version {version!r} "
+            f"({plan_path(registry_path, version)} not found), and {version!r} is not "
+            "<registered model>-iter<N>-shuffle<S>. Plan it with `dlc-platform models "
+            "train MODEL` (or `models merge MODEL`).")
+    return plan_training(registry_path, parsed[0], expect=version,
+                         description=f"{parsed[0]} retrained (partition added in the UI)")
