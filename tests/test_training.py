@@ -175,6 +175,23 @@ def test_partition_added_in_the_ui_is_planned_from_its_model(project) -> None:
     assert plan_for_partition(registry, plan.version).created_at == plan.created_at
 
 
+def test_a_registered_shuffle_is_never_replaced(project) -> None:
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_training
+
+    config, registry = project
+    plan = plan_training(registry, BASE)
+    # Someone made and registered that shuffle by hand after the plan was written.
+    raw = yaml.safe_load(registry.read_text())
+    manual = dict(raw["models"][BASE], shuffle=plan.shuffle)
+    manual["derived"] = dict(manual["derived"], model_folder=manual["derived"][
+        "model_folder"].replace("shuffle1", f"shuffle{plan.shuffle}"))
+    raw["models"]["by_hand"] = manual
+    registry.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(TrainingError, match="is registered as model 'by_hand' now"):
+        run_training_plan(registry, plan.version, device="cpu")
+
+
 def test_the_cached_tiny_model_is_never_trained_in(registry_path, tiny_pytorch_config,
                                                    tmp_path) -> None:
     from dlc_tracking.training.merge import merge_refined

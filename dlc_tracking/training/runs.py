@@ -78,6 +78,22 @@ def _registered_outcome(registry, plan: TrainingPlan) -> TrainingOutcome | None:
     return TrainingOutcome(plan, labeled, result, entry, reused=True)
 
 
+def _refuse_registered_folder(registry, plan: TrainingPlan) -> None:
+    """The shuffle is started over (its model folder replaced): never one a registered
+    model uses (a shuffle made by hand after the plan was written)."""
+    from dlc_tracking.training.datasets import shuffle_folder
+
+    folder = shuffle_folder(plan.config_path, plan.shuffle, plan.params.trainingsetindex)
+    for entry in registry.models.values():
+        if (entry.project_config is not None and entry.derived.get("model_folder")
+                and (entry.project_config.parent / entry.derived["model_folder"]).resolve()
+                == folder.resolve()):
+            raise TrainingError(
+                f"model version {plan.version!r}: shuffle {plan.shuffle} of "
+                f"{plan.config_path} is registered as model {entry.name!r} now; its files "
+                "are never replaced. Plan a new version (`dlc-platform models train`).")
+
+
 def _project_lock(config_path: Path):
     from filelock import FileLock
 
@@ -145,6 +161,7 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
             f"model version {version!r} was planned for iteration {plan.iteration} of "
             f"{plan.config_path}, which is at iteration {cfg['iteration']} now; plan a new "
             "version (`dlc-platform models train`).")
+    _refuse_registered_folder(registry, plan)
     labeled = check_labeled_data(plan.config_path)
     say(f"{version}: {labeled.labeled_frames} labeled frames in {len(labeled.folders)} "
         f"folder(s) of {plan.config_path.parent.name}"
