@@ -12,7 +12,7 @@ from dlc_assets.jobs import (
     warehouse_compaction_job,
     warehouse_compaction_schedule,
 )
-from dlc_assets.model_review import review_assets
+from dlc_assets.model_review import review_assets, review_jobs
 from dlc_assets.registry import registry_assets, registry_checks
 from dlc_assets.tracking import tracking_assets
 from dlc_assets.training import training_assets, training_jobs
@@ -39,7 +39,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
                 *review_assets, *training_assets],
         asset_checks=registry_checks,
         jobs=[process_recording_job, update_registry_job, warehouse_compaction_job,
-              *training_jobs],
+              *training_jobs, *review_jobs],
         schedules=[warehouse_compaction_schedule],
         sensors=[new_recordings_sensor, registry_changes_sensor],
         resources=resources or default_resources(),

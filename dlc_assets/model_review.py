@@ -13,7 +13,7 @@ from dlc_assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predict
 from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.model_review.frame_quality import FrameQualityParams, summarize
 from dlc_tracking.model_review.versions import recording_frame_quality
-from resources import DataRoot, WarehouseResource
+from resources import DataRoot, DLCInference, WarehouseResource
 
 DEFAULT_CUTOFF = 0.6
 
@@ -62,3 +62,126 @@ model_agreement = dg.AssetSpec(
 )
 
 review_assets = [frame_quality, model_agreement]
+
+
+# ----------------------------------------------------------------------------- jobs (UI)
+# The CLI commands as jobs, so the loop runs from the UI's Launchpad too.
+
+
+class ReviewConfig(dg.Config):
+    """`models review` as run config."""
+
+    model: str
+    n: int = 50
+    max_share: float = 0.5
+    out: str | None = None  # config.yaml of the project to write into; default the model's
+
+
+class CompareConfig(dg.Config):
+    """`models compare` as run config."""
+
+    old: str
+    new: str
+    recordings: list[str] | None = None
+    sample: int | None = 20  # None: every recording of old
+    threshold_px: float = 10.0
+
+
+class PromoteConfig(dg.Config):
+    """`models promote` as run config."""
+
+    new: str
+    replaces: str | None = None
+
+
+@dg.op(description="Pick the most informative frames of a model across its recordings and "
+       "write them into its DLC project for refinement (`dlc-platform models review`).")
+def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root: DataRoot,
+                 warehouse: WarehouseResource) -> None:
+    from pathlib import Path
+
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.model_review.extraction import extract_selected_frames
+    from dlc_tracking.model_review.selection import select_frames
+
+    try:
+        model = data_root.registry().model(config.model)
+        out = Path(config.out) if config.out else model.project_config
+        store = warehouse.get()
+        selection = select_frames(store, model.name, config.n, max_share=config.max_share)
+        result = extract_selected_frames(store, model, selection.frames, out,
+                                         skipped=selection.skipped)
+    except DLCPlatformError as exc:
+        raise dg.Failure(description=f"model {config.model}: {exc}") from exc
+    for reason in sorted(f"{r}: {why}" for r, why in result.skipped.items()):
+        context.log.warning(f"skipped {reason}")
+    per = result.images.groupby("recording_id").size().to_dict()
+    context.log.info(f"{len(result.images)} frame(s) written into {out.parent}/labeled-data: "
+                     f"{per}")
+
+
+@dg.op(description="Run NEW on a sample of OLD's recordings, write model_agreement and "
+       "report it per recording (`dlc-platform models compare`).",
+       tags={"dagster-celery/queue": "gpu"}, pool="gpu")
+def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig,
+                           data_root: DataRoot, warehouse: WarehouseResource,
+                           dlc_inference: DLCInference) -> None:
+    from dlc_assets.cli_review import report_agreement
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.model_review.comparison import compare_models
+
+    store = warehouse.get()
+    try:
+        result = compare_models(
+            store, data_root.registry(), config.old, config.new,
+            lambda m, v, r: dlc_inference.analyze(m, v, r, log=context.log).h5_path,
+            recordings=config.recordings, sample=config.sample,
+            threshold_px=config.threshold_px,
+            progress=lambda rid: context.log.info(f"{rid}: compared"))
+    except DLCPlatformError as exc:
+        raise dg.Failure(description=f"compare {config.old} -> {config.new}: {exc}") from exc
+    for rid, why in sorted(result.skipped.items()):
+        context.log.warning(f"skipped {rid}: {why}")
+    if not result.agreement.empty:
+        report_agreement(context.instance, store, config.old, config.new, result.agreement)
+
+
+@dg.op(description="Make NEW the model of OLD's recordings and launch a backfill of exactly "
+       "those (`dlc-platform models promote`).")
+def promote_model_version(context: dg.OpExecutionContext, config: PromoteConfig,
+                          data_root: DataRoot, warehouse: WarehouseResource) -> None:
+    from dlc_assets.cli_review import PROMOTION_TAG, launch_backfill
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
+
+    store = warehouse.get()
+    try:
+        plan = plan_promotion(store, data_root.registry(), config.new, config.replaces)
+        apply_promotion(data_root.registry_path, store, plan)
+    except DLCPlatformError as exc:
+        raise dg.Failure(description=f"promote {config.new}: {exc}") from exc
+    context.log.info(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s)")
+    if plan.recordings:
+        backfill = launch_backfill(context.instance, list(plan.recordings),
+                                   {PROMOTION_TAG: f"{plan.old}->{plan.new}"},
+                                   f"promote {plan.new}")
+        context.log.info(f"backfill {backfill} requested")
+
+
+@dg.job(description="`dlc-platform models review` from the UI (run config: model, n).")
+def review_model_job() -> None:
+    review_model()
+
+
+@dg.job(description="`dlc-platform models compare` from the UI (run config: old, new, "
+        "recordings or sample).")
+def compare_models_job() -> None:
+    compare_model_versions()
+
+
+@dg.job(description="`dlc-platform models promote` from the UI (run config: new, replaces).")
+def promote_model_job() -> None:
+    promote_model_version()
+
+
+review_jobs = [review_model_job, compare_models_job, promote_model_job]

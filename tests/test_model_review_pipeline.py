@@ -59,7 +59,7 @@ def env(tmp_path, tiny_pytorch_config, instance):
     return {"registry": registry, "resources": resources, "rids": rids,
             "noisy": rids[2], "store": resources["warehouse"].get(),
             "inference": resources["dlc_inference"], "project_a": project_a,
-            "tiny_config": tiny_pytorch_config}
+            "tiny_config": tiny_pytorch_config, "project_b": project_b}
 
 
 def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
@@ -113,6 +113,16 @@ def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
     picked = sum(1 for d in (project / "labeled-data").iterdir() if d.name in rids
                  for _ in d.glob("img*.png"))
     assert len(images) > picked / 2                      # most frames from the noisy one
+
+    # the same from the UI: the review_model_job, into another project (its `out`)
+    from dlc_assets.definitions import build_definitions
+
+    other = env["project_b"]
+    job = build_definitions(env["resources"]).resolve_job_def("review_model_job")
+    run = job.execute_in_process(instance=instance, run_config={"ops": {"review_model": {
+        "config": {"model": OLD, "n": 3, "out": str(other)}}}})
+    assert run.success
+    assert len(list((other.parent / "labeled-data").glob("*__*/img*.png"))) == 3
 
     # compare on two recordings (CLI), with the platform's inference resource on CPU
     monkeypatch.setenv("DLC_PLATFORM_WORK_DIR", str(tmp_path / "work_cli"))
