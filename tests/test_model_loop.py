@@ -117,6 +117,7 @@ def test_review_relabel_retrain_compare_promote(tmp_path, tiny_pytorch_config, i
     # review: most of the picked frames come from the noisy recordings
     selection = select_frames(store, V0, 16)
     picked = selection.frames["recording_id"].value_counts()
+    print(f"review picked per recording: {picked.to_dict()} (noisy: {noisy})")
     assert picked.reindex(noisy).fillna(0).sum() >= 0.75 * len(selection.frames)
     extraction = extract_selected_frames(store, load_registry(registry).model(V0),
                                          selection.frames, config)
@@ -147,6 +148,8 @@ def test_review_relabel_retrain_compare_promote(tmp_path, tiny_pytorch_config, i
         new = version_predictions(store, rid, v1)
         err_old = ground_truth_error(old[0], old[1], sessions[rid])
         err_new = ground_truth_error(new[0], new[1], sessions[rid])
+        print(f"{rid}: median error vs ground truth {V0} {err_old:.2f} px, "
+              f"{v1} {err_new:.2f} px")
         assert err_new < err_old, (rid, err_old, err_new)
 
     # promote: exactly version 0's recordings are backfilled; re-runs use version 1
