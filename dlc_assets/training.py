@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 
 from dlc_assets import qc_plots
 from dlc_assets.worker_info import worker_description, worker_metadata
@@ -49,6 +50,10 @@ def model_failures(version: str) -> Iterator[None]:
 @dg.asset(
     group_name=GROUP, partitions_def=model_versions_partitions, deps=[dlc_labeled_data],
     kinds={"deeplabcut", "pytorch"}, pool="gpu", op_tags={"dagster-celery/queue": "gpu"},
+    check_specs=[dg.AssetCheckSpec(
+        "losses_finite", asset="dlc_training_runs",
+        description="Every epoch's train loss (and valid loss where evaluated) is a finite "
+        "number: a diverged training (NaN/inf) is flagged on the version's partition.")],
     description="A model version trained with DeepLabCut (create_training_dataset + "
     "train_network) from its training plan (<registry folder>/training/<version>.yaml), "
     "then registered under the partition's name. Runs on a gpu worker; a run killed "
@@ -71,6 +76,9 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
             raise type(exc)(f"{exc} ({worker_description()})") from exc
     result, plan, entry = outcome.result, outcome.plan, outcome.entry
     losses = result.losses
+    bad = [int(e) for e, t, v in zip(losses["epoch"], losses["train_loss"],
+                                     losses["valid_loss"], strict=True)
+           if not np.isfinite(t) or (v == v and not np.isfinite(v))]
     last = losses.iloc[-1]
     valid = losses["valid_loss"].dropna()
     return dg.MaterializeResult(metadata={
@@ -96,7 +104,12 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
         "losses_plot": qc_plots.png_md(plots.losses_png(losses, version),
                                        "losses per epoch"),
         **worker_metadata(),
-    })
+    }, check_results=[dg.AssetCheckResult(
+        check_name="losses_finite", passed=not bad, severity=dg.AssetCheckSeverity.WARN,
+        description=(f"losses finite at all {len(losses)} epochs" if not bad else
+                     f"non-finite losses at epochs {bad}: the training diverged; lower the "
+                     "learning rate or check the labels"),
+        metadata={"epochs_not_finite": len(bad)})])
 
 
 @dg.asset(

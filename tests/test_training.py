@@ -302,6 +302,7 @@ def test_training_run_materialization_metadata(lifecycle) -> None:
     assert meta["losses_plot"].startswith("![losses per epoch](")
     assert "train_loss" in meta["losses_per_epoch"]
     assert meta["worker_queue"] == "in_process"
+    assert lifecycle["checks"]["losses_finite"].passed
 
 
 @pytest.mark.slow

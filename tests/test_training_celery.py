@@ -20,9 +20,12 @@ pytestmark = pytest.mark.slow
 
 
 def _recon_job(name: str):
+    """The job, reconstructed by calling ``build_definitions()`` (not the module's ``defs``,
+    built once at its first import in this test process, with that moment's environment):
+    the executor and resources follow this test's environment here and on the worker."""
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-    return ReconstructableRepository.for_module("dlc_assets.definitions", "defs",
+    return ReconstructableRepository.for_module("tests.training_helpers", "current_definitions",
                                                 working_directory=str(ROOT)
                                                 ).get_reconstructable_job(name)
 
