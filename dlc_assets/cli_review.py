@@ -119,9 +119,8 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
             "fraction_above_threshold": round(float(overall["fraction_above_threshold"]), 4),
             "low_likelihood_change": round(float(overall["low_likelihood_change"]), 4),
             "distance_travelled_change": round(float(overall["distance_travelled_change"]), 4),
-            "per_body_part": dg.MetadataValue.md(rows.drop(
-                columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3)
-                .to_markdown(index=False)),
+            "per_body_part": dg.MetadataValue.md(_markdown(rows.drop(
+                columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3))),
         }
         try:
             old_p, parts, _ = version_predictions(store, rid, old)
@@ -142,6 +141,14 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
             asset_key="model_agreement", partition=rid, metadata=metadata))
         reported += 1
     return reported
+
+
+def _markdown(df) -> str:
+    """A DataFrame as a Markdown table (without tabulate)."""
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
 
 
 def cmd_compare(args) -> None:
