@@ -291,3 +291,34 @@ def test_cli_parsers_are_hooked():
     args = p.parse_args(["models", "promote", "b", "--replaces", "a"])
     assert args.replaces == "a" and args.func.__name__ == "cmd_promote"
 
+
+
+
+def test_compare_skips_a_recording_without_video_and_refuses_unknown_ones(tmp_path,
+                                                                        registry_path):
+    """OLD = 'tiny_b' (its files need not be here), NEW = the tiny model (they are)."""
+    from dlc_tracking.model_review.comparison import compare_models, sample_recordings
+    from dlc_tracking.registry.registry_file import load_registry
+
+    registry = load_registry(_second_entry(registry_path, tmp_path))
+    store = Warehouse(tmp_path / "wh")
+    rid = "mouse0__s__openfield"
+    store.write_partition("recordings", rid, recordings_row(
+        rid, tmp_path / "gone.mp4", 60, "tiny_b", has_video=False))
+    store.write_partition("predictions", rid, predictions_long(rid, "tiny_b",
+                                                               steady_poses(60)))
+
+    def never(*_args):
+        raise AssertionError("no inference for a recording without its video")
+
+    with pytest.raises(ReviewError, match="two different versions"):
+        compare_models(store, registry, "tiny_b", "tiny_b", never)
+    result = compare_models(store, registry, "tiny_b", "tiny_openfield", never)
+    assert result.agreement.empty and "not in the session" in result.skipped[rid]
+    assert store.partitions("model_agreement") == []
+    with pytest.raises(ReviewError, match="no predictions by 'tiny_b'"):
+        compare_models(store, registry, "tiny_b", "tiny_openfield", never,
+                       recordings=["other__s__openfield"])
+    ids = [f"r{i}" for i in range(10)]
+    assert sample_recordings(ids, 3) == sample_recordings(ids[::-1], 3)
+    assert len(sample_recordings(ids, 3)) == 3 and sample_recordings(ids, None) == ids
