@@ -35,6 +35,15 @@ dlc_labeled_data = dg.AssetSpec(
     "materialized by the platform: the training runs read them.")
 
 
+def markdown_table(df) -> str:
+    """A DataFrame as a Markdown table for the UI's metadata (no tabulate dependency)."""
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |",
+             "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join("" if v != v else str(v) for v in row) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def model_failures(version: str) -> Iterator[None]:
     """The platform's bad-input errors as a Dagster failure naming the model version."""
@@ -100,7 +109,7 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
         "device": result.device,
         "snapshot": dg.MetadataValue.path(str(result.snapshot)),
         "scorer": entry.scorer,
-        "losses_per_epoch": dg.MetadataValue.md(losses.round(6).to_markdown(index=False)),
+        "losses_per_epoch": dg.MetadataValue.md(markdown_table(losses.round(6))),
         "losses_plot": qc_plots.png_md(plots.losses_png(losses, version),
                                        "losses per epoch"),
         **worker_metadata(),
@@ -157,9 +166,9 @@ def model_evaluations(context: dg.AssetExecutionContext, data_root: DataRoot,
             "pcutoff": evaluation.pcutoff,
             "max_test_rmse_px": params.max_test_rmse_px,
             "snapshots_evaluated": int(evaluation.rows["snapshot"].nunique()),
-            "per_body_part": dg.MetadataValue.md(per_part[[
+            "per_body_part": dg.MetadataValue.md(markdown_table(per_part[[
                 "body_part", "train_rmse_px", "test_rmse_px", "train_rmse_pcutoff_px",
-                "test_rmse_pcutoff_px"]].round(2).to_markdown(index=False)),
+                "test_rmse_pcutoff_px"]].round(2))),
             "evaluation_plot": qc_plots.png_md(plots.evaluation_png(evaluation.rows, name),
                                                "RMSE per body part"),
             "evaluation_s": evaluation.seconds, **worker_metadata(),
