@@ -104,7 +104,8 @@ def _fill_tracking(wh: Warehouse, n_recordings: int, processed: pd.DataFrame,
     seconds = []
     for i in range(n_recordings):
         rid = _rid(i)
-        wh.write_partition("recordings", rid, pd.DataFrame([_recording_row(rid, n_frames, ppcm)]))
+        wh.write_partition("recordings", rid, _complete(
+            "recordings", pd.DataFrame([_recording_row(rid, n_frames, ppcm)])))
         df = processed.assign(recording_id=rid, x_cm=processed["x_cm"] + 0.01 * i)
         t, _ = timed(lambda df=df, rid=rid: wh.write_processed_tracking(rid, df, ARENA_CM,
                                                                         ARENA_CM))
