@@ -144,7 +144,11 @@ def read_learning_stats(train_dir: str | Path) -> pd.DataFrame:
     base = ["epoch", "train_loss", "valid_loss"]
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in base})
-    raw = pd.read_csv(path)
+    try:
+        raw = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):  # caught mid-write by DLC
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in base})
+    raw = raw.dropna(subset=["step"]).reset_index(drop=True)
     out = pd.DataFrame({"epoch": raw["step"].astype(int)})
     out["train_loss"] = raw.get("losses/train.total_loss", np.nan)
     out["valid_loss"] = raw.get("losses/eval.total_loss", np.nan)
