@@ -52,6 +52,23 @@ def _positive(name: str, value: Any, allow_none: bool = True) -> float | None:
     return float(value)
 
 
+def _from_mapping(cls, data: dict, kind: str, where: str):
+    """``cls(**data)`` with unknown keys and invalid values reported as a TrainingError
+    naming ``where`` (the registry file and key)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    prefix = f"{where}: " if where else ""
+    if unknown:
+        raise TrainingError(f"{prefix}unknown {kind} parameter(s) {unknown}; known: "
+                            f"{sorted(known)} (docs/models.md).")
+    try:
+        return cls(**data)
+    except TrainingError as exc:
+        raise TrainingError(f"{prefix}{exc}") from None
+    except TypeError as exc:
+        raise TrainingError(f"{prefix}invalid {kind} parameters: {exc}") from None
+
+
 @dataclass(frozen=True)
 class TrainingParams:
     """How a model version is trained (DeepLabCut 3, PyTorch engine).
@@ -181,22 +198,11 @@ class TrainingParams:
             Unknown keys or invalid values (the message names ``where``).
         """
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        prefix = f"{where}: " if where else ""
-        if unknown:
-            raise TrainingError(f"{prefix}unknown training parameter(s) {unknown}; known: "
-                                f"{sorted(known)} (docs/models.md).")
         if isinstance(data.get("augmentation"), Mapping):
             data["augmentation"] = dict(data["augmentation"])
         if data.get("pytorch_cfg_updates") is not None:
             data["pytorch_cfg_updates"] = dict(data["pytorch_cfg_updates"])
-        try:
-            return cls(**data)
-        except TrainingError as exc:
-            raise TrainingError(f"{prefix}{exc}") from None
-        except TypeError as exc:
-            raise TrainingError(f"{prefix}invalid training parameters: {exc}") from None
+        return _from_mapping(cls, data, "training", where)
 
     def to_dict(self) -> dict:
         """Plain, YAML/JSON-able values of every parameter."""
@@ -263,17 +269,7 @@ class EvaluationParams:
         TrainingError
             Unknown keys or invalid values (the message names ``where``).
         """
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        prefix = f"{where}: " if where else ""
-        if unknown:
-            raise TrainingError(f"{prefix}unknown evaluation parameter(s) {unknown}; known: "
-                                f"{sorted(known)} (docs/models.md).")
-        try:
-            return cls(**data)
-        except TrainingError as exc:
-            raise TrainingError(f"{prefix}{exc}") from None
+        return _from_mapping(cls, dict(data or {}), "evaluation", where)
 
     def to_dict(self) -> dict:
         """Plain values of every parameter."""
