@@ -107,7 +107,7 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
     from dlc_assets.qc_plots import png_md
     from dlc_tracking.model_review.frame_quality import align_poses
     from dlc_tracking.model_review.pictures import comparison_png, disagreement_frame
-    from dlc_tracking.model_review.versions import version_predictions
+    from dlc_tracking.model_review.version_predictions import version_predictions
 
     reported = 0
     for rid, rows in agreement.groupby("recording_id"):

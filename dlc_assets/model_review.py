@@ -12,7 +12,7 @@ from dlc_assets.schemas import column_schema
 from dlc_assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
 from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.model_review.frame_quality import FrameQualityParams, summarize
-from dlc_tracking.model_review.versions import recording_frame_quality
+from dlc_tracking.model_review.version_predictions import recording_frame_quality
 from resources import DataRoot, DLCInference, WarehouseResource
 
 DEFAULT_CUTOFF = 0.6

@@ -71,7 +71,7 @@ def test_review_relabel_retrain_compare_promote(tmp_path, tiny_pytorch_config, i
     from dlc_tracking.model_review.extraction import extract_selected_frames
     from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
     from dlc_tracking.model_review.selection import select_frames
-    from dlc_tracking.model_review.versions import version_predictions
+    from dlc_tracking.model_review.version_predictions import version_predictions
     from dlc_tracking.registry.editing import add_model
     from dlc_tracking.registry.registry_file import load_registry
     from dlc_tracking.training.evaluate import evaluate_model

@@ -14,7 +14,7 @@ from dlc_tracking.model_review import agreement, selection
 from dlc_tracking.model_review import frame_quality as fq
 from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
 from dlc_tracking.model_review.selection import ReviewError
-from dlc_tracking.model_review.versions import (
+from dlc_tracking.model_review.version_predictions import (
     keep_current_predictions,
     recording_frame_quality,
     version_key,

@@ -10,6 +10,8 @@ extraction     those frames written into the DLC project the way DeepLabCut's
                extract_outlier_frames does (labeled-data/<video>/img*.png +
                machinelabels-iter<N>.h5), for napari-deeplabcut
 agreement      how two versions differ per recording x body part (model_agreement)
+version_predictions  every version's predictions of a recording kept in the warehouse
+               (``model_predictions``), and a recording's frame flags against them
 comparison     running a new version on a sample of recordings (model_predictions)
 promotion      making a new version the model of an old one's recordings (registry
                ``promotions:``), keeping the old predictions, choosing what to re-run

@@ -24,7 +24,7 @@ from dlc_tracking.model_review.frame_quality import (
     align_poses,
 )
 from dlc_tracking.model_review.selection import ReviewError, video_problem
-from dlc_tracking.model_review.versions import (
+from dlc_tracking.model_review.version_predictions import (
     recording_frame_quality,
     version_key,
     version_predictions,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dlc_tracking.errors import DLCPlatformError, RegistryError
 from dlc_tracking.model_review.selection import ReviewError
-from dlc_tracking.model_review.versions import keep_current_predictions
+from dlc_tracking.model_review.version_predictions import keep_current_predictions
 from dlc_tracking.registry.registry_file import Registry, check_pairing, load_registry
 
 
