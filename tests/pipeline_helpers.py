@@ -20,6 +20,15 @@ def run_recording(instance, resources, rid: str):
     return job.execute_in_process(partition_key=rid, instance=instance, raise_on_error=False)
 
 
+def current_definitions():
+    """``build_definitions()`` with the environment of the moment: a zero-argument target
+    for Dagster's reconstructable jobs (Celery workers, execute_job). The module-level
+    ``defs`` is built once per process, with whatever environment the first import saw."""
+    from dlc_assets.definitions import build_definitions
+
+    return build_definitions()
+
+
 def failure_messages(result) -> str:
     out = []
     for event in result.all_events:

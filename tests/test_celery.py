@@ -94,7 +94,7 @@ def _workers(cluster, gpu_env: dict | None = None):
 def _recon_job():
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-    return ReconstructableRepository.for_module("dlc_assets.definitions", "defs",
+    return ReconstructableRepository.for_module("tests.pipeline_helpers", "current_definitions",
                                                 working_directory=str(ROOT)
                                                 ).get_reconstructable_job("process_recording")
 

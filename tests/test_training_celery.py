@@ -25,7 +25,7 @@ def _recon_job(name: str):
     the executor and resources follow this test's environment here and on the worker."""
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-    return ReconstructableRepository.for_module("tests.training_helpers", "current_definitions",
+    return ReconstructableRepository.for_module("tests.pipeline_helpers", "current_definitions",
                                                 working_directory=str(ROOT)
                                                 ).get_reconstructable_job(name)
 

@@ -105,11 +105,3 @@ def refine_with_ground_truth(config: Path, folder: Path, *, n_frames: int = 120,
         h5.unlink()
         (target / h5.name.replace(".h5", ".csv")).unlink(missing_ok=True)
     return {"video": video, "frames": frames, "folder": target}
-
-
-def current_definitions():
-    """``build_definitions()`` with the environment of the moment (a zero-argument target
-    for Dagster's reconstructable jobs; the module's ``defs`` is built once per process)."""
-    from dlc_assets.definitions import build_definitions
-
-    return build_definitions()
