@@ -1,6 +1,11 @@
 """Prepare the embedded demo: the tiny trained model(s), a registry naming them, and
 synthetic sessions under the demo data root. Idempotent; run by scripts/start.sh.
 
+The demo registers ``tiny_openfield`` from its own copy of the cached tiny project
+(``<demo>/models/``), with a ``training:`` and an ``evaluation:`` section, so the whole
+model loop of docs/models.md (train, evaluate, review, merge, compare, promote) runs on
+the demo as it is: the platform never trains in its cached models, which the tests share.
+
     python -m dlc_assets.demo [--sessions N] [--with-tensorflow]
 """
 
@@ -21,8 +26,47 @@ from dlc_tracking.synthetic.tiny_model import build_tiny_model, cached_config_pa
 TEMPLATE = settings.PROJECT_ROOT / "registry" / "registry.yaml"
 
 
+# The demo model's training section (docs/models.md): fine-tuning from its own trained
+# snapshot (offline), few epochs (~6 s each on a laptop CPU), no 448 px crops of its
+# 200x150 frames; and the test error its evaluation check accepts.
+DEMO_TRAINING = {"epochs": 5, "batch_size": 8, "learning_rate": 0.0001,
+                 "augmentation": {"crop_sampling": None}}
+DEMO_EVALUATION = {"max_test_rmse_px": 6.0}
+
+
+def demo_project(pytorch_config: Path, models_dir: Path) -> Path:
+    """The demo's own copy of the cached tiny PyTorch project (made once; a newer cached
+    model gets a new copy, named by its cache folder, and earlier copies stay as they are).
+
+    Returns
+    -------
+    Path
+        config.yaml of the copy.
+    """
+    from dlc_tracking.training.projects import copy_project
+
+    pytorch_config = pytorch_config.resolve()
+    dest = models_dir / pytorch_config.parent.parent.name / pytorch_config.parent.name
+    done = dest.parent / ".copied"  # written last: a copy cut short is made again
+    if not done.exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        copy_project(pytorch_config, dest)
+        done.write_text(f"{pytorch_config}\n")
+    return dest / "config.yaml"
+
+
+def _trained_snapshot(config_path: Path) -> Path:
+    """The project's trained snapshot (iteration 0, shuffle 1): the demo's weights to
+    fine-tune from."""
+    snapshots = sorted(config_path.parent.glob(
+        "dlc-models-pytorch/iteration-0/*shuffle1/train/snapshot-*.pt"))
+    return snapshots[-1]
+
+
 def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | None) -> None:
-    """Registry = the versioned template plus the tiny models, added through the admin API."""
+    """Registry = the versioned template plus the tiny models, added through the admin API
+    (``tiny_openfield`` from the demo's own copy of the project, see :func:`demo_project`)."""
     if registry.exists():
         current = load_registry(registry)
         if ("tiny_openfield" in current.models and
@@ -32,9 +76,11 @@ def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | Non
         registry.unlink()
     registry.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(TEMPLATE, registry)
+    training = {**DEMO_TRAINING, "pretrained": str(_trained_snapshot(pytorch_config))}
     add_model(registry, "tiny_openfield", pytorch_config, description="Tiny PyTorch (DLC 3) "
               "model trained offline on synthetic open-field videos", pair_with=[
-                  "two_ears", "two_ears_loose", "nose_tail_base", "centroid_all"])
+                  "two_ears", "two_ears_loose", "nose_tail_base", "centroid_all"],
+              extra={"training": training, "evaluation": DEMO_EVALUATION})
     if tf_config is not None:
         add_model(registry, "tiny_legacy", tf_config, description="Tiny TensorFlow (DLC 2) "
                   "model with legacy body-part names", body_part_map={
@@ -76,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     tf_config = (build_tiny_model("tensorflow") if args.with_tensorflow
                  else cached_config_path("tensorflow"))
     registry = Path(settings.registry_path())
+    pytorch_config = demo_project(pytorch_config, registry.parent / "models")
     prepare_registry(registry, pytorch_config, tf_config)
     made = prepare_sessions(Path(settings.data_root()), args.sessions)
     print(f"[demo] registry {registry}; data root {settings.data_root()} "
