@@ -6,7 +6,7 @@ The demo registers ``tiny_openfield`` from its own copy of the cached tiny proje
 model loop of docs/models.md (train, evaluate, review, merge, compare, promote) runs on
 the demo as it is: the platform never trains in its cached models, which the tests share.
 
-    python -m dlc_assets.demo [--sessions N] [--with-tensorflow]
+    python -m dlc_assets.demo [--sessions N] [--with-tensorflow] [--no-imaging]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from dlc_assets import settings
@@ -112,11 +113,45 @@ def prepare_sessions(data_root: Path, n_sessions: int) -> list[Path]:
     return made
 
 
+def prepare_imaging_session(data_root: Path) -> Path | None:
+    """A session imaged with ScanImage while filmed (docs/imaging.md): the synthetic video,
+    two ScanImage tifs of a 15 Hz acquisition started with the video, and no start_time
+    in session.yaml (the acquisition start is the recording's start). Its recording gets
+    ``tracking_on_imaging`` rows, one per imaging frame."""
+    from datetime import datetime
+
+    from dlc_tracking.synthetic.scanimage_tifs import write_scanimage_tifs
+
+    folder = data_root / "mouse03" / "2026-01-05_openfield_imaging"
+    if (folder / "openfield.mp4").exists():
+        return None
+    staging = data_root.parent / ".demo-staging"  # the sensor sees the session complete
+    shutil.rmtree(staging, ignore_errors=True)
+    made = make_session(staging, "mouse03", folder.name, n_frames=300, seed=103)
+    n_imaging, rate_hz = 150, 15.0  # the 10 s of video at 15 Hz, in two files
+    times = np.arange(n_imaging) / rate_hz
+    tifs = write_scanimage_tifs(made, "mouse03_imaging", times, datetime(2026, 1, 5, 10),
+                                frame_rate_hz=rate_hz, frames_per_file=75)
+    meta = yaml.safe_load((made / "session.yaml").read_text())
+    meta.pop("start_time", None)
+    meta["imaging"] = {"scanimage": [p.name for p in tifs], "timezone": "+01:00"}
+    (made / "session.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (made.parent / "subject.yaml").write_text("species: Mus musculus\nsex: M\nage: P90D\n"
+                                              "strain: C57BL/6J\n")
+    folder.parent.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    made.parent.rename(folder.parent)
+    shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sessions", type=int, default=2)
     p.add_argument("--with-tensorflow", action="store_true",
                    help="also build (or reuse) the tiny TF model and register it")
+    p.add_argument("--no-imaging", dest="imaging", action="store_false",
+                   help="leave out the imaging session (mouse03, ScanImage tifs)")
     args = p.parse_args(argv)
     pytorch_config = build_tiny_model("pytorch")
     tf_config = (build_tiny_model("tensorflow") if args.with_tensorflow
@@ -125,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     pytorch_config = demo_project(pytorch_config, registry.parent / "models")
     prepare_registry(registry, pytorch_config, tf_config)
     made = prepare_sessions(Path(settings.data_root()), args.sessions)
+    if args.imaging:
+        made += [f for f in [prepare_imaging_session(Path(settings.data_root()))] if f]
     print(f"[demo] registry {registry}; data root {settings.data_root()} "
           f"({len(made)} new session(s)); warehouse {settings.warehouse_root()}")
 
