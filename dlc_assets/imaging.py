@@ -95,8 +95,9 @@ def imaging_checks(result: ImagingResult, config, start_source: str
         check_name="dropped_camera_frames", passed=ok, severity=dg.AssetCheckSeverity.WARN,
         description=None if ok else (
             f"{cam.dropped} dropped camera frame(s): {cam.n_ttl} camera TTLs for "
-            f"{cam.n_ttl - cam.dropped} video frames; {cam.note}."),
+            f"{cam.time_s.size} video frames; {cam.note}."),
         metadata={"dropped_frames": cam.dropped if cam else 0,
+                  "trailing_ttls": cam.trailing if cam else 0,
                   "located": bool(cam.located) if cam else "no sync"}))
     err = result.frame_rate_error
     ok = err is None or err <= config.frame_rate_tolerance

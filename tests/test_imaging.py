@@ -159,6 +159,22 @@ def test_sync_one_dropped_camera_frame(tmp_path):
         camera_frame_times(sync.camera_s, n + 2, None, str(path))
 
 
+@pytest.mark.parametrize("drift_ppm", [-20.0, -5.0, 3.0, 30.0])
+def test_dropped_frame_located_gap_by_gap_despite_drift(drift_ppm):
+    # 1 h at 50 Hz on the DAQ, one frame dropped at 40,000, the DAQ recording 3 TTLs after
+    # the video stopped; the camera's clock drifts against the DAQ's
+    fps, n_ttl, drop, trailing = 50.0, 180_000, 40_000, 3
+    rng = np.random.default_rng(1)
+    ttl = 5.0 + np.arange(n_ttl) / fps + rng.normal(0, 2e-4, n_ttl)
+    saved = np.delete(np.arange(n_ttl - trailing), drop)
+    stamps = 1000.0 + (ttl[saved] - 5.0) * (1 + drift_ppm * 1e-6) + rng.normal(0, 2e-4,
+                                                                                 saved.size)
+    cam = camera_frame_times(ttl, saved.size, stamps, "sync.csv")
+    assert cam.located and cam.dropped == 1 and cam.trailing == trailing
+    np.testing.assert_array_equal(cam.time_s, ttl[saved])
+    assert "1 dropped frame(s) located" in cam.note and "3 camera TTL(s) after" in cam.note
+
+
 def test_clock_from_sync_and_from_start_times(tmp_path):
     paths = write_scanimage_tifs(tmp_path, "m", _times(60), EPOCH, frame_rate_hz=30.0)
     frames = load_imaging(ImagingConfig(scanimage=[paths[0].name]), tmp_path,

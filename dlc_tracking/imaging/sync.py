@@ -24,7 +24,7 @@ import numpy as np
 from dlc_tracking.imaging.errors import ImagingError
 from dlc_tracking.imaging.frame_times import read_times, require_increasing
 
-__all__ = ["CameraTimes", "SyncSignals", "camera_frame_times", "read_sync_csv",
+__all__ = ["CameraTimes", "SyncSignals", "camera_frame_times", "frame_slots", "read_sync_csv",
            "read_sync_files", "read_sync_nwb"]
 
 SIGNALS = ("camera", "imaging")
@@ -132,12 +132,16 @@ class CameraTimes:
     n_ttl : int
         Camera TTLs.
     dropped : int
-        TTLs without a video frame (dropped frames), ``n_ttl - n_video_frames``.
+        Video frames missing between the first and last saved frame (their TTLs have no
+        frame). Without the camera's timestamps, every TTL beyond the frame count.
     located : bool
         The dropped frames were located from the video's timestamps (else the frames
         took the first TTLs).
     note : str
         What was done, in words (goes into provenance).
+    trailing : int
+        TTLs after the video's last frame (the DAQ kept recording after the video file
+        was closed): not dropped frames, reported in ``note``.
     """
 
     time_s: np.ndarray
@@ -145,11 +149,42 @@ class CameraTimes:
     dropped: int
     located: bool
     note: str
+    trailing: int = 0
+
+
+def frame_slots(video_timestamps_s: np.ndarray) -> np.ndarray:
+    """The TTL slot of each video frame from the camera's own timestamps, gap by gap.
+
+    Each gap between consecutive timestamps is rounded to a whole number of the camera's
+    own period (its median step), so clock drift between the camera and the DAQ never
+    accumulates over the recording: only one gap at a time is measured.
+
+    Parameters
+    ----------
+    video_timestamps_s : np.ndarray
+        ``(n_frames,)`` the camera's per-frame timestamps (its own clock).
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_frames,)`` int, 0 for the first frame, strictly increasing.
+    """
+    steps = np.diff(np.asarray(video_timestamps_s, np.float64))
+    if steps.size == 0:
+        return np.zeros(1, np.int64)
+    period = float(np.median(steps))
+    slots = np.maximum(np.rint(steps / period), 1).astype(np.int64) if period > 0 else \
+        np.ones(steps.size, np.int64)
+    return np.r_[0, np.cumsum(slots)]
 
 
 def camera_frame_times(camera_ttl_s: np.ndarray, n_frames: int,
                        video_timestamps_s: np.ndarray | None, source: str) -> CameraTimes:
     """Assign the camera TTLs to the video's frames.
+
+    With the camera's own per-frame timestamps the gaps between them locate the dropped
+    frames (one gap at a time, :func:`frame_slots`); TTLs after the last frame are
+    trailing TTLs (the DAQ recorded past the video), reported apart from dropped frames.
 
     Parameters
     ----------
@@ -176,17 +211,25 @@ def camera_frame_times(camera_ttl_s: np.ndarray, n_frames: int,
             "fewer frames than the video holds (is it the right camera's line, or did the "
             "DAQ stop before the camera?). Fix the sync file or remove `sync:` to align by "
             "start time and frame rate.")
+    if video_timestamps_s is not None and video_timestamps_s.size == n_frames and n_frames:
+        index = frame_slots(video_timestamps_s)
+        if index[-1] < n_ttl:
+            dropped = int(index[-1] + 1 - n_frames)
+            trailing = int(n_ttl - 1 - index[-1])
+            parts = []
+            if dropped:
+                parts.append(f"{dropped} dropped frame(s) located from the video's "
+                             "timestamps file (its gaps matched to the TTLs)")
+            if trailing:
+                parts.append(f"{trailing} camera TTL(s) after the video's last frame "
+                             "ignored (the DAQ recorded past the video; not dropped frames)")
+            return CameraTimes(camera_ttl_s[index], n_ttl, dropped, True,
+                               "; ".join(parts) or "one camera TTL per frame", trailing)
     if n_ttl == n_frames:
         return CameraTimes(camera_ttl_s.copy(), n_ttl, 0, True, "one camera TTL per frame")
     dropped = n_ttl - n_frames
-    if video_timestamps_s is not None and video_timestamps_s.size == n_frames:
-        step = float(np.median(np.diff(camera_ttl_s)))
-        index = np.rint((video_timestamps_s - video_timestamps_s[0]) / step).astype(np.int64)
-        if index[-1] < n_ttl and np.all(np.diff(index) > 0):
-            return CameraTimes(camera_ttl_s[index], n_ttl, dropped, True,
-                               f"{dropped} dropped frame(s) located from the video's "
-                               "timestamps file (its gaps matched to the TTLs)")
     return CameraTimes(camera_ttl_s[:n_frames].copy(), n_ttl, dropped, False,
-                       f"{dropped} dropped frame(s) could not be located (no usable per-frame "
-                       "timestamps): video frames take the first TTLs, so frames after a drop "
-                       f"may be up to {dropped} frame(s) early")
+                       f"{dropped} camera TTL(s) more than video frames could not be located "
+                       "(no usable per-frame timestamps; dropped frames or TTLs after the "
+                       "video stopped): video frames take the first TTLs, so frames after a "
+                       f"drop may be up to {dropped} frame(s) early")
