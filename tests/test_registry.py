@@ -196,3 +196,90 @@ def test_assignment_only_from_accepted_pairings(registry):
 def test_shipped_registry_template_loads():
     registry = load_registry(ROOT / "registry" / "registry.yaml")
     assert "two_ears" in registry.methods and registry.tracking_type("openfield").supported
+
+
+# ------------------------------------------------------------------ concurrent edits
+
+_EDITS_SCRIPT = """
+import sys
+from pathlib import Path
+from dlc_tracking.registry.editing import edit_registry
+registry, prefix, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def add(name):
+    def edit(doc):
+        doc["methods"][name] = dict(doc["methods"]["two_ears_loose"])
+    return edit
+for i in range(n):
+    edit_registry(registry, add(f"{prefix}_{i}"))
+"""
+
+
+def test_concurrent_registry_edits_lose_nothing(tmp_path) -> None:
+    """Threads and processes editing the registry at once: every edit lands (one lock for
+    every writer, a temporary file per writer), and no temporary file is left behind."""
+    import subprocess
+    import sys
+    import threading
+
+    from dlc_tracking.registry.editing import edit_registry
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    mode = registry.stat().st_mode & 0o777
+    procs = [subprocess.Popen([sys.executable, "-c", _EDITS_SCRIPT, str(registry), f"p{k}",
+                               "6"], cwd=ROOT) for k in range(3)]
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(6):
+                def edit(doc, name=f"t{k}_{i}"):
+                    doc["methods"][name] = dict(doc["methods"]["two_ears_loose"])
+                edit_registry(registry, edit)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert errors == []
+    methods = set(load_registry(registry).methods)
+    expected = {f"t{k}_{i}" for k in range(6) for i in range(6)} | {
+        f"p{k}_{i}" for k in range(3) for i in range(6)}
+    assert expected <= methods, sorted(expected - methods)
+    assert not list(tmp_path.glob("*.tmp")) and registry.stat().st_mode & 0o777 == mode
+
+
+def test_registry_lock_is_reentrant_for_its_holder(tmp_path) -> None:
+    """A caller holding the registry lock (planning, registering) can edit the registry
+    without waiting for itself; another thread waits until the holder is done."""
+    import threading
+
+    from dlc_tracking.registry.editing import edit_registry, registry_lock
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    order: list[str] = []
+
+    def other() -> None:
+        with registry_lock(registry):
+            order.append("other")
+
+    def holder() -> None:
+        with registry_lock(registry), registry_lock(registry):
+            t = threading.Thread(target=other)
+            t.start()
+            edit_registry(registry, lambda doc: doc["methods"].pop("two_ears_strict"))
+            t.join(timeout=0.5)
+            order.append("holder")
+        t.join(timeout=30)
+
+    run = threading.Thread(target=holder)
+    run.start()
+    run.join(timeout=60)
+    assert not run.is_alive(), "deadlock: the holder waited for its own lock"
+    assert order == ["holder", "other"]
+    assert "two_ears_strict" not in load_registry(registry).methods

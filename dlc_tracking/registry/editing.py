@@ -4,13 +4,21 @@ from their outputs only), pairings added and removed.
 Edits are round trips through ruamel.yaml, so the comments, key order and layout of the
 versioned file survive; the file is replaced (atomically) only when the edited registry
 validates as a whole, so a refused edit leaves it exactly as it was.
+
+Every writer of the registry (``models add``, pair / unpair, promotions, a trained
+version's registration) goes through :func:`edit_registry`, which holds
+:func:`registry_lock` for the whole read-modify-write: two edits at once, from threads
+or from processes on machines sharing the file, never lose one another's change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from collections.abc import Callable
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -46,8 +54,73 @@ def _plain(value):
     return value
 
 
+# One (re-entrant lock, depth) per registry file in this process: threads queue on the
+# RLock; the file lock (between processes) is taken by the outermost holder only, so a
+# caller holding the lock can call edit_registry (a second flock from the same process
+# on another descriptor would wait for itself forever).
+_LOCKS: dict[str, list] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def registry_lock(registry_path: str | Path) -> Iterator[None]:
+    """Hold the registry's lock: serialises read-modify-write edits of the file between
+    threads and processes (``.<registry name>.lock`` next to it). Re-entrant: a thread
+    that holds it may take it again (e.g. plan, then register, then edit).
+
+    Parameters
+    ----------
+    registry_path : str or Path
+        The registry file.
+    """
+    from filelock import FileLock
+
+    path = Path(registry_path).absolute()
+    key = str(path)
+    with _LOCKS_GUARD:
+        state = _LOCKS.setdefault(key, [threading.RLock(), 0, None])
+    rlock = state[0]
+    with rlock:
+        if state[1] == 0:
+            flock = FileLock(str(path.with_name(f".{path.name}.lock")))
+            flock.acquire()
+            state[2] = flock
+        state[1] += 1
+        try:
+            yield
+        finally:
+            state[1] -= 1
+            if state[1] == 0:
+                state[2].release()
+                state[2] = None
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """``text`` in a new temporary file next to ``path`` (a unique name per writer),
+    with the permissions ``path`` has (or the umask's); returns the temporary file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)  # mkstemp makes 0600: keep the registry readable by all
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def edit_registry(path: Path, edit: Callable[[CommentedMap], None]) -> None:
     """Apply ``edit`` to the registry document and write it back if the result validates.
+
+    The whole read-modify-write holds :func:`registry_lock`, and the new text is written
+    to a temporary file of its own, then moved over the registry (``os.replace``).
 
     Raises
     ------
@@ -56,6 +129,11 @@ def edit_registry(path: Path, edit: Callable[[CommentedMap], None]) -> None:
         then unchanged).
     """
     path = Path(path)
+    with registry_lock(path):
+        _edit_locked(path, edit)
+
+
+def _edit_locked(path: Path, edit: Callable[[CommentedMap], None]) -> None:
     y = _yaml()
     if path.exists():
         try:
@@ -72,14 +150,13 @@ def edit_registry(path: Path, edit: Callable[[CommentedMap], None]) -> None:
     if not path.exists():
         buf.write(NEW_FILE_HEADER)
     y.dump(doc, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    tmp = _write_atomically(path, buf.getvalue())
     try:
         load_registry(tmp)
-    except Exception:
+        os.replace(tmp, path)
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
 
 
 def _section(doc: CommentedMap, key: str, kind=CommentedMap):

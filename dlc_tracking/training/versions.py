@@ -17,17 +17,16 @@ never reused and a registered version is never overwritten.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from dlc_tracking.errors import RegistryError
+from dlc_tracking.registry.editing import registry_lock
 from dlc_tracking.registry.registry_file import ModelEntry, load_registry
 from dlc_tracking.sessions.layout import PARTITION_KEY_PATTERN
 from dlc_tracking.training.datasets import next_shuffle
@@ -192,16 +191,6 @@ def list_plans(registry_path: str | Path) -> list[TrainingPlan]:
     if not folder.is_dir():
         return []
     return [read_plan(registry_path, p.stem) for p in sorted(folder.glob("*.yaml"))]
-
-
-@contextlib.contextmanager
-def registry_lock(registry_path: str | Path) -> Iterator[None]:
-    """Serialise read-modify-write edits of a registry between processes."""
-    from filelock import FileLock
-
-    path = Path(registry_path).absolute()
-    with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        yield
 
 
 def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
