@@ -194,6 +194,44 @@ def test_clock_from_sync_and_from_start_times(tmp_path):
     assert clock.header_offset_s == pytest.approx(0.5)
 
 
+def test_sync_ttls_checked_against_the_frames(tmp_path):
+    from dlc_tracking.imaging.sync import SyncSignals
+
+    paths = write_scanimage_tifs(tmp_path, "m", _times(60), EPOCH, frame_rate_hz=30.0)
+    frames = load_imaging(ImagingConfig(scanimage=[paths[0].name], timezone="+01:00"),
+                          tmp_path, None, "test")
+    video = np.arange(100) / 50.0
+    start = EPOCH.replace(tzinfo=CET)
+    imaging = 7.6 + np.arange(60) / 30.0
+    # another camera's line (30 Hz) for a 50 Hz video
+    wrong_camera = SyncSignals(7.0 + np.arange(200) / 30.0, imaging, "daq.csv")
+    with pytest.raises(ImagingError, match="daq.csv: the camera TTLs come every 33.333 ms"):
+        align_clocks(frames, video, start, wrong_camera, None, False)
+    # an analog trace sampled at 1 kHz read as imaging TTLs
+    analog = SyncSignals(7.0 + np.arange(100) / 50.0, 7.6 + np.arange(5000) / 1000.0,
+                         "daq.nwb")
+    with pytest.raises(ImagingError, match="daq.nwb: the imaging TTLs do not follow"):
+        align_clocks(frames, video, start, analog, None, False)
+    # one imaging TTL missing in the middle: the intervals no longer match
+    missing = SyncSignals(7.0 + np.arange(100) / 50.0, np.delete(7.6 + np.arange(61) / 30.0,
+                                                                 20), "daq.csv")
+    with pytest.raises(ImagingError, match="between saved frames 19 and 20"):
+        align_clocks(frames, video, start, missing, None, False)
+
+
+def test_volume_sync_maps_ttls_by_acquisition_frame(tmp_path):
+    from dlc_tracking.imaging.acquisition import ImagingFrames
+    from dlc_tracking.imaging.sync import SyncSignals
+
+    # 2 planes + 1 discarded flyback frame: saved acquisition frames 0,1,3,4,6,7...
+    acq = np.array([0, 1, 3, 4, 6, 7, 9, 10])
+    frames = ImagingFrames("frame_times", ["t.csv"], None, acq / 90.0, acq % 3, acq, 90.0, 2)
+    ttl = 2.0 + np.arange(12) / 90.0
+    clock = align_clocks(frames, np.arange(50) / 50.0, datetime(2026, 1, 5, tzinfo=CET),
+                         SyncSignals(2.0 + np.arange(50) / 50.0, ttl, "s.csv"), None, False)
+    np.testing.assert_allclose(clock.imaging_time_s, ttl[acq] - 2.0)
+
+
 def test_circular_interpolation_takes_the_short_way():
     out = circular_interp_deg(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 200.0]),
                               np.array([0.5, 0.25, 0.5]))

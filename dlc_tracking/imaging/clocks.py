@@ -95,20 +95,63 @@ def align_clocks(frames: ImagingFrames, video_time_s: np.ndarray,
         return ClockAlignment(np.asarray(video_time_s, np.float64).copy(),
                               offset + frames.time_s, "start_time", offset, header_offset,
                               assumption)
-    camera = camera_frame_times(sync.camera_s, int(np.asarray(video_time_s).size),
+    video_time_s = np.asarray(video_time_s, np.float64)
+    _check_camera_period(sync, video_time_s)
+    camera = camera_frame_times(sync.camera_s, int(video_time_s.size),
                                 video_timestamps_s, sync.source)
-    n_img = frames.n_frames
-    if sync.imaging_s.size < n_img:
+    # Imaging TTLs by acquisition frame: a volume's discarded flyback frames still send
+    # theirs, so the saved frames are not the first n TTLs.
+    acq = np.asarray(frames.acquisition_frame, np.int64)
+    needed = int(acq.max()) + 1 if acq.size else 0
+    if sync.imaging_s.size < needed:
         raise ImagingError(
-            f"{sync.source}: {sync.imaging_s.size} imaging TTLs for {n_img} imaging frames: "
-            "the DAQ recorded fewer imaging frames than the acquisition saved (wrong line, "
-            "or the DAQ stopped first). Fix the sync file or remove `sync:`.")
+            f"{sync.source}: {sync.imaging_s.size} imaging TTLs for {needed} acquisition "
+            "frames: the DAQ recorded fewer imaging frames than the acquisition saved (wrong "
+            "line, or the DAQ stopped first). Fix the sync file or remove `sync:`.")
+    ttl = sync.imaging_s[acq]
+    _check_imaging_intervals(sync.source, ttl, frames)
     t0 = camera.time_s[0]
-    imaging = sync.imaging_s[:n_img] - t0
-    extra = int(sync.imaging_s.size - n_img)
+    imaging = ttl - t0
+    extra = int(sync.imaging_s.size - needed)
     assumption = (f"sync ({sync.source}): video frames at their camera TTLs ({camera.note}); "
-                  f"imaging frames at their imaging TTLs"
+                  f"imaging frames at their imaging TTLs (by acquisition frame)"
                   + (f" ({extra} TTL(s) after the last saved frame ignored)" if extra else ""))
     return ClockAlignment(camera.time_s - t0, imaging, "sync",
                           float(imaging[0] - frames.time_s[0]), header_offset, assumption,
                           camera, int(sync.imaging_s.size))
+
+
+# A TTL stream whose intervals differ from the frames' by more than this fraction of a frame
+# is not the frames' (a wrong DAQ line, an analog trace read as TTLs).
+MAX_INTERVAL_MISMATCH = 0.25
+
+
+def _check_camera_period(sync: SyncSignals, video_time_s: np.ndarray) -> None:
+    if video_time_s.size < 2:
+        return
+    frame = float(np.median(np.diff(video_time_s)))
+    ttl = float(np.median(np.diff(sync.camera_s)))
+    if abs(ttl - frame) > MAX_INTERVAL_MISMATCH * frame:
+        raise ImagingError(
+            f"{sync.source}: the camera TTLs come every {ttl * 1e3:.3f} ms but the video's "
+            f"frames every {frame * 1e3:.3f} ms ({1 / frame:.3f} frames/s): these are not "
+            "this camera's frame TTLs (a wrong DAQ line, or an analog trace read as TTLs). "
+            "Fix the sync file (or its `camera:` name) or remove `sync:`.")
+
+
+def _check_imaging_intervals(source: str, ttl: np.ndarray, frames: ImagingFrames) -> None:
+    if ttl.size < 2:
+        return
+    step_frames = np.diff(frames.time_s)
+    step_ttl = np.diff(ttl)
+    period = float(np.median(step_frames))
+    bad = np.abs(step_ttl - step_frames) > MAX_INTERVAL_MISMATCH * period
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImagingError(
+            f"{source}: the imaging TTLs do not follow the imaging frames: between saved "
+            f"frames {i} and {i + 1} the TTLs are {step_ttl[i] * 1e3:.3f} ms apart but the "
+            f"frame times ({frames.source}) {step_frames[i] * 1e3:.3f} ms "
+            f"({int(bad.sum())} interval(s) differ by more than {MAX_INTERVAL_MISMATCH:g} "
+            "frame): a wrong DAQ line, an analog trace read as TTLs, or TTLs missing. Fix "
+            "the sync file (or its `imaging:` name) or remove `sync:`.")
