@@ -21,7 +21,7 @@ from dlc_tracking.training.errors import EvaluationError, LabeledDataError, Trai
 from dlc_tracking.training.evaluate import keypoint_errors, summarize_errors, threshold_check
 from dlc_tracking.training.params import EvaluationParams, TrainingParams
 from dlc_tracking.training.versions import base_name, parse_version, version_name
-from tests.training_helpers import BASE, project_with_registry, refine_with_ground_truth
+from tests.training_helpers import BASE, ROOT, project_with_registry, refine_with_ground_truth
 
 # ------------------------------------------------------------------ plain functions
 
@@ -79,6 +79,30 @@ def test_threshold_check() -> None:
                                           "threshold 5 px")
     ok, text = threshold_check(rows, 3.0)
     assert not ok and "exceeds the threshold 3 px" in text
+
+
+def test_a_version_is_trained_by_one_run_at_a_time(tmp_path) -> None:
+    """A second run of a version another run trains right now (a retry while the first
+    worker lives, a double launch) fails at once naming the version and the holder;
+    once the first run ends, the version can run again."""
+    import os
+    import socket
+
+    from dlc_tracking.training.runs import run_training_plan, version_lock
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    version = "lab-iter0-shuffle2"
+    with version_lock(registry, version):
+        with pytest.raises(TrainingError) as err:
+            run_training_plan(registry, version, device="cpu")
+        text = str(err.value)
+        assert f"{version!r} is being trained by another run" in text
+        assert f"host {socket.gethostname()}, pid {os.getpid()}" in text
+    # Released: the run goes on (and fails here for its own reason: there is no plan).
+    with pytest.raises(TrainingError, match="no training plan"):
+        run_training_plan(registry, version, device="cpu")
+    assert not list((tmp_path / "training").glob(".*.holder"))
 
 
 # ------------------------------------------------------------------ bad labeled data

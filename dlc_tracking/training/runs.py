@@ -7,7 +7,11 @@ plan again starts the shuffle over (its half-trained model folder is replaced).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +98,50 @@ def _refuse_registered_folder(registry, plan: TrainingPlan) -> None:
                 "are never replaced. Plan a new version (`dlc-platform models train`).")
 
 
+@contextlib.contextmanager
+def version_lock(registry_path: str | Path, version: str) -> Iterator[None]:
+    """Hold the training lock of one model version for a whole run, or fail at once.
+
+    Two runs of the same version (a retry while the first run's worker still trains, a
+    double launch) would replace each other's shuffle folder. The lock
+    (``<registry folder>/training/.<version>.lock``, next to the plans, on the storage
+    every worker shares) is taken without waiting; its holder is named in
+    ``.<version>.holder`` (host, pid, start time). The operating system releases it when
+    the holding process dies, so a retry after a killed run is not refused.
+
+    Raises
+    ------
+    TrainingError
+        Another run holds the version (the message names its host and pid).
+    """
+    from filelock import FileLock, Timeout
+
+    from dlc_tracking.training.versions import plans_dir
+
+    folder = plans_dir(registry_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f".{version}.lock"), timeout=0)
+    holder = folder / f".{version}.holder"
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            who = holder.read_text().strip() or "unknown"
+        except OSError:
+            who = "unknown"
+        raise TrainingError(
+            f"model version {version!r} is being trained by another run right now ({who}); "
+            "a version is trained by one run at a time. Wait for that run to finish (or "
+            "stop it), then run this one again.") from None
+    try:
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        holder.write_text(f"host {socket.gethostname()}, pid {os.getpid()}, since {started}\n")
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
 def _project_lock(config_path: Path):
     from filelock import FileLock
 
@@ -131,15 +179,24 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     Raises
     ------
     TrainingError
-        No plan; the version is registered already; the project moved on to another
-        iteration; training failed.
+        No plan; the version is registered already; another run trains it right now
+        (:func:`version_lock`); the project moved on to another iteration; training
+        failed.
     LabeledDataError
         The labeled data cannot make a dataset (no labels, unknown body parts, ...).
     RegistryError
         Registration refused (name or identity taken); nothing is written then.
     """
-    say = log or (lambda _msg: None)
     registry_path = Path(registry_path).absolute()
+    with version_lock(registry_path, version):
+        return _run_locked(registry_path, version, device=device, progress=progress,
+                           log=log, gpu_lock_dir=gpu_lock_dir)
+
+
+def _run_locked(registry_path: Path, version: str, *, device: str,
+                progress: Progress | None, log: Callable[[str], None] | None,
+                gpu_lock_dir: str | Path | None) -> TrainingOutcome:
+    say = log or (lambda _msg: None)
     plan = plan_for_partition(registry_path, version)
     registry = load_registry(registry_path)
     if version in registry.models:
