@@ -338,6 +338,76 @@ def test_saved_flyback_frames_are_dropped(tmp_path):
     assert acq.n_flyback == 1 and list(acq.plane[:6]) == [0, 1, -1, 0, 1, -1]
 
 
+def test_planes_follow_frame_numbers_and_missing_first_file_refused(tmp_path):
+    # 2 planes + 1 saved flyback frame, files of 4 frames: the second file starts mid-volume
+    times = _times(12, rate=90.0)
+    extra = {"SI.hFastZ.discardFlybackFrames": False, "SI.hFastZ.numDiscardFlybackFrames": 1}
+    paths = write_scanimage_tifs(tmp_path, "f", times, EPOCH, frame_rate_hz=90.0, n_planes=2,
+                                 frames_per_file=4, header_extra=extra)
+    acq = read_scanimage(paths)
+    assert list(acq.plane) == [0, 1, -1] * 4
+    with pytest.raises(ImagingError, match=r"f_00002.tif starts at ScanImage frame 5, not 1: "
+                                           "the acquisition's first file is missing"):
+        read_scanimage(paths[1:])
+
+
+def test_classic_tiff_scanimage_file_is_read(tmp_path):
+    times = _times(12, jitter=0.002)
+    paths = write_scanimage_tifs(tmp_path, "c", times, EPOCH, frame_rate_hz=30.0,
+                                 bigtiff=False)
+    with tifffile.TiffFile(paths[0]) as tif:  # tifffile gives virtual frames, no description
+        assert not tif.is_bigtiff and type(tif.pages[5]).__name__ == "TiffFrame"
+    acq = read_scanimage(paths)
+    np.testing.assert_allclose(acq.frame_times_s, times, atol=1e-9)
+    assert acq.frame_rate_hz == 30.0 and acq.epoch == EPOCH
+    assert acquisition_start(paths[0]) == EPOCH
+    desc = tifffile.matlabstr2py(tifffile.TiffFile(paths[0]).pages.first.description)
+    assert desc["acqTriggerTimestamps_sec"] == "" and desc["endOfAcquisitionMode"] == ""
+
+
+def test_errors_name_the_file_of_the_bad_frame(tmp_path):
+    times = _times(10)
+    times[7] = times[6]  # frame 8 (in the second file) does not move on
+    paths = write_scanimage_tifs(tmp_path, "m", times, EPOCH, frame_rate_hz=30.0,
+                                 frames_per_file=5)
+    with pytest.raises(ImagingError, match=r"m_00002.tif: frameTimestamps_sec does not "
+                                           "increase at frame 8"):
+        read_scanimage(paths)
+    two = write_scanimage_tifs(tmp_path / "two", "t", _times(10), EPOCH, frame_rate_hz=30.0,
+                               n_channels=2, frames_per_file=5)
+    # the second file loses its last page: frame 10 has one channel's page only
+    with tifffile.TiffFile(two[1]) as tif:
+        pages = [(p.asarray(), p.description, p.software) for p in tif.pages]
+    with tifffile.TiffWriter(two[1], bigtiff=True) as out:
+        for image, description, software in pages[:-1]:
+            out.write(image, description=description, software=software, metadata=None)
+    with pytest.raises(ImagingError, match=r"t_00002.tif: the header saves 2 channels but "
+                                           "frame 10 has 1 page"):
+        read_scanimage(two)
+
+
+@pytest.mark.parametrize(("extra", "planes"), [
+    ({"SI.hStackManager.enable": True, "SI.hFastZ.enable": False,
+      "SI.hStackManager.numSlices": 1}, 1),  # stack manager on, one slice: a time series
+    ({"SI.hFastZ.enable": False, "SI.hStackManager.stackMode": "fast",
+      "SI.hStackManager.numSlices": 5, "SI.hStackManager.actualNumSlices": 3}, 3),
+])
+def test_fast_z_from_the_header(tmp_path, extra, planes):
+    paths = write_scanimage_tifs(tmp_path, "z", _times(6, rate=90.0), EPOCH,
+                                 frame_rate_hz=90.0, header_extra=extra)
+    assert read_scanimage(paths).n_planes == planes
+
+
+def test_slow_stack_refused(tmp_path):
+    paths = write_scanimage_tifs(tmp_path, "s", _times(6), EPOCH, frame_rate_hz=30.0,
+                                 header_extra={"SI.hStackManager.enable": True,
+                                               "SI.hFastZ.enable": False,
+                                               "SI.hStackManager.numSlices": 3,
+                                               "SI.hStackManager.framesPerSlice": 2})
+    with pytest.raises(ImagingError, match=r"s_00001.tif is a slow z-stack"):
+        read_scanimage(paths)
+
+
 def _processed(n: int = 250, fps: float = 50.0):
     import pandas as pd
 

@@ -83,7 +83,10 @@ def _open(path: Path):
     import tifffile
 
     try:
-        return tifffile.TiffFile(path)
+        # is_scanimage=False: tifffile would otherwise turn the pages of a classic
+        # (non-BigTIFF) ScanImage file into virtual TiffFrames, which have no description;
+        # every page's own IFD is needed here. ScanImage is recognised by _require_scanimage.
+        return tifffile.TiffFile(path, is_scanimage=False)
     except FileNotFoundError as exc:
         raise ImagingError(f"{path}: ScanImage tif not found; fix the name under `imaging:` "
                            "in session.yaml or copy the file in.") from exc
@@ -98,6 +101,12 @@ def _not_scanimage(path: Path, why: str) -> ImagingError:
         "ScanImage's per-frame header (`epoch`, `frameTimestamps_sec`). Name the raw ScanImage "
         "files under `imaging: scanimage:`, or give the frame times as a file "
         "(`imaging: frame_times:`) with the session's start_time. See docs/imaging.md.")
+
+
+def _require_scanimage(path: Path, tif) -> None:
+    if not tif.pages.first.is_scanimage:
+        raise _not_scanimage(path, "no ScanImage header: its Software tag does not start "
+                             "with 'SI.'")
 
 
 _FRAME_KEYS = ("frameNumbers ", "frameNumbers=", "frameTimestamps_sec")
@@ -137,8 +146,10 @@ def _header(tif) -> dict:
     """The non-varying ``SI.*`` header: the ScanImage block, else the Software tag."""
     import tifffile
 
-    meta = tif.scanimage_metadata or {}
-    frame_data = meta.get("FrameData")
+    try:  # the ScanImage block after a BigTIFF header (2016 and later)
+        frame_data = tifffile.read_scanimage_metadata(tif.filehandle)[0]
+    except (TypeError, ValueError):
+        frame_data = None
     if isinstance(frame_data, dict) and frame_data:
         return frame_data
     software = tif.pages.first.software or ""
@@ -159,12 +170,32 @@ def _count(value, default: int) -> int:
     return 1
 
 
-def _layout(header: dict) -> tuple[int, int, int, float | None, str]:
-    """(channels, planes, saved flyback frames, frame rate, version) from the header."""
+def _layout(path: Path, header: dict) -> tuple[int, int, int, float | None, str]:
+    """(channels, planes, saved flyback frames, frame rate, version) from the header.
+
+    A fast-z volume is ``SI.hFastZ.enable`` (ScanImage before 2020) or
+    ``SI.hStackManager.stackMode = 'fast'`` (2020 and later); its planes are
+    ``actualNumSlices`` where the header has it (2020+), else ``numSlices``.
+    ``SI.hStackManager.enable`` alone is a slow stack (the stage moves between slices):
+    not a time series of planes, refused.
+    """
     n_channels = _count(header.get("SI.hChannels.channelSave"), 1)
-    fast_z = bool(header.get("SI.hFastZ.enable", False)) or bool(
-        header.get("SI.hStackManager.enable", False))
-    n_planes = int(header.get("SI.hStackManager.numSlices", 1) or 1) if fast_z else 1
+    mode = str(header.get("SI.hStackManager.stackMode", "") or "").lower()
+    fast_z = bool(header.get("SI.hFastZ.enable", False)) or mode == "fast"
+    slices = header.get("SI.hStackManager.actualNumSlices")
+    if not isinstance(slices, int | float) or slices < 1:
+        slices = header.get("SI.hStackManager.numSlices", 1)
+    slices = int(slices) if isinstance(slices, int | float) and slices >= 1 else 1
+    stack = bool(header.get("SI.hStackManager.enable", False))
+    per_slice = header.get("SI.hStackManager.framesPerSlice", 1)
+    per_slice = int(per_slice) if isinstance(per_slice, int | float) and per_slice >= 1 else 1
+    if stack and not fast_z and (slices > 1 or per_slice > 1):
+        raise ImagingError(
+            f"{path} is a slow z-stack ({slices} slice(s), {per_slice} frame(s) per slice; "
+            "SI.hStackManager.enable without fast z): its frames are taken slice after "
+            "slice, not a time series of planes, so they cannot be aligned with the video. "
+            "Name the tifs of a time-series (or fast-z volume) acquisition.")
+    n_planes = slices if fast_z else 1
     n_flyback = 0
     if fast_z and n_planes > 1 and not bool(header.get("SI.hFastZ.discardFlybackFrames", True)):
         n_flyback = int(header.get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0)
@@ -187,18 +218,13 @@ def acquisition_start(path: str | Path) -> datetime:
     """
     path = Path(path)
     with _open(path) as tif:
-        first = tif.pages.first
-        if not tif.is_scanimage:
-            raise _not_scanimage(path, "no ScanImage header: its Software tag does not start "
-                                 "with 'SI.'")
-        return _epoch(path, _description(path, first))
+        _require_scanimage(path, tif)
+        return _epoch(path, _description(path, tif.pages.first))
 
 
 def _read_file(path: Path) -> tuple[datetime, dict, np.ndarray, np.ndarray]:
     with _open(path) as tif:
-        if not tif.is_scanimage:
-            raise _not_scanimage(path, "no ScanImage header: its Software tag does not start "
-                                 "with 'SI.'")
+        _require_scanimage(path, tif)
         header = _header(tif)
         numbers, times, epoch = [], [], None
         for page in tif.pages:
@@ -235,15 +261,33 @@ def read_scanimage(paths: list[str | Path]) -> ScanImageAcquisition:
     ImagingError
         A file is missing or not ScanImage; the files come from different acquisitions
         (their ``epoch`` differs); they are out of order or one is missing (frame numbers
-        do not continue); pages of a frame do not match the saved channels; frame times
-        do not increase.
+        do not continue, or the first file does not start at frame 1); pages of a frame do
+        not match the saved channels; frame times do not increase (each error names the
+        file of the bad frame).
     """
     if not paths:
         raise ImagingError("no ScanImage tif named under `imaging: scanimage:`.")
     files = [Path(p) for p in paths]
+    epoch, header, numbers, times, file_of = _read_files(files)
+    n_channels, n_planes, n_flyback, rate, version = _layout(files[0], header)
+    pages = [int(n) for n in np.bincount(file_of, minlength=len(files))]
+    numbers, times, file_of = _one_page_per_frame(files, numbers, times, file_of, n_channels)
+    _require_order(files, numbers, times, file_of)
+    # Planes from ScanImage's own frame count, not the saved-frame index: the cycle of
+    # planes (and saved flyback frames) starts at frameNumbers 1.
+    slot = (numbers - 1) % (n_planes + n_flyback)
+    plane = np.where(slot < n_planes, slot, -1)
+    return ScanImageAcquisition(
+        files=files, epoch=epoch, frame_times_s=times, frame_numbers=numbers, plane=plane,
+        frame_rate_hz=rate, n_channels=n_channels, n_planes=n_planes, n_flyback=n_flyback,
+        version=version, pages_per_file=pages)
+
+
+def _read_files(files: list[Path]):
+    """Every page's frame number and time over the files, with the file of each page."""
     epoch, header = None, {}
-    all_numbers, all_times, pages = [], [], []
-    for path in files:
+    all_numbers, all_times, file_of = [], [], []
+    for k, path in enumerate(files):
         file_epoch, file_header, numbers, times = _read_file(path)
         if epoch is None:
             epoch, header = file_epoch, file_header
@@ -256,38 +300,44 @@ def read_scanimage(paths: list[str | Path]) -> ScanImageAcquisition:
                 and numbers[0] != all_numbers[-1][-1]:
             raise ImagingError(
                 f"{path} starts at frame {numbers[0]} but the file before it "
-                f"({files[len(all_numbers) - 1].name}) ends at frame {all_numbers[-1][-1]}: "
+                f"({files[k - 1].name}) ends at frame {all_numbers[-1][-1]}: "
                 "the tifs are named out of acquisition order, or one is missing. List them "
                 "in the order ScanImage wrote them (_00001, _00002, ...).")
         all_numbers.append(numbers)
         all_times.append(times)
-        pages.append(int(numbers.size))
+        file_of.append(np.full(numbers.size, k, np.int64))
     numbers = np.concatenate(all_numbers)
-    times = np.concatenate(all_times)
-    n_channels, n_planes, n_flyback, rate, version = _layout(header)
-    # One page per saved channel and frame: keep each frame once.
+    if numbers[0] != 1:
+        raise ImagingError(
+            f"{files[0]} starts at ScanImage frame {numbers[0]}, not 1: the acquisition's "
+            "first file is missing (or listed later). Name all its tifs under "
+            "`imaging: scanimage:`, from _00001, in the order ScanImage wrote them.")
+    return epoch, header, numbers, np.concatenate(all_times), np.concatenate(file_of)
+
+
+def _one_page_per_frame(files, numbers, times, file_of, n_channels: int):
+    """One page per saved channel and frame: keep each frame once."""
     starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
     per_frame = np.diff(np.r_[starts, numbers.size])
     if n_channels > 1 and not np.all(per_frame == n_channels):
         bad = int(np.flatnonzero(per_frame != n_channels)[0])
         raise ImagingError(
-            f"{files[0]}: the header saves {n_channels} channels but frame "
+            f"{files[file_of[starts[bad]]]}: the header saves {n_channels} channels but frame "
             f"{numbers[starts[bad]]} has {per_frame[bad]} page(s): the files are incomplete "
             "or not of one acquisition.")
-    numbers, times = numbers[starts], times[starts]
+    return numbers[starts], times[starts], file_of[starts]
+
+
+def _require_order(files, numbers, times, file_of) -> None:
+    """Frame numbers and times increase; an error names the file of the offending frame."""
     if np.any(np.diff(numbers) <= 0):
         i = int(np.flatnonzero(np.diff(numbers) <= 0)[0])
         raise ImagingError(
-            f"{files[0]}: ScanImage frame numbers go from {numbers[i]} back to "
+            f"{files[file_of[i + 1]]}: ScanImage frame numbers go from {numbers[i]} back to "
             f"{numbers[i + 1]}: the tifs are out of acquisition order or of two acquisitions.")
     if np.any(np.diff(times) <= 0):
         i = int(np.flatnonzero(np.diff(times) <= 0)[0])
         raise ImagingError(
-            f"{files[0]}: frameTimestamps_sec does not increase at frame {numbers[i + 1]} "
-            f"({times[i]:.6f} s then {times[i + 1]:.6f} s); the files are damaged or mixed.")
-    slot = np.arange(numbers.size) % (n_planes + n_flyback)
-    plane = np.where(slot < n_planes, slot, -1)
-    return ScanImageAcquisition(files=files, epoch=epoch, frame_times_s=times,
-                                frame_numbers=numbers, plane=plane, frame_rate_hz=rate,
-                                n_channels=n_channels, n_planes=n_planes,
-                                n_flyback=n_flyback, version=version, pages_per_file=pages)
+            f"{files[file_of[i + 1]]}: frameTimestamps_sec does not increase at frame "
+            f"{numbers[i + 1]} ({times[i]:.6f} s then {times[i + 1]:.6f} s); the files are "
+            "damaged or mixed.")

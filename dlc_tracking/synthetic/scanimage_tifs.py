@@ -80,9 +80,10 @@ def _description(number: int, time_s: float, epoch: datetime) -> str:
              f"{epoch.minute:2d} {seconds:.3f}]")
     lines = [f"frameNumbers = {number}", "acquisitionNumbers = 1",
              f"frameNumberAcquisition = {number}", f"frameTimestamps_sec = {time_s:.9f}",
-             "acqTriggerTimestamps_sec = 0.000000000",
+             # empty unless a trigger / end mode is set, as ScanImage writes them
+             "acqTriggerTimestamps_sec = ",
              "nextFileMarkerTimestamps_sec = -1.000000000", "endOfAcquisition = 0",
-             "endOfAcquisitionMode = 0", "dcOverVoltage = 0", f"epoch = {stamp}",
+             "endOfAcquisitionMode = ", "dcOverVoltage = 0", f"epoch = {stamp}",
              "auxTrigger0 = []", "auxTrigger1 = []", "auxTrigger2 = []", "auxTrigger3 = []",
              "I2CData = {}"]
     return "\n".join(lines) + "\n"
@@ -92,7 +93,7 @@ def write_scanimage_tifs(folder: str | Path, stem: str, frame_times_s: Sequence[
                          epoch: datetime, *, frame_rate_hz: float, n_channels: int = 1,
                          n_planes: int = 1, frames_per_file: int | None = None,
                          size: tuple[int, int] = (16, 16), header_extra: dict | None = None,
-                         first_frame_number: int = 1) -> list[Path]:
+                         first_frame_number: int = 1, bigtiff: bool = True) -> list[Path]:
     """Write one acquisition as ScanImage does.
 
     Parameters
@@ -117,6 +118,9 @@ def write_scanimage_tifs(folder: str | Path, stem: str, frame_times_s: Sequence[
         More ``SI.*`` header fields (or overrides).
     first_frame_number : int
         frameNumbers of the first frame (another acquisition's files can be faked).
+    bigtiff : bool
+        False: classic TIFF (ScanImage 5 / 2015, or files re-saved by other tools), with
+        the same per-page descriptions and Software header but no ScanImage block.
 
     Returns
     -------
@@ -143,8 +147,9 @@ def write_scanimage_tifs(folder: str | Path, stem: str, frame_times_s: Sequence[
     paths = []
     for f, start in enumerate(range(0, times.size, per_file)):
         path = folder / f"{stem}_{f + 1:05d}.tif"
-        with tifffile.TiffWriter(path, bigtiff=True, byteorder="<") as tif:
-            tif._fh.write(block)  # ScanImage's block sits between the header and first IFD
+        with tifffile.TiffWriter(path, bigtiff=bigtiff, byteorder="<") as tif:
+            if bigtiff:  # ScanImage's block sits between the header and first IFD
+                tif._fh.write(block)
             for i in range(start, min(start + per_file, times.size)):
                 description = _description(first_frame_number + i, float(times[i]), epoch)
                 for _channel in range(n_channels):
