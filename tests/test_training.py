@@ -199,6 +199,81 @@ def test_partition_added_in_the_ui_is_planned_from_its_model(project) -> None:
     assert plan_for_partition(registry, plan.version).created_at == plan.created_at
 
 
+def _register_as_trained(registry, plan):
+    """Register a plan's version without training: its shuffle folder is a copy of
+    shuffle 1's (snapshot, learning stats), as a finished training leaves it."""
+    from dlc_tracking.registry.dlc_projects import list_snapshots
+    from dlc_tracking.training.datasets import shuffle_folder
+    from dlc_tracking.training.train import TrainingResult, read_learning_stats
+    from dlc_tracking.training.versions import register_version
+
+    folder = shuffle_folder(plan.config_path, plan.shuffle, plan.params.trainingsetindex)
+    shutil.copytree(shuffle_folder(plan.config_path, 1), folder)
+    result = TrainingResult(plan.config_path, plan.iteration, plan.shuffle,
+                            plan.params.trainingsetindex, folder,
+                            list_snapshots(folder / "train", "pytorch"), 1,
+                            read_learning_stats(folder / "train"), 1.0, "cpu",
+                            plan.params.pretrained)
+    return register_version(registry, plan, result)
+
+
+def test_pretrained_previous_builds_on_the_latest_version(project, monkeypatch) -> None:
+    """``pretrained: previous`` is resolved at plan time to the registered snapshot of the
+    model the version derives from; the registered version keeps ``previous`` (so its
+    own retraining starts from it) and its parent's ``project:`` text."""
+    from dlc_tracking.training.datasets import shuffle_folder
+    from dlc_tracking.training.versions import plan_training, read_plan
+
+    config, registry = project
+    monkeypatch.setenv("TINYLAB", str(config.parent))
+    raw = yaml.safe_load(registry.read_text())
+    raw["models"][BASE]["project"] = "${TINYLAB}/config.yaml"
+    raw["models"][BASE]["training"]["pretrained"] = "previous"
+    registry.write_text(yaml.safe_dump(raw, sort_keys=False))
+    first = plan_training(registry, BASE)
+    parent_snapshot = (config.parent / raw["models"][BASE]["derived"]["snapshot"]).resolve()
+    assert first.params.pretrained == str(parent_snapshot)
+    assert read_plan(registry, first.version).pretrained_as == "previous"
+    _register_as_trained(registry, first)
+    written = yaml.safe_load(registry.read_text())["models"][first.version]
+    assert written["project"] == "${TINYLAB}/config.yaml"
+    assert written["training"]["pretrained"] == "previous"
+    assert written["trained"]["pretrained"] == str(parent_snapshot)
+    # Retraining the new version starts from its own snapshot, not its parent's.
+    second = plan_training(registry, first.version)
+    own = shuffle_folder(config, first.shuffle) / "train" / parent_snapshot.name
+    assert second.params.pretrained == str(own.resolve()) != first.params.pretrained
+    with pytest.raises(TrainingError, match="derives from none"):
+        plan_training(registry, config_path=config, base="other",
+                      overrides={"pretrained": "previous"})
+
+
+def test_plan_keeps_the_models_trainingsetindex_and_never_overwrites_a_plan(project) -> None:
+    """A model registered with another trainingsetindex trains with it (also without
+    overrides, as for a partition added in the UI); a plan of the same version name from
+    another project is refused, not overwritten."""
+    from dlc_tracking.training.projects import copy_project
+    from dlc_tracking.training.versions import plan_path, plan_training
+
+    config, registry = project
+    cfg = yaml.safe_load(config.read_text())
+    cfg["TrainingFraction"] = [cfg["TrainingFraction"][0], 0.8]
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    raw = yaml.safe_load(registry.read_text())
+    raw["models"][BASE]["trainingsetindex"] = 1
+    registry.write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = plan_training(registry, BASE)
+    assert plan.params.trainingsetindex == 1
+    assert plan_training(registry, BASE, overrides={"trainingsetindex": 0}
+                         ).params.trainingsetindex == 0
+    other = copy_project(config, config.parent.parent / "other_project")
+    before = plan_path(registry, plan.version).read_text()
+    with pytest.raises(TrainingError, match=f"{plan.version!r} cannot be planned: .* holds "
+                       "another plan"):
+        plan_training(registry, config_path=other, base=BASE)
+    assert plan_path(registry, plan.version).read_text() == before
+
+
 def test_a_registered_shuffle_is_never_replaced(project) -> None:
     from dlc_tracking.training.runs import run_training_plan
     from dlc_tracking.training.versions import plan_training

@@ -18,7 +18,10 @@ from typing import Any
 
 from dlc_tracking.training.errors import TrainingError
 
-PRETRAINED_KEYWORDS = ("none", "imagenet")
+PRETRAINED_KEYWORDS = ("none", "imagenet", "previous")
+PREVIOUS = "previous"
+"""``pretrained: previous``: the registered snapshot of the model a version derives from
+(resolved to that file when the training is planned)."""
 ENGINES = ("pytorch",)
 # DLC 3 PyTorch training augmentations (pytorch_config.yaml ``data.train``) that
 # ``augmentation: none`` switches off. Normalisation is not an augmentation: it stays.
@@ -103,8 +106,10 @@ class TrainingParams:
         Where the initial weights come from: ``imagenet`` (DLC's default; downloads the
         backbone's ImageNet weights, needs the internet), ``none`` (random
         initialisation, seeded; works offline), or the path of a DLC PyTorch snapshot
-        (``.pt``) whose weights start the training (e.g. the previous version's; works
-        offline). The epoch counter starts at 0 either way.
+        (``.pt``) whose weights start the training (works offline), or ``previous``: the
+        registered snapshot of the model the new version derives from (each retraining
+        builds on the latest version; resolved to that file when the training is
+        planned; offline). The epoch counter starts at 0 either way.
     load_head_weights
         With a snapshot file: also load its head (the body parts must then be the same
         as the project's); False loads the backbone only.
@@ -166,11 +171,12 @@ class TrainingParams:
                                 "'none' or a mapping of data.train keys.")
         if not isinstance(self.pretrained, str) or not self.pretrained.strip():
             raise TrainingError(f"training parameter pretrained={self.pretrained!r} must be "
-                                "'imagenet', 'none' or the path of a .pt snapshot.")
+                                "'imagenet', 'none', 'previous' or the path of a .pt "
+                                "snapshot.")
         if self.pretrained not in PRETRAINED_KEYWORDS and not self.pretrained.endswith(".pt"):
             raise TrainingError(
-                f"training parameter pretrained={self.pretrained!r}: give 'imagenet', 'none' "
-                "or the path of a DLC PyTorch snapshot file ending in .pt.")
+                f"training parameter pretrained={self.pretrained!r}: give 'imagenet', 'none', "
+                "'previous' or the path of a DLC PyTorch snapshot file ending in .pt.")
         if not isinstance(self.pytorch_cfg_updates, Mapping) or not all(
                 isinstance(k, str) for k in self.pytorch_cfg_updates):
             raise TrainingError("training parameter pytorch_cfg_updates must map "
@@ -224,7 +230,8 @@ class TrainingParams:
 
     @property
     def pretrained_file(self) -> Path | None:
-        """The snapshot file of ``pretrained``, or None for ``none`` / ``imagenet``."""
+        """The snapshot file of ``pretrained``, or None for ``none`` / ``imagenet`` /
+        ``previous``."""
         return None if self.pretrained in PRETRAINED_KEYWORDS else Path(self.pretrained)
 
     def train_augmentation(self) -> dict:

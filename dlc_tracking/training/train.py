@@ -256,6 +256,10 @@ def write_init_weights(pose_cfg_path: str | Path, params: TrainingParams, dest: 
     """
     if params.pretrained == "imagenet":
         return None
+    if params.pretrained == "previous":
+        raise TrainingError("pretrained 'previous' is resolved when the training is planned "
+                            "(dlc_tracking.training.versions.plan_training); train from a "
+                            "plan, or give the .pt file.")
     import torch
 
     dest = Path(dest)

@@ -32,6 +32,7 @@ from dlc_tracking.sessions.layout import PARTITION_KEY_PATTERN
 from dlc_tracking.training.datasets import next_shuffle
 from dlc_tracking.training.errors import TrainingError
 from dlc_tracking.training.params import (
+    PREVIOUS,
     EvaluationParams,
     TrainingParams,
     model_evaluation_params,
@@ -112,6 +113,11 @@ class TrainingPlan:
         Methods the new version is paired with on registration.
     body_part_map : dict
         Body-part name map of the new entry.
+    pretrained_as : str or None
+        ``pretrained`` as the registry wrote it (``previous``, a ``$VAR`` or relative
+        path) when ``params.pretrained`` is its resolved file: the registered version's
+        ``training:`` keeps this text, so its own retraining resolves it again (from
+        itself, for ``previous``).
     """
 
     version: str
@@ -126,6 +132,15 @@ class TrainingPlan:
     created_at: str = ""
     pair_with: list[str] = field(default_factory=list)
     body_part_map: dict[str, str] = field(default_factory=dict)
+    pretrained_as: str | None = None
+
+    def registry_training(self) -> dict:
+        """The ``training:`` of the registered version: the parameters, with
+        ``pretrained`` as the registry wrote it (see ``pretrained_as``)."""
+        params = self.params.to_dict()
+        if self.pretrained_as:
+            params["pretrained"] = self.pretrained_as
+        return params
 
     def to_dict(self) -> dict:
         """Plain YAML-able values (the plan file)."""
@@ -137,6 +152,7 @@ class TrainingPlan:
             "params_hash": self.params.param_hash, "training": self.params.to_dict(),
             "evaluation": self.evaluation.to_dict(), "pair_with": list(self.pair_with),
             "body_part_map": dict(self.body_part_map),
+            "pretrained_as": self.pretrained_as,
         }
 
     @classmethod
@@ -153,7 +169,9 @@ class TrainingPlan:
                 created_at=str(data.get("created_at", "")),
                 pair_with=[str(m) for m in data.get("pair_with") or []],
                 body_part_map={str(k): str(v) for k, v in
-                               (data.get("body_part_map") or {}).items()})
+                               (data.get("body_part_map") or {}).items()},
+                pretrained_as=(str(data["pretrained_as"]) if data.get("pretrained_as")
+                               else None))
         except (KeyError, TypeError, ValueError) as exc:
             raise TrainingError(f"{where}: not a valid training plan ({exc}); plans are "
                                 "written by `dlc-platform models train`.") from exc
@@ -194,13 +212,58 @@ def list_plans(registry_path: str | Path) -> list[TrainingPlan]:
 
 
 def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
+    """Write a new plan; never over another plan of the same name (e.g. one planned from
+    another project with the same base name and not run yet)."""
     path = plan_path(registry_path, plan.version)
+    if path.exists():
+        try:
+            other = read_plan(registry_path, plan.version)
+            what = (f"for project {other.config_path}, iteration {other.iteration}, "
+                    f"shuffle {other.shuffle}, planned {other.created_at}")
+        except TrainingError:
+            what = "that cannot be read"
+        raise TrainingError(
+            f"model version {plan.version!r} cannot be planned: {path} holds another plan "
+            f"of that name ({what}); plans are never overwritten. Run that plan, delete "
+            "its file if it is abandoned, or choose another base name (--base).")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text("# Written by dlc-platform: how this model version is trained "
                    "(docs/models.md).\n" + yaml.safe_dump(plan.to_dict(), sort_keys=False))
     os.replace(tmp, path)
     return path
+
+
+def _previous_snapshot(registry, model: str | None, registry_path: Path) -> Path:
+    """``pretrained: previous``: the registered snapshot file of ``model``.
+
+    Raises
+    ------
+    TrainingError
+        No model to derive from (training from a project), a TensorFlow model, or its
+        snapshot file is missing.
+    """
+    from dlc_tracking.registry.dlc_projects import snapshot_files
+
+    if model is None:
+        raise TrainingError(
+            "pretrained 'previous' means the registered snapshot of the model a version "
+            "derives from, and a training from a project (--config) derives from none: "
+            "give --pretrained none, imagenet or a .pt file.")
+    entry = registry.model(model)
+    snapshot = entry.derived.get("snapshot")
+    if entry.engine != "pytorch" or not snapshot:
+        raise TrainingError(
+            f"model {model!r} ({registry_path}): pretrained 'previous' needs a DLC PyTorch "
+            f"snapshot, and {model!r} is a {entry.engine} model; give --pretrained none, "
+            "imagenet or a .pt file.")
+    path = snapshot_files(entry.project_dir, snapshot, "pytorch")[0]
+    if not path.is_file():
+        raise TrainingError(
+            f"model {model!r} ({registry_path}): pretrained 'previous' is its registered "
+            f"snapshot {path}, which does not exist; restore it, or give --pretrained none, "
+            "imagenet or another .pt file.")
+    return path.resolve()
 
 
 def plan_training(registry_path: str | Path, model: str | None = None, *,
@@ -264,8 +327,13 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
             base = base or base_name(model)
             pair_with = [meth for m, meth in registry.pairings if m == model]
             body_part_map = dict(entry.body_part_map)
-            if overrides and "trainingsetindex" not in overrides:
-                overrides = {**overrides, "trainingsetindex": entry.trainingsetindex}
+            given = {k for k, v in (overrides or {}).items() if v is not None}
+            written = (registry.raw.get("models") or {}).get(model) or {}
+            if ("trainingsetindex" not in given
+                    and "trainingsetindex" not in (written.get("training") or {})):
+                # The registered model's own index, unless training: or the caller says
+                # otherwise (also for a partition added in the UI, without overrides).
+                overrides = {**(overrides or {}), "trainingsetindex": entry.trainingsetindex}
         elif config_path is not None:
             if not base:
                 raise TrainingError("training from a project needs --base NAME (the base of "
@@ -275,9 +343,15 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
             raise TrainingError("name a registered model to train, or give --config "
                                 "CONFIG.yaml and --base NAME.")
         params = params.with_overrides(**(overrides or {}))
-        if params.pretrained_file is not None:
+        pretrained_as = None
+        if params.pretrained == PREVIOUS:
+            pretrained_as = PREVIOUS
+            params = params.with_overrides(
+                pretrained=str(_previous_snapshot(registry, model, registry_path)))
+        elif params.pretrained_file is not None:
             # As the registry's project paths: ~ and $VARS expanded, relative paths from
             # the registry file's folder; the plan stores the absolute path.
+            pretrained_as = params.pretrained
             weights = Path(os.path.expandvars(str(params.pretrained_file))).expanduser()
             if not weights.is_absolute():
                 weights = registry_path.parent / weights
@@ -304,7 +378,7 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
             params=params, evaluation=evaluation, from_model=model, reason=reason,
             description=description or (f"{model} retrained" if model else "trained"),
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            pair_with=pair_with, body_part_map=body_part_map)
+            pair_with=pair_with, body_part_map=body_part_map, pretrained_as=pretrained_as)
         _write_plan(registry_path, plan)
     return plan
 
@@ -361,16 +435,25 @@ def register_version(registry_path: str | Path, plan: TrainingPlan, result) -> M
     parent = ((read_registry_yaml(Path(registry_path)).get("models") or {})
               .get(plan.from_model) or {}) if plan.from_model else {}
     extra = {k: parent[k] for k in ("queue", "inference_engine") if parent.get(k)}
-    extra |= {"training": plan.params.to_dict(),
+    extra |= {"training": plan.registry_training(),
               "evaluation": {k: v for k, v in plan.evaluation.to_dict().items()
                              if v is not None},
               "trained": trained}
-    with registry_lock(registry_path):
-        return add_model(Path(registry_path), plan.version, plan.config_path,
-                         shuffle=plan.shuffle,
-                         trainingsetindex=plan.params.trainingsetindex, snapshotindex=-1,
-                         description=plan.description, body_part_map=plan.body_part_map,
-                         pair_with=plan.pair_with, extra=extra)
+    # The parent's project: text (e.g. ``${LAB}/...``) where it names the same project:
+    # the version moves with its parent when the lab's variables change.
+    project_as = None
+    if parent.get("project") and plan.from_model:
+        parent_entry = load_registry(registry_path).models.get(plan.from_model)
+        if (parent_entry is not None and parent_entry.project_config is not None
+                and parent_entry.project_config.resolve() == Path(plan.config_path).resolve()):
+            project_as = str(parent["project"])
+    # add_model's edit holds the registry lock: the name and identity checks and the
+    # write are one step.
+    return add_model(Path(registry_path), plan.version, plan.config_path,
+                     shuffle=plan.shuffle,
+                     trainingsetindex=plan.params.trainingsetindex, snapshotindex=-1,
+                     description=plan.description, body_part_map=plan.body_part_map,
+                     pair_with=plan.pair_with, project_as=project_as, extra=extra)
 
 
 def plan_for_partition(registry_path: str | Path, version: str) -> TrainingPlan:
