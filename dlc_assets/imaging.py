@@ -81,9 +81,9 @@ def imaging_checks(result: ImagingResult, config, start_source: str
             f"session.yaml start_time {rec_start.isoformat()} but the ScanImage epoch says "
             f"{frames.start.isoformat()}: {clock.header_offset_s:+.3f} s apart"
             + (f" (the sync TTLs measure {clock.offset_s:+.3f} s)" if clock.clock == "sync"
-               else "; without sync both are taken at their word (imaging placed that far "
-               "from the video's start), so a computer clock that is off shifts the "
-               "tracking by its error")
+               else "; without sync nothing tells which start is right, so every row is "
+               "marked not valid (values NULL): set start_time to the right start (or remove "
+               "it to use the imaging's) or add sync TTLs")
             + f" (tolerance {config.max_clock_offset_s:g} s). Check the start_time and both "
             "computers' clocks (and imaging: timezone)."),
         metadata={"clock_offset_s": round(offset, 4) if offset is not None else "n/a",

@@ -232,6 +232,49 @@ def test_volume_sync_maps_ttls_by_acquisition_frame(tmp_path):
     np.testing.assert_allclose(clock.imaging_time_s, ttl[acq] - 2.0)
 
 
+def test_offset_beyond_tolerance_without_sync_marks_every_row_invalid(tmp_path):
+    from dlc_assets.imaging import imaging_checks
+    from dlc_tracking.imaging.on_imaging import tracking_on_imaging
+
+    paths = write_scanimage_tifs(tmp_path, "m", np.arange(60) / 30.0, EPOCH,
+                                 frame_rate_hz=30.0)
+    config = ImagingConfig(scanimage=[paths[0].name], timezone="+01:00")
+    declared = EPOCH.replace(tzinfo=CET) - timedelta(seconds=0.5)  # within 1 s: trusted
+    ok = tracking_on_imaging(_processed(), config, tmp_path, declared, "session.yaml", 50.0,
+                             None, "test")
+    assert ok.rows.valid.all()
+    declared = EPOCH.replace(tzinfo=CET) - timedelta(seconds=30)  # 30 s off, no sync
+    bad = tracking_on_imaging(_processed(5000), config, tmp_path, declared, "session.yaml",
+                              50.0, None, "test")
+    assert not bad.rows.valid.any() and bad.rows[["x_cm", "head_direction_deg"]].isna().all().all()
+    assert bad.alignment_row["fraction_valid"] == 0
+    assert "all rows set not valid" in bad.alignment_row["notes"]
+    check = {c.check_name: c for c in imaging_checks(bad, config, "session.yaml")}["clock_offset"]
+    assert not check.passed and "+30.000 s apart" in check.description
+    assert "every row is marked not valid" in check.description
+
+
+def test_invalid_rows_have_no_values_and_need_head_direction():
+    t = np.arange(0, 2, 0.02)
+    x = 10 + 5 * t
+    hd = np.remainder(40 * t, 360)
+    speed, ahv = np.full_like(t, 5.0), np.full_like(t, 40.0)
+    x_gap = x.copy()
+    x_gap[60:70] = np.nan  # position lost 1.2-1.38 s; speed and angles still finite there
+    hd_gap = hd.copy()
+    hd_gap[20:25] = np.nan  # head direction alone lost 0.4-0.48 s
+    q = np.arange(0, 1.9, 1 / 30)
+    r = resample_tracking(t, x_gap, x, speed, hd_gap, ahv, q, 2 / 50)
+    lost = (q > 1.18) & (q < 1.4)
+    assert not r.valid[lost].any()
+    for values in (r.x_cm, r.speed_cm_s, r.head_direction_deg, r.angular_head_velocity_deg_s):
+        assert np.isnan(values[~r.valid]).all()
+    assert not r.valid[(q > 0.41) & (q < 0.47)].any()  # no head direction: not valid
+    # a method without head direction (all NaN): valid from position alone
+    r2 = resample_tracking(t, x, x, speed, np.full_like(t, np.nan), ahv, q, 2 / 50)
+    assert r2.valid.all()
+
+
 def test_circular_interpolation_takes_the_short_way():
     out = circular_interp_deg(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 200.0]),
                               np.array([0.5, 0.25, 0.5]))
@@ -252,7 +295,8 @@ def test_resample_linear_circular_and_validity():
     assert not r.valid[q > t[-1]].any() and np.isnan(r.x_cm[q > t[-1]]).all()
     assert not r.valid[(q > 1.2) & (q < 1.38)].any()
     expected_hd = np.remainder(340 + 40 * q, 360)
-    ok = q <= t[-1]
+    ok = r.valid  # the gap's rows have no head direction either (NULL where not valid)
+    assert ok[q < 1.0].all()
     err = np.abs((r.head_direction_deg[ok] - expected_hd[ok] + 180) % 360 - 180)
     assert err.max() < 1e-9  # never 180 deg off across the wrap
     # the nearest video frame too far (a stretch without frames): not valid

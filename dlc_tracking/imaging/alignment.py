@@ -95,8 +95,10 @@ def resample_tracking(time_s: np.ndarray, x_cm: np.ndarray, y_cm: np.ndarray,
     Returns
     -------
     ResampledTracking
-        Values are NaN where ``valid`` is False (outside the video, in a gap, too far), and
-        also where only that one value is missing (e.g. head direction alone).
+        Every value is NaN where ``valid`` is False (outside the video, in a tracking gap,
+        the nearest frame too far). ``valid`` needs position, and head direction when the
+        tracking has any (a method without head direction: its column is NaN throughout and
+        does not count).
     """
     t = np.asarray(time_s, dtype=np.float64)
     q = np.asarray(query_s, dtype=np.float64)
@@ -115,8 +117,10 @@ def resample_tracking(time_s: np.ndarray, x_cm: np.ndarray, y_cm: np.ndarray,
     hd = np.asarray(head_direction_deg, np.float64)
     out["head_direction_deg"] = circular_interp_deg(hd[left], hd[right], frac)
     valid = ok & np.isfinite(out["x_cm"]) & np.isfinite(out["y_cm"])
-    outside = np.flatnonzero(~ok)  # usually a few frames at the ends: index, not mask
-    if outside.size:
+    if np.isfinite(hd).any():  # a method with head direction: valid needs it too
+        valid &= np.isfinite(out["head_direction_deg"])
+    invalid = np.flatnonzero(~valid)  # usually a few frames (ends, gaps): index, not mask
+    if invalid.size:
         for values in out.values():
-            values[outside] = np.nan
+            values[invalid] = np.nan
     return ResampledTracking(nearest_frame=nearest, valid=valid, **out)

@@ -34,6 +34,20 @@ def read_sync(config: SyncConfig, session_dir: Path) -> SyncSignals:
     return read_sync_files(session_dir / config.camera, session_dir / config.imaging)
 
 
+def _untrusted_offset(clock: ClockAlignment, start_time_source: str,
+                      max_offset_s: float) -> str | None:
+    """Why no row can be trusted, when the declared start and the imaging's own start
+    disagree beyond ``max_offset_s`` and no sync says which is right; else None."""
+    offset = clock.header_offset_s
+    if clock.clock == "sync" or start_time_source == "imaging" or offset is None \
+            or abs(offset) <= max_offset_s:
+        return None
+    return (f"start_time and the imaging start differ by {offset:+.3f} s (more than "
+            f"max_clock_offset_s {max_offset_s:g} s) and there is no sync: all rows set not "
+            "valid. Set session.yaml's start_time to the right start (or remove it to use "
+            "the imaging's), or add sync TTLs.")
+
+
 @dataclass
 class ImagingResult:
     """Rows, provenance and check figures of one recording's imaging alignment."""
@@ -93,6 +107,16 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
         processed["y_cm"].to_numpy(np.float64), processed["speed_cm_s"].to_numpy(np.float64),
         processed["head_direction_deg"].to_numpy(np.float64),
         processed["angular_head_velocity_deg_s"].to_numpy(np.float64), query, max_distance)
+    untrusted = _untrusted_offset(clock, start_time_source, config.max_clock_offset_s)
+    notes = list(frames.notes)
+    if untrusted:
+        # Without sync nothing says which computer's clock is right: every row is marked
+        # not valid (values NULL) rather than tracking shifted by the clocks' difference.
+        res.valid[:] = False
+        for values in (res.x_cm, res.y_cm, res.speed_cm_s, res.head_direction_deg,
+                       res.angular_head_velocity_deg_s):
+            values[:] = np.nan
+        notes.append(untrusted)
     first = processed.iloc[0]
     rows = pd.DataFrame({
         "plane": frames.plane[keep].astype(np.int32),
@@ -132,7 +156,7 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
         "dropped_frames_located": camera.located if camera else None,
         "imaging_ttls": clock.imaging_ttls,
         "fraction_valid": float(res.valid.mean()) if res.valid.size else 0.0,
-        "notes": json.dumps(frames.notes),
+        "notes": json.dumps(notes),
     }
     return ImagingResult(
         rows, alignment_row, frames, clock, img_duration, float(vt[-1] - vt[0]),

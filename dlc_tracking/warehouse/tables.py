@@ -325,8 +325,11 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("nearest_frame", _I64, "The video frame nearest the imaging time "
                   "(processed_tracking.frame)."),
                _c("valid", _BOOL, "Tracking is known at this imaging frame: inside the video, "
-                  "both neighbouring video frames tracked (not a gap), and the nearest within "
-                  "max_sample_distance_frames video frames. Values are NULL where false.",
+                  "both neighbouring video frames tracked (position, and head direction when "
+                  "the method has one; not a gap), the nearest within "
+                  "max_sample_distance_frames video frames, and (without sync) start_time "
+                  "and the imaging start within max_clock_offset_s. Values are NULL where "
+                  "false.",
                   nullable=False))),
     TableSpec("imaging_alignments", "How each recording's imaging frames were put on its "
               "clock (one row per recording with imaging): sources, start times, clock "
