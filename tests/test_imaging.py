@@ -275,6 +275,32 @@ def test_invalid_rows_have_no_values_and_need_head_direction():
     assert r2.valid.all()
 
 
+def test_start_from_imaging_with_sync_is_the_first_camera_frame(tmp_path):
+    from dlc_tracking.imaging.acquisition import recording_start_from_imaging
+    from dlc_tracking.imaging.config import SyncConfig
+
+    times = 0.004 + np.arange(60) / 30.0  # first frame 4 ms after the acquisition start
+    paths = write_scanimage_tifs(tmp_path, "m", times, EPOCH, frame_rate_hz=30.0)
+    camera = 10.0 + np.arange(300) / 50.0  # the camera started 2 s before the imaging
+    imaging = 12.0 + np.arange(60) / 30.0
+    pd_rows = [("camera", t) for t in camera] + [("imaging", t) for t in imaging]
+    (tmp_path / "sync.csv").write_text(
+        "signal,time_s\n" + "".join(f"{k},{t:.6f}\n" for k, t in pd_rows))
+    no_sync = ImagingConfig(scanimage=[paths[0].name], timezone="+01:00")
+    assert recording_start_from_imaging(no_sync, tmp_path, "t") == EPOCH.replace(tzinfo=CET)
+    config = ImagingConfig(scanimage=[paths[0].name], timezone="+01:00",
+                           sync=SyncConfig(file="sync.csv"))
+    start = recording_start_from_imaging(config, tmp_path, "t")
+    expected = EPOCH.replace(tzinfo=CET) + timedelta(seconds=0.004 - 2.0)
+    assert abs((start - expected).total_seconds()) < 1e-6
+    from dlc_tracking.imaging.on_imaging import tracking_on_imaging
+
+    result = tracking_on_imaging(_processed(300), config, tmp_path, start, "imaging", 50.0,
+                                 None, "t")
+    assert result.rows.time_s.iloc[0] == pytest.approx(2.0)  # imaging 2 s into the video
+    assert result.clock.header_offset_s == pytest.approx(1.996)  # epoch vs recording start
+
+
 def test_circular_interpolation_takes_the_short_way():
     out = circular_interp_deg(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 200.0]),
                               np.array([0.5, 0.25, 0.5]))

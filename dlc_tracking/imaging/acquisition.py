@@ -16,7 +16,7 @@ from dlc_tracking.imaging.frame_times import read_times, require_increasing
 from dlc_tracking.imaging.scanimage import acquisition_start, read_scanimage
 from dlc_tracking.imaging.suite2p import read_suite2p, suite2p_frame_times
 
-__all__ = ["ImagingFrames", "imaging_start", "load_imaging"]
+__all__ = ["ImagingFrames", "imaging_start", "load_imaging", "recording_start_from_imaging"]
 
 
 @dataclass
@@ -100,6 +100,37 @@ def imaging_start(config: ImagingConfig, session_dir: Path, start_time: datetime
         return None
     epoch = acquisition_start(session_dir / config.scanimage[0])
     return epoch.replace(tzinfo=_zone(config, start_time, where))
+
+
+def recording_start_from_imaging(config: ImagingConfig, session_dir: Path,
+                                 where: str) -> datetime | None:
+    """The recording's start (its first video frame) from the imaging, for a session
+    without ``start_time``; None without ScanImage tifs.
+
+    Without sync it is the acquisition start (``epoch``): both assumed to start together.
+    With sync the video's first frame is at the first camera TTL, not at the acquisition
+    start: the start is moved by what the DAQ measured between the two, so that
+    ``time_s`` 0 and the recording's (and NWB's) start time are the same instant.
+
+    Raises
+    ------
+    ImagingError
+        Unreadable tif or sync file, no time zone.
+    """
+    start = imaging_start(config, session_dir, None, where)
+    if start is None or config.sync is None:
+        return start
+    from datetime import timedelta
+
+    from dlc_tracking.imaging.on_imaging import read_sync
+    from dlc_tracking.imaging.scanimage import first_frame_time
+
+    sync = read_sync(config.sync, session_dir)
+    first = first_frame_time(session_dir / config.scanimage[0])
+    # wall clock of the first camera TTL = epoch + first frame's time - (imaging TTL of
+    # the first frame - first camera TTL), both TTLs on the DAQ clock
+    lead = float(sync.imaging_s[0] - sync.camera_s[0])
+    return start + timedelta(seconds=first - lead)
 
 
 def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime | None,

@@ -31,7 +31,7 @@ import numpy as np
 
 from dlc_tracking.imaging.errors import ImagingError
 
-__all__ = ["ScanImageAcquisition", "acquisition_start", "read_scanimage"]
+__all__ = ["ScanImageAcquisition", "acquisition_start", "first_frame_time", "read_scanimage"]
 
 
 @dataclass
@@ -220,6 +220,24 @@ def acquisition_start(path: str | Path) -> datetime:
     with _open(path) as tif:
         _require_scanimage(path, tif)
         return _epoch(path, _description(path, tif.pages.first))
+
+
+def first_frame_time(path: str | Path) -> float:
+    """``frameTimestamps_sec`` of the file's first page (s from the acquisition start).
+
+    Raises
+    ------
+    ImagingError
+        Not a ScanImage tif.
+    """
+    path = Path(path)
+    with _open(path) as tif:
+        _require_scanimage(path, tif)
+        data = _description(path, tif.pages.first)
+    value = data.get("frameTimestamps_sec")
+    if not isinstance(value, int | float):
+        raise _not_scanimage(path, "page 0 has no numeric frameTimestamps_sec")
+    return float(value)
 
 
 def _read_file(path: Path) -> tuple[datetime, dict, np.ndarray, np.ndarray]:

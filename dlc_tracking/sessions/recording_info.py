@@ -196,6 +196,9 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
         registry.defaults.get(meta.tracking_type) or (None, None))[0]
     if ttype.supported:
         model, method = registry.resolve_assignment(meta.tracking_type, model, method, where)
+        if assigned is not None and model != assigned \
+                and not _promotion_applies(recording, registry, model):
+            model = assigned  # its outputs on disk are the assigned model's: stays on it
         reason = ""
         arena = resolve_arena(recording, meta, registry)
         if arena is not None:  # a bad outline is refused here, before anything is written
@@ -222,6 +225,8 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
             )
         registry.model(model)
         assigned, model = model, registry.promoted(model)
+        if not _promotion_applies(recording, registry, model):
+            model = assigned
         reason = f"tracking type {meta.tracking_type!r} is not processed: {ttype.reason}"
     info = RecordingInfo(recording, meta, video, frame_times(video.n_frames, video.fps, timestamps),
                          model, method, ttype.supported, reason,
@@ -231,14 +236,34 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
     return info
 
 
+def _promotion_applies(recording: Recording, registry: Registry, promoted: str) -> bool:
+    """Whether a promotion (registry ``promotions:``) replaces a recording's assigned
+    model by ``promoted``.
+
+    Not when its predictions come from files on disk (``dlc_<stem>/``) that ``promoted``
+    did not make: those are the assigned model's, ``promoted`` cannot load them, and the
+    recording keeps its model (``dlc-platform models promote`` lists it). Once its
+    outputs are re-predicted with the new version (``dlc-platform predict``, file names
+    carry the scorer), the promotion applies.
+    """
+    folder = recording.manual_output_dir
+    if recording.source == "inference" or not folder.is_dir():
+        return True
+    scorer = registry.model(promoted).scorer
+    names = (scorer, scorer.replace("DLC", "DeepCut", 1))
+    return any(n in p.name for p in folder.iterdir() for n in names
+               if p.suffix.lower() in (".h5", ".csv", ".nwb") and not p.name.startswith("."))
+
+
 def _start_from_imaging(recording: Recording, meta: SessionMetadata) -> str:
     """Fill a missing start_time from the ScanImage acquisition start (first page of the
-    first tif); where both exist the imaging asset compares them (a warning)."""
+    first tif; with sync, moved to the first camera TTL); where both exist the imaging
+    asset compares them (a warning)."""
     if meta.start_time is not None or meta.imaging is None or not meta.imaging.scanimage:
         return "session.yaml"
-    from dlc_tracking.imaging.acquisition import imaging_start
+    from dlc_tracking.imaging.acquisition import recording_start_from_imaging
 
-    meta.start_time = imaging_start(meta.imaging, recording.session_dir, None,
-                                    f"{recording.session_yaml} (recording "
-                                    f"{recording.recording_id})")
+    meta.start_time = recording_start_from_imaging(
+        meta.imaging, recording.session_dir,
+        f"{recording.session_yaml} (recording {recording.recording_id})")
     return "imaging"
