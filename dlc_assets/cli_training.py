@@ -226,7 +226,9 @@ def add_training_parsers(models) -> None:
                            "merge_datasets) and train the next version on them")
     mg.add_argument("name", help="the model whose project was refined")
     mg.add_argument("--allow-unrefined", action="store_true",
-                    help="merge although some extracted frames were not refined (left out)")
+                    help="merge although some extracted frames were not refined (left "
+                    "out); a folder with no CollectedData at all is still refused (DLC "
+                    "cannot merge it): refine one frame of it or move it out of labeled-data")
     mg.add_argument("--no-train", action="store_true", help="merge only")
     _training_options(mg)
     mg.set_defaults(func=cmd_models_merge)

@@ -169,6 +169,27 @@ def test_unrefined_frames_stop_the_merge(project) -> None:
     assert yaml.safe_load(config.read_text())["iteration"] == 0  # nothing merged
 
 
+def test_merge_needs_frames_of_the_current_iteration(project) -> None:
+    """A second merge with no new labels is refused (the machine labels of iteration 0
+    were merged already); a folder with no CollectedData at all is refused up front even
+    with allow_unrefined (DeepLabCut's merge_datasets cannot merge it)."""
+    from dlc_tracking.training.merge import merge_refined
+
+    config, _ = project
+    refine_with_ground_truth(config, config.parent, n_frames=30, n_refined=3, seed=7)
+    assert merge_refined(config).iteration == 1
+    with pytest.raises(LabeledDataError, match=r"no frames were extracted for refinement at "
+                       r"iteration 1 .*refine7 \(iteration 0\).* merged already"):
+        merge_refined(config)
+    assert yaml.safe_load(config.read_text())["iteration"] == 1
+    unrefined = refine_with_ground_truth(config, config.parent, refine=False, n_frames=30,
+                                         n_refined=3, seed=8)
+    with pytest.raises(LabeledDataError, match=r"hold no CollectedData_synthetic\.h5 at all: "
+                       f"{unrefined['folder'].name}"):
+        merge_refined(config, allow_unrefined=True)
+    assert yaml.safe_load(config.read_text())["iteration"] == 1
+
+
 def test_plan_of_an_unknown_model_or_without_base(project) -> None:
     from dlc_tracking.errors import RegistryError
     from dlc_tracking.training.versions import plan_training

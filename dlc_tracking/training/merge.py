@@ -8,6 +8,12 @@ them in napari-deeplabcut, which saves them into ``CollectedData_<scorer>.h5``;
 ``merge_datasets`` then advances config.yaml ``iteration``. DLC merges whatever is there
 and only prints a note for a folder nobody refined; here a folder or frames not refined
 yet stop the merge with their names (``allow_unrefined`` merges anyway, and says so).
+
+A merge needs frames extracted at the project's *current* iteration
+(``machinelabels-iter<iteration>.h5``): those of earlier iterations were merged already,
+so merging twice never advances the iteration without new labels. DLC's
+``merge_datasets`` refuses any ``labeled-data`` folder with no ``CollectedData_<scorer>.h5``
+at all (not even ``allow_unrefined`` can merge it): such folders are named up front.
 """
 
 from __future__ import annotations
@@ -34,17 +40,24 @@ class RefinementStatus:
 
     Attributes
     ----------
+    iteration : int
+        The project's current iteration (config.yaml): only its machine labels count.
     extracted : dict
-        Folder name -> frames in its ``machinelabels-iter*.h5`` files.
+        Folder name -> frames in its ``machinelabels-iter<iteration>.h5``.
     refined : dict
         Folder name -> of those, frames now in ``CollectedData_<scorer>.h5``.
     unrefined_folders : list of str
         Folders with machine labels but no ``CollectedData_<scorer>.h5`` at all.
+    earlier : dict
+        Folder name -> the earlier iterations whose machine labels it holds (merged
+        already; not counted).
     """
 
+    iteration: int = 0
     extracted: dict[str, int] = field(default_factory=dict)
     refined: dict[str, int] = field(default_factory=dict)
     unrefined_folders: list[str] = field(default_factory=list)
+    earlier: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def unrefined_frames(self) -> int:
@@ -53,7 +66,8 @@ class RefinementStatus:
 
 
 def refinement_status(config_path: str | Path) -> RefinementStatus:
-    """Which frames extracted for refinement were refined (saved in CollectedData).
+    """Which frames extracted for refinement at the project's current iteration were
+    refined (saved in CollectedData).
 
     Parameters
     ----------
@@ -66,12 +80,17 @@ def refinement_status(config_path: str | Path) -> RefinementStatus:
     """
     config_path = Path(config_path).resolve()
     cfg = project_config(config_path)
-    status = RefinementStatus()
+    status = RefinementStatus(iteration=int(cfg["iteration"]))
     root = config_path.parent / "labeled-data"
     if not root.is_dir():
         return status
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and "_labeled" not in p.name):
-        machine = [p for p in folder.iterdir() if MACHINE_LABELS.match(p.name)]
+        found = {int(m.group(1)): p for p in folder.iterdir()
+                 if (m := MACHINE_LABELS.match(p.name))}
+        older = sorted(i for i in found if i < status.iteration)
+        if older:
+            status.earlier[folder.name] = older
+        machine = [found[status.iteration]] if status.iteration in found else []
         if not machine:
             continue
         rows: set[str] = set()
@@ -85,6 +104,21 @@ def refinement_status(config_path: str | Path) -> RefinementStatus:
             continue
         status.refined[folder.name] = len(rows & set(_row_names(_read_labels(collected))))
     return status
+
+
+def folders_without_labels(config_path: str | Path) -> list[str]:
+    """Entries of ``labeled-data`` DeepLabCut's ``merge_datasets`` refuses: neither
+    ``CollectedData_<scorer>.h5`` nor ``MachineLabelsRefine.h5`` (DLC's own rule: every
+    entry but ``*_labeled`` and hidden ones)."""
+    config_path = Path(config_path).resolve()
+    scorer = project_config(config_path)["scorer"]
+    root = config_path.parent / "labeled-data"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if "_labeled" not in p.name and not p.name.startswith(".")
+                  and not (p / "MachineLabelsRefine.h5").is_file()
+                  and not (p / f"CollectedData_{scorer}.h5").is_file())
 
 
 @dataclass
@@ -131,8 +165,9 @@ def merge_refined(config_path: str | Path, *, allow_unrefined: bool = False) -> 
     Raises
     ------
     LabeledDataError
-        Nothing was extracted for refinement; a folder or frames not refined (without
-        ``allow_unrefined``); bad labels (see
+        Nothing was extracted for refinement at the current iteration; a folder with no
+        CollectedData at all (DLC cannot merge it, even with ``allow_unrefined``); a
+        folder or frames not refined (without ``allow_unrefined``); bad labels (see
         :func:`dlc_tracking.training.datasets.check_labeled_data`); DLC did not advance
         the iteration.
     """
@@ -143,10 +178,17 @@ def merge_refined(config_path: str | Path, *, allow_unrefined: bool = False) -> 
     before = int(project_config(config_path)["iteration"])
     status = refinement_status(config_path)
     if not status.extracted:
+        merged = ""
+        if status.earlier:
+            merged = (" (the machine labels of earlier iterations, in "
+                      + ", ".join(f"{k} (iteration {', '.join(map(str, v))})"
+                                  for k, v in status.earlier.items())
+                      + ", were merged already: nothing new to merge)")
         raise LabeledDataError(
             f"{config_path.parent / 'labeled-data'}: no frames were extracted for refinement "
-            "(no machinelabels-iter*.h5): run `dlc-platform models review MODEL` (or "
-            "deeplabcut.extract_outlier_frames) and refine the frames first.")
+            f"at iteration {before} (no machinelabels-iter{before}.h5){merged}: run "
+            "`dlc-platform models review MODEL` (or deeplabcut.extract_outlier_frames) and "
+            "refine the frames first.")
     notes: list[str] = []
     if status.unrefined_folders or status.unrefined_frames:
         where = ", ".join(f"{k} ({status.extracted[k] - status.refined[k]} of "
@@ -160,6 +202,16 @@ def merge_refined(config_path: str | Path, *, allow_unrefined: bool = False) -> 
                 "save (CollectedData), then merge again; or merge with --allow-unrefined "
                 "to leave them out.")
         notes.append(f"{text}; merged without them (--allow-unrefined)")
+    unmergeable = folders_without_labels(config_path)
+    if unmergeable:
+        root = config_path.parent / "labeled-data"
+        raise LabeledDataError(
+            f"{root}: {len(unmergeable)} folder(s) hold no CollectedData_"
+            f"{project_config(config_path)['scorer']}.h5 at all: {', '.join(unmergeable)}. "
+            "DeepLabCut's merge_datasets refuses to merge while any folder has none (not "
+            "even --allow-unrefined can merge it). Refine and save at least one frame of "
+            "each (napari-deeplabcut), or move the folder out of labeled-data, then merge "
+            "again.")
     labeled = check_labeled_data(config_path)
     notes.extend(labeled.notes)
     out = io.StringIO()
