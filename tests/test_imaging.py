@@ -301,6 +301,52 @@ def test_start_from_imaging_with_sync_is_the_first_camera_frame(tmp_path):
     assert result.clock.header_offset_s == pytest.approx(1.996)  # epoch vs recording start
 
 
+def test_sensor_scan_covers_the_imaging_files(tmp_path):
+    import os
+    import time
+
+    from dlc_tracking.sessions.scanning import scan
+
+    folder = tmp_path / "m1" / "s1"
+    paths = write_scanimage_tifs(folder, "m", _times(10), EPOCH, frame_rate_hz=30.0)
+    _ops(folder, nframes=10, fs=30.0)
+    (folder / "openfield.mp4").write_bytes(b"\0" * 1000)
+    (folder / "session.yaml").write_text(yaml.safe_dump({
+        "tracking_type": "openfield", "camera_view": "above", "pixels_per_cm": 3.0,
+        "imaging": {"scanimage": [p.name for p in paths], "suite2p": "suite2p",
+                    "timezone": "+01:00"}}))
+
+    def age(seconds):
+        old = time.time() - seconds
+        for p in [folder, *folder.rglob("*")]:
+            os.utime(p, (old, old))
+
+    age(120)
+    now = time.time()
+    first = scan(tmp_path, None, now, 30.0, 10)  # settle 30 s: seen once, then taken
+    second = scan(tmp_path, first.state, now, 30.0, 10)
+    assert len(second.to_process) == 1
+    third = scan(tmp_path, second.state, now, 30.0, 10)
+    assert third.to_process == [] and third.sessions_unchanged == 1
+    # the tif is replaced (still being copied: a fresh mtime): waits, then re-runs
+    with open(paths[0], "ab") as f:
+        f.write(b"\0" * 16)
+    copying = scan(tmp_path, third.state, time.time(), 30.0, 10)
+    assert copying.to_process == [] and copying.waiting == ["m1__s1__openfield"]
+    age(60)  # the copy finished a minute ago: taken once two scans see it unchanged
+    seen = scan(tmp_path, copying.state, time.time(), 30.0, 10)
+    settled = scan(tmp_path, seen.state, time.time(), 30.0, 10)
+    assert [r.recording_id for r, _ in settled.to_process] == ["m1__s1__openfield"]
+    # a Suite2p ops.npy rewritten in place (subfolder): noticed through the session cache
+    unchanged = scan(tmp_path, settled.state, time.time(), 0.0, 10)
+    assert unchanged.sessions_unchanged == 1
+    np.save(folder / "suite2p" / "plane0" / "ops.npy", {"nframes": 10, "fs": 15.0},
+            allow_pickle=True)
+    age(60)
+    rerun = scan(tmp_path, unchanged.state, time.time(), 0.0, 10)
+    assert rerun.sessions_unchanged == 0 and len(rerun.to_process) == 1
+
+
 def test_circular_interpolation_takes_the_short_way():
     out = circular_interp_deg(np.array([350.0, 10.0, 90.0]), np.array([10.0, 350.0, 200.0]),
                               np.array([0.5, 0.25, 0.5]))

@@ -27,7 +27,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from dlc_tracking.errors import DLCPlatformError
+from dlc_tracking.io.yaml_files import SAFE_LOADER
 from dlc_tracking.sessions.layout import (
     MANUAL_OUTPUT_PREFIX,
     SESSION_FILE,
@@ -68,11 +71,61 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def recording_files(rec: Recording) -> dict[str, tuple[int, int] | None]:
-    """Size and mtime of every file whose change means the recording must be re-run."""
+# A path under `imaging:` may lie in a subfolder (suite2p/plane0/ops.npy); the session
+# cache joins names with "/", so inside one name "/" is stored as this character.
+_SUBPATH = "\x1f"
+
+
+def imaging_files(session_dir: Path | str) -> list[str]:
+    """The files session.yaml's ``imaging:`` names, relative to the session folder:
+    ScanImage tifs, the frame-times file, sync files, the Suite2p folder and its
+    ``plane*/ops.npy``. A change to any of them re-runs the session's recordings.
+
+    Read leniently (full validation comes with the recording): [] for a session.yaml
+    without ``imaging:`` (found by a text search, so other sessions pay nothing more
+    than that) or one that does not parse.
+    """
+    try:
+        text = (Path(session_dir) / SESSION_FILE).read_text()
+        if "imaging" not in text:
+            return []
+        raw = yaml.load(text, Loader=SAFE_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    imaging = raw.get("imaging") if isinstance(raw, dict) else None
+    if not isinstance(imaging, dict):
+        return []
+    names: list[str] = []
+    tifs = imaging.get("scanimage")
+    names += [t for t in ([tifs] if isinstance(tifs, str) else tifs or []) if isinstance(t, str)]
+    if isinstance(imaging.get("frame_times"), str):
+        names.append(imaging["frame_times"])
+    sync = imaging.get("sync")
+    if isinstance(sync, dict):
+        names += [sync[k] for k in ("file", "nwb") if isinstance(sync.get(k), str)]
+        if not isinstance(sync.get("nwb"), str):  # with nwb, camera/imaging are series names
+            names += [sync[k] for k in ("camera", "imaging") if isinstance(sync.get(k), str)]
+    folder = imaging.get("suite2p")
+    if isinstance(folder, str):
+        names.append(folder)
+        base = Path(session_dir) / folder
+        with contextlib.suppress(OSError):
+            names += sorted(str(p.relative_to(session_dir))
+                            for p in base.glob("plane*/ops.npy"))
+    return list(dict.fromkeys(os.path.normpath(n) for n in names))
+
+
+def recording_files(rec: Recording, imaging: list[str] | None = None
+                    ) -> dict[str, tuple[int, int] | None]:
+    """Size and mtime of every file whose change means the recording must be re-run.
+
+    ``imaging``: :func:`imaging_files` of its session (read here when None).
+    """
     files = {"video": _stat(rec.video_path), "session.yaml": _stat(rec.session_yaml)}
     if rec.timestamps_path:
         files["timestamps"] = _stat(rec.timestamps_path)
+    for name in imaging_files(rec.session_dir) if imaging is None else imaging:
+        files[f"imaging/{name}"] = _stat(rec.session_dir / name)
     manual = rec.manual_output_dir
     if manual.is_dir():
         try:
@@ -277,13 +330,17 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
     fresh: list[Recording] = []  # recordings of the sessions read in full
     # their sessions' cache entries: (signature, names, recording ids), None when not cached
     fresh_entries: dict[str, tuple[int, str, str] | None] = {}
+    session_imaging: dict[str, list[str]] = {}  # recording id -> its session's imaging files
 
     for subject, session, session_dir in session_dirs(data_root, problems):
         key = subject + "/" + session
         signature = known.get(key)
         if signature is not None:
             names = known_names[key]
-            if hash(tuple(_stat_values(session_dir, names.split("/")))) == signature:
+            parts = names.split("/")
+            if _SUBPATH in names:  # imaging files in subfolders
+                parts = [n.replace(_SUBPATH, "/") for n in parts]
+            if hash(tuple(_stat_values(session_dir, parts))) == signature:
                 unchanged_keys.append(key)
                 order_rids.append(known_rids[key])
                 order_where.append(session_dir)
@@ -292,14 +349,19 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         before_read = (_size_mtime(session_dir), _size_mtime(session_dir + "/" + SESSION_FILE))
         n_problems = len(problems)
         recordings = session_recordings(subject, session_dir, problems)
+        imaging = imaging_files(session_dir) if recordings else []
+        for rec in recordings:
+            session_imaging[rec.recording_id] = imaging
         if recordings:
             order_rids.append("/".join(r.recording_id for r in recordings))
             order_where.append([str(r.video_path) for r in recordings])
         cached = None
         if len(problems) == n_problems and _cacheable(Path(session_dir), recordings):
             names_list = ([r.video_path.name for r in recordings]
-                          + [n for r in recordings for n in _dependencies(r)[1:]])
-            signature, newest_ns = session_signature(session_dir, names_list)
+                          + [n for r in recordings for n in _dependencies(r)[1:]]
+                          + [n.replace("/", _SUBPATH) for n in imaging])
+            signature, newest_ns = session_signature(
+                session_dir, [n.replace(_SUBPATH, "/") for n in names_list])
             # Not trusted: the folder changed while it was read, or a change so recent
             # that a file system with coarse mtimes (NFS, SMB) may not show the next one.
             unchanged = before_read == (_size_mtime(session_dir),
@@ -329,7 +391,7 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         rid = rec.recording_id
         if rid in collided:
             continue
-        files = recording_files(rec)
+        files = recording_files(rec, session_imaging.get(rid, []))
         fp = fingerprint(files)
         if seen.get(rid) == fp:
             continue
