@@ -12,7 +12,10 @@ with three additions a lab needs when workers live on other machines:
   whose worker no longer answers a ping for ``lost_after_s`` fails the run, naming the
   worker, so the instance's run retries start it again (dagster-celery alone waits for
   that task forever);
-- the run tag above routes a model's inference to the workers that hold its files.
+- the run tag above routes a model's inference to the workers that hold its files;
+  an untagged run (UI, backfill, reprocess) is routed from its partition key: a
+  ``model_versions`` key (training, evaluation) to the ``queue:`` of that model or of the
+  model a planned version derives from, a recording to its model's queue.
 
 | variable                         | default                  | what                     |
 |----------------------------------|--------------------------|--------------------------|
@@ -177,7 +180,7 @@ class PlatformCeleryExecutor(CeleryExecutor):
         check_broker(app, self.broker)
         tags = plan_context.dagster_run.tags
         # The sensor tags its runs; reprocess, backfills and UI launches are routed here.
-        gpu_queue = (tags.get(GPU_QUEUE_TAG) or recording_gpu_queue(tags.get(PARTITION_TAG))
+        gpu_queue = (tags.get(GPU_QUEUE_TAG) or partition_gpu_queue(tags.get(PARTITION_TAG))
                      or GPU_QUEUE)
 
         def submit(app_, context, step, queue, priority, known_state):
@@ -313,3 +316,70 @@ def recording_gpu_queue(recording_id: str | None) -> str | None:
     except (OSError, DLCPlatformError, ValueError):
         return None  # the run's first step fails with the clear message
     return model_queue_tags(recording, settings.registry_path()).get(GPU_QUEUE_TAG)
+
+
+def _version_queue(partition_key: str, registry_path: str | os.PathLike[str]
+                   ) -> tuple[bool, str | None]:
+    """``(is a model version, its queue)`` of a ``model_versions`` partition key.
+
+    A registered model runs on its own ``queue:``; a planned version (its plan in
+    ``<registry folder>/training/``) and a ``<model>-iter<N>-shuffle<S>`` added in the UI
+    without a plan run on the queue of the model they derive from.
+    """
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.training.versions import parse_version, plan_path, read_plan
+
+    try:
+        registry = _cached_registry(Path(registry_path))
+        if partition_key in registry.models:
+            return True, registry.models[partition_key].queue
+        model = None
+        if plan_path(registry_path, partition_key).is_file():
+            model = read_plan(registry_path, partition_key).from_model
+            found = True
+        else:
+            parsed = parse_version(partition_key)
+            found = parsed is not None and parsed[0] in registry.models
+            model = parsed[0] if found else None
+    except (OSError, DLCPlatformError, ValueError):
+        return False, None  # the run's first step fails with the clear message
+    entry = registry.models.get(model) if model else None
+    return found, entry.queue if entry is not None else None
+
+
+def model_version_queue(partition_key: str | None,
+                        registry_path: str | os.PathLike[str]) -> str | None:
+    """The queue of a training or evaluation run (a ``model_versions`` partition) that has
+    no queue tag (launched from the UI, a backfill).
+
+    Parameters
+    ----------
+    partition_key : str or None
+        A registered model, or a planned version (``<model>-iter<N>-shuffle<S>``).
+    registry_path : path
+        The registry file (plans live in its folder's ``training/``).
+
+    Returns
+    -------
+    str or None
+        The ``queue:`` of the model (of the model the version derives from, for a version
+        not registered yet); None when it names none (the ``gpu`` queue) or the key is no
+        model version.
+    """
+    if not partition_key:
+        return None
+    return _version_queue(partition_key, registry_path)[1]
+
+
+def partition_gpu_queue(partition_key: str | None) -> str | None:
+    """The queue of an untagged run's gpu steps from its partition key: a model version's
+    model's queue (:func:`model_version_queue`, no walk of the data root), else the queue of
+    the recording's model (:func:`recording_gpu_queue`)."""
+    from dlc_assets import settings
+
+    if not partition_key:
+        return None
+    is_version, queue = _version_queue(partition_key, settings.registry_path())
+    if is_version:
+        return queue
+    return recording_gpu_queue(partition_key)

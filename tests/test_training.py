@@ -295,6 +295,26 @@ def test_plan_keeps_the_models_trainingsetindex_and_never_overwrites_a_plan(proj
     assert plan_path(registry, plan.version).read_text() == before
 
 
+def test_untagged_training_runs_go_to_their_models_queue(tmp_path, tiny_pytorch_config,
+                                                          monkeypatch) -> None:
+    """A run launched from the UI for a model_versions partition has no queue tag: the
+    executor routes it by the registry (a registered model's queue:, a planned version's
+    parent's, a UI-added version's base model's), never to the plain gpu queue of a
+    recording look-up."""
+    from dlc_assets.celery_executor import model_version_queue, partition_gpu_queue
+    from dlc_tracking.training.versions import plan_training
+
+    _, registry = project_with_registry(tiny_pytorch_config, tmp_path, queue="gpu_lab2")
+    plan = plan_training(registry, BASE)
+    monkeypatch.setenv("DLC_PLATFORM_REGISTRY", str(registry))
+    monkeypatch.setenv("DLC_PLATFORM_DATA_ROOT", str(tmp_path / "no_data_root"))
+    for key in (BASE, plan.version, f"{BASE}-iter0-shuffle9"):
+        assert model_version_queue(key, registry) == "gpu_lab2", key
+        assert partition_gpu_queue(key) == "gpu_lab2", key
+    assert model_version_queue("other-iter0-shuffle1", registry) is None
+    assert partition_gpu_queue("rec_2026_mouse01") is None  # a recording: not a model
+
+
 def test_a_registered_shuffle_is_never_replaced(project) -> None:
     from dlc_tracking.training.runs import run_training_plan
     from dlc_tracking.training.versions import plan_training
