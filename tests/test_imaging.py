@@ -445,6 +445,19 @@ def test_sync_from_nwb_timeseries(tmp_path):
         read_sync_nwb(path, "Lick", "FrameTTL")
 
 
+def test_unreadable_nwb_and_ops_files_name_the_file(tmp_path):
+    from dlc_tracking.imaging.sync import read_sync_nwb
+
+    (tmp_path / "daq.nwb").write_text("not hdf5")
+    with pytest.raises(ImagingError, match=r"daq.nwb cannot be read as an NWB \(HDF5\) file"):
+        read_sync_nwb(tmp_path / "daq.nwb", "CameraTTL", "FrameTTL")
+    plane = tmp_path / "suite2p" / "plane0"
+    plane.mkdir(parents=True)
+    (plane / "ops.npy").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ImagingError, match=r"ops.npy cannot be read as Suite2p's ops.npy"):
+        read_suite2p(tmp_path / "suite2p")
+
+
 def test_saved_flyback_frames_are_dropped(tmp_path):
     times = _times(12, rate=90.0)  # 2 planes + 1 saved flyback frame per volume
     paths = write_scanimage_tifs(tmp_path, "f", times, EPOCH, frame_rate_hz=90.0, n_planes=2,

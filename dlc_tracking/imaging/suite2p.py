@@ -8,6 +8,7 @@ file); alone, ops.npy gives them as ``(k * nplanes + plane) / (fs * nplanes)``.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +58,11 @@ def _load_ops(path: Path) -> dict:
         # ops.npy is a pickled dict by Suite2p's design; only files the lab names are read.
         ops = np.load(path, allow_pickle=True)
         ops = ops.item() if ops.dtype == object and ops.shape == () else ops
-    except (OSError, ValueError, EOFError) as exc:
-        raise ImagingError(f"{path} cannot be read as Suite2p's ops.npy ({exc}).") from exc
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, ImportError,
+            AttributeError, TypeError, IndexError) as exc:  # what unpickling a bad file raises
+        raise ImagingError(f"{path} cannot be read as Suite2p's ops.npy ({exc!r}): is it "
+                           "complete, and written by Suite2p? Copy it again or re-run "
+                           "Suite2p.") from exc
     if not isinstance(ops, dict):
         raise ImagingError(f"{path} is not Suite2p's ops.npy (a saved dict of settings).")
     return ops

@@ -96,13 +96,24 @@ def read_sync_nwb(path: str | Path, camera: str, imaging: str) -> SyncSignals:
     Raises
     ------
     ImagingError
-        Missing file or series.
+        Missing file or series, a file that is not NWB / HDF5.
     """
-    from pynwb import NWBHDF5IO
-
     path = Path(path)
     if not path.is_file():
         raise ImagingError(f"{path}: sync NWB file not found.")
+    try:
+        return _read_nwb_series(path, camera, imaging)
+    except ImagingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py / pynwb raise many kinds on a bad file
+        raise ImagingError(f"{path} cannot be read as an NWB (HDF5) file ({exc!r}); is it "
+                           "complete, and an NWB file? Fix `imaging: sync: nwb:` in "
+                           "session.yaml or copy the file again.") from exc
+
+
+def _read_nwb_series(path: Path, camera: str, imaging: str) -> SyncSignals:
+    from pynwb import NWBHDF5IO
+
     out = {}
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
