@@ -34,37 +34,38 @@ def _bar(total: int, desc: str, unit: str):
 
 
 def cmd_review(args) -> None:
-    from dlc_tracking.model_review.extraction import extract_selected_frames
-    from dlc_tracking.model_review.selection import ReviewError, select_frames
+    from dlc_tracking.model_review.flows import review_model_frames
 
-    model = _registry(args).model(args.name)
-    out = Path(args.out) if args.out else model.project_config
-    if out is None:
-        raise ReviewError(f"model {model.name!r} has no DLC project registered (ingest-only): "
-                          "give --out PROJECT/config.yaml to write the frames into.")
-    if out.is_dir():
-        out = out / "config.yaml"
-    store = _store(args)
-    selection = select_frames(store, model.name, args.n, max_share=args.max_share,
-                              recordings=args.recordings)
-    frames = selection.frames
-    print(f"{model.name}: {len(selection.recordings)} recording(s) with flagged frames; "
-          f"picked {len(frames)} frame(s) from {frames['recording_id'].nunique()} of them",
-          file=sys.stderr)
+    def selected(selection) -> None:
+        frames = selection.frames
+        print(f"{args.name}: {len(selection.recordings)} recording(s) with flagged frames; "
+              f"picked {len(frames)} frame(s) from {frames['recording_id'].nunique()} of "
+              "them", file=sys.stderr)
+        if args.dry_run:
+            _print_selection(selection)
+        else:
+            print("writing (imports DeepLabCut to add the videos, ~10-30 s) ...",
+                  file=sys.stderr)
+            bar["bar"] = _bar(len(frames), f"extract {args.name}", "frame")
+
+    bar: dict = {}
+    done = {"n": 0}
+
+    def progress(n: int) -> None:
+        bar["bar"].update(n - done["n"])
+        done["n"] = n
+
+    try:
+        review = review_model_frames(_store(args), _registry(args), args.name, args.n,
+                                     out=args.out, max_share=args.max_share,
+                                     recordings=args.recordings, dry_run=args.dry_run,
+                                     on_selected=selected, progress=progress)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
     if args.dry_run:
-        _print_selection(selection)
         return
-    print(f"writing into {out} (imports DeepLabCut to add the videos, ~10-30 s) ...",
-          file=sys.stderr)
-    with _bar(len(frames), f"extract {model.name}", "frame") as bar:
-        done = {"n": 0}
-
-        def progress(n: int) -> None:
-            bar.update(n - done["n"])
-            done["n"] = n
-
-        result = extract_selected_frames(store, model, frames, out, progress=progress,
-                                         skipped=selection.skipped)
+    result, out = review.extraction, review.out
     written = result.images
     for rid, group in written.groupby("recording_id"):
         print(f"{rid:50s} {len(group):4d} frame(s) -> {Path(group['image'].iloc[0]).parent}")
@@ -75,7 +76,7 @@ def cmd_review(args) -> None:
           f"{len(result.machine_files)} machinelabels-iter*.h5 file(s).")
     print("Next: refine them in DeepLabCut's GUI (napari-deeplabcut: open a labeled-data "
           "folder, or `deeplabcut.refine_labels(config)`), save, then "
-          f"`dlc-platform models merge {model.name}` (docs/models.md).")
+          f"`dlc-platform models merge {review.model.name}` (docs/models.md).")
 
 
 def _print_selection(selection) -> None:
@@ -105,6 +106,7 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
 
     from dlc_assets.partitions import recordings_partitions
     from dlc_assets.qc_plots import png_md
+    from dlc_assets.training import markdown_table
     from dlc_tracking.model_review.frame_quality import align_poses
     from dlc_tracking.model_review.pictures import comparison_png, disagreement_frame
     from dlc_tracking.model_review.version_predictions import version_predictions
@@ -119,7 +121,7 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
             "fraction_above_threshold": round(float(overall["fraction_above_threshold"]), 4),
             "low_likelihood_change": round(float(overall["low_likelihood_change"]), 4),
             "distance_travelled_change": round(float(overall["distance_travelled_change"]), 4),
-            "per_body_part": dg.MetadataValue.md(_markdown(rows.drop(
+            "per_body_part": dg.MetadataValue.md(markdown_table(rows.drop(
                 columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3))),
         }
         try:
@@ -141,14 +143,6 @@ def report_agreement(instance, store, old: str, new: str, agreement) -> int:
             asset_key="model_agreement", partition=rid, metadata=metadata))
         reported += 1
     return reported
-
-
-def _markdown(df) -> str:
-    """A DataFrame as a Markdown table (without tabulate)."""
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
 
 
 def cmd_compare(args) -> None:
@@ -239,24 +233,45 @@ def run_now(instance, recordings: list[str], tags: dict[str, str]) -> list[str]:
     return failed
 
 
+def print_kept(plan) -> None:
+    """The recordings of OLD a promotion leaves on OLD, with the reason."""
+    for rid, reason in sorted(plan.kept.items()):
+        print(f"not re-run {rid}: {reason}")
+
+
 def cmd_promote(args) -> None:
     import dagster as dg
 
-    from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
+    from dlc_tracking.model_review.flows import promote_model
 
     registry, store = _registry(args), _store(args)
-    plan = plan_promotion(store, registry, args.new, args.replaces)
-    print(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s) to re-run"
-          + (f"; pairs {plan.new} with {list(plan.pair_with)}" if plan.pair_with else ""),
-          file=sys.stderr)
+    bar: dict = {}
+
+    def planned(plan) -> None:
+        print(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s) to "
+              "re-run" + (f", {len(plan.kept)} left on {plan.old}" if plan.kept else "")
+              + (f"; pairs {plan.new} with {list(plan.pair_with)}" if plan.pair_with
+                 else "") + f"; evaluation: {plan.evaluation}"
+              + (" (FORCED past the threshold)" if plan.forced else ""), file=sys.stderr)
+        print_kept(plan)
+        if args.dry_run:
+            print("\n".join(plan.recordings))
+        elif plan.recordings:
+            bar["bar"] = _bar(len(plan.recordings), f"keep {plan.old} rows", "recording")
+
+    try:
+        plan = promote_model(store, registry, args.new, args.replaces, force=args.force,
+                             dry_run=args.dry_run, on_planned=planned,
+                             progress=lambda rid: bar["bar"].update(1))
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
     if args.dry_run:
-        print("\n".join(plan.recordings))
         return
-    with _bar(len(plan.recordings), f"keep {plan.old} predictions", "recording") as bar:
-        apply_promotion(registry.path, store, plan, progress=lambda rid: bar.update(1))
     print(f"registry {registry.path}: promotions.{plan.old} -> {plan.new}")
     if not plan.recordings:
-        print("no recording is processed with the old version: nothing to re-run.")
+        print("no recording's predictions were inferred with the old version: nothing to "
+              "re-run.")
         return
     instance = dg.DagsterInstance.get()
     tags = {PROMOTION_TAG: f"{plan.old}->{plan.new}"}
@@ -270,8 +285,9 @@ def cmd_promote(args) -> None:
     backfill_id = launch_backfill(instance, list(plan.recordings), tags,
                                   f"promote {plan.new}")
     print(f"backfill {backfill_id}: {len(plan.recordings)} recording(s) with {plan.new} "
-          "(the daemon runs it; UI: Overview -> Backfills). Old predictions are kept in "
-          "model_predictions.")
+          "(the daemon runs it; UI: Overview -> Backfills). The old version's predictions, "
+          "processed tracking and summaries are kept (model_predictions, "
+          "model_processed_tracking, model_recording_summaries).")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -317,5 +333,8 @@ def add_review_parsers(models) -> None:
                     help="re-run the recordings in this process instead of a backfill")
     pm.add_argument("--dry-run", action="store_true",
                     help="list the recordings it would re-run, change nothing")
+    pm.add_argument("--force", action="store_true",
+                    help="promote although NEW failed its evaluation threshold "
+                    "(test_error_within_threshold)")
     pm.add_argument("--warehouse")
     pm.set_defaults(func=cmd_promote)

@@ -11,11 +11,10 @@ from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
 from dlc_assets.worker_info import worker_metadata
+from dlc_tracking.model_review.comparison import likelihood_cutoff
 from dlc_tracking.model_review.frame_quality import FrameQualityParams, summarize
 from dlc_tracking.model_review.version_predictions import recording_frame_quality
 from resources import DataRoot, DLCInference, WarehouseResource
-
-DEFAULT_CUTOFF = 0.6
 
 
 @dg.asset(
@@ -32,10 +31,8 @@ def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
     rid = info.recording_id
     store = warehouse.get()
     with clear_failures(rid):
-        method = data_root.registry().methods.get(info.method_name) if info.method_name \
-            else None
         params = FrameQualityParams(
-            likelihood_cutoff=method.likelihood_cutoff if method is not None else DEFAULT_CUTOFF)
+            likelihood_cutoff=likelihood_cutoff(data_root.registry(), info.method_name))
         rows = recording_frame_quality(store, rid, params,
                                        (info.video.width_px, info.video.height_px))
     store.write_partition("frame_quality", rid, rows)
@@ -92,32 +89,31 @@ class PromoteConfig(dg.Config):
 
     new: str
     replaces: str | None = None
+    force: bool = False  # promote although NEW failed its evaluation threshold
 
 
 @dg.op(description="Pick the most informative frames of a model across its recordings and "
        "write them into its DLC project for refinement (`dlc-platform models review`).")
 def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root: DataRoot,
                  warehouse: WarehouseResource) -> None:
-    from pathlib import Path
-
     from dlc_tracking.errors import DLCPlatformError
-    from dlc_tracking.model_review.extraction import extract_selected_frames
-    from dlc_tracking.model_review.selection import select_frames
+    from dlc_tracking.model_review.flows import review_model_frames
 
     try:
-        model = data_root.registry().model(config.model)
-        out = Path(config.out) if config.out else model.project_config
-        store = warehouse.get()
-        selection = select_frames(store, model.name, config.n, max_share=config.max_share)
-        result = extract_selected_frames(store, model, selection.frames, out,
-                                         skipped=selection.skipped)
+        review = review_model_frames(warehouse.get(), data_root.registry(), config.model,
+                                     config.n, out=config.out, max_share=config.max_share)
     except DLCPlatformError as exc:
         raise dg.Failure(description=f"model {config.model}: {exc}") from exc
-    for reason in sorted(f"{r}: {why}" for r, why in result.skipped.items()):
+    images = review.extraction.images
+    for reason in sorted(f"{r}: {why}" for r, why in review.skipped.items()):
         context.log.warning(f"skipped {reason}")
-    per = result.images.groupby("recording_id").size().to_dict()
-    context.log.info(f"{len(result.images)} frame(s) written into {out.parent}/labeled-data: "
+    per = images.groupby("recording_id").size().to_dict()
+    context.log.info(f"{len(images)} frame(s) written into {review.out.parent}/labeled-data: "
                      f"{per}")
+    context.add_output_metadata({
+        "frames": len(images), "project": str(review.out),
+        "frames_per_recording": dg.MetadataValue.json({str(k): int(v) for k, v in per.items()}),
+        "skipped": dg.MetadataValue.json(review.skipped)})
 
 
 @dg.op(description="Run NEW on a sample of OLD's recordings, write model_agreement and "
@@ -142,8 +138,15 @@ def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig
         raise dg.Failure(description=f"compare {config.old} -> {config.new}: {exc}") from exc
     for rid, why in sorted(result.skipped.items()):
         context.log.warning(f"skipped {rid}: {why}")
-    if not result.agreement.empty:
-        report_agreement(context.instance, store, config.old, config.new, result.agreement)
+    compared = (sorted(result.agreement["recording_id"].unique())
+                if not result.agreement.empty else [])
+    context.add_output_metadata({"compared": len(compared), "inferred": len(result.inferred),
+                                 "skipped": dg.MetadataValue.json(result.skipped)})
+    if not compared:
+        raise dg.Failure(description=f"compare {config.old} -> {config.new}: no recording "
+                         "could be compared", metadata={
+                             "skipped": dg.MetadataValue.json(result.skipped)})
+    report_agreement(context.instance, store, config.old, config.new, result.agreement)
 
 
 @dg.op(description="Make NEW the model of OLD's recordings and launch a backfill of exactly "
@@ -152,20 +155,25 @@ def promote_model_version(context: dg.OpExecutionContext, config: PromoteConfig,
                           data_root: DataRoot, warehouse: WarehouseResource) -> None:
     from dlc_assets.cli_review import PROMOTION_TAG, launch_backfill
     from dlc_tracking.errors import DLCPlatformError
-    from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
+    from dlc_tracking.model_review.flows import promote_model
 
-    store = warehouse.get()
     try:
-        plan = plan_promotion(store, data_root.registry(), config.new, config.replaces)
-        apply_promotion(data_root.registry_path, store, plan)
+        plan = promote_model(warehouse.get(), data_root.registry(), config.new,
+                             config.replaces, force=config.force)
     except DLCPlatformError as exc:
         raise dg.Failure(description=f"promote {config.new}: {exc}") from exc
-    context.log.info(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s)")
+    context.log.info(f"{plan.new} replaces {plan.old}: {len(plan.recordings)} recording(s) "
+                     f"to re-run; evaluation: {plan.evaluation}")
+    for rid, why in sorted(plan.kept.items()):
+        context.log.warning(f"not re-run {rid}: {why}")
+    metadata = {"plan": dg.MetadataValue.json(plan.summary())}
     if plan.recordings:
         backfill = launch_backfill(context.instance, list(plan.recordings),
                                    {PROMOTION_TAG: f"{plan.old}->{plan.new}"},
                                    f"promote {plan.new}")
         context.log.info(f"backfill {backfill} requested")
+        metadata["backfill"] = backfill
+    context.add_output_metadata(metadata)
 
 
 @dg.job(description="`dlc-platform models review` from the UI (run config: model, n).")

@@ -55,7 +55,8 @@ def write_evaluation(store, model: str, test_rmse_px: float = 2.0) -> None:
         kind = str(col.type)
         row[col.name] = ("" if kind == "string" else 0 if "int" in kind else
                          False if kind == "bool" else None if "timestamp" in kind else 1.0)
-    row.update({"model_name": model, "body_part": "all", "test_rmse_px": test_rmse_px})
+    row.update({"model_name": model, "body_part": "all", "test_rmse_px": test_rmse_px,
+                "registered_snapshot": True, "snapshot": "snapshot-001.pt"})
     if "evaluated_at" in row:
         row["evaluated_at"] = pd.Timestamp.now(tz="UTC")
     df = pd.DataFrame([row])
@@ -94,3 +95,24 @@ def perturbed_copy(config: Path, dest: Path, shuffle: int = 2, scale: float = 0.
             weights[name] = tensor + noise
     torch.save(state, snapshot)
     return copy
+
+
+def prediction_source_row(rid: str, model: str, source: str) -> pd.DataFrame:
+    """A ``prediction_sources`` partition: where the recording's predictions came from."""
+    row = {c: None for c in TABLES["prediction_sources"].column_names}
+    row.update({"recording_id": rid, "model_name": model, "source": source,
+                "scorer": f"scorer_of_{model}", "files": "[]", "notes": "[]"})
+    return pd.DataFrame([row])
+
+
+def processed_frames(rid: str, model: str, n: int, step_cm: float,
+                     method: str = "two_ears_loose") -> pd.DataFrame:
+    """A ``processed_tracking`` partition: the animal walks ``step_cm`` per frame along x
+    (distance = (n - 1) * step_cm)."""
+    df = pd.DataFrame({c: None for c in TABLES["processed_tracking"].column_names},
+                      index=range(n))
+    df = df.assign(recording_id=rid, model_name=model, method_name=method,
+                   params_name="default", params_hash="h", frame=np.arange(n),
+                   time_s=np.arange(n) / 30.0, x_cm=1.0 + np.arange(n) * step_cm, y_cm=5.0,
+                   speed_cm_s=step_cm * 30.0, interpolated=False)
+    return df

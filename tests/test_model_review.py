@@ -12,8 +12,8 @@ import yaml
 from dlc_tracking.errors import RegistryError
 from dlc_tracking.model_review import agreement, selection
 from dlc_tracking.model_review import frame_quality as fq
+from dlc_tracking.model_review.errors import ReviewError
 from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
-from dlc_tracking.model_review.selection import ReviewError
 from dlc_tracking.model_review.version_predictions import (
     keep_current_predictions,
     recording_frame_quality,
@@ -203,6 +203,8 @@ def _second_entry(registry_path, tmp_path) -> Path:
     raw = yaml.safe_load(Path(registry_path).read_text())
     entry = dict(raw["models"]["tiny_openfield"])
     entry["shuffle"] = 2
+    entry["derived"] = {**entry["derived"],
+                        "scorer": entry["derived"]["scorer"].replace("shuffle1", "shuffle2")}
     raw["models"]["tiny_b"] = entry
     raw["pairings"].append({"model": "tiny_b", "method": "two_ears_loose"})
     path = tmp_path / "registry2.yaml"
@@ -322,3 +324,212 @@ def test_compare_skips_a_recording_without_video_and_refuses_unknown_ones(tmp_pa
     ids = [f"r{i}" for i in range(10)]
     assert sample_recordings(ids, 3) == sample_recordings(ids[::-1], 3)
     assert len(sample_recordings(ids, 3)) == 3 and sample_recordings(ids, None) == ids
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def _promotion_archive(tmp_path, registry_path, evaluation: dict | None = None):
+    """Registry with tiny_b (NEW) and a warehouse of four recordings: two inferred by
+    tiny_openfield (OLD), one of OLD from files on disk, one of another model."""
+    from dlc_tracking.registry.registry_file import load_registry
+    from tests.review_helpers import prediction_source_row
+
+    path = _second_entry(registry_path, tmp_path)
+    if evaluation is not None:
+        raw = yaml.safe_load(path.read_text())
+        raw["models"]["tiny_b"]["evaluation"] = evaluation
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    store = Warehouse(tmp_path / "wh")
+    for rid, model, source in [("a__s__openfield", "tiny_openfield", "inference"),
+                               ("b__s__openfield", "tiny_openfield", "inference"),
+                               ("c__s__openfield", "tiny_openfield", "manual"),
+                               ("d__s__openfield", "other_model", "inference")]:
+        store.write_partition("recordings", rid, recordings_row(rid, None, 60, model))
+        store.write_partition("predictions", rid, predictions_long(rid, model,
+                                                                   steady_poses(60)))
+        store.write_partition("prediction_sources", rid,
+                              prediction_source_row(rid, model, source))
+    return path, store, load_registry(path)
+
+
+def test_promote_reruns_only_recordings_old_inferred(tmp_path, registry_path):
+    """Recordings whose predictions came from OLD's files on disk are not re-run (NEW
+    could not load those files): listed with the reason; another model's are untouched."""
+    path, store, registry = _promotion_archive(tmp_path, registry_path)
+    write_evaluation(store, "tiny_b")
+    plan = plan_promotion(store, registry, "tiny_b", "tiny_openfield")
+    assert plan.recordings == ("a__s__openfield", "b__s__openfield")
+    assert list(plan.kept) == ["c__s__openfield"]
+    assert plan.kept["c__s__openfield"] == (
+        "outputs on disk made by tiny_openfield: re-predict with tiny_b (dlc-platform "
+        "predict) or leave on tiny_openfield")
+    assert plan.summary()["kept_on_old"] == plan.kept
+    apply_promotion(path, store, plan)
+    assert store.partitions("model_predictions") == [
+        version_key("a__s__openfield", "tiny_openfield"),
+        version_key("b__s__openfield", "tiny_openfield")]
+    entry = yaml.safe_load(path.read_text())["promotions"]["tiny_openfield"]
+    assert entry["recordings"] == 2 and entry["kept_on_old"] == 1
+
+
+def test_promotion_is_not_applied_to_recordings_with_old_outputs_on_disk(tmp_path,
+                                                                         registry_path):
+    """recording_info keeps a recording whose dlc_<stem>/ holds OLD's outputs on OLD (its
+    re-run keeps loading them); once re-predicted with NEW the promotion applies."""
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.sessions.layout import discover_recordings
+    from dlc_tracking.sessions.recording_info import inspect_recording
+    from dlc_tracking.synthetic.openfield import make_session
+
+    path = _second_entry(registry_path, tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["promotions"] = {"tiny_openfield": {"model": "tiny_b"}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    registry = load_registry(path)
+    make_session(tmp_path / "data", "mouse0", "s1", n_frames=10)
+    rec = discover_recordings(tmp_path / "data").recordings[0]
+    outputs = rec.manual_output_dir
+    outputs.mkdir()
+    old_file = outputs / f"{rec.video_stem}{registry.model('tiny_openfield').scorer}.h5"
+    old_file.write_bytes(b"")
+    info = inspect_recording(rec, registry)
+    assert info.model_name == "tiny_openfield" and info.row()["promoted_from"] is None
+    old_file.unlink()
+    (outputs / f"{rec.video_stem}{registry.model('tiny_b').scorer}.h5").write_bytes(b"")
+    info = inspect_recording(rec, registry)
+    assert info.model_name == "tiny_b" and info.row()["promoted_from"] == "tiny_openfield"
+
+
+def test_promote_refuses_a_model_that_failed_its_evaluation_threshold(tmp_path,
+                                                                      registry_path):
+    path, store, registry = _promotion_archive(tmp_path, registry_path,
+                                               evaluation={"max_test_rmse_px": 1.5})
+    before = path.read_bytes()
+    write_evaluation(store, "tiny_b", test_rmse_px=4.25)
+    with pytest.raises(ReviewError, match=r"test_error_within_threshold: test RMSE 4.25 px "
+                       r".*exceeds the threshold 1.5 px.*--force"):
+        plan_promotion(store, registry, "tiny_b", "tiny_openfield")
+    assert path.read_bytes() == before
+    plan = plan_promotion(store, registry, "tiny_b", "tiny_openfield", force=True)
+    assert plan.forced and "exceeds" in plan.evaluation
+    write_evaluation(store, "tiny_b", test_rmse_px=1.0)
+    plan = plan_promotion(store, registry, "tiny_b", "tiny_openfield")
+    assert not plan.forced and "1.00 px" in plan.evaluation
+
+
+def test_both_versions_processed_numbers_stay_queryable(tmp_path):
+    """After a promotion's backfill, OLD's processed frames and summary are still there
+    (keyed by recording x model) and summary_versions gives both, the current marked."""
+    from dlc_tracking.model_review.version_predictions import (
+        keep_current_version,
+        summary_versions,
+    )
+    from tests.review_helpers import processed_frames
+
+    store = Warehouse(tmp_path / "wh")
+    rid = "mouse0__s__openfield"
+    store.write_partition("recordings", rid, recordings_row(rid, None, 31, "old"))
+    assert set(summary_versions(store)["current"]) <= {True}  # nothing promoted: current only
+    store.write_partition("predictions", rid, predictions_long(rid, "old", steady_poses(31)))
+    store.write_processed_tracking(rid, processed_frames(rid, "old", 31, 1.0))
+    assert keep_current_version(store, rid) == "old"
+    key = version_key(rid, "old")
+    assert store.partitions("model_processed_tracking") == [key]
+    assert store.partitions("model_recording_summaries") == [key]
+    # the backfill with NEW replaces the current rows
+    store.write_partition("predictions", rid, predictions_long(rid, "new", steady_poses(31)))
+    store.write_processed_tracking(rid, processed_frames(rid, "new", 31, 2.0))
+    both = summary_versions(store, rid).set_index("model_name")
+    assert both.loc["new", "current"] and not both.loc["old", "current"]
+    assert both.loc["old", "distance_cm"] == pytest.approx(30.0)
+    assert both.loc["new", "distance_cm"] == pytest.approx(60.0)
+    assert both.loc["old", "subject"] == "mouse0"
+    frames = store.query("SELECT model_name, count(*) AS n FROM model_processed_tracking "
+                         "GROUP BY 1")
+    assert frames.to_dict("list") == {"model_name": ["old"], "n": [31]}
+    assert store.query("SELECT distance_cm FROM recording_summary")["distance_cm"].tolist() \
+        == pytest.approx([60.0])
+
+
+def test_video_problem_without_recordings_row_and_selection_skips_it(archive):
+    for missing in (None, np.nan, __import__("pandas").NA):
+        assert "no recordings row" in selection.video_problem(None, missing)
+    archive.delete_partition("recordings", "mouse0__s__openfield")
+    sel = selection.select_frames(archive, "m", 10)
+    assert "no recordings row" in sel.skipped["mouse0__s__openfield"]
+    assert "mouse0__s__openfield" not in set(sel.frames["recording_id"])
+    assert len(sel.frames) == 10
+
+
+def test_ranking_blends_the_flagged_share():
+    """A short recording failing on half its frames outranks a long one failing on 1 %,
+    though the long one's summed score is twice as large."""
+    import pandas as pd
+
+    per = pd.DataFrame({"recording_id": ["long", "short"], "flagged_frames": [1000, 500],
+                        "total_score": [500.0, 250.0], "n_frames": [100_000, 1000],
+                        "last_flagged": [99_000, 990]})
+    w = selection.recording_weights(per)
+    assert w[1] > w[0] and w.sum() == pytest.approx(1.0)
+
+
+def test_review_target_ingest_only_and_folder(tmp_path, registry_path):
+    import dataclasses
+
+    from dlc_tracking.model_review.flows import review_target
+    from dlc_tracking.registry.registry_file import load_registry
+
+    model = load_registry(registry_path).model("tiny_openfield")
+    assert review_target(model, None) == model.project_config
+    assert review_target(model, tmp_path) == tmp_path / "config.yaml"
+    ingest_only = dataclasses.replace(model, project_config=None, ingest_only=True)
+    with pytest.raises(ReviewError, match="ingest-only.*--out"):
+        review_target(ingest_only, None)
+    assert review_target(ingest_only, tmp_path / "p" / "config.yaml") == \
+        tmp_path / "p" / "config.yaml"
+
+
+def test_review_op_runs_the_shared_flow(tmp_path, registry_path):
+    """The review_model op runs the CLI's flow (a folder as out is accepted; a warehouse
+    without frame_quality is a clear Failure naming the model)."""
+    import dagster as dg
+
+    from dlc_assets.model_review import ReviewConfig, review_model
+    from resources import DataRoot, WarehouseResource
+
+    with dg.build_op_context(resources={
+            "data_root": DataRoot(path=str(tmp_path), registry_path=str(registry_path)),
+            "warehouse": WarehouseResource(root=str(tmp_path / "wh"))}) as context, \
+            pytest.raises(dg.Failure, match="model tiny_openfield: .*no flagged frames"):
+        review_model(context, ReviewConfig(model="tiny_openfield", n=5, out=str(tmp_path)))
+
+
+def test_compare_skips_a_failing_recording_and_goes_on(tmp_path, registry_path):
+    from dlc_tracking.errors import DLCFileError
+    from dlc_tracking.model_review.comparison import compare_models
+    from dlc_tracking.registry.registry_file import load_registry
+
+    registry = load_registry(_second_entry(registry_path, tmp_path))
+    store = Warehouse(tmp_path / "wh")
+    for rid in ("a__s__openfield", "b__s__openfield"):
+        video = tmp_path / f"{rid}.mp4"
+        video.write_bytes(b"")
+        store.write_partition("recordings", rid, recordings_row(rid, video, 60, "tiny_b"))
+        store.write_partition("predictions", rid, predictions_long(rid, "tiny_b",
+                                                                   steady_poses(60)))
+    new = steady_poses(60)
+    new[:, 0, :2] += 3
+    store.write_partition("model_predictions", version_key("b__s__openfield", "tiny_openfield"),
+                          predictions_long("b__s__openfield", "tiny_openfield", new)
+                          .assign(source="compare"))
+
+    def infer(model, video, rid):
+        raise DLCFileError(f"{video}: cannot be opened by OpenCV.")
+
+    result = compare_models(store, registry, "tiny_b", "tiny_openfield", infer)
+    assert result.skipped == {"a__s__openfield":
+                              f"failed: {tmp_path / 'a__s__openfield.mp4'}: cannot be opened "
+                              "by OpenCV."}
+    assert set(result.agreement["recording_id"]) == {"b__s__openfield"}
+    assert store.partitions("model_agreement") == ["tiny_b__vs__tiny_openfield"]

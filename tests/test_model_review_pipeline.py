@@ -183,4 +183,8 @@ def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
                        "WHERE recording_id = ? UNION ALL SELECT model_name FROM "
                        "model_predictions WHERE recording_id = ?)", [noisy, noisy])
     assert set(both["model_name"]) == {OLD, NEW}
+    from dlc_tracking.model_review.version_predictions import summary_versions
+
+    versions = summary_versions(store, noisy).set_index("model_name")["current"]
+    assert versions.to_dict() == {NEW: True, OLD: False}   # OLD's summary kept too
     assert set(store.read_partition("frame_quality", noisy)["model_name"]) <= {NEW}

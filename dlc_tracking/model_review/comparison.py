@@ -18,12 +18,14 @@ import pandas as pd
 
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.model_review.agreement import agreement_rows
+from dlc_tracking.model_review.errors import ReviewError
 from dlc_tracking.model_review.frame_quality import (
     DEFAULT_DISAGREEMENT_PX,
+    DEFAULT_LIKELIHOOD_CUTOFF,
     FrameQualityParams,
     align_poses,
 )
-from dlc_tracking.model_review.selection import ReviewError, video_problem
+from dlc_tracking.model_review.selection import video_problem
 from dlc_tracking.model_review.version_predictions import (
     recording_frame_quality,
     version_key,
@@ -35,7 +37,6 @@ from dlc_tracking.tracking import predictions as preds
 InferFn = Callable[[ModelEntry, Path, str], Path]
 """``infer(model, video, recording_id) -> DLC .h5`` (the platform's inference resource)."""
 
-DEFAULT_LIKELIHOOD_CUTOFF = 0.6
 FRAME_TOLERANCE = 5
 
 
@@ -83,7 +84,8 @@ def old_recordings(store, old: str) -> pd.DataFrame:
         raise ReviewError(f"no recordings in the warehouse {store.root} ({exc}).") from exc
 
 
-def _cutoff(registry: Registry, method_name) -> float:
+def likelihood_cutoff(registry: Registry, method_name) -> float:
+    """The likelihood cutoff of a recording's method (the default when it has none)."""
     method = registry.methods.get(method_name) if isinstance(method_name, str) else None
     return float(method.likelihood_cutoff) if method is not None else DEFAULT_LIKELIHOOD_CUTOFF
 
@@ -104,6 +106,32 @@ def infer_version(store, model: ModelEntry, recording_id: str, video: Path,
                        outside).assign(source="compare")
     store.write_partition("model_predictions", version_key(recording_id, model.name), df)
     return df
+
+
+def _compare_one(store, registry: Registry, rec, old: str, new: str, new_entry: ModelEntry,
+                 infer: InferFn, threshold_px: float, rows: list, inferred: list
+                 ) -> str | None:
+    """Compare one recording (appends to ``rows`` / ``inferred``); why not, or None."""
+    rid = rec.recording_id
+    old_found = version_predictions(store, rid, old)
+    if old_found is None:
+        return f"no predictions by {old!r} kept for it"
+    old_poses, old_parts, time_s = old_found
+    new_found = version_predictions(store, rid, new)
+    if new_found is None:
+        df = infer_version(store, new_entry, rid, Path(rec.video_path), time_s,
+                           (int(rec.width_px), int(rec.height_px)), infer)
+        new_found = preds.from_long(df)
+        inferred.append(rid)
+    new_poses = align_poses(old_poses, old_parts, new_found[0], new_found[1])
+    cutoff = likelihood_cutoff(registry, rec.method_name)
+    rows.append(agreement_rows(rid, old, new, old_parts, old_poses, new_poses,
+                               threshold_px, cutoff))
+    if rec.model_name == old:  # the old version's flags gain the disagreement with the new
+        params = FrameQualityParams(likelihood_cutoff=cutoff, disagreement_px=threshold_px)
+        store.write_partition("frame_quality", rid, recording_frame_quality(
+            store, rid, params, (int(rec.width_px), int(rec.height_px))))
+    return None
 
 
 def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn, *,
@@ -130,6 +158,9 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
         Distance counted as a disagreement.
     progress : callable, optional
         Called with each recording id when it is done.
+
+    A recording that fails (its video unreadable, inference failing on it, ...) is
+    skipped with the reason in ``Comparison.skipped``; the others are compared.
 
     Raises
     ------
@@ -167,31 +198,17 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
     rows, inferred, skipped = [], [], {}
     for rec in table.itertuples(index=False):
         rid = rec.recording_id
-        problem = video_problem(rec.video_path, rec.has_video)
+        try:
+            problem = video_problem(rec.video_path, rec.has_video)
+            if problem is None:
+                problem = _compare_one(store, registry, rec, old, new, new_entry, infer,
+                                       threshold_px, rows, inferred)
+        except (DLCPlatformError, OSError, ValueError) as exc:
+            # One bad recording (a broken video, files of another model) must not cost
+            # the others their comparison: skipped with the reason, the rest go on.
+            problem = f"failed: {exc}"
         if problem is not None:
             skipped[rid] = problem
-            if progress:
-                progress(rid)
-            continue
-        old_found = version_predictions(store, rid, old)
-        if old_found is None:
-            skipped[rid] = f"no predictions by {old!r} kept for it"
-            continue
-        old_poses, old_parts, time_s = old_found
-        new_found = version_predictions(store, rid, new)
-        if new_found is None:
-            df = infer_version(store, new_entry, rid, Path(rec.video_path), time_s,
-                               (int(rec.width_px), int(rec.height_px)), infer)
-            new_found = preds.from_long(df)
-            inferred.append(rid)
-        new_poses = align_poses(old_poses, old_parts, new_found[0], new_found[1])
-        cutoff = _cutoff(registry, rec.method_name)
-        rows.append(agreement_rows(rid, old, new, old_parts, old_poses, new_poses,
-                                   threshold_px, cutoff))
-        if rec.model_name == old:  # the old version's flags gain the disagreement with the new
-            params = FrameQualityParams(likelihood_cutoff=cutoff, disagreement_px=threshold_px)
-            store.write_partition("frame_quality", rid, recording_frame_quality(
-                store, rid, params, (int(rec.width_px), int(rec.height_px))))
         if progress:
             progress(rid)
     agreement = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame())

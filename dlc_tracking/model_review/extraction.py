@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCPlatformError
-from dlc_tracking.model_review.selection import ReviewError, video_problem
+from dlc_tracking.model_review.errors import ReviewError
+from dlc_tracking.model_review.selection import video_problem
 from dlc_tracking.registry.registry_file import ModelEntry
 
 MACHINE_KEY = "df_with_missing"
@@ -145,14 +146,19 @@ def read_frames(video: Path, frames: np.ndarray):
         capture.release()
 
 
-def _recording_poses(store, recording_id: str, model_name: str, frames: np.ndarray,
+def _recording_poses(store, recording_id: str, frames: np.ndarray,
                      ) -> tuple[np.ndarray | None, list[str], str | None]:
     """Predictions of the picked frames (frames x parts x 3), the canonical parts, and
     the model that made them (None when the recording has no predictions)."""
-    listed = ", ".join(str(int(f)) for f in frames)
-    df = store.query(f"SELECT model_name, frame, body_part, x_px, y_px, likelihood "
-                     f"FROM predictions WHERE recording_id = ? AND frame IN ({listed}) "
-                     "ORDER BY frame", [recording_id])
+    if store.partition_path("predictions", recording_id) is None and \
+            recording_id not in store.pack_index("predictions"):
+        return None, [], None
+    # The recording's own partition, not the predictions view (which globs every file
+    # of the archive for each recording).
+    df = store.read_partition("predictions", recording_id)
+    df = df[df["frame"].isin(np.asarray(frames, np.int64))].sort_values("frame",
+                                                                          kind="stable")
+    df = df.assign(body_part=df["body_part"].astype(str))
     if df.empty:
         return None, [], None
     made_by = str(df["model_name"].iloc[0])
@@ -228,7 +234,7 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
         if problem is not None:
             skipped[rid] = problem
             continue
-        poses, parts, made_by = _recording_poses(store, rid, model.name, picked)
+        poses, parts, made_by = _recording_poses(store, rid, picked)
         if poses is None or made_by != model.name:
             skipped[rid] = (f"its predictions are now from {made_by!r}, not {model.name!r} "
                             "(re-processed since it was flagged)" if made_by else

@@ -18,6 +18,10 @@ DEFAULT_JUMP_FRACTION = 0.05
 """A jump is a step longer than this share of the frame diagonal (32 px at 640 x 480:
 at 10 px/cm and 50 Hz that is 160 cm/s, faster than a mouse runs; BNT removes jumps
 above 150 cm/s)."""
+DEFAULT_LIKELIHOOD_CUTOFF = 0.6
+"""Likelihood cutoff of the flags when the recording's method gives none (DeepLabCut's
+own default pcutoff); the one definition the review, the comparison and the
+frame_quality asset use."""
 DEFAULT_DISAGREEMENT_PX = 10.0
 """Two versions disagree on a body part when their points are further apart than this."""
 
@@ -39,7 +43,7 @@ class FrameQualityParams:
         Distance between two versions' points that counts as a disagreement.
     """
 
-    likelihood_cutoff: float = 0.6
+    likelihood_cutoff: float = DEFAULT_LIKELIHOOD_CUTOFF
     jump_px: float | None = None
     jump_fraction: float = DEFAULT_JUMP_FRACTION
     disagreement_px: float = DEFAULT_DISAGREEMENT_PX

@@ -8,8 +8,11 @@ frames picked, whatever the archive's size.
 How frames are spread:
 
 1. **Over recordings**: the N slots are dealt out one at a time to the recording with
-   the highest ``total score / (2 * slots so far + 1)`` (Sainte-Lague): worse recordings
-   get more frames, in proportion, and no recording gets more than ``max_share`` of N
+   the highest ``weight / (2 * slots so far + 1)`` (Sainte-Lague), the weight blending
+   the recording's share of the flagged score with its flagged share of frames (so a
+   long recording that fails rarely does not outrank a short one that fails often):
+   worse recordings get more frames, in proportion, and no recording gets more than
+   ``max_share`` of N
    (50 consecutive frames of one bad video teach the network less than 50 frames of
    many).
 2. **Over time**: a recording's k frames are the best frame of each of k equal time
@@ -33,16 +36,20 @@ import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCPlatformError
-from dlc_tracking.warehouse.files import _sql_str
+from dlc_tracking.model_review.errors import ReviewError
 
 MEMORY_LIMIT = "128MB"
 """DuckDB's memory limit for the per-recording queries (it spills beyond)."""
 DEFAULT_MAX_SHARE = 0.5
 """No recording gets more than this share of the frames (unless no other has any)."""
 
+FLAGGED_SHARE_WEIGHT = 0.5
+"""Weight of the flagged share (flagged_frames / n_frames) in a recording's ranking,
+next to its share of the flagged score: a short recording that fails often ranks with a
+long one that fails now and then (see :func:`recording_weights`)."""
 
-class ReviewError(DLCPlatformError):
-    """A review or comparison cannot run (nothing flagged, unknown model, ...)."""
+__all__ = ["ReviewError", "Selection", "allocate", "recording_weights", "select_frames",
+           "spread_in_time", "video_problem"]
 
 
 @dataclass
@@ -120,17 +127,15 @@ def spread_in_time(frames: np.ndarray, scores: np.ndarray, k: int, n_frames: int
     return np.sort(np.asarray(chosen[:k], np.int64))
 
 
-def _in_list(values: Sequence[str]) -> str:
-    return "(" + ", ".join(_sql_str(v) for v in values) + ")"
-
-
 def recording_scores(store, model_name: str, recordings: Sequence[str] | None = None,
                      ) -> pd.DataFrame:
     """Per recording of ``model_name`` with flagged frames: flagged_frames, total_score,
     and from ``recordings``: n_frames, video_path, has_video."""
     where = "q.model_name = ?"
-    if recordings:
-        where += f" AND q.recording_id IN {_in_list(recordings)}"
+    params: list = [model_name]
+    if recordings:  # a list parameter: no quoting of ids into the SQL
+        where += " AND list_contains(?, q.recording_id)"
+        params.append(list(recordings))
     sql = f"""
         WITH agg AS (
             SELECT q.recording_id, count(*) AS flagged_frames, sum(q.score) AS total_score,
@@ -146,7 +151,7 @@ def recording_scores(store, model_name: str, recordings: Sequence[str] | None = 
                           f"{store.root} ({exc}); process its recordings first.") from exc
     try:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        return con.execute(sql, [model_name]).df()
+        return con.execute(sql, params).df()
     except duckdb.CatalogException as exc:  # frame_quality or recordings never written
         raise ReviewError(f"model {model_name!r}: no frame_quality rows in the warehouse "
                           f"{store.root} ({exc}); process its recordings first (the "
@@ -156,8 +161,15 @@ def recording_scores(store, model_name: str, recordings: Sequence[str] | None = 
 
 
 def video_problem(video_path, has_video) -> str | None:
-    """Why a recording's video cannot give frames, or None."""
-    if has_video is False or (has_video is not None and not bool(has_video)):
+    """Why a recording's video cannot give frames, or None.
+
+    ``has_video`` is NULL (None / NaN / pd.NA) when the recording has no ``recordings``
+    row (``frame_quality`` LEFT JOIN ``recordings``): skipped with that reason.
+    """
+    if has_video is None or pd.isna(has_video):
+        return ("no recordings row in the warehouse (frame_quality rows without their "
+                "recording): re-run the recording (`dlc-platform process RECORDING`)")
+    if not bool(has_video):
         return (f"its video {video_path} is not in the session (recording declared by its "
                 "DLC outputs): copy the video back to extract its frames")
     if video_path is None or (isinstance(video_path, float) and math.isnan(video_path)):
@@ -165,6 +177,27 @@ def video_problem(video_path, has_video) -> str | None:
     if not os.path.isfile(str(video_path)):
         return f"its video {video_path} is not there any more: copy it back"
     return None
+
+
+def recording_weights(per: pd.DataFrame) -> np.ndarray:
+    """How many frames each recording deserves: its share of the model's flagged score,
+    blended with its flagged share (flagged_frames / n_frames) relative to the others.
+
+    The score alone favours long recordings that fail rarely (many frames, each a little
+    flagged) over short ones that fail on most frames; the flagged share alone ignores how
+    bad the frames are. Both shares sum to 1 over the recordings; the blend weighs the
+    second by :data:`FLAGGED_SHARE_WEIGHT`. A recording without ``n_frames`` uses its
+    last flagged frame + 1.
+    """
+    total = per["total_score"].to_numpy(np.float64)
+    last = per["last_flagged"].to_numpy(np.float64) + 1 if "last_flagged" in per \
+        else per["flagged_frames"].to_numpy(np.float64)
+    n_frames = pd.to_numeric(per["n_frames"], errors="coerce").to_numpy(np.float64)
+    n_frames = np.where(np.isfinite(n_frames) & (n_frames > 0), n_frames, last)
+    rate = per["flagged_frames"].to_numpy(np.float64) / np.maximum(n_frames, 1.0)
+    score_share = total / total.sum() if total.sum() > 0 else np.zeros_like(total)
+    rate_share = rate / rate.sum() if rate.sum() > 0 else np.zeros_like(rate)
+    return (1 - FLAGGED_SHARE_WEIGHT) * score_share + FLAGGED_SHARE_WEIGHT * rate_share
 
 
 def select_frames(store, model_name: str, n: int, *, max_share: float = DEFAULT_MAX_SHARE,
@@ -207,7 +240,7 @@ def select_frames(store, model_name: str, n: int, *, max_share: float = DEFAULT_
     capacity = np.where(usable, np.minimum(per["flagged_frames"].to_numpy(), cap), 0)
     if capacity.sum() < n:  # too few recordings to respect the share: use what there is
         capacity = np.where(usable, per["flagged_frames"].to_numpy(), 0)
-    per["picked"] = allocate(per["total_score"].to_numpy(), capacity, n)
+    per["picked"] = allocate(recording_weights(per), capacity, n)
     chosen = per[per["picked"] > 0]
     frames = _pick_in_recordings(store, model_name, chosen)
     return Selection(frames=frames, recordings=per, skipped=skipped)
@@ -228,7 +261,6 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
         alloc = pd.DataFrame({"recording_id": list(k), "k": list(k.values()),
                               "n_frames": [n_frames[r] for r in k]})
         con.register("alloc", alloc)
-        ids = _in_list(list(k))
         # Best frame per time segment, and the next best as reserve: aggregates (no sort
         # of the flagged frames), a few rows per recording whatever their number. Ties go
         # to the earlier frame.
@@ -238,7 +270,7 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
                 SELECT q.recording_id, q.frame, q.time_s, q.score,
                        least(floor(q.frame * a.k / greatest(a.n_frames, 1)), a.k - 1) AS seg
                 FROM frame_quality q JOIN alloc a ON a.recording_id = q.recording_id
-                WHERE q.model_name = ? AND q.recording_id IN {ids}),
+                WHERE q.model_name = ? AND list_contains(?, q.recording_id)),
             best AS (
                 SELECT recording_id, arg_max({{'frame': frame, 'time_s': time_s,
                                               'score': score}},
@@ -253,7 +285,7 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
             SELECT DISTINCT recording_id, p.frame AS frame, p.time_s AS time_s,
                    p.score AS score
             FROM (SELECT * FROM best UNION ALL SELECT * FROM reserve)""",
-                           [model_name]).df()
+                           [model_name, list(k)]).df()
     finally:
         con.close()
     video = dict(zip(chosen["recording_id"], chosen["video_path"], strict=True))

@@ -1,4 +1,4 @@
-"""Both versions' predictions of a recording, in the warehouse.
+"""Both versions' rows of a recording, in the warehouse.
 
 ``predictions`` holds each recording's CURRENT predictions (partition = recording id;
 re-running a recording with another model replaces them). ``model_predictions`` keeps
@@ -13,6 +13,11 @@ them. Nothing a version predicted is lost; query both with::
       AND model_name NOT IN (SELECT model_name FROM predictions WHERE recording_id = ?)
 
 (a version compared before it was promoted is in both: its kept copy stays as written).
+
+The processed numbers of a replaced version are kept the same way by ``models promote``:
+``model_processed_tracking`` (frames) and ``model_recording_summaries`` (distance, speed,
+coverage, ...), keyed ``<recording_id>__<model_name>``; :data:`SUMMARY_VERSIONS_SQL`
+gives every version's summary of each recording, the current one marked.
 """
 
 from __future__ import annotations
@@ -77,6 +82,57 @@ def keep_current_predictions(store, recording_id: str) -> str | None:
     if store.partition_path("model_predictions", key) is None:
         store.write_partition("model_predictions", key, df.assign(source="promote"))
     return model
+
+
+KEPT_TABLES = {"processed_tracking": "model_processed_tracking",
+               "recording_summaries": "model_recording_summaries"}
+"""Current table -> the table keeping a replaced version's rows (besides predictions)."""
+
+SUMMARY_VERSIONS_SQL = """
+SELECT *, true AS current FROM recording_summary
+UNION ALL BY NAME
+SELECT r.subject, r.session, k.recording_id, k.model_name, k.method_name, k.params_name,
+    k.n_frames, k.duration_s, k.distance_cm, k.mean_speed_cm_s, k.tracked_fraction,
+    k.interpolated_fraction, k.coverage, false AS current
+FROM model_recording_summaries k LEFT JOIN recordings r ON r.recording_id = k.recording_id
+WHERE k.n_frames > 0 AND NOT EXISTS (
+    SELECT 1 FROM recording_summary c
+    WHERE c.recording_id = k.recording_id AND c.model_name = k.model_name)
+"""
+"""Every version's summary of each recording: recording_summary's columns plus
+``current`` (true: the recording's current numbers; false: a replaced version's, kept by
+``models promote``). Needs model_recording_summaries (written by the first promotion)."""
+
+
+def keep_current_version(store, recording_id: str) -> str | None:
+    """Keep a recording's current rows before a re-run with another version replaces
+    them: predictions into ``model_predictions`` (:func:`keep_current_predictions`),
+    processed_tracking frames and recording_summaries rows into
+    ``model_processed_tracking`` / ``model_recording_summaries``, one partition per
+    recording x model of the rows; versions kept already are left as written. Returns
+    the version of the predictions kept (None when the recording has none)."""
+    model = keep_current_predictions(store, recording_id)
+    packed = {t: recording_id in store.pack_index(t) for t in KEPT_TABLES}
+    for table, kept_table in KEPT_TABLES.items():
+        if store.partition_path(table, recording_id) is None and not packed[table]:
+            continue
+        df = store.read_partition(table, recording_id)
+        for name, rows in df.groupby("model_name", sort=True):
+            key = version_key(recording_id, str(name))
+            if store.partition_path(kept_table, key) is None:
+                store.write_partition(kept_table, key, rows.reset_index(drop=True))
+    return model
+
+
+def summary_versions(store, recording_id: str | None = None) -> pd.DataFrame:
+    """:data:`SUMMARY_VERSIONS_SQL` (of one recording, if given), by recording and
+    current version first; only the current summaries while nothing was promoted."""
+    sql = SUMMARY_VERSIONS_SQL
+    if not store.partitions("model_recording_summaries"):
+        sql = "SELECT *, true AS current FROM recording_summary"
+    where = " WHERE recording_id = ?" if recording_id is not None else ""
+    return store.query(f"SELECT * FROM ({sql}){where} ORDER BY recording_id, current DESC, "
+                       "model_name", [recording_id] if recording_id is not None else None)
 
 
 def recording_frame_quality(store, recording_id: str, params: FrameQualityParams,

@@ -488,6 +488,19 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
 ]}
 """Strict tables: columns are validated and cast on write."""
 
+# The replaced version's processed numbers, kept by `dlc-platform models promote` like its
+# predictions (model_predictions): same columns as the current tables, one partition per
+# recording x version, so an analyst still has the old distance, speed, coverage...
+for _name, _current, _what in (
+        ("model_processed_tracking", "processed_tracking", "processed tracking frames"),
+        ("model_recording_summaries", "recording_summaries", "recording_summaries row(s)")):
+    TABLES[_name] = TableSpec(
+        _name, f"The {_what} of a model version that is no longer a recording's current "
+        f"one: copied from {_current} by `dlc-platform models promote` before the backfill "
+        "replaces them, so both versions stay queryable (docs/models.md, 'Both versions in "
+        "the warehouse'). Partition key `<recording_id>__<model_name>`; the same columns as "
+        f"{_current}.", TABLES[_current].columns, partition_column=None)
+
 REGISTRY_TABLES: dict[str, str] = {
     "models": "Registered DLC models (the seed's DLCModel): identity (task, date, iteration, "
               "shuffle, trainingsetindex, snapshotindex, engine), scorer, body parts.",
