@@ -50,8 +50,11 @@ def model_failures(version: str) -> Iterator[None]:
     try:
         yield
     except DLCPlatformError as exc:
-        # Bad input fails the same way on a retry: only the instance's run retries (a
-        # killed worker) start the step again.
+        # allow_retries=False only stops op retry policies (these assets have none). What
+        # re-runs a training is the instance's run retries (dagster.yaml run_retries,
+        # retry_on_asset_or_op_failure: false): they re-launch a run that failed without a
+        # step failure (its run worker or Celery worker died), never one whose step
+        # failed like this: bad input fails the same way every time.
         raise dg.Failure(description=f"model {version}: {exc}",
                          metadata={"error": type(exc).__name__}, allow_retries=False) from exc
 
@@ -70,7 +73,6 @@ def model_failures(version: str) -> Iterator[None]:
 )
 def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
                       dlc_inference: DLCInference) -> dg.MaterializeResult:
-    from dlc_tracking.training import plots
     from dlc_tracking.training.runs import run_training_plan
 
     version = context.partition_key
@@ -83,13 +85,48 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
                 log=context.log.info, gpu_lock_dir=work / "staging" / "gpu-locks")
         except DLCPlatformError as exc:
             raise type(exc)(f"{exc} ({worker_description()})") from exc
+    return training_run_result(outcome, version)
+
+
+def training_run_result(outcome, version: str) -> dg.MaterializeResult:
+    """The ``dlc_training_runs`` materialization of a training outcome: metadata (losses
+    table and plot, parameters, device, ...) and the ``losses_finite`` check.
+
+    A version trained before whose ``learning_stats.csv`` is gone (a reused outcome) has
+    no losses: the losses are then reported missing and the check warns.
+    """
+    from dlc_tracking.training import plots
+
     result, plan, entry = outcome.result, outcome.plan, outcome.entry
     losses = result.losses
     bad = [int(e) for e, t, v in zip(losses["epoch"], losses["train_loss"],
                                      losses["valid_loss"], strict=True)
            if not np.isfinite(t) or (v == v and not np.isfinite(v))]
-    last = losses.iloc[-1]
     valid = losses["valid_loss"].dropna()
+    if len(losses):
+        loss_meta = {
+            "final_train_loss": float(losses["train_loss"].iloc[-1]),
+            "final_valid_loss": float(valid.iloc[-1]) if len(valid) else None,
+            "losses_per_epoch": dg.MetadataValue.md(markdown_table(losses.round(6))),
+            "losses_plot": qc_plots.png_md(plots.losses_png(losses, version),
+                                           "losses per epoch"),
+        }
+        check = dg.AssetCheckResult(
+            check_name="losses_finite", passed=not bad, severity=dg.AssetCheckSeverity.WARN,
+            description=(f"losses finite at all {len(losses)} epochs" if not bad else
+                         f"non-finite losses at epochs {bad}: the training diverged; lower "
+                         "the learning rate or check the labels"),
+            metadata={"epochs_not_finite": len(bad)})
+    else:
+        missing = result.train_dir / "learning_stats.csv"
+        loss_meta = {"final_train_loss": None, "final_valid_loss": None,
+                     "losses_missing": dg.MetadataValue.path(str(missing))}
+        check = dg.AssetCheckResult(
+            check_name="losses_finite", passed=False, severity=dg.AssetCheckSeverity.WARN,
+            description=f"no losses recorded: {missing} is missing or empty, so the losses "
+                        "of this version cannot be checked (restore the file from a backup "
+                        "of the model folder)",
+            metadata={"epochs_not_finite": None})
     return dg.MaterializeResult(metadata={
         "model_version": version, "reused": outcome.reused,
         "from_model": str(plan.from_model or ""),
@@ -102,23 +139,14 @@ def dlc_training_runs(context: dg.AssetExecutionContext, data_root: DataRoot,
         "net_type": entry.derived["net_type"], "pretrained": plan.params.pretrained,
         "params_hash": plan.params.param_hash,
         "training_params": dg.MetadataValue.json(plan.params.to_dict()),
-        "final_train_loss": float(last["train_loss"]),
-        "final_valid_loss": float(valid.iloc[-1]) if len(valid) else None,
+        **loss_meta,
         "wall_s": float(result.wall_s),
         "s_per_epoch": round(float(result.wall_s) / max(int(result.epochs), 1), 3),
         "device": result.device,
         "snapshot": dg.MetadataValue.path(str(result.snapshot)),
         "scorer": entry.scorer,
-        "losses_per_epoch": dg.MetadataValue.md(markdown_table(losses.round(6))),
-        "losses_plot": qc_plots.png_md(plots.losses_png(losses, version),
-                                       "losses per epoch"),
         **worker_metadata(),
-    }, check_results=[dg.AssetCheckResult(
-        check_name="losses_finite", passed=not bad, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"losses finite at all {len(losses)} epochs" if not bad else
-                     f"non-finite losses at epochs {bad}: the training diverged; lower the "
-                     "learning rate or check the labels"),
-        metadata={"epochs_not_finite": len(bad)})])
+    }, check_results=[check])
 
 
 @dg.asset(

@@ -269,6 +269,34 @@ def test_pretrained_previous_builds_on_the_latest_version(project, monkeypatch) 
                       overrides={"pretrained": "previous"})
 
 
+def test_reused_run_without_learning_stats_reports_missing_losses(project) -> None:
+    """Re-materializing a version registered by its plan reuses it (nothing trained);
+    when its learning_stats.csv is gone, the materialization says so and the
+    losses_finite check warns (no IndexError)."""
+    from dlc_assets.training import training_run_result
+    from dlc_tracking.training.runs import run_training_plan
+    from dlc_tracking.training.versions import plan_training
+
+    _, registry = project
+    plan = plan_training(registry, BASE)
+    entry = _register_as_trained(registry, plan)
+    outcome = run_training_plan(registry, plan.version, device="cpu")
+    assert outcome.reused and len(outcome.result.losses)
+    done = training_run_result(outcome, plan.version)
+    assert done.check_results[0].passed
+    assert done.metadata["final_train_loss"] == float(outcome.result.losses["train_loss"].iloc[-1])
+    stats = entry.project_config.parent / entry.derived["model_folder"] / "train" / \
+        "learning_stats.csv"
+    stats.unlink()
+    outcome = run_training_plan(registry, plan.version, device="cpu")
+    assert outcome.reused and outcome.result.losses.empty
+    done = training_run_result(outcome, plan.version)
+    check = done.check_results[0]
+    assert not check.passed and str(stats) in check.description
+    assert done.metadata["final_train_loss"] is None
+    assert str(done.metadata["losses_missing"].value) == str(stats)
+
+
 def test_plan_keeps_the_models_trainingsetindex_and_never_overwrites_a_plan(project) -> None:
     """A model registered with another trainingsetindex trains with it (also without
     overrides, as for a partition added in the UI); a plan of the same version name from
