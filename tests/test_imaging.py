@@ -423,6 +423,23 @@ def test_predict_start_timestamp_from_tifs(tmp_path, capsys):
     assert "differ by +3.250 s" in capsys.readouterr().err
 
 
+def test_predict_start_time_skips_session_yaml_and_uses_its_tolerance(tmp_path, capsys):
+    from dlc_tracking.inference.manual_predict import resolve_start_timestamp
+
+    paths = write_scanimage_tifs(tmp_path, "m", _times(4), EPOCH, frame_rate_hz=30.0)
+    video = tmp_path / "openfield.mp4"
+    (tmp_path / "session.yaml").write_text("tracking_type: [unclosed\n")  # broken
+    assert resolve_start_timestamp(video, "2026-01-05T10:00:00+01:00", None, None) == \
+        "2026-01-05T10:00:00+01:00"
+    (tmp_path / "session.yaml").write_text(yaml.safe_dump({
+        "tracking_type": "openfield", "camera_view": "above", "pixels_per_cm": 3.0,
+        "start_time": "2026-01-05T10:00:00+01:00",
+        "imaging": {"scanimage": [paths[0].name], "max_clock_offset_s": 5.0}}))
+    capsys.readouterr()
+    assert resolve_start_timestamp(video, None, None, None) == "2026-01-05T10:00:00+01:00"
+    assert "differ" not in capsys.readouterr().err  # 3.25 s apart, within the session's 5 s
+
+
 def test_sync_from_nwb_timeseries(tmp_path):
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 

@@ -29,7 +29,8 @@ def start_mismatch(declared: datetime, imaging: datetime, where: str,
 
 
 def start_from_tifs(tifs: list[str | Path], timezone: str | None,
-                    declared: datetime | None = None) -> tuple[datetime, list[str]]:
+                    declared: datetime | None = None,
+                    tolerance_s: float = MISMATCH_TOLERANCE_S) -> tuple[datetime, list[str]]:
     """The acquisition start of the first tif, time zone aware, and warnings.
 
     Parameters
@@ -40,6 +41,8 @@ def start_from_tifs(tifs: list[str | Path], timezone: str | None,
         The microscope computer's time zone (IANA name or +HH:MM); None: ``declared``'s.
     declared : datetime, optional
         A start time given elsewhere (``--start-time``, session.yaml): compared.
+    tolerance_s : float
+        A larger difference is a warning (the session's ``max_clock_offset_s``).
 
     Returns
     -------
@@ -75,5 +78,5 @@ def start_from_tifs(tifs: list[str | Path], timezone: str | None,
     imaging = starts[0].replace(tzinfo=zone)
     if declared is None:
         return imaging, []
-    warning = start_mismatch(declared, imaging, str(tifs[0]))
+    warning = start_mismatch(declared, imaging, str(tifs[0]), tolerance_s)
     return declared, [warning] if warning else []

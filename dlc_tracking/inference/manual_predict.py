@@ -100,30 +100,41 @@ def resolve_start_timestamp(video: Path, start_timestamp: str | None,
     """The "Start Timestamp" (ISO 8601) for a video's outputs: ``--start-time``, else the
     session.yaml's start_time, else the imaging tifs' acquisition start (``--tif``, or the
     session.yaml's ``imaging: scanimage:``). A declared start that disagrees with the tifs'
-    is printed as a warning with both values.
+    by more than the session's ``imaging: max_clock_offset_s`` (1 s without one) is
+    printed as a warning with both values. ``--start-time`` is used as given, without
+    reading session.yaml (only tifs given with ``--tif`` are compared).
 
     Raises
     ------
     DLCFileError, ImagingError, SessionError
         No start anywhere; tifs that are not ScanImage or of two acquisitions.
     """
-    declared = None
+    from dlc_tracking.imaging.start_time import MISMATCH_TOLERANCE_S, start_from_tifs
+
+    tolerance = MISMATCH_TOLERANCE_S
     if start_timestamp is not None:
+        # given on the command line: used as it is, without reading session.yaml (a broken
+        # one must not block it); only tifs given with --tif are compared
         from dlc_tracking.io.dlc_files import parse_start_timestamp
 
         declared = parse_start_timestamp(start_timestamp, source="--start-time")
+        if tifs:
+            _, warnings = start_from_tifs([Path(t) for t in tifs], tif_timezone, declared)
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+        return declared.isoformat()
     session_yaml = Path(video).parent / SESSION_FILE
     meta = load_session_metadata(session_yaml) if session_yaml.is_file() else None
-    if declared is None and meta is not None:
-        declared = meta.start_time
-    if not tifs and meta is not None and meta.imaging is not None and meta.imaging.scanimage:
-        tifs = [session_yaml.parent / name for name in meta.imaging.scanimage]
-    if tif_timezone is None and meta is not None and meta.imaging is not None:
-        tif_timezone = meta.imaging.timezone
+    declared = meta.start_time if meta is not None else None
+    if meta is not None and meta.imaging is not None:
+        tolerance = meta.imaging.max_clock_offset_s
+        if not tifs and meta.imaging.scanimage:
+            tifs = [session_yaml.parent / name for name in meta.imaging.scanimage]
+        if tif_timezone is None:
+            tif_timezone = meta.imaging.timezone
     if tifs:
-        from dlc_tracking.imaging.start_time import start_from_tifs
-
-        start, warnings = start_from_tifs([Path(t) for t in tifs], tif_timezone, declared)
+        start, warnings = start_from_tifs([Path(t) for t in tifs], tif_timezone, declared,
+                                          tolerance)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return start.isoformat()
