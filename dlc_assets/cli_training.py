@@ -187,8 +187,9 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--net-type", help="DLC network, e.g. resnet_50, cspnext_s")
-    g.add_argument("--pretrained", help="imagenet (download) | none (random init) | a .pt "
-                   "snapshot file (offline)")
+    g.add_argument("--pretrained", help="imagenet (download) | none (random init) | "
+                   "previous (the registered snapshot of the model trained from; offline) | "
+                   "a .pt snapshot file (offline)")
     g.add_argument("--augmentation", choices=("default", "none"))
     g.add_argument("--learning-rate", type=float)
     g.add_argument("--save-epochs", type=int, help="epochs between snapshots (default: "
