@@ -100,17 +100,19 @@ def imaging_checks(result: ImagingResult, config, start_source: str
                   "trailing_ttls": cam.trailing if cam else 0,
                   "located": bool(cam.located) if cam else "no sync"}))
     err = result.frame_rate_error
+    measured, declared, unit = result.rate_checked
     ok = err is None or err <= config.frame_rate_tolerance
     out.append(dg.AssetCheckResult(
         check_name="imaging_frame_rate", passed=ok, severity=dg.AssetCheckSeverity.WARN,
         description=None if ok else (
-            f"frames are {result.measured_frame_rate_hz:.4f} per second by their times but "
-            f"the header says {frames.header_frame_rate_hz:.4f} Hz ({err:.2%} apart, "
+            f"{unit}s are {measured:.4f} per second by their times"
+            + (" (plane 0)" if unit == "volume" else "")
+            + f" but the header says {declared:.4f} Hz ({err:.2%} apart, "
             f"tolerance {config.frame_rate_tolerance:.2%}): frames missing or a wrong "
             "header; the frame times are used."),
         metadata={"relative_difference": round(err, 5) if err is not None else "n/a",
-                  "measured_hz": result.measured_frame_rate_hz or "n/a",
-                  "header_hz": frames.header_frame_rate_hz or "n/a"}))
+                  "compared": unit, "measured_hz": measured or "n/a",
+                  "header_hz": declared or "n/a"}))
     return out
 
 

@@ -113,8 +113,8 @@ def test_suite2p_ops_frame_count_checked_against_tifs(tmp_path):
     _ops(bad, nframes=19, fs=30.0)
     config = ImagingConfig(scanimage=[f"../{paths[0].name}"],
                            suite2p="suite2p", timezone="UTC")
-    with pytest.raises(ImagingError, match=r"ops.npy: nframes is 19 per plane but the tifs "
-                                           r"hold 20"):
+    with pytest.raises(ImagingError, match=r"ops.npy: nframes per plane is \[19\] but the tifs "
+                                           r"hold \[20\]"):
         load_imaging(config, bad, None, "test")
 
 
@@ -552,6 +552,55 @@ def test_slow_stack_refused(tmp_path):
                                                "SI.hStackManager.framesPerSlice": 2})
     with pytest.raises(ImagingError, match=r"s_00001.tif is a slow z-stack"):
         read_scanimage(paths)
+
+
+def _ops_per_plane(folder, counts, fs, nplanes):
+    for p, n in enumerate(counts):
+        plane = folder / "suite2p" / f"plane{p}"
+        plane.mkdir(parents=True)
+        np.save(plane / "ops.npy", {"nframes": n, "fs": fs, "nplanes": nplanes,
+                                    "nchannels": 1}, allow_pickle=True)
+
+
+def test_suite2p_stopped_mid_volume_and_flyback_planes(tmp_path):
+    # 2 planes, stopped after plane 0 of the 4th volume: plane 0 has 4 frames, plane 1 has 3
+    paths = write_scanimage_tifs(tmp_path, "v", _times(7, rate=60.0), EPOCH,
+                                 frame_rate_hz=60.0, n_planes=2)
+    _ops_per_plane(tmp_path, [4, 3], 30.0, 2)
+    config = ImagingConfig(scanimage=[paths[0].name], suite2p="suite2p", timezone="UTC")
+    frames = load_imaging(config, tmp_path, None, "test")
+    assert list(np.bincount(frames.plane)) == [4, 3]
+    # Suite2p on tifs with a saved flyback frame per volume: it counts 3 planes
+    flyback = tmp_path / "fly"
+    extra = {"SI.hFastZ.discardFlybackFrames": False, "SI.hFastZ.numDiscardFlybackFrames": 1}
+    paths = write_scanimage_tifs(flyback, "f", _times(12, rate=90.0), EPOCH,
+                                 frame_rate_hz=90.0, n_planes=2, header_extra=extra)
+    _ops_per_plane(flyback, [4, 4, 4], 30.0, 3)
+    config = ImagingConfig(scanimage=[paths[0].name], suite2p="suite2p", timezone="UTC")
+    assert load_imaging(config, flyback, None, "test").n_planes == 2
+    with pytest.raises(ImagingError, match=r"planes have frame counts \[4, 2\]"):
+        _ops_per_plane(tmp_path / "bad", [4, 2], 30.0, 2)
+        read_suite2p(tmp_path / "bad" / "suite2p")
+
+
+def test_volume_frame_rate_checked_on_plane_0(tmp_path):
+    from dlc_assets.imaging import imaging_checks
+    from dlc_tracking.imaging.on_imaging import tracking_on_imaging
+
+    # 2 planes + 1 discarded flyback frame at 90 frames/s: 30 volumes/s, saved frames at
+    # acquisition frames 0, 1, 3, 4, 6, 7...
+    acq = np.array([k for k in range(300) if k % 3 != 2])
+    paths = write_scanimage_tifs(tmp_path, "v", acq / 90.0, EPOCH, frame_rate_hz=90.0,
+                                 n_planes=2, header_extra={
+                                     "SI.hFastZ.numDiscardFlybackFrames": 1,
+                                     "SI.hRoiManager.scanVolumeRate": 30.0})
+    config = ImagingConfig(scanimage=[paths[0].name], timezone="+01:00")
+    result = tracking_on_imaging(_processed(), config, tmp_path, EPOCH.replace(tzinfo=CET),
+                                 "session.yaml", 50.0, None, "test")
+    assert result.rate_checked[2] == "volume"
+    assert result.rate_checked[0] == pytest.approx(30.0)
+    checks = {c.check_name: c for c in imaging_checks(result, config, "session.yaml")}
+    assert checks["imaging_frame_rate"].passed
 
 
 def _processed(n: int = 250, fps: float = 50.0):

@@ -43,6 +43,11 @@ class ImagingFrames:
         planes).
     n_planes, n_channels : int
     notes : list of str
+    n_flyback : int
+        Saved flyback frames per volume (plane -1).
+    header_volume_rate_hz : float or None
+        Volumes per second the acquisition declares (ScanImage ``scanVolumeRate``,
+        Suite2p ``fs``); None for a single plane.
     """
 
     source: str
@@ -55,6 +60,8 @@ class ImagingFrames:
     n_planes: int = 1
     n_channels: int = 1
     notes: list[str] = field(default_factory=list)
+    n_flyback: int = 0
+    header_volume_rate_hz: float | None = None
 
     @property
     def n_frames(self) -> int:
@@ -73,6 +80,19 @@ class ImagingFrames:
             mask = self.plane == p
             out[mask] = np.arange(int(mask.sum()))
         return out
+
+    def rate_check(self) -> tuple[float | None, float | None, str]:
+        """(measured, declared, unit) of the rate to compare: frames per second for one
+        plane; for a volume, plane 0's frames (one per volume) against the volume rate (a
+        median over all planes mixes the short steps within a volume with the flyback)."""
+        if self.n_planes <= 1:
+            return self.measured_frame_rate_hz(), self.header_frame_rate_hz, "frame"
+        times = self.time_s[self.plane == 0]
+        measured = float(1.0 / np.median(np.diff(times))) if times.size >= 2 else None
+        declared = self.header_volume_rate_hz
+        if declared is None and self.header_frame_rate_hz:
+            declared = self.header_frame_rate_hz / (self.n_planes + self.n_flyback)
+        return measured, declared, "volume"
 
     def measured_frame_rate_hz(self) -> float | None:
         """Frames per second from the frame times (median step), None with < 2 frames."""
@@ -163,7 +183,9 @@ def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime 
             si.plane, si.frame_numbers - 1, si.frame_rate_hz, si.n_planes, si.n_channels,
             [f"ScanImage {si.version}: {si.n_frames} frames in {len(si.files)} file(s), "
              f"{si.n_channels} channel(s), {si.n_planes} plane(s)"
-             + (f", {si.n_flyback} flyback frame(s) per volume dropped" if si.n_flyback else "")])
+             + (f", {si.n_flyback} flyback frame(s) per volume dropped" if si.n_flyback else "")],
+            n_flyback=si.n_flyback, header_volume_rate_hz=si.volume_rate_hz
+            if si.n_planes > 1 else None)
     elif config.frame_times:
         path = session_dir / config.frame_times
         times = read_times(path, "imaging frame times")
@@ -173,14 +195,17 @@ def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime 
         frames = ImagingFrames("frame_times", [str(path)], None, times, index % n_planes,
                                index, ops.fs_hz * n_planes if ops is not None else None,
                                n_planes, ops.n_channels if ops is not None else 1,
-                               [f"{times.size} frame times from {path.name}"])
+                               [f"{times.size} frame times from {path.name}"],
+                               header_volume_rate_hz=ops.fs_hz if ops is not None
+                               and n_planes > 1 else None)
     else:
         times, plane = suite2p_frame_times(ops)
         frames = ImagingFrames("suite2p", [str(p) for p in ops.ops_files], None, times, plane,
                                np.arange(times.size), ops.fs_hz * ops.n_planes, ops.n_planes,
                                ops.n_channels,
                                [f"frame times from Suite2p fs {ops.fs_hz:g} Hz (no ScanImage "
-                                "header or frame-times file): assumed evenly spaced"])
+                                "header or frame-times file): assumed evenly spaced"],
+                               header_volume_rate_hz=ops.fs_hz if ops.n_planes > 1 else None)
     if ops is not None and frames.source != "suite2p":
         _check_against_ops(frames, ops)
         frames.files += [str(p) for p in ops.ops_files]
@@ -188,14 +213,23 @@ def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime 
 
 
 def _check_against_ops(frames: ImagingFrames, ops) -> None:
-    per_plane = frames.frames_per_plane()
+    """Planes and frames per plane agree. Suite2p run on tifs with saved flyback frames
+    treats those as planes too: ``nplanes`` = planes + flyback frames is accepted."""
     named = "the tifs" if frames.source == "scanimage" else Path(frames.files[0]).name
-    if ops.n_planes != frames.n_planes:
+    slots = frames.n_planes + frames.n_flyback
+    if ops.n_planes not in (frames.n_planes, slots):
         raise ImagingError(
             f"{ops.ops_files[0]}: Suite2p ran with {ops.n_planes} plane(s) but {named} hold "
-            f"{frames.n_planes}; is it the Suite2p output of this acquisition?")
-    if ops.n_frames != per_plane:
+            f"{frames.n_planes}" + (f" (+{frames.n_flyback} saved flyback frame(s) per volume)"
+                                    if frames.n_flyback else "")
+            + "; is it the Suite2p output of this acquisition?")
+    if ops.n_planes == slots and frames.n_flyback:
+        ours = np.bincount(frames.acquisition_frame % slots, minlength=slots)
+    else:
+        ours = np.bincount(frames.plane[frames.plane >= 0], minlength=frames.n_planes)
+    theirs = list(ops.frames_per_plane) or [ops.n_frames] * ops.n_planes
+    if [int(n) for n in ours] != [int(n) for n in theirs]:
         raise ImagingError(
-            f"{ops.ops_files[0]}: nframes is {ops.n_frames} per plane but {named} hold "
-            f"{per_plane} frame(s) per plane: the Suite2p output is of other (or fewer) tifs. "
-            "Run Suite2p on exactly the named tifs, or name the tifs it ran on.")
+            f"{ops.ops_files[0]}: nframes per plane is {theirs} but {named} hold "
+            f"{[int(n) for n in ours]} frame(s) per plane: the Suite2p output is of other (or "
+            "fewer) tifs. Run Suite2p on exactly the named tifs, or name the tifs it ran on.")

@@ -61,8 +61,10 @@ class ImagingResult:
     past_video_s: float  # imaging time after the last video frame (negative: before it)
     before_video_s: float  # imaging time before the first video frame
     measured_frame_rate_hz: float | None
-    frame_rate_error: float | None  # |measured / header - 1|
+    frame_rate_error: float | None  # |measured / header - 1| of rate_checked
     fraction_valid: float
+    # (measured, declared, "frame" or "volume"): what the frame-rate check compares
+    rate_checked: tuple[float | None, float | None, str] = (None, None, "frame")
 
 
 def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_dir: Path,
@@ -135,8 +137,9 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
     vt = clock.video_time_s
     img_duration = float(query[-1] - query[0]) if query.size else 0.0
     measured = frames.measured_frame_rate_hz()
-    rate_error = (abs(measured / frames.header_frame_rate_hz - 1.0)
-                  if measured and frames.header_frame_rate_hz else None)
+    rate_measured, rate_declared, rate_unit = frames.rate_check()
+    rate_error = (abs(rate_measured / rate_declared - 1.0)
+                  if rate_measured and rate_declared else None)
     camera = clock.camera
     alignment_row = {
         "recording_id": str(first["recording_id"]), "imaging_source": frames.source,
@@ -162,4 +165,4 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
         rows, alignment_row, frames, clock, img_duration, float(vt[-1] - vt[0]),
         float(query[-1] - vt[-1]) if query.size else 0.0,
         float(vt[0] - query[0]) if query.size else 0.0, measured, rate_error,
-        alignment_row["fraction_valid"])
+        alignment_row["fraction_valid"], (rate_measured, rate_declared, rate_unit))

@@ -59,6 +59,9 @@ class ScanImageAcquisition:
     version : str
         ScanImage version from the header (``SI.VERSION_MAJOR``.``SI.VERSION_MINOR``).
     pages_per_file : list of int
+    volume_rate_hz : float or None
+        ``SI.hRoiManager.scanVolumeRate`` (volumes per second; a volume's frames include
+        its flyback frames, saved or not).
     """
 
     files: list[Path]
@@ -72,6 +75,7 @@ class ScanImageAcquisition:
     n_flyback: int
     version: str
     pages_per_file: list[int] = field(default_factory=list)
+    volume_rate_hz: float | None = None
 
     @property
     def n_frames(self) -> int:
@@ -170,6 +174,11 @@ def _count(value, default: int) -> int:
     return 1
 
 
+def _positive(value) -> float | None:
+    """A positive number from the header, else None."""
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def _layout(path: Path, header: dict) -> tuple[int, int, int, float | None, str]:
     """(channels, planes, saved flyback frames, frame rate, version) from the header.
 
@@ -199,8 +208,7 @@ def _layout(path: Path, header: dict) -> tuple[int, int, int, float | None, str]
     n_flyback = 0
     if fast_z and n_planes > 1 and not bool(header.get("SI.hFastZ.discardFlybackFrames", True)):
         n_flyback = int(header.get("SI.hFastZ.numDiscardFlybackFrames", 0) or 0)
-    rate = header.get("SI.hRoiManager.scanFrameRate")
-    rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
+    rate = _positive(header.get("SI.hRoiManager.scanFrameRate"))
     version = ".".join(str(header[k]) for k in ("SI.VERSION_MAJOR", "SI.VERSION_MINOR")
                        if k in header) or "unknown"
     return n_channels, max(n_planes, 1), n_flyback, rate, version
@@ -298,7 +306,8 @@ def read_scanimage(paths: list[str | Path]) -> ScanImageAcquisition:
     return ScanImageAcquisition(
         files=files, epoch=epoch, frame_times_s=times, frame_numbers=numbers, plane=plane,
         frame_rate_hz=rate, n_channels=n_channels, n_planes=n_planes, n_flyback=n_flyback,
-        version=version, pages_per_file=pages)
+        version=version, pages_per_file=pages,
+        volume_rate_hz=_positive(header.get("SI.hRoiManager.scanVolumeRate")))
 
 
 def _read_files(files: list[Path]):

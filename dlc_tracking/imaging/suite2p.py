@@ -30,7 +30,7 @@ class Suite2pOps:
     ops_files : list of Path
         ``plane*/ops.npy``, in plane order.
     n_frames : int
-        Frames per plane (``nframes``).
+        Frames per plane (``nframes``; the most of any plane).
     fs_hz : float
         Sampling rate per plane (``fs``).
     n_planes, n_channels : int
@@ -42,6 +42,7 @@ class Suite2pOps:
     fs_hz: float
     n_planes: int
     n_channels: int
+    frames_per_plane: tuple[int, ...] = ()
 
 
 def _plane_folders(folder: Path) -> list[Path]:
@@ -97,18 +98,23 @@ def read_suite2p(folder: str | Path) -> Suite2pOps:
         rates.append(fs)
         n_planes = int(ops.get("nplanes", len(files)) or len(files))
         n_channels = int(ops.get("nchannels", 1) or 1)
-    if len(set(counts)) > 1:
-        raise ImagingError(f"{folder}: planes have different frame counts {counts}; every "
-                           "plane of a volume acquisition has the same number of frames.")
+    # An acquisition stopped mid-volume leaves the first planes one frame ahead.
+    if max(counts) - min(counts) > 1 or counts != sorted(counts, reverse=True):
+        raise ImagingError(f"{folder}: planes have frame counts {counts}; the planes of a "
+                           "volume acquisition have the same number of frames (the first "
+                           "ones at most one more, when it stopped mid-volume). Is every "
+                           "plane folder of the same Suite2p run?")
     if n_planes != len(files):
         raise ImagingError(f"{files[0]}: nplanes is {n_planes} but {len(files)} plane "
                            "folder(s) hold an ops.npy; copy the whole suite2p/ folder.")
-    return Suite2pOps(folder, files, counts[0], rates[0], n_planes, n_channels)
+    return Suite2pOps(folder=folder, ops_files=files, n_frames=max(counts), fs_hz=rates[0],
+                      n_planes=n_planes, n_channels=n_channels,
+                      frames_per_plane=tuple(counts))
 
 
 def suite2p_frame_times(ops: Suite2pOps) -> tuple[np.ndarray, np.ndarray]:
     """Frame times (s from the acquisition start) and planes of all frames, interleaved
     in acquisition order, from ``fs`` alone (no ScanImage header or frame-times file)."""
-    n = ops.n_frames * ops.n_planes
+    n = sum(ops.frames_per_plane) if ops.frames_per_plane else ops.n_frames * ops.n_planes
     index = np.arange(n, dtype=np.float64)
     return index / (ops.fs_hz * ops.n_planes), np.arange(n) % ops.n_planes
