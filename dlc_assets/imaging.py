@@ -11,10 +11,11 @@ import numpy as np
 
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
-from dlc_assets.tracking import GROUP, KINDS, _info, clear_failures, processed_tracking
+from dlc_assets.tracking import GROUP, KINDS, clear_failures, processed_tracking
 from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.imaging.on_imaging import ImagingResult, tracking_on_imaging
 from dlc_tracking.sessions.layout import read_timestamps
+from dlc_tracking.sessions.recording_info import inspect_recording
 from resources import DataRoot, WarehouseResource
 
 TABLES = ("tracking_on_imaging", "imaging_alignments")
@@ -130,8 +131,9 @@ def imaging_checks(result: ImagingResult, config, start_source: str
 )
 def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: DataRoot,
                               warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
-    rid = info.recording_id
+    rid = context.partition_key
+    with clear_failures(rid):
+        info = inspect_recording(data_root.recording(rid), data_root.registry())
     store = warehouse.get()
     config = info.metadata.imaging
     reason = ("no imaging" if config is None else

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlc_tracking.imaging.config import ImagingConfig, parse_timezone
+from dlc_tracking.imaging.config import ImagingConfig, epoch_zone
 from dlc_tracking.imaging.errors import ImagingError
 from dlc_tracking.imaging.frame_times import read_times, require_increasing
 from dlc_tracking.imaging.scanimage import acquisition_start, read_scanimage
@@ -102,14 +102,7 @@ class ImagingFrames:
 
 
 def _zone(config: ImagingConfig, start_time: datetime | None, where: str) -> tzinfo:
-    if config.timezone is not None:
-        return parse_timezone(config.timezone)
-    if start_time is not None and start_time.tzinfo is not None:
-        return start_time.tzinfo
-    raise ImagingError(
-        f"{where}: ScanImage's `epoch` is the microscope computer's local time with no time "
-        "zone; add `timezone:` (e.g. Europe/Oslo or +01:00) under `imaging:`, or a "
-        "start_time with its zone.")
+    return epoch_zone(config.timezone, start_time, where)
 
 
 def imaging_start(config: ImagingConfig, session_dir: Path, start_time: datetime | None,
@@ -178,10 +171,12 @@ def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime 
     if config.scanimage:
         si = read_scanimage([session_dir / f for f in config.scanimage])
         frames = ImagingFrames(
-            "scanimage", [str(f) for f in si.files],
-            si.epoch.replace(tzinfo=_zone(config, start_time, where)), si.frame_times_s,
-            si.plane, si.frame_numbers - 1, si.frame_rate_hz, si.n_planes, si.n_channels,
-            [f"ScanImage {si.version}: {si.n_frames} frames in {len(si.files)} file(s), "
+            source="scanimage", files=[str(f) for f in si.files],
+            start=si.epoch.replace(tzinfo=_zone(config, start_time, where)),
+            time_s=si.frame_times_s, plane=si.plane, acquisition_frame=si.frame_numbers - 1,
+            header_frame_rate_hz=si.frame_rate_hz, n_planes=si.n_planes,
+            n_channels=si.n_channels,
+            notes=[f"ScanImage {si.version}: {si.n_frames} frames in {len(si.files)} file(s), "
              f"{si.n_channels} channel(s), {si.n_planes} plane(s)"
              + (f", {si.n_flyback} flyback frame(s) per volume dropped" if si.n_flyback else "")],
             n_flyback=si.n_flyback, header_volume_rate_hz=si.volume_rate_hz
@@ -192,18 +187,22 @@ def load_imaging(config: ImagingConfig, session_dir: Path, start_time: datetime 
         require_increasing(times, path, "imaging frame times")
         n_planes = ops.n_planes if ops is not None else 1
         index = np.arange(times.size)
-        frames = ImagingFrames("frame_times", [str(path)], None, times, index % n_planes,
-                               index, ops.fs_hz * n_planes if ops is not None else None,
-                               n_planes, ops.n_channels if ops is not None else 1,
-                               [f"{times.size} frame times from {path.name}"],
+        frames = ImagingFrames(source="frame_times", files=[str(path)], start=None,
+                               time_s=times, plane=index % n_planes, acquisition_frame=index,
+                               header_frame_rate_hz=ops.fs_hz * n_planes if ops is not None
+                               else None, n_planes=n_planes,
+                               n_channels=ops.n_channels if ops is not None else 1,
+                               notes=[f"{times.size} frame times from {path.name}"],
                                header_volume_rate_hz=ops.fs_hz if ops is not None
                                and n_planes > 1 else None)
     else:
         times, plane = suite2p_frame_times(ops)
-        frames = ImagingFrames("suite2p", [str(p) for p in ops.ops_files], None, times, plane,
-                               np.arange(times.size), ops.fs_hz * ops.n_planes, ops.n_planes,
-                               ops.n_channels,
-                               [f"frame times from Suite2p fs {ops.fs_hz:g} Hz (no ScanImage "
+        frames = ImagingFrames(source="suite2p", files=[str(p) for p in ops.ops_files],
+                               start=None, time_s=times, plane=plane,
+                               acquisition_frame=np.arange(times.size),
+                               header_frame_rate_hz=ops.fs_hz * ops.n_planes,
+                               n_planes=ops.n_planes, n_channels=ops.n_channels,
+                               notes=[f"frame times from Suite2p fs {ops.fs_hz:g} Hz (no ScanImage "
                                 "header or frame-times file): assumed evenly spaced"],
                                header_volume_rate_hz=ops.fs_hz if ops.n_planes > 1 else None)
     if ops is not None and frames.source != "suite2p":

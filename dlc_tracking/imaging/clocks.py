@@ -92,9 +92,10 @@ def align_clocks(frames: ImagingFrames, video_time_s: np.ndarray,
         assumption = (f"no sync: video frames at start_time + {video_clock}; imaging frames "
                       f"at {start_from} + their {frames.source} times; offset {offset:.3f} s; "
                       "both computers' clocks assumed to agree")
-        return ClockAlignment(np.asarray(video_time_s, np.float64).copy(),
-                              offset + frames.time_s, "start_time", offset, header_offset,
-                              assumption)
+        return ClockAlignment(video_time_s=np.asarray(video_time_s, np.float64).copy(),
+                              imaging_time_s=offset + frames.time_s, clock="start_time",
+                              offset_s=offset, header_offset_s=header_offset,
+                              assumption=assumption)
     video_time_s = np.asarray(video_time_s, np.float64)
     _check_camera_period(sync, video_time_s)
     camera = camera_frame_times(sync.camera_s, int(video_time_s.size),
@@ -116,9 +117,10 @@ def align_clocks(frames: ImagingFrames, video_time_s: np.ndarray,
     assumption = (f"sync ({sync.source}): video frames at their camera TTLs ({camera.note}); "
                   f"imaging frames at their imaging TTLs (by acquisition frame)"
                   + (f" ({extra} TTL(s) after the last saved frame ignored)" if extra else ""))
-    return ClockAlignment(camera.time_s - t0, imaging, "sync",
-                          float(imaging[0] - frames.time_s[0]), header_offset, assumption,
-                          camera, int(sync.imaging_s.size))
+    return ClockAlignment(video_time_s=camera.time_s - t0, imaging_time_s=imaging,
+                          clock="sync", offset_s=float(imaging[0] - frames.time_s[0]),
+                          header_offset_s=header_offset, assumption=assumption,
+                          camera=camera, imaging_ttls=int(sync.imaging_s.size))
 
 
 # A TTL stream whose intervals differ from the frames' by more than this fraction of a frame

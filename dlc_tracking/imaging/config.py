@@ -3,7 +3,7 @@ docs/sessions.md). Paths are relative to the session folder."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -77,6 +77,31 @@ class ImagingConfig(BaseModel):
         if self.timezone is not None:
             parse_timezone(self.timezone)
         return self
+
+
+def epoch_zone(timezone_name: str | None, declared: datetime | None, where: str) -> tzinfo:
+    """The time zone of ScanImage's ``epoch`` (the microscope computer's local time): the
+    one given (``imaging: timezone:``, ``--tif-timezone``), else the declared start
+    time's.
+
+    Raises
+    ------
+    ImagingError
+        An unknown name, or none given and no declared start with a zone.
+    """
+    from dlc_tracking.imaging.errors import ImagingError
+
+    if timezone_name is not None:
+        try:
+            return parse_timezone(timezone_name)
+        except ValueError as exc:
+            raise ImagingError(f"{where}: {exc}") from exc
+    if declared is not None and declared.tzinfo is not None:
+        return declared.tzinfo
+    raise ImagingError(
+        f"{where}: ScanImage's `epoch` is the microscope computer's local time with no time "
+        "zone; give the zone (`timezone:` under `imaging:` in session.yaml, e.g. Europe/Oslo "
+        "or +01:00; --tif-timezone for predict), or a start_time with its zone.")
 
 
 def parse_timezone(name: str) -> tzinfo:

@@ -162,7 +162,10 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
         "notes": json.dumps(notes),
     }
     return ImagingResult(
-        rows, alignment_row, frames, clock, img_duration, float(vt[-1] - vt[0]),
-        float(query[-1] - vt[-1]) if query.size else 0.0,
-        float(vt[0] - query[0]) if query.size else 0.0, measured, rate_error,
-        alignment_row["fraction_valid"], (rate_measured, rate_declared, rate_unit))
+        rows=rows, alignment_row=alignment_row, frames=frames, clock=clock,
+        imaging_duration_s=img_duration, video_duration_s=float(vt[-1] - vt[0]),
+        past_video_s=float(query[-1] - vt[-1]) if query.size else 0.0,
+        before_video_s=float(vt[0] - query[0]) if query.size else 0.0,
+        measured_frame_rate_hz=measured, frame_rate_error=rate_error,
+        fraction_valid=alignment_row["fraction_valid"],
+        rate_checked=(rate_measured, rate_declared, rate_unit))

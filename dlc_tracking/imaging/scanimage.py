@@ -31,7 +31,8 @@ import numpy as np
 
 from dlc_tracking.imaging.errors import ImagingError
 
-__all__ = ["ScanImageAcquisition", "acquisition_start", "first_frame_time", "read_scanimage"]
+__all__ = ["ScanImageAcquisition", "acquisition_start", "first_frame_time", "read_scanimage",
+           "require_same_acquisition"]
 
 
 @dataclass
@@ -310,6 +311,22 @@ def read_scanimage(paths: list[str | Path]) -> ScanImageAcquisition:
         volume_rate_hz=_positive(header.get("SI.hRoiManager.scanVolumeRate")))
 
 
+def require_same_acquisition(path: str | Path, epoch: datetime, first: str | Path,
+                             first_epoch: datetime) -> None:
+    """Refuse a tif whose acquisition start differs from the first tif's.
+
+    Raises
+    ------
+    ImagingError
+        Naming both files and starts.
+    """
+    if abs((epoch - first_epoch).total_seconds()) > 1e-3:
+        raise ImagingError(
+            f"{path} belongs to another acquisition (started {epoch.isoformat()}) than "
+            f"{first} (started {first_epoch.isoformat()}): name the tifs of one acquisition "
+            "only (under `imaging: scanimage:`, or --tif).")
+
+
 def _read_files(files: list[Path]):
     """Every page's frame number and time over the files, with the file of each page."""
     epoch, header = None, {}
@@ -318,11 +335,8 @@ def _read_files(files: list[Path]):
         file_epoch, file_header, numbers, times = _read_file(path)
         if epoch is None:
             epoch, header = file_epoch, file_header
-        elif abs((file_epoch - epoch).total_seconds()) > 1e-3:
-            raise ImagingError(
-                f"{path} belongs to another acquisition (started {file_epoch.isoformat()}) "
-                f"than {files[0]} (started {epoch.isoformat()}): name the tifs of one "
-                "acquisition only under `imaging: scanimage:`.")
+        else:
+            require_same_acquisition(path, file_epoch, files[0], epoch)
         if all_numbers and numbers.size and numbers[0] != all_numbers[-1][-1] + 1 \
                 and numbers[0] != all_numbers[-1][-1]:
             raise ImagingError(

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from dlc_tracking.imaging.config import parse_timezone
+from dlc_tracking.imaging.config import epoch_zone
 from dlc_tracking.imaging.errors import ImagingError
-from dlc_tracking.imaging.scanimage import acquisition_start
+from dlc_tracking.imaging.scanimage import acquisition_start, require_same_acquisition
 
 __all__ = ["MISMATCH_TOLERANCE_S", "start_from_tifs", "start_mismatch"]
 
@@ -58,23 +58,8 @@ def start_from_tifs(tifs: list[str | Path], timezone: str | None,
         raise ImagingError("no tif given.")
     starts = [acquisition_start(p) for p in tifs]
     for path, start in zip(tifs[1:], starts[1:], strict=True):
-        if abs((start - starts[0]).total_seconds()) > 1e-3:
-            raise ImagingError(
-                f"{path} belongs to another acquisition (started {start.isoformat()}) than "
-                f"{tifs[0]} (started {starts[0].isoformat()}): give the tifs of one "
-                "acquisition only.")
-    if timezone is not None:
-        try:
-            zone = parse_timezone(timezone)
-        except ValueError as exc:
-            raise ImagingError(str(exc)) from exc
-    elif declared is not None and declared.tzinfo is not None:
-        zone = declared.tzinfo
-    else:
-        raise ImagingError(
-            f"{tifs[0]}: ScanImage's epoch ({starts[0].isoformat()}) has no time zone; give "
-            "the microscope computer's (--tif-timezone Europe/Oslo, or `imaging: timezone:` "
-            "in session.yaml).")
+        require_same_acquisition(path, start, tifs[0], starts[0])
+    zone = epoch_zone(timezone, declared, f"{tifs[0]} (epoch {starts[0].isoformat()})")
     imaging = starts[0].replace(tzinfo=zone)
     if declared is None:
         return imaging, []
