@@ -103,6 +103,9 @@ def test_scanimage_session_to_tracking_on_imaging(instance, resources, platform_
     x, y, hd, frame_err = _gt_at(gt, rows.time_s.to_numpy(), processed)
     err = np.hypot(rows.x_cm - x, rows.y_cm - y).to_numpy()
     inner = (rows.time_s > 0.2) & (rows.time_s < 2.8)  # smoothing edges
+    # the true head direction crosses 0/360 between imaging frames of the compared window,
+    # so the angle comparison below covers the wrap
+    assert (np.abs(np.diff(hd[inner.to_numpy()])) > 180).any()
     # at the imaging times as close to the truth as the tracking is at its own frames
     assert np.percentile(err[inner], 95) <= np.percentile(frame_err[5:-5], 95) + 0.05
     assert np.median(_angle_error(rows.head_direction_deg[inner], hd[inner])) < 3
@@ -189,13 +192,22 @@ def test_no_imaging_passes_and_a_bad_tif_fails_writing_nothing(instance, resourc
     assert event.asset_materialization.metadata["imaging"].value == "no imaging"
     store = Warehouse(platform_dirs["warehouse"])
     assert store.partition_path("tracking_on_imaging", rid) is None
-    # a tif that is not ScanImage: the imaging step fails naming it; no imaging rows
+    # a good imaging run first: its rows must survive the bad one below
+    tifs = write_scanimage_tifs(folder, "m3", _imaging_times(30), EPOCH, frame_rate_hz=30.0)
+    _edit_yaml(folder, imaging={"scanimage": [p.name for p in tifs], "timezone": "+01:00"})
+    assert run_recording(instance, resources, rid).success
+    before = store.query("SELECT * FROM tracking_on_imaging(?)", [rid])
+    alignment_before = store.read_partition("imaging_alignments", rid)
+    assert len(before) == 30
+    # a tif that is not ScanImage: the imaging step fails naming it; the rows stay as they were
     tifffile.imwrite(folder / "export.tif", np.zeros((4, 8, 8), np.uint16),
                      photometric="minisblack")
-    _edit_yaml(folder, imaging={"scanimage": ["export.tif"]})
+    _edit_yaml(folder, imaging={"scanimage": ["export.tif"], "timezone": "+01:00"})
     result = run_recording(instance, resources, rid)
     assert not result.success
     message = failure_messages(result)
     assert f"recording {rid}" in message and "export.tif is not a ScanImage tif" in message
-    assert store.partition_path("tracking_on_imaging", rid) is None
-    assert store.partition_path("imaging_alignments", rid) is None
+    pd.testing.assert_frame_equal(store.query("SELECT * FROM tracking_on_imaging(?)", [rid]),
+                                  before)
+    pd.testing.assert_frame_equal(store.read_partition("imaging_alignments", rid),
+                                  alignment_before)
