@@ -129,11 +129,14 @@ def prepare_imaging_session(data_root: Path) -> Path | None:
     meta.pop("start_time", None)
     meta["imaging"] = {"scanimage": [p.name for p in tifs], "timezone": "+01:00"}
     (made / "session.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    (made.parent / "subject.yaml").write_text("species: Mus musculus\nsex: M\nage: P90D\n"
-                                              "strain: C57BL/6J\n")
-    folder.parent.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(folder.parent, ignore_errors=True)
-    made.parent.rename(folder.parent)
+    # Only this session's folder moves in (a half-made one without its video is replaced);
+    # anything else of mouse03, e.g. sessions a user added, stays as it is.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    subject = folder.parent / "subject.yaml"
+    if not subject.exists():
+        subject.write_text("species: Mus musculus\nsex: M\nage: P90D\nstrain: C57BL/6J\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    made.rename(folder)
     shutil.rmtree(staging, ignore_errors=True)
     return folder
 
