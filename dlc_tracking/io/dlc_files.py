@@ -27,7 +27,6 @@ import csv
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCFileError
+from dlc_tracking.io.atomic import atomic_write
 
 __all__ = [
     "COORDS",
@@ -549,23 +549,10 @@ def write_predictions(
                                          names=["scorer", "bodyparts", "coords"])
     df = pd.DataFrame(poses.reshape(poses.shape[0], len(body_parts) * 3), columns=columns,
                       index=index)
-    _atomic(path_h5, lambda tmp: df.to_hdf(tmp, key=H5_KEY, format="table", mode="w"))
+    atomic_write(path_h5, lambda tmp: df.to_hdf(tmp, key=H5_KEY, format="table", mode="w"))
     if csv:
-        _atomic(path_h5.with_suffix(".csv"), lambda tmp: df.to_csv(tmp))
+        atomic_write(path_h5.with_suffix(".csv"), lambda tmp: df.to_csv(tmp))
     return path_h5
-
-
-def _atomic(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename the hidden temporary file onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -732,11 +719,11 @@ def write_metadata(
         payload[START_TIMESTAMP_KEY] = (start_timestamp if isinstance(start_timestamp, str)
                                         else stamp.isoformat())
 
-    def dump(tmp: str) -> None:
+    def dump(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             pickle.dump({"data": payload}, f, pickle.HIGHEST_PROTOCOL)
 
-    _atomic(path_pickle, dump)
+    atomic_write(path_pickle, dump)
     return path_pickle
 
 

@@ -23,17 +23,15 @@ Layout of an exported file (see ``docs/exports.md``)::
         movement_direction
         interpolated                       TimeSeries uint8 (1 = position interpolated)
 
-Import (:func:`read_nwb_predictions`) reads any ndx-pose ``PoseEstimation`` (as DLC2NWB,
-neuroconv or this module write it) into :class:`~dlc_tracking.io.dlc_files.DLCPredictions`;
-:func:`check_nwb_frame_rate` refuses timestamps that imply another frame rate than the
-video's.
+Import lives in :mod:`dlc_tracking.io.nwb_pose` (it needs nothing of the warehouse; the
+ingestion step reads NWB files through it); :func:`read_nwb_predictions` and
+:func:`check_nwb_frame_rate` are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from dlc_tracking.errors import DLCFileError
-from dlc_tracking.io.dlc_files import DLCPredictions
+from dlc_tracking.io.atomic import atomic_write
+from dlc_tracking.io.nwb_pose import check_nwb_frame_rate, read_nwb_predictions
 from dlc_tracking.io.stored_recording import StoredRecording
 
 __all__ = [
@@ -64,33 +62,100 @@ SKELETON_EDGES = (("nose", "left_ear"), ("nose", "right_ear"), ("left_ear", "rig
 """Edges drawn between canonical body parts, where both are tracked."""
 
 _CM_TO_M = 0.01
-FRAME_RATE_TOLERANCE = 0.01
-"""Relative difference between the NWB file's and the video's frame rate still accepted."""
 
 
 # ----------------------------------------------------------------------------- export
 
 
-def _dlc_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("deeplabcut")
-    except PackageNotFoundError:
-        return "unknown"
+UNKNOWN_VERSION = "unknown (not recorded with the predictions)"
+"""``source_software_version`` when the DeepLabCut version that made the predictions is not
+known (it is never the version installed beside the platform, nor the platform's)."""
+_VERSION_KEYS = ("dlc_version", "DLC_version", "deeplabcut_version", "DeepLabCut version",
+                 "version")
 
 
-def _is_regular(time_s: np.ndarray, fps: float) -> bool:
-    """True when the frame times are exactly ``t0 + frame / fps`` (stored as a rate)."""
-    if time_s.size < 2 or not np.isfinite(time_s).all():
-        return False
-    return bool(np.array_equal(time_s, np.arange(time_s.size) / fps + time_s[0]))
+def predictions_dlc_version(rec: StoredRecording) -> str | None:
+    """The DeepLabCut version that made the recording's predictions, where it is known.
+
+    Looked up, in order: a ``dlc_version`` in the ``prediction_sources`` row (inference
+    runs), a version entry in the DLC metadata pickle (``_meta.pickle`` or
+    ``includingmetadata.pickle``) beside the ingested files, the ``source_software_version``
+    of an ingested NWB file. None when none says it.
+    """
+    stated = (rec.source or {}).get("dlc_version")
+    if isinstance(stated, str) and stated.strip():
+        return stated.strip()
+    from dlc_tracking.io.dlc_files import find_output_sets, read_metadata
+
+    for path in rec.source_files:
+        try:
+            if path.suffix.lower() == ".nwb":
+                version = _nwb_software_version(path)
+                if version:
+                    return version
+                continue
+            for output_set in find_output_sets(path.parent):
+                if output_set.predictions_path.name == path.name and output_set.metadata_path:
+                    meta = read_metadata(output_set.metadata_path)
+                    for key in _VERSION_KEYS:
+                        if isinstance(meta.get(key), str) and meta[key].strip():
+                            return meta[key].strip()
+        except Exception:  # noqa: BLE001 - a moved or changed file: the version is unknown
+            continue
+    return None
 
 
-def _timing(time_s: np.ndarray, fps: float) -> dict[str, Any]:
-    if _is_regular(time_s, fps):
-        return {"starting_time": float(time_s[0]), "rate": float(fps)}
-    return {"timestamps": time_s}
+def _nwb_software_version(path: Path) -> str | None:
+    import ndx_pose  # noqa: F401 - registers the ndx-pose classes with pynwb
+    from ndx_pose import PoseEstimation
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+        nwb = io.read()
+        for obj in nwb.objects.values():
+            if isinstance(obj, PoseEstimation) and obj.source_software_version:
+                return str(obj.source_software_version)
+    return None
+
+
+def model_facts(rec: StoredRecording) -> dict[str, str]:
+    """Engine, net type and snapshot of the model that made the predictions, as
+    ``models show`` knows them (its registry row), else as its DLC scorer says."""
+    model = rec.model or {}
+    facts = {k: str(model[k]) for k in ("engine", "net_type", "snapshot")
+             if model.get(k) is not None and str(model.get(k)) not in ("", "nan", "None")}
+    if len(facts) < 3 and rec.scorer:
+        from dlc_tracking.errors import RegistryError
+        from dlc_tracking.registry.scorers import parse_scorer
+
+        try:
+            info = parse_scorer(rec.scorer, task=model.get("task") or None,
+                                date=model.get("date") or None)
+        except RegistryError:
+            info = None
+        if info is not None:
+            snapshot = (f"snapshot-{info.iterations}" if info.iterations is not None
+                        else f"snapshot-{'best-' if info.snapshot_best else ''}"
+                        f"{info.snapshot_epoch}" if info.snapshot_epoch is not None else None)
+            found = {"engine": info.engine, "net_type": info.net_type, "snapshot": snapshot}
+            facts = {**{k: v for k, v in found.items() if v}, **facts}
+    return {k: facts.get(k, "unknown") for k in ("engine", "net_type", "snapshot")}
+
+
+def _timing(time_s: np.ndarray, fps: float | None = None) -> dict[str, Any]:
+    """``starting_time`` + ``rate`` for frame times with a constant step (to 1 ns, as
+    nwbinspector's check_regular_timestamps judges), else the timestamps.
+
+    The rate is the nominal ``fps`` when the step is ``1 / fps``, else the step's inverse.
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    if t.size >= 2 and np.isfinite(t).all():
+        steps = np.diff(t)
+        if np.unique(steps.round(9)).size == 1 and steps[0] > 0:
+            rate = (float(fps) if fps and abs(1.0 / fps - steps[0]) < 1e-9
+                    else float((t.size - 1) / (t[-1] - t[0])))
+            return {"starting_time": float(t[0]), "rate": rate}
+    return {"timestamps": t}
 
 
 def skeleton_edges(body_parts: list[str]) -> np.ndarray:
@@ -125,7 +190,8 @@ def _description(rec: StoredRecording, params: Mapping[str, Any] | None) -> str:
     return " ".join(lines)
 
 
-def _add_pose(nwb, behavior, rec: StoredRecording, video_series, camera) -> None:
+def _add_pose(nwb, behavior, rec: StoredRecording, video_series, labeled_series,
+              camera) -> None:
     from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
 
     skeleton = Skeleton(name="subject", nodes=list(rec.body_parts),
@@ -141,17 +207,20 @@ def _add_pose(nwb, behavior, rec: StoredRecording, video_series, camera) -> None
             **timing))
         if "rate" not in timing:
             timing = {"timestamps": series[0]}  # one timestamps dataset, linked
-    model = rec.model or {}
+    facts = model_facts(rec)
+    dlc_names = rec.dlc_body_parts()
+    renamed = (f" Body parts renamed from DeepLabCut's {dlc_names} to the platform's "
+               "canonical names." if dlc_names and dlc_names != list(rec.body_parts) else "")
     behavior.add(PoseEstimation(
         name="PoseEstimation", pose_estimation_series=series,
-        description=(f"Single-animal pose estimated with DeepLabCut model {rec.model_name} "
-                     f"(engine {model.get('engine', 'unknown')}, net "
-                     f"{model.get('net_type', 'unknown')}, snapshot "
-                     f"{model.get('snapshot', 'unknown')}); body parts renamed to the "
-                     "platform's canonical names. Missing points are NaN."),
-        scorer=rec.scorer or rec.model_name, source_software=SOURCE_SOFTWARE,
-        source_software_version=_dlc_version(), skeleton=skeleton,
-        source_video=video_series, device=camera))
+        description=(f"Single-animal pose estimated with DeepLabCut (engine "
+                     f"{facts['engine']}, net {facts['net_type']}, snapshot "
+                     f"{facts['snapshot']}), registered in dlc-platform as model "
+                     f"{rec.model_name}.{renamed} Missing points are NaN."),
+        scorer=rec.scorer or None, source_software=SOURCE_SOFTWARE,
+        source_software_version=predictions_dlc_version(rec) or UNKNOWN_VERSION,
+        skeleton=skeleton, source_video=video_series, labeled_video=labeled_series,
+        device=camera))
 
 
 def _add_processed(behavior, rec: StoredRecording) -> None:
@@ -200,28 +269,30 @@ def _add_on_imaging(behavior, on_imaging) -> None:
 
     for plane, df in on_imaging.sort_values(["plane", "imaging_frame"]).groupby("plane"):
         suffix = f"_on_imaging_plane{int(plane)}"
-        stamps = df["time_s"].to_numpy(np.float64)
+        timing = _timing(df["time_s"].to_numpy(np.float64))
         xy = np.column_stack([df["x_cm"].to_numpy(np.float64), df["y_cm"].to_numpy(np.float64)])
         position = SpatialSeries(
-            name="position", data=xy, timestamps=stamps, unit="meters", conversion=_CM_TO_M,
+            name="position", data=xy, unit="meters", conversion=_CM_TO_M,
             reference_frame="arena frame (as the position series), cm",
             description=f"Position at each imaging frame of plane {int(plane)} (interpolated "
-            "from the video frames); NaN where not valid.")
+            "from the video frames); NaN where not valid.", **timing)
+        # one timestamps dataset, linked; a regular plane stores starting_time + rate
+        shared = {"timestamps": position} if "timestamps" in timing else timing
         behavior.add(Position(name=f"position{suffix}", spatial_series=position))
         behavior.add(CompassDirection(name=f"head_direction{suffix}", spatial_series=SpatialSeries(
             name="head_direction", data=df["head_direction_deg"].to_numpy(np.float64),
-            timestamps=position, unit="degrees",
+            **shared, unit="degrees",
             reference_frame="counter-clockwise from the arena frame's +x axis, [0, 360)",
             description="Head direction at each imaging frame (shorter-arc interpolation).")))
         for name, column, unit, conversion in (
                 ("speed", "speed_cm_s", "m/s", _CM_TO_M),
                 ("angular_head_velocity", "angular_head_velocity_deg_s", "degrees/s", 1.0)):
             behavior.add(TimeSeries(name=f"{name}{suffix}", data=df[column].to_numpy(np.float64),
-                                    unit=unit, conversion=conversion, timestamps=position,
+                                    unit=unit, conversion=conversion, **shared,
                                     description=f"{name} at each imaging frame of plane "
                                     f"{int(plane)}."))
         behavior.add(TimeSeries(name=f"valid{suffix}", data=df["valid"].to_numpy(bool).astype(
-            np.uint8), unit="n.a.", timestamps=position, description="1 where tracking is "
+            np.uint8), unit="n.a.", **shared, description="1 where tracking is "
             "known at the imaging frame (docs/imaging.md)."))
 
 
@@ -241,9 +312,24 @@ def _subject(rec: StoredRecording, override: Mapping[str, str] | None):
                    weight=facts.get("weight"), description=facts.get("description"))
 
 
+def _lab_facts(experimenter, institution, lab) -> dict[str, Any]:
+    """The NWB file's experimenter / institution / lab, from the arguments or the
+    environment (see :func:`export_nwb`); only those that are set."""
+    if experimenter is None:
+        names = os.environ.get("DLC_PLATFORM_NWB_EXPERIMENTER", "")
+        experimenter = [n.strip() for n in names.split(";") if n.strip()] or None
+    facts = {"experimenter": [experimenter] if isinstance(experimenter, str) else experimenter,
+             "institution": institution or os.environ.get("DLC_PLATFORM_NWB_INSTITUTION"),
+             "lab": lab or os.environ.get("DLC_PLATFORM_NWB_LAB")}
+    return {k: v for k, v in facts.items() if v}
+
+
 def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
                params: Mapping[str, Any] | None = None,
-               subject: Mapping[str, str] | None = None) -> Path:
+               subject: Mapping[str, str] | None = None,
+               labeled_video: str | os.PathLike | None = None,
+               experimenter: str | list[str] | None = None, institution: str | None = None,
+               lab: str | None = None) -> Path:
     """Write one recording to an NWB file (atomically: temp file, then rename).
 
     Parameters
@@ -260,6 +346,13 @@ def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
         Subject facts (species, sex, age, date_of_birth, strain, genotype, weight,
         description) overriding the subject's ``subject.yaml``. DANDI (and nwbinspector)
         need species, sex and age or date of birth; sex defaults to "U" (unknown).
+    labeled_video : path, optional
+        The recording's labeled video; linked as the pose's ``labeled_video`` (relative
+        path) when the file exists, else the field is absent.
+    experimenter, institution, lab : optional
+        The NWB file's ``experimenter`` (a name or a list, "Last, First"), ``institution``
+        and ``lab``; default ``$DLC_PLATFORM_NWB_EXPERIMENTER`` (names separated by ";"),
+        ``$DLC_PLATFORM_NWB_INSTITUTION``, ``$DLC_PLATFORM_NWB_LAB``; absent when unset.
 
     Returns
     -------
@@ -287,7 +380,8 @@ def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
         keywords=["DeepLabCut", "pose estimation", str(info.get("tracking_type"))],
         subject=_subject(rec, subject),
         source_script="dlc-platform (dlc_tracking.io.nwb.export_nwb)",
-        source_script_file_name="dlc_tracking/io/nwb.py")
+        source_script_file_name="dlc_tracking/io/nwb.py",
+        **_lab_facts(experimenter, institution, lab))
     camera = nwb.create_device(name="camera", description=(
         f"behaviour camera, {info.get('camera_view')} the arena; "
         f"{info.get('width_px')}x{info.get('height_px')} px at {rec.fps:g} Hz"))
@@ -302,165 +396,28 @@ def export_nwb(rec: StoredRecording, path: str | os.PathLike, *,
             num_samples=rec.n_frames, dimension=[int(info["width_px"]), int(info["height_px"])],
             device=camera, **_timing(rec.time_s, rec.fps))
         nwb.add_acquisition(video_series)
+    labeled_series = None
+    if labeled_video is not None and Path(labeled_video).is_file():
+        labeled = Path(labeled_video)
+        labeled_series = ImageSeries(
+            name="labeled_video", description=f"Labeled video {labeled.name}: the pose and "
+            "state vector drawn on the behaviour video by dlc-platform.",
+            external_file=[os.path.relpath(labeled.absolute(), out.parent.absolute())],
+            format="external", starting_frame=[0], unit="n.a.", num_samples=rec.n_frames,
+            dimension=[int(info["width_px"]), int(info["height_px"])], device=camera,
+            **_timing(rec.time_s, rec.fps))
+        nwb.add_acquisition(labeled_series)
     behavior = nwb.create_processing_module(
         name="behavior", description="Pose (DeepLabCut) and processed tracking from "
         "dlc-platform.")
-    _add_pose(nwb, behavior, rec, video_series, camera)
+    _add_pose(nwb, behavior, rec, video_series, labeled_series, camera)
     _add_processed(behavior, rec)
     _add_on_imaging(behavior, getattr(rec, "on_imaging", None))
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp.nwb", dir=out.parent)
-    os.close(fd)
-    try:
-        with NWBHDF5IO(tmp, "w") as io:
+
+    def write(tmp: Path) -> None:
+        with NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwb)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+
+    return atomic_write(out, write)
 
 
-# ----------------------------------------------------------------------------- import
-
-
-def _series_name_to_part(name: str, nodes: list[str]) -> str:
-    """Body-part name of a PoseEstimationSeries: DLC2NWB names series by body part; some
-    writers prefix ``PoseEstimationSeries``; match those to the skeleton's nodes."""
-    if name in nodes:
-        return name
-    stripped = name.removeprefix("PoseEstimationSeries")
-
-    def key(text: str) -> str:
-        return text.replace("_", "").lower()
-
-    for node in nodes:
-        if key(node) == key(stripped):
-            return node
-    return stripped or name
-
-
-def read_nwb_predictions(path: str | os.PathLike) -> tuple[DLCPredictions, np.ndarray | None]:
-    """Read the pose of an NWB file (ndx-pose ``PoseEstimation``) as DLC predictions.
-
-    Parameters
-    ----------
-    path : path
-        The ``.nwb`` file.
-
-    Returns
-    -------
-    tuple[DLCPredictions, np.ndarray | None]
-        The predictions (scorer from the file, body parts as written, poses with NaN for
-        missing, frames 0..n-1, sources = [path]) and the frame timestamps in seconds
-        (None when the file has neither timestamps nor a rate).
-
-    Raises
-    ------
-    DLCFileError
-        Not an NWB file, no (or several) ``PoseEstimation`` objects, series of different
-        lengths, or 3-D data; the message names the file and the fix.
-    """
-    import ndx_pose  # noqa: F401 - registers the ndx-pose classes with pynwb
-    from ndx_pose import PoseEstimation
-    from pynwb import NWBHDF5IO
-
-    path = Path(path)
-    try:
-        io = NWBHDF5IO(str(path), "r", load_namespaces=True)
-        nwb = io.read()
-    except Exception as exc:  # noqa: BLE001 - h5py/hdmf raise many types for a bad file
-        raise DLCFileError(f"{path}: not a readable NWB file ({type(exc).__name__}: {exc}). "
-                           "Export it again, or drop the DLC .h5 instead.") from exc
-    try:
-        found = [o for o in nwb.objects.values() if isinstance(o, PoseEstimation)]
-        if not found:
-            raise DLCFileError(
-                f"{path}: the NWB file holds no ndx-pose PoseEstimation (no pose data); it "
-                "cannot be ingested as DLC outputs. Write the pose with ndx-pose (DLC2NWB, "
-                "neuroconv's DeepLabCutInterface), or drop the DLC .h5 instead.")
-        if len(found) > 1:
-            names = ", ".join(sorted(o.name for o in found))
-            raise DLCFileError(
-                f"{path}: {len(found)} PoseEstimation objects ({names}); one camera view "
-                "per recording is supported. Split the file, or drop the DLC .h5 instead.")
-        pose = found[0]
-        nodes = list(pose.skeleton.nodes[:]) if pose.skeleton is not None else []
-        series = list(pose.pose_estimation_series.values())
-        if not series:
-            raise DLCFileError(f"{path}: PoseEstimation {pose.name!r} has no "
-                               "PoseEstimationSeries (no body parts).")
-        if nodes and len(nodes) == len(series):
-            order = {n: i for i, n in enumerate(nodes)}
-            series.sort(key=lambda s: order.get(_series_name_to_part(s.name, nodes), 1 << 30))
-        parts = [_series_name_to_part(s.name, nodes) for s in series]
-        lengths = {s.name: int(s.data.shape[0]) for s in series}
-        if len(set(lengths.values())) != 1:
-            raise DLCFileError(f"{path}: PoseEstimationSeries of different lengths {lengths}; "
-                               "every body part needs one value per frame.")
-        dims = {s.name: s.data.shape[1] for s in series if s.data.ndim == 2}
-        if len(dims) != len(series) or set(dims.values()) != {2}:
-            raise DLCFileError(f"{path}: pose data must be (frames, 2) x/y per body part; "
-                               f"found {dims}. 3-D pose cannot be ingested.")
-        n = next(iter(lengths.values()))
-        poses = np.empty((n, len(series), 3), dtype=np.float64)
-        for i, s in enumerate(series):
-            poses[:, i, :2] = np.asarray(s.data[:], dtype=np.float64)
-            poses[:, i, 2] = (np.asarray(s.confidence[:], dtype=np.float64)
-                              if s.confidence is not None else np.nan)
-        first = series[0]
-        timestamps = None
-        if first.timestamps is not None or first.rate is not None:
-            timestamps = np.asarray(first.get_timestamps()[:], dtype=np.float64)
-        scorer = str(pose.scorer) if pose.scorer else ""
-    finally:
-        io.close()
-    # DLC's own missing encoding: a point without x or y is missing in all three values.
-    missing = ~np.isfinite(poses[..., :2]).all(axis=-1)
-    poses[missing] = np.nan
-    return DLCPredictions(scorer=scorer, body_parts=parts, poses=poses,
-                          frames=np.arange(n, dtype=np.int64), sources=[path]), timestamps
-
-
-def check_nwb_frame_rate(timestamps_s: np.ndarray | None, video_fps: float,
-                         path: str | os.PathLike, recording_id: str,
-                         tolerance: float = FRAME_RATE_TOLERANCE) -> None:
-    """Refuse NWB timestamps that imply another frame rate than the video's.
-
-    Parameters
-    ----------
-    timestamps_s : np.ndarray or None
-        The pose timestamps read from the file (None: nothing to check).
-    video_fps : float
-        The video's frame rate (Hz).
-    path : path
-        The NWB file (for the message).
-    recording_id : str
-        The recording (for the message).
-    tolerance : float
-        Largest accepted relative difference of the two rates (default 1 %).
-
-    Raises
-    ------
-    DLCFileError
-        Timestamps not increasing, or implying a rate off by more than ``tolerance``; the
-        message gives both rates and the fix (e.g. frame indices stored as seconds).
-    """
-    if timestamps_s is None or len(timestamps_s) < 2:
-        return
-    where = f"{path} (recording {recording_id})"
-    steps = np.diff(np.asarray(timestamps_s, dtype=np.float64))
-    if not (np.isfinite(steps).all() and (steps > 0).all()):
-        raise DLCFileError(f"{where}: pose timestamps are not strictly increasing; rewrite "
-                           "the file with the frame times in seconds from the session start.")
-    implied = 1.0 / float(np.median(steps))
-    if abs(implied - video_fps) <= tolerance * video_fps:
-        return
-    hint = ""
-    if abs(implied - 1.0) < 1e-6:
-        hint = (" The timestamps step by exactly 1: they are frame indices stored as "
-                "seconds (some converters write that).")
-    raise DLCFileError(
-        f"{where}: pose timestamps imply {implied:.4g} frames/s but the video runs at "
-        f"{video_fps:.4g} frames/s.{hint} Rewrite the NWB file with timestamps in seconds "
-        f"(frame / {video_fps:g}, or the camera's frame times), or drop the DLC .h5 "
-        "instead of the NWB file.")

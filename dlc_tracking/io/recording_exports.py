@@ -8,54 +8,75 @@ export never leaves half a file.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dlc_tracking.errors import WarehouseError
+from dlc_tracking.io.atomic import atomic_write
 from dlc_tracking.io.stored_recording import StoredRecording
 
-__all__ = ["FORMATS", "dlc_body_part_names", "export_recording", "write_dlc_h5",
+__all__ = ["FORMATS", "dlc_body_part_names", "dlc_scorer", "export_recording", "write_dlc_h5",
            "write_movement", "write_tracking_csv"]
 
 FORMATS = ("nwb", "movement", "dlc-h5", "csv")
 """Formats of ``dlc-platform export --format``."""
 
 
-def _atomic(out: Path, write: Callable[[Path], Any]) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}",
-                               dir=out.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
 def dlc_body_part_names(rec: StoredRecording) -> list[str]:
-    """The model's own (DLC) names of the recording's canonical body parts, where known."""
-    model = rec.model or {}
-    dlc = str(model.get("dlc_body_parts") or "").split(",")
-    canonical = str(model.get("body_parts") or "").split(",")
-    back = dict(zip(canonical, dlc, strict=False)) if len(dlc) == len(canonical) else {}
-    return [back.get(name, name) for name in rec.body_parts]
+    """DeepLabCut's own names of the recording's body parts (see
+    :meth:`StoredRecording.dlc_body_parts`).
+
+    Raises
+    ------
+    WarehouseError
+        They are unknown: the model has no row in the warehouse's ``models`` table and the
+        ingested file is gone (canonical names are never written in their place).
+    """
+    names = rec.dlc_body_parts()
+    if names is None:
+        raise WarehouseError(
+            f"recording {rec.recording_id}: the DeepLabCut body-part names of model "
+            f"{rec.model_name!r} are unknown (the warehouse has no `models` row for it and "
+            "the file that was ingested is gone), and a dlc-h5 export carries DLC's own "
+            "names, never the platform's canonical ones. Materialize the registry tables "
+            "(`dlc-platform reprocess` or the update_registry job), then export again.")
+    return names
+
+
+def dlc_scorer(rec: StoredRecording) -> str:
+    """The DeepLabCut scorer of the recording's predictions (never the registry name).
+
+    Raises
+    ------
+    WarehouseError
+        Neither the ingested files' scorer nor the model's is in the warehouse.
+    """
+    if not rec.scorer:
+        raise WarehouseError(
+            f"recording {rec.recording_id}: the DeepLabCut scorer of its predictions is not "
+            f"in the warehouse (no prediction_sources row, no `models` row for "
+            f"{rec.model_name!r}); process the recording again, then export.")
+    return rec.scorer
 
 
 def write_dlc_h5(rec: StoredRecording, out: str | os.PathLike) -> Path:
-    """The raw predictions as DeepLabCut writes them (``df_with_missing``; DLC names).
+    """The raw predictions as DeepLabCut writes them (``df_with_missing``), under the
+    scorer and body-part names of the file that was ingested (or of the model's config):
+    the platform ingests the file back into a session unchanged.
 
     Points the platform removed as outside the frame are NaN here (DLC's missing value).
+
+    Raises
+    ------
+    WarehouseError
+        The DLC scorer or body-part names are unknown (see :func:`dlc_body_part_names`).
     """
     from dlc_tracking.io.dlc_files import write_predictions
 
-    scorer = rec.scorer or rec.model_name
-    return _atomic(Path(out), lambda tmp: write_predictions(
-        tmp, scorer, dlc_body_part_names(rec), rec.poses))
+    scorer, names = dlc_scorer(rec), dlc_body_part_names(rec)
+    return atomic_write(Path(out), lambda tmp: write_predictions(tmp, scorer, names,
+                                                                 rec.poses))
 
 
 def write_tracking_csv(rec: StoredRecording, out: str | os.PathLike) -> Path:
@@ -67,7 +88,7 @@ def write_tracking_csv(rec: StoredRecording, out: str | os.PathLike) -> Path:
         The recording was skipped or not processed.
     """
     df = rec.require_processed("export its processed tracking as CSV")
-    return _atomic(Path(out), lambda tmp: df.to_csv(tmp, index=False))
+    return atomic_write(Path(out), lambda tmp: df.to_csv(tmp, index=False))
 
 
 def write_movement(rec: StoredRecording, out: str | os.PathLike) -> Path:
@@ -77,7 +98,7 @@ def write_movement(rec: StoredRecording, out: str | os.PathLike) -> Path:
     ds = stored_to_movement(rec)
     # netCDF attributes cannot be None
     ds.attrs = {k: ("" if v is None else v) for k, v in ds.attrs.items()}
-    return _atomic(Path(out), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    return atomic_write(Path(out), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def export_recording(rec: StoredRecording, fmt: str, out: str | os.PathLike, *,

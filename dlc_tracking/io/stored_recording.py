@@ -10,6 +10,7 @@ next to the video, else the start is given in UTC.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +70,11 @@ class StoredRecording:
         Why the state vector was skipped (``skipped_recordings``), None otherwise.
     subject : dict
         Facts from the subject's ``subject.yaml`` (empty when there is none).
+    on_imaging : pandas.DataFrame | None
+        ``tracking_on_imaging`` rows (imaging sessions).
+    source : dict | None
+        The ``prediction_sources`` row: where the predictions came from (``source``,
+        ``scorer`` of the files read, ``files`` as JSON, ``dlc_fps``...).
     """
 
     recording_id: str
@@ -83,7 +89,8 @@ class StoredRecording:
     boundary: dict | None
     skipped_reason: str | None
     subject: dict = field(default_factory=dict)
-    on_imaging: pd.DataFrame | None = None  # tracking_on_imaging rows (imaging sessions)
+    on_imaging: pd.DataFrame | None = None
+    source: dict | None = None
 
     @property
     def n_frames(self) -> int:
@@ -103,8 +110,53 @@ class StoredRecording:
 
     @property
     def scorer(self) -> str:
-        """DLC scorer of the model ("" when the model is not in the warehouse)."""
+        """The DLC scorer of the predictions: the one in the files that were ingested (or
+        that inference wrote), else the registered model's; "" when neither is known."""
+        found = (self.source or {}).get("scorer")
+        if isinstance(found, str) and found:
+            return found
         return str((self.model or {}).get("scorer") or "")
+
+    @property
+    def source_files(self) -> list[Path]:
+        """The prediction files read when the recording was processed (may be gone)."""
+        raw = (self.source or {}).get("files")
+        try:
+            return [Path(f) for f in json.loads(raw)] if isinstance(raw, str) else []
+        except ValueError:
+            return []
+
+    def dlc_body_parts(self) -> list[str] | None:
+        """DeepLabCut's own names of :attr:`body_parts` (same order), or None if unknown.
+
+        From the model's registry row (its config's ``bodyparts`` and body-part map), else
+        from the header of the file that was ingested, when it is still there.
+        """
+        model = self.model or {}
+        dlc = [p for p in str(model.get("dlc_body_parts") or "").split(",") if p]
+        canonical = [p for p in str(model.get("body_parts") or "").split(",") if p]
+        if dlc and len(dlc) == len(canonical):
+            back = dict(zip(canonical, dlc, strict=True))
+            if all(name in back for name in self.body_parts):
+                return [back[name] for name in self.body_parts]
+        return self._names_from_source_file()
+
+    def _names_from_source_file(self) -> list[str] | None:
+        files = [f for f in self.source_files if f.is_file()]
+        if not files:
+            return None
+        try:
+            if files[0].suffix.lower() == ".nwb":
+                from dlc_tracking.io.nwb_pose import read_nwb_predictions
+
+                names = read_nwb_predictions(files[0])[0].body_parts
+            else:
+                from dlc_tracking.io.dlc_files import read_predictions
+
+                names = read_predictions(files[0]).body_parts
+        except Exception:  # noqa: BLE001 - a changed file only means the names are unknown
+            return None
+        return list(names) if len(names) == len(self.body_parts) else None
 
     def require_processed(self, what: str) -> pd.DataFrame:
         """The processed tracking, or a clear error saying why there is none.
@@ -257,5 +309,8 @@ def load_stored_recording(recording_id: str, warehouse_root: str | os.PathLike |
                if subject_file is not None and subject_file.is_file() else {})
     on_imaging = (store.read_partition("tracking_on_imaging", rid)
                   if store.partition_path("tracking_on_imaging", rid) is not None else None)
+    source = (store.read_partition("prediction_sources", rid).iloc[0].to_dict()
+              if store.partition_path("prediction_sources", rid) is not None else None)
     return StoredRecording(rid, info, session_start_time(info), poses, body_parts, time_s,
-                           model_name, model, processed, boundary, skipped, subject, on_imaging)
+                           model_name, model, processed, boundary, skipped, subject, on_imaging,
+                           source)

@@ -9,7 +9,6 @@ pass); ``bench/exports.py`` measures it against DeepLabCut's ``create_labeled_vi
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dlc_tracking.errors import VideoError
+from dlc_tracking.io.atomic import atomic_write
 
 __all__ = ["LabeledVideo", "image_direction", "render_labeled_video", "thumbnail_strip"]
 
@@ -139,11 +139,32 @@ def render_labeled_video(video_path: str | os.PathLike, out_path: str | os.PathL
     n = poses.shape[0]
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".mp4",
-                               dir=out.parent)
-    os.close(fd)
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*FOURCC), fps, (width, height))
+    result: dict = {}
+
+    def draw(tmp: Path) -> None:
+        result.update(_draw(cap, tmp, poses, body_parts, fps, width, height, cutoff,
+                            position_px, head_angle_rad, camera_view, n_thumbnails,
+                            progress, progress_interval_s, where))
+
+    try:
+        # OpenCV picks the container by the extension: the temporary name keeps it.
+        atomic_write(out, draw, suffix=out.suffix or ".mp4")
+    finally:
+        cap.release()
+    if progress is not None:
+        seconds = result["seconds"]
+        progress(n, n, n / seconds if seconds else float("nan"))
+    return LabeledVideo(out, n, result["seconds"], result["thumbs"])
+
+
+def _draw(cap, tmp: Path, poses, body_parts, fps, width, height, cutoff, position_px,
+          head_angle_rad, camera_view, n_thumbnails, progress, progress_interval_s,
+          where) -> dict:
+    """Draw every frame into ``tmp``; refuses a video shorter than the predictions."""
+    import cv2
+
+    n = poses.shape[0]
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, (width, height))
     lut = _colour_table()
     radius = max(2, round(min(width, height) / 80))
     arrow = max(10, round(min(width, height) / 8))
@@ -186,18 +207,12 @@ def render_labeled_video(video_path: str | os.PathLike, out_path: str | os.PathL
                 progress(done, n, done / (now - start))
                 last = now
     finally:
-        cap.release()
         writer.release()
     if done != n:
-        Path(tmp).unlink(missing_ok=True)
         raise VideoError(f"{where}: the video has {done} readable frames but the predictions "
                          f"have {n}; the video was cut or replaced. Restore the original "
                          "video, or process the recording again.")
-    os.replace(tmp, out)
-    seconds = time.perf_counter() - start
-    if progress is not None:
-        progress(done, n, done / seconds if seconds else float("nan"))
-    return LabeledVideo(out, done, seconds, thumbs)
+    return {"seconds": time.perf_counter() - start, "thumbs": thumbs}
 
 
 def thumbnail_strip(frames: list[np.ndarray], height: int = 120) -> bytes:

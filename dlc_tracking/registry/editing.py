@@ -218,7 +218,9 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
 
     Scorer and body parts come from the outputs file when given; task, date, shuffle,
     net and training iterations / snapshot are parsed from the scorer; iteration,
-    training fraction and the config hash come from config.yaml when given.
+    training fraction and the config hash come from config.yaml when given. An NWB file
+    written by DLC2NWB (scorer without ``_<iterations>``) registers a model without a
+    snapshot (``snapshotindex`` absent; its description says so).
 
     Raises
     ------
@@ -233,7 +235,7 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     if outputs_file is not None:
         try:
             if Path(outputs_file).suffix.lower() == ".nwb":
-                from dlc_tracking.io.nwb import read_nwb_predictions
+                from dlc_tracking.io.nwb_pose import read_nwb_predictions
 
                 found, _ = read_nwb_predictions(outputs_file)
             else:
@@ -250,8 +252,9 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
         raise RegistryError("an ingest-only model needs its scorer: give --scorer SCORER (the "
                             "top header row of its .h5/.csv outputs) or --from-outputs FILE.")
     cfg = read_project_config(Path(config_path)) if config_path is not None else None
+    # NWB files written by DLC2NWB carry the scorer without its snapshot part.
     info = parse_scorer(scorer, task=str(cfg["Task"]) if cfg else None,
-                        date=str(cfg["date"]) if cfg else None)
+                        date=str(cfg["date"]) if cfg else None, snapshot_optional=True)
     where = f"scorer {scorer!r}"
     if cfg is not None:
         if cfg.get("multianimalproject"):

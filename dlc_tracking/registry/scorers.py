@@ -25,11 +25,11 @@ split is exact; without them it is made on the last month-day token and the resu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dlc_tracking.errors import RegistryError
 
-__all__ = ["ScorerInfo", "parse_scorer", "FORMS"]
+__all__ = ["ScorerInfo", "parse_scorer", "FORMS", "match_scorer"]
 
 FORMS = (
     "DeepCut_resnet50_<task><date>shuffle<N>_<iterations> (DLC 2.0/2.1)",
@@ -82,6 +82,9 @@ class ScorerInfo:
         The detector snapshot is a ``best`` one.
     split_inferred : bool
         Task and date were told apart by the last month-day token, not given.
+    snapshot_missing : bool
+        The scorer ends at ``shuffle<N>`` (DLC2NWB's NWB files, neuroconv): no iterations or
+        snapshot; the engine is then inferred from the net's spelling (DLC 3 capitalises it).
     notes : tuple[str, ...]
         What was inferred, in words (for logs and metadata).
     """
@@ -100,6 +103,7 @@ class ScorerInfo:
     detector_best: bool = False
     split_inferred: bool = False
     notes: tuple[str, ...] = field(default=())
+    snapshot_missing: bool = False
 
     @property
     def dlc_scorer(self) -> str:
@@ -113,7 +117,10 @@ class ScorerInfo:
 
     @property
     def snapshot_uid(self) -> str:
-        """The part after ``shuffle<N>_``: iterations, or DLC 3's snapshot uid."""
+        """The part after ``shuffle<N>_``: iterations, or DLC 3's snapshot uid ("" when
+        the scorer names no snapshot)."""
+        if self.snapshot_missing:
+            return ""
         if self.engine == "tensorflow":
             return str(self.iterations)
         uid = f"snapshot_{_uid(self.snapshot_epoch, self.snapshot_best)}"
@@ -142,7 +149,11 @@ def _refuse(scorer: str, why: str) -> RegistryError:
         "known, or give the scorer exactly as it appears in the DLC output files.")
 
 
-def parse_scorer(scorer: str, task: str | None = None, date: str | None = None) -> ScorerInfo:
+_NO_SNAPSHOT = re.compile(r"(?:DLC|DeepCut)_.+shuffle[0-9]+")
+
+
+def parse_scorer(scorer: str, task: str | None = None, date: str | None = None, *,
+                 snapshot_optional: bool = False) -> ScorerInfo:
     """Split a DLC scorer name into engine, net, task, date, shuffle and snapshot.
 
     Parameters
@@ -154,6 +165,10 @@ def parse_scorer(scorer: str, task: str | None = None, date: str | None = None) 
         The project's ``Task`` (config.yaml); with it the split is exact.
     date : str, optional
         The project's ``date`` (config.yaml); with it the split is exact.
+    snapshot_optional : bool
+        Also accept a scorer that ends at ``shuffle<N>`` (as DLC2NWB writes it into NWB
+        files, e.g. ``DLC_resnet50_openfieldAug20shuffle1``): ``snapshot_missing`` is
+        then True, and the engine inferred from the net's spelling.
 
     Returns
     -------
@@ -168,6 +183,14 @@ def parse_scorer(scorer: str, task: str | None = None, date: str | None = None) 
         names the scorer, the forms accepted and the fix.
     """
     text = str(scorer).strip()
+    if snapshot_optional and _NO_SNAPSHOT.fullmatch(text):
+        info = parse_scorer(text + "_0", task, date)
+        engine = "pytorch" if info.net_type[:1].isupper() else "tensorflow"
+        return replace(info, scorer=text, engine=engine, iterations=None,
+                       snapshot_missing=True, notes=(*info.notes, (
+                           f"the scorer {text!r} names no snapshot (DLC2NWB and neuroconv "
+                           "write it without '_<iterations>'); engine "
+                           f"{engine} inferred from the net's spelling {info.net_type!r}")))
     match = re.fullmatch(rf"(?P<prefix>DLC|DeepCut)_(?P<net>{_NET})_(?P<body>.+)", text)
     if match is None:
         raise _refuse(scorer, "it does not start with 'DLC_<net>_' or 'DeepCut_<net>_'")
@@ -226,3 +249,35 @@ def _split_task_date(scorer: str, taskdate: str, task: str | None, date: str | N
     return split_task, split_date, True, (
         f"task {split_task!r} and date {split_date!r} split on the last month-day token; "
         "give the project's config.yaml to make it exact",)
+
+
+def match_scorer(found: str, expected: str) -> str | None:
+    """Whether outputs with scorer ``found`` were made by the model of scorer ``expected``.
+
+    Equal scorers (or DLC's ``DeepCut_`` spelling of the same) match. A ``found`` without
+    the snapshot part (``..shuffle1``, as DLC2NWB writes NWB files) matches a model whose
+    net, task, date and shuffle are the same; the missing snapshot is then noted.
+
+    Returns
+    -------
+    str or None
+        None when they do not match; "" for an exact match; else the note to keep with the
+        predictions (the snapshot was assumed to be the model's).
+    """
+    found, expected = str(found).strip(), str(expected).strip()
+    if found in (expected, expected.replace("DLC", "DeepCut", 1)):
+        return ""
+    if not _NO_SNAPSHOT.fullmatch(found):
+        return None
+    dlc_found = "DLC" + found[len("DeepCut"):] if found.startswith("DeepCut_") else found
+    dlc_expected = ("DLC" + expected[len("DeepCut"):] if expected.startswith("DeepCut_")
+                    else expected)
+    if not dlc_expected.startswith(dlc_found + "_"):
+        return None
+    try:
+        uid = parse_scorer(dlc_expected, snapshot_optional=True).snapshot_uid
+    except RegistryError:
+        uid = dlc_expected[len(dlc_found) + 1:]
+    return (f"scorer {found!r} names no snapshot (DLC2NWB writes it so); matched to the "
+            f"model by net, task, date and shuffle, snapshot assumed to be the model's "
+            f"({uid or 'unknown'})")

@@ -68,15 +68,17 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str,
 def _load_nwb(paths: list[Path], expected_scorer: str, recording_id: str,
               video_fps: float | None) -> ManualOutputs:
     """One NWB file's ndx-pose pose, checked against the model and the video's rate."""
-    from dlc_tracking.io.nwb import check_nwb_frame_rate, read_nwb_predictions
+    from dlc_tracking.io.nwb_pose import check_nwb_frame_rate, read_nwb_predictions
 
     if len(paths) > 1:
         raise DLCFileError(
             f"{paths[0].parent} (recording {recording_id}) holds several NWB files "
             f"{[p.name for p in paths]}; keep the one with this video's pose.")
+    from dlc_tracking.registry.scorers import match_scorer
+
     loaded, timestamps = read_nwb_predictions(paths[0])
-    legacy = expected_scorer.replace("DLC", "DeepCut", 1)
-    if loaded.scorer and loaded.scorer not in (expected_scorer, legacy):
+    matched = match_scorer(loaded.scorer, expected_scorer) if loaded.scorer else ""
+    if matched is None:
         raise DLCFileError(
             f"{paths[0]} (recording {recording_id}): pose from another model: scorer "
             f"{loaded.scorer!r}, expected {expected_scorer!r}. Move the file out, or assign "
@@ -84,6 +86,8 @@ def _load_nwb(paths: list[Path], expected_scorer: str, recording_id: str,
     if video_fps is not None:
         check_nwb_frame_rate(timestamps, video_fps, paths[0], recording_id)
     notes = list(loaded.notes or []) + [f"read from NWB (ndx-pose) {paths[0].name}"]
+    if matched:
+        notes.append(f"{paths[0].name}: {matched}")
     return ManualOutputs(loaded, [str(paths[0])], None, None, notes)
 
 
