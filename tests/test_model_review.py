@@ -94,9 +94,12 @@ def test_allocate_and_spread():
     scores = np.where(frames < 100, 5.0, 1.0)  # the first 100 frames are the worst
     picked = selection.spread_in_time(frames, scores, 10, 1000)
     assert len(picked) == 10 and np.diff(picked).min() >= 50  # one per time segment
-    # only a burst flagged: made up with frames at least half a segment apart, then any
+    # only a burst flagged: never adjacent frames, at least half a segment apart (fewer
+    # frames than asked when the burst cannot give more)
     picked = selection.spread_in_time(np.arange(20), np.ones(20), 5, 1000)
-    assert len(picked) == 5
+    assert picked.tolist() == [0]
+    picked = selection.spread_in_time(np.arange(0, 1000, 7), np.ones(143), 5, 1000)
+    assert len(picked) == 5 and np.diff(picked).min() >= 100
 
 
 @pytest.fixture

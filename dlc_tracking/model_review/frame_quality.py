@@ -2,9 +2,12 @@
 
 A frame is worth a labeller's look when the model is unsure (body parts below the
 likelihood cutoff, or missing), when a body part jumps further between two frames than
-an animal moves, or when another version of the model puts the body part somewhere
-else. Only flagged frames become rows of ``frame_quality``: a good model on a clean
-video writes few rows, and ``models review`` reads only those.
+an animal moves, when a body part is a confident mistake (it jumps away and back while
+the others stay, or sits far from where the other parts place it in this recording,
+whatever its likelihood: :mod:`dlc_tracking.model_review.outliers`), or when another
+version of the model puts the body part somewhere else. Only flagged frames become rows
+of ``frame_quality``: a good model on a clean video writes few rows, and ``models review``
+reads only those.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from dlc_tracking.model_review.outliers import OutlierParams, body_part_outliers
 
 DEFAULT_JUMP_FRACTION = 0.05
 """A jump is a step longer than this share of the frame diagonal (32 px at 640 x 480:
@@ -96,7 +101,8 @@ def align_poses(poses: np.ndarray, body_parts: list[str], other: np.ndarray,
 def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
                   time_s: np.ndarray, frame_size: tuple[int, int],
                   params: FrameQualityParams, other: np.ndarray | None = None,
-                  other_model: str | None = None) -> pd.DataFrame:
+                  other_model: str | None = None, body_parts: list[str] | None = None,
+                  ) -> pd.DataFrame:
     """The ``frame_quality`` rows of one recording: its flagged frames.
 
     Parameters
@@ -116,6 +122,8 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
         :func:`align_poses`): adds the disagreement flags.
     other_model : str, optional
         That version's name.
+    body_parts : list of str, optional
+        Names of axis 1, for ``outlier_body_parts`` (default ``part<i>``).
 
     Returns
     -------
@@ -129,9 +137,11 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
     steps = step_lengths(poses)
     with np.errstate(invalid="ignore"):
         jumps = steps > jump_px
+    outliers, outlier_px = body_part_outliers(poses, OutlierParams(offset_px=jump_px))
     lik = np.nan_to_num(poses[..., 2], nan=0.0)
-    score = (low.sum(1) + jumps.sum(1)) / max(n_parts, 1) + (1.0 - lik.mean(1)) / 2.0
-    flagged = low.any(1) | jumps.any(1)
+    score = ((low.sum(1) + jumps.sum(1) + outliers.sum(1)) / max(n_parts, 1)
+             + (1.0 - lik.mean(1)) / 2.0)
+    flagged = low.any(1) | jumps.any(1) | outliers.any(1)
     disagree_parts = max_disagreement = None
     if other is not None:
         dist = point_distances(poses, other)
@@ -150,6 +160,9 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
         "min_likelihood": lik.min(1)[rows] if n_parts else np.nan,
         "jump_parts": jumps.sum(1)[rows].astype(np.int32),
         "max_jump_px": _nanmax_rows(steps)[rows],
+        "outlier_parts": outliers.sum(1)[rows].astype(np.int32),
+        "outlier_body_parts": pd.array(_names(outliers[rows], body_parts), dtype="string"),
+        "max_outlier_px": _nanmax_rows(np.where(outliers, outlier_px, np.nan))[rows],
         "compared_model": other_model if other is not None else None,
         "disagreement_parts": (disagree_parts[rows].astype(np.int32)
                                if disagree_parts is not None else None),
@@ -174,9 +187,17 @@ def summarize(rows: pd.DataFrame, n_frames: int) -> dict:
         "flagged_fraction": round(len(rows) / n, 4),
         "low_likelihood_frames": int((rows["low_likelihood_parts"] > 0).sum()),
         "jump_frames": int((rows["jump_parts"] > 0).sum()),
+        "outlier_frames": int((rows["outlier_parts"] > 0).sum()) if "outlier_parts" in rows
+        else 0,
         "disagreement_frames": int((rows["disagreement_parts"].fillna(0) > 0).sum()),
         "mean_score": round(float(rows["score"].sum()) / n, 4),
     }
+
+
+def _names(flags: np.ndarray, body_parts: list[str] | None) -> list[str | None]:
+    """Per row, the comma-joined names of the flagged body parts (None when none)."""
+    names = body_parts or [f"part{j}" for j in range(flags.shape[1])]
+    return [",".join(n for n, f in zip(names, row, strict=True) if f) or None for row in flags]
 
 
 def _nanmax_rows(values: np.ndarray) -> np.ndarray:

@@ -17,7 +17,9 @@ How frames are spread:
    many).
 2. **Over time**: a recording's k frames are the best frame of each of k equal time
    segments; segments without a flagged frame are made up with the recording's next
-   best frames at least half a segment away from those picked.
+   best frames. No two frames of a recording are closer than half a segment: a
+   recording whose flagged frames cannot be spaced so gives fewer frames, and its
+   unused slots go to the other recordings.
 
 A recording whose video is not here (declared by its DLC outputs, or moved) is skipped
 with the reason, and its slots go to the others.
@@ -99,31 +101,39 @@ def allocate(weights: Sequence[float], capacity: Sequence[int], n: int) -> np.nd
 
 def spread_in_time(frames: np.ndarray, scores: np.ndarray, k: int, n_frames: int,
                    ) -> np.ndarray:
-    """Up to ``k`` of ``frames``: the best of each of ``k`` equal segments of the
-    recording, made up with the next best at least half a segment from those picked
-    (then any), by score. Used on one recording's candidates."""
+    """Up to ``k`` of ``frames``, no two closer than half a segment (``n_frames / k / 2``).
+
+    The best of each of ``k`` equal segments of the recording comes first (the next best
+    of a segment when its best is too close to a frame already picked), then the next
+    best frames anywhere, by score, at the same spacing. Fewer than ``k`` frames come
+    back when the candidates cannot be spaced so (e.g. one burst of flagged frames): 50
+    neighbouring frames teach the network less than a few spread ones, and the spacing is
+    what ``docs/models.md`` promises. Used on one recording's candidates.
+    """
     frames = np.asarray(frames, np.int64)
     scores = np.asarray(scores, np.float64)
     if k <= 0 or frames.size == 0:
         return np.zeros(0, np.int64)
     order = np.lexsort((frames, -scores))  # best first, earlier frame on ties
     segment = np.minimum((frames * k) // max(n_frames, 1), k - 1)
+    gap = max(n_frames / k / 2.0, 1.0)
     chosen: list[int] = []
+
+    def spaced(f: int) -> bool:
+        return all(abs(f - c) >= gap for c in chosen)
+
     seen: set[int] = set()
     for i in order:
-        if segment[i] not in seen:
+        f = int(frames[i])
+        if int(segment[i]) not in seen and spaced(f):
             seen.add(int(segment[i]))
-            chosen.append(int(frames[i]))
-    gap = max(n_frames / k / 2.0, 1.0)
-    for min_gap in (gap, 1.0):
-        for i in order:
-            if len(chosen) >= k:
-                break
-            f = int(frames[i])
-            if f in chosen:
-                continue
-            if all(abs(f - c) >= min_gap for c in chosen):
-                chosen.append(f)
+            chosen.append(f)
+    for i in order:
+        if len(chosen) >= k:
+            break
+        f = int(frames[i])
+        if f not in chosen and spaced(f):
+            chosen.append(f)
     return np.sort(np.asarray(chosen[:k], np.int64))
 
 
@@ -240,9 +250,28 @@ def select_frames(store, model_name: str, n: int, *, max_share: float = DEFAULT_
     capacity = np.where(usable, np.minimum(per["flagged_frames"].to_numpy(), cap), 0)
     if capacity.sum() < n:  # too few recordings to respect the share: use what there is
         capacity = np.where(usable, per["flagged_frames"].to_numpy(), 0)
-    per["picked"] = allocate(recording_weights(per), capacity, n)
-    chosen = per[per["picked"] > 0]
-    frames = _pick_in_recordings(store, model_name, chosen)
+    weights = recording_weights(per)
+    per["picked"] = allocate(weights, capacity, n)
+    frames = _pick_in_recordings(store, model_name, per[per["picked"] > 0])
+    frozen = np.zeros(len(per), bool)
+    for _ in range(4):  # slots a recording cannot space out go to the others
+        got = per["recording_id"].map(frames.groupby("recording_id").size()
+                                      if len(frames) else {}).fillna(0).to_numpy(int)
+        frozen |= got < per["picked"].to_numpy()
+        left = n - int(got.sum())
+        # the share limit gives way when the others cannot give more spaced frames
+        room = np.where(frozen, 0, np.where(usable, per["flagged_frames"].to_numpy(), 0)
+                        - per["picked"].to_numpy())
+        extra = allocate(weights, np.maximum(room, 0), left) if left > 0 else room * 0
+        per["picked"] = np.where(frozen, got, per["picked"].to_numpy())
+        if not extra.any():
+            break
+        per["picked"] = per["picked"].to_numpy() + extra
+        again = per[extra > 0]
+        frames = pd.concat([frames[~frames["recording_id"].isin(again["recording_id"])],
+                            _pick_in_recordings(store, model_name, again)],
+                           ignore_index=True).sort_values(["recording_id", "frame"],
+                                                          ignore_index=True)
     return Selection(frames=frames, recordings=per, skipped=skipped)
 
 

@@ -148,4 +148,4 @@ def recording_frame_quality(store, recording_id: str, params: FrameQualityParams
         if found is not None:
             other = align_poses(poses, parts, found[0], found[1])
     return frame_quality(recording_id, model, poses, time_s, frame_size, params, other,
-                         other_name)
+                         other_name, body_parts=list(parts))

@@ -424,6 +424,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "since the previous frame.", nullable=False),
                _c("max_jump_px", _F64, "Largest step of a body part since the previous "
                   "frame.", "px"),
+               _c("outlier_parts", _I32, "Body parts that are confident-mistake suspects "
+                  "whatever their likelihood: jumped away and back while the others stayed, "
+                  "or far from where the other parts place them in this recording "
+                  "(docs/models.md). NULL in rows written before the flag existed."),
+               _c("outlier_body_parts", _STR, "Their names, comma-separated."),
+               _c("max_outlier_px", _F64, "How far the worst of them is from its expected "
+                  "place.", "px"),
                _c("compared_model", _STR, "The other version whose predictions of this "
                   "recording the frame was compared with; NULL: none."),
                _c("disagreement_parts", _I32, "Body parts more than "
@@ -431,7 +438,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("max_disagreement_px", _F64, "Largest distance between the two versions' "
                   "points of a body part.", "px"),
                _c("score", _F64, "How informative the frame is for relabelling: "
-                  "(low_likelihood_parts + jump_parts + disagreement_parts) / n_body_parts "
+                  "(low_likelihood_parts + jump_parts + outlier_parts + disagreement_parts) / "
+                  "n_body_parts "
                   "+ (1 - mean likelihood) / 2; larger = worse.", nullable=False),
                _c("likelihood_cutoff", _F64, "Likelihood below which a body part is flagged "
                   "(the recording's method's cutoff)."),
