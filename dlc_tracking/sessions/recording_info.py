@@ -14,6 +14,7 @@ import pandas as pd
 from dlc_tracking.errors import RegistryError, SessionError
 from dlc_tracking.io.video import VideoInfo, probe_video
 from dlc_tracking.registry.registry_file import Registry
+from dlc_tracking.sessions.frame_rate import dlc_metadata_fps, reconcile_fps
 from dlc_tracking.sessions.layout import (
     SUBJECT_CALIBRATION_FILE,
     Recording,
@@ -46,6 +47,7 @@ class RecordingInfo:
     video_facts_source: str = "video"  # video | session.yaml | dlc_metadata
     start_time_source: str = "session.yaml"  # session.yaml | imaging (ScanImage epoch)
     promoted_from: str | None = None  # the model a promotion replaced (registry promotions:)
+    fps_warnings: tuple[str, ...] = ()  # sources whose frame rate disagrees (frame_rate.py)
 
     @property
     def recording_id(self) -> str:
@@ -177,12 +179,17 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
         video, facts = probe_video(recording.video_path), "video"
     else:
         video, facts = _archived_video_facts(recording, entry)
-    fps_source = facts
-    fps_override = (entry.fps if entry is not None and entry.fps else None) or meta.fps
-    if fps_override is not None and recording.has_video:
-        video = VideoInfo(video.path, video.n_frames, float(fps_override), video.width_px,
+    # One decision from every source that states a rate (docs/sessions.md, Frame rate):
+    # a declared fps is used with or without the video, and any disagreement is said.
+    declared = (entry.fps if entry is not None and entry.fps else None) or meta.fps
+    rate = reconcile_fps(
+        declared=declared, container=video.fps if recording.has_video else None,
+        dlc_metadata=dlc_metadata_fps(recording.manual_output_dir),
+        where=f"recording {rid}", declared_in=str(recording.session_yaml))
+    if rate.fps != video.fps:
+        video = VideoInfo(video.path, video.n_frames, rate.fps, video.width_px,
                           video.height_px, video.codec)
-        fps_source = "session.yaml"
+    fps_source = rate.source
     timestamps = (read_timestamps(recording.timestamps_path, video.n_frames, rid)
                   if recording.timestamps_path else None)
     ttype = registry.tracking_type(meta.tracking_type)
@@ -233,6 +240,7 @@ def inspect_recording(recording: Recording, registry: Registry) -> RecordingInfo
                          file_sha256(Path(recording.session_yaml)), params, arena, fps_source,
                          facts, start_source)
     info.promoted_from = assigned if assigned is not None and assigned != model else None
+    info.fps_warnings = rate.warnings
     return info
 
 
