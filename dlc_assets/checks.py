@@ -13,6 +13,7 @@ import dagster as dg
 import numpy as np
 
 from dlc_tracking.sessions.recording_info import RecordingInfo
+from dlc_tracking.tracking.outside_arena import DEFAULT_MARGIN_CM, outside_arena
 from dlc_tracking.tracking.params import ProcessingParams
 from dlc_tracking.tracking.predictions import FrameFit
 from dlc_tracking.tracking.processed import ProcessedTracking
@@ -27,6 +28,10 @@ from dlc_tracking.tracking.raw_state import RawStateVector
 LOW_LIKELIHOOD = 0.9
 MAX_LOW_LIKELIHOOD_FRACTION = 0.2
 MAX_PLAUSIBLE_SPEED_CM_S = 150.0
+MAX_OUTSIDE_ARENA_FRACTION = 0.01
+"""Share of positions allowed beyond the arena outline (plus margin) before a warning."""
+MAX_OUTLIER_FRACTION = 0.02
+"""Share of a body part's frames allowed to be outliers before a warning."""
 WARN = dg.AssetCheckSeverity.WARN
 
 
@@ -38,6 +43,9 @@ def _spec(name: str, asset: str, description: str, blocking: bool = False
 RECORDING_CHECKS = [
     _spec("timestamps_strictly_increasing", "recordings", "Frame times increase strictly "
           "(from the timestamps file or fps).", blocking=True),
+    _spec("fps_sources_agree", "recordings", "session.yaml's fps, the video container's and "
+          "DLC's metadata agree within 1 % (warning naming both values; the declared one "
+          "is used, docs/sessions.md Frame rate)."),
 ]
 PREDICTION_CHECKS = [
     _spec("frames_covered", "dlc_predictions", "One prediction per video frame (after the "
@@ -76,6 +84,16 @@ PROCESSED_CHECKS = [
     _spec("calibration_from_arena", "processed_tracking", "The calibration comes from the "
           "arena (outline in pixels, or pixels_per_cm), not from where the animal went "
           "(warning)."),
+    _spec("positions_inside_arena", "processed_tracking", f"At most "
+          f"{100 * MAX_OUTSIDE_ARENA_FRACTION:g} % of positions lie more than "
+          f"{DEFAULT_MARGIN_CM:g} cm outside the calibrated arena outline (a wrong outline or "
+          "size; warning)."),
+]
+FRAME_QUALITY_CHECKS = [
+    _spec("body_part_outliers", "frame_quality", f"No body part is a confident-mistake "
+          f"suspect (away and back while the others stay, or far from where the other parts "
+          f"place it) in more than {100 * MAX_OUTLIER_FRACTION:g} % of its frames, whatever "
+          "its likelihood (warning; `models review` picks those frames)."),
 ]
 
 
@@ -95,7 +113,11 @@ def recording_checks(info: RecordingInfo) -> list[dg.AssetCheckResult]:
         {"non_increasing_steps": bad,
          "source": "timestamps file" if info.recording.timestamps_path else "fps"},
         f"{bad} frame time(s) do not increase in {info.recording.timestamps_path}; fix or "
-        "remove the file.")]
+        "remove the file."),
+        _result("fps_sources_agree", not info.fps_warnings,
+                {"fps": info.video.fps, "fps_source": info.fps_source,
+                 "warnings": dg.MetadataValue.json(list(info.fps_warnings))},
+                " ".join(info.fps_warnings), WARN)]
 
 
 def low_likelihood_fraction(poses: np.ndarray, cutoff: float = LOW_LIKELIHOOD) -> float:
@@ -187,8 +209,10 @@ def raw_checks(raw: RawStateVector, has_head_direction: bool, params: Processing
     ]
 
 
-def processed_checks(processed: ProcessedTracking, params: ProcessingParams
-                     ) -> list[dg.AssetCheckResult]:
+def processed_checks(processed: ProcessedTracking, params: ProcessingParams,
+                     arena=None) -> list[dg.AssetCheckResult]:
+    """Checks of the processed tracking; ``arena`` (the ArenaGeometry outline that
+    calibrated it, if any) adds the positions-outside-the-arena figure."""
     speed = processed.speed_cm_s[np.isfinite(processed.speed_cm_s)]
     p99 = float(np.percentile(speed, 99)) if speed.size else float("nan")
     interp = float(processed.interpolated.mean()) if processed.n_frames else 0.0
@@ -221,4 +245,38 @@ def processed_checks(processed: ProcessedTracking, params: ProcessingParams
                 "depend on where the animal went (two models or sessions in the same arena "
                 "get different cm). Give the arena outline in pixels (`arena: corners_px`, "
                 "a `rig:`, or <subject>/calibration.yaml) or `pixels_per_cm`.", WARN),
+        _outside_arena_check(processed, arena),
     ]
+
+
+def _outside_arena_check(processed: ProcessedTracking, arena) -> dg.AssetCheckResult:
+    if arena is None or processed.calibration.from_tracked_extent:
+        return _result("positions_inside_arena", True, {"applies": False})
+    found = outside_arena(processed.x_cm, processed.y_cm, arena.width_cm,
+                          float(arena.height_cm), str(arena.shape))
+    return _result(
+        "positions_inside_arena", found.fraction <= MAX_OUTSIDE_ARENA_FRACTION,
+        {"fraction_outside": found.fraction, "positions_outside": found.n_outside,
+         "worst_cm": found.worst_cm, "margin_cm": found.margin_cm,
+         "threshold": MAX_OUTSIDE_ARENA_FRACTION, "outline": arena.source},
+        f"{100 * found.fraction:.1f} % of positions lie more than {found.margin_cm:g} cm "
+        f"outside the {arena.width_cm:g} x {float(arena.height_cm):g} cm arena (worst "
+        f"{found.worst_cm:g} cm): the outline ({arena.source}) or the arena size is probably "
+        "wrong (an `arena propose` outline on a wall top?). Check the outline on the video's "
+        "picture, fix it, then reprocess.", WARN)
+
+
+def frame_quality_checks(figures: dict) -> list[dg.AssetCheckResult]:
+    """The body-part outlier check from :func:`outlier_figures`' figures."""
+    worst = max(figures["outlier_fraction_per_part"].values(), default=0.0)
+    part = max(figures["outlier_fraction_per_part"], default="",
+               key=lambda k: figures["outlier_fraction_per_part"][k])
+    return [_result(
+        "body_part_outliers", worst <= MAX_OUTLIER_FRACTION,
+        {"outlier_fraction": figures["outlier_fraction"], "worst_body_part": part,
+         "worst_fraction": worst, "threshold": MAX_OUTLIER_FRACTION,
+         "per_part": dg.MetadataValue.json(figures["outlier_fraction_per_part"])},
+        f"{part} is a confident-mistake suspect in {100 * worst:.1f} % of its frames (jumps "
+        "away and back, or far from where the other body parts place it), whatever its "
+        "likelihood: look at those frames (`dlc-platform models review`, the "
+        "frame_quality rows' outlier_body_parts) and relabel them.", WARN)]

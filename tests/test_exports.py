@@ -3,6 +3,8 @@ labeled video and the overview on demand), their inline pictures, and the CLI ex
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -140,6 +142,28 @@ def test_cli_export(env, tmp_path, fmt, name, capsys):
         # no subject.yaml here: only the subject facts DANDI needs are reported missing
         assert {m.check_function_name for m in serious} <= {
             "check_subject_age", "check_subject_species_exists"}
+
+
+def test_cli_export_labeled_video(env, tmp_path, capsys):
+    """A labeled video from the command line (issue 21, A5), readable by the lab."""
+    import cv2
+
+    from dlc_assets.cli.main import main
+
+    rid, out = env["rid"], tmp_path / "labeled.mp4"
+    old = os.umask(0o022)
+    try:
+        main(["--registry", str(env["registry"]), "export", rid, "--format", "labeled-video",
+              "--out", str(out), "--warehouse", str(env["warehouse"]), "--quiet"])
+    finally:
+        os.umask(old)
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "labeled video, 120 frames" in printed
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+    cap.release()
+    assert oct(out.stat().st_mode & 0o777) == "0o644"
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_cli_export_unknown_recording(env, capsys):

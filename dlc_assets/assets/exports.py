@@ -121,8 +121,9 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
     start = time.perf_counter()
     with clear_failures(rec.recording_id):
         params = _params(data_root, rec, rec.require_processed("export it to NWB"))
-        path = export_nwb(rec, nwb_path(warehouse.get().root, rec.recording_id),
-                          params=params.to_dict())
+        root = warehouse.get().root
+        path = export_nwb(rec, nwb_path(root, rec.recording_id), params=params.to_dict(),
+                          labeled_video=labeled_video_path(root, rec.recording_id))
     seconds = time.perf_counter() - start
     context.log.info(f"{rec.recording_id}: wrote {path} ({rec.n_frames} frames in "
                      f"{seconds:.2f} s, {rec.n_frames / seconds:.0f} frames/s)")
@@ -143,33 +144,18 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
 )
 def labeled_videos(context: dg.AssetExecutionContext, data_root: DataRoot,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from dlc_tracking.qc.labeled_video import render_labeled_video, thumbnail_strip
+    from dlc_tracking.qc.labeled_video import render_recording, thumbnail_strip
 
     rec = _stored(context, warehouse)
     rid = rec.recording_id
     store = warehouse.get()
-    position = angle = None
-    cutoff = 0.6
-    if store.partition_path("raw_state_vectors", rid) is not None:
-        raw = store.read_partition("raw_state_vectors", rid).sort_values("frame")
-        position = raw[["x_px", "y_px"]].to_numpy(np.float64)
-        angle = raw["head_angle_rad"].to_numpy(np.float64)
-        method = str(raw["method_name"].iloc[0])
-        registry = data_root.registry()
-        if method in registry.methods:
-            cutoff = registry.method(method).likelihood_cutoff
 
     def progress(done: int, total: int, fps: float) -> None:
         context.log.info(f"{rid}: labeled video {done}/{total} frames ({fps:.0f} frames/s)")
 
-    with clear_failures(rid):
-        if rec.video_path is None:
-            raise dg.Failure(description=f"recording {rid}: no video path is recorded.")
-        result = render_labeled_video(
-            rec.video_path, labeled_video_path(store.root, rid), rec.poses, rec.body_parts,
-            position_px=position, head_angle_rad=angle,
-            camera_view=str(rec.info.get("camera_view") or "above"), cutoff=cutoff,
-            progress=progress, recording_id=rid)
+    with clear_failures(rid):  # no video path, video gone: the failure says what to do
+        result, cutoff = render_recording(rec, labeled_video_path(store.root, rid), store,
+                                          data_root.registry(), progress=progress)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(result.path)), "frames": result.n_frames,
         "frames_per_s": round(result.frames_per_s, 1), "likelihood_cutoff": cutoff,

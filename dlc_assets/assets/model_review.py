@@ -9,21 +9,27 @@ from pathlib import Path
 
 import dagster as dg
 
+from dlc_assets import checks
 from dlc_assets.assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_tracking.model_review.comparison import likelihood_cutoff
-from dlc_tracking.model_review.frame_quality import FrameQualityParams, summarize
+from dlc_tracking.model_review.frame_quality import (
+    FrameQualityParams,
+    outlier_figures,
+    summarize,
+)
 from dlc_tracking.model_review.version_predictions import recording_frame_quality
 from resources import DataRoot, DLCInference, WarehouseResource
 
 
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, deps=[dlc_predictions],
-    kinds=KINDS, metadata=column_schema("frame_quality"),
+    kinds=KINDS, metadata=column_schema("frame_quality"), check_specs=checks.FRAME_QUALITY_CHECKS,
     description="Frames the recording's model may have got wrong (one row per flagged "
-    "frame): body parts below the method's likelihood cutoff or missing, jumps, and "
+    "frame): body parts below the method's likelihood cutoff or missing, jumps, confident "
+    "mistakes (body-part outliers whatever the likelihood), and "
     "disagreement with another version's predictions of the recording (model_predictions). "
     "`dlc-platform models review MODEL` picks the frames to relabel from it.",
 )
@@ -39,8 +45,11 @@ def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
                                        (info.video.width_px, info.video.height_px))
     store.write_partition("frame_quality", rid, rows)
     compared = rows["compared_model"].dropna()
-    return dg.MaterializeResult(metadata={
+    model = data_root.registry().model(info.model_name)
+    figures = outlier_figures(rows, info.video.n_frames, list(model.canonical_body_parts))
+    return dg.MaterializeResult(check_results=checks.frame_quality_checks(figures), metadata={
         "model": info.model_name, **summarize(rows, info.video.n_frames),
+        "outlier_fraction": figures["outlier_fraction"],
         "compared_model": str(compared.iloc[0]) if len(compared) else "none",
         "likelihood_cutoff": params.likelihood_cutoff,
         "jump_threshold_px": round(params.jump_threshold(info.video.width_px,

@@ -332,7 +332,7 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
         "anisotropy": cal.anisotropy}]))
     step = np.hypot(np.diff(processed.x_cm), np.diff(processed.y_cm))
     distance = float(np.nansum(step))
-    own_checks = checks.processed_checks(processed, params)
+    own_checks = checks.processed_checks(processed, params, info.arena)
     # the recording's verdict, as `dlc-platform status` gives it: this run's earlier
     # warnings (upstream assets) and this asset's own
     warnings = check_warnings(context.instance, context.run_id) + [

@@ -1,4 +1,5 @@
-"""``dlc-platform export RECORDING --format nwb|movement|dlc-h5|csv --out PATH``."""
+"""``dlc-platform export RECORDING --format nwb|movement|dlc-h5|csv|labeled-video --out
+PATH``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def cmd_export(args) -> None:
     warehouse = Path(args.warehouse or settings.warehouse_root())
     registry = Path(args.registry or settings.registry_path())
     out = Path(args.out)
+    if args.format == LABELED_VIDEO:
+        _labeled_video(args, warehouse, registry, out)
+        return
     with tqdm(total=3, desc=f"export {args.recording}", unit="step", file=sys.stderr,
               disable=args.quiet) as bar:
         bar.set_postfix_str("reading the warehouse")
@@ -42,7 +46,8 @@ def cmd_export(args) -> None:
         params = _params(rec, registry)
         bar.update()
         bar.set_postfix_str(f"writing {args.format}")
-        path = export_recording(rec, args.format, out, params=params)
+        labeled = warehouse / "labeled_videos" / f"{rec.recording_id}.mp4"
+        path = export_recording(rec, args.format, out, params=params, labeled_video=labeled)
         bar.update()
         bar.set_postfix_str("done")
     print(f"{args.recording}: wrote {path} ({args.format}, {rec.n_frames} frames, "
@@ -58,15 +63,42 @@ def cmd_export(args) -> None:
                   "processing): only their name and hash are in the file.", file=sys.stderr)
 
 
+LABELED_VIDEO = "labeled-video"
+"""The format that draws the pose on the video (the labeled_videos asset's picture)."""
+
+
+def _labeled_video(args, warehouse: Path, registry_path: Path, out: Path) -> None:
+    """Draw the recording's labeled video into ``out``, one progress bar over frames."""
+    from tqdm import tqdm
+
+    from dlc_tracking.io.stored_recording import load_stored_recording
+    from dlc_tracking.qc.labeled_video import render_recording
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.warehouse import Warehouse
+
+    rec = load_stored_recording(args.recording, warehouse)
+    registry = load_registry(registry_path) if registry_path.is_file() else None
+    with tqdm(total=rec.n_frames, desc=f"labeled video {args.recording}", unit="frame",
+              file=sys.stderr, disable=args.quiet) as bar:
+        def progress(done: int, total: int, fps: float) -> None:
+            bar.update(done - bar.n)
+
+        result, cutoff = render_recording(rec, out, Warehouse(warehouse), registry,
+                                          progress=progress, progress_interval_s=0.5)
+    print(f"{args.recording}: wrote {result.path} (labeled video, {result.n_frames} frames, "
+          f"{result.frames_per_s:.0f} frames/s, body parts below likelihood {cutoff:g} not "
+          "drawn)")
+
+
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``export`` command to the ``dlc-platform`` parser."""
     from dlc_tracking.io.recording_exports import FORMATS
 
     ex = subparsers.add_parser(
-        "export", help="write one recording as NWB, a movement dataset (netCDF), a DLC h5 "
-        "or a CSV of its processed tracking (docs/exports.md)")
+        "export", help="write one recording as NWB, a movement dataset (netCDF), a DLC h5, "
+        "a CSV of its processed tracking, or a labeled video (docs/exports.md)")
     ex.add_argument("recording", help="recording id (see `dlc-platform status`)")
-    ex.add_argument("--format", required=True, choices=FORMATS)
+    ex.add_argument("--format", required=True, choices=(*FORMATS, LABELED_VIDEO))
     ex.add_argument("--out", required=True, help="output file")
     ex.add_argument("--warehouse", help="warehouse folder (default: $DLC_PLATFORM_WAREHOUSE)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -27,7 +27,15 @@ def cmd_query(args) -> None:
         import pandas as pd
 
         with pd.option_context("display.max_rows", args.max_rows, "display.width", 200):
-            print(df.to_string(index=False, max_rows=args.max_rows))
+            print(null_as_null(df).to_string(index=False, max_rows=args.max_rows))
+
+
+def null_as_null(df):
+    """The frame with SQL NULL shown as NULL (pandas shows NaN, None, <NA> or NaT)."""
+    if df.empty:
+        return df
+    shown = df.astype(object)
+    return shown.where(df.notna(), "NULL")
 
 
 def build_parser() -> argparse.ArgumentParser:

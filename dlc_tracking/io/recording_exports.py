@@ -102,7 +102,8 @@ def write_movement(rec: StoredRecording, out: str | os.PathLike) -> Path:
 
 
 def export_recording(rec: StoredRecording, fmt: str, out: str | os.PathLike, *,
-                     params: Mapping[str, Any] | None = None) -> Path:
+                     params: Mapping[str, Any] | None = None,
+                     labeled_video: str | os.PathLike | None = None) -> Path:
     """Write ``rec`` in ``fmt`` (one of :data:`FORMATS`) to ``out``.
 
     Parameters
@@ -115,6 +116,8 @@ def export_recording(rec: StoredRecording, fmt: str, out: str | os.PathLike, *,
         Output file.
     params : mapping, optional
         Processing parameters for the NWB description.
+    labeled_video : path, optional
+        NWB: the recording's labeled video, linked when it exists.
 
     Returns
     -------
@@ -129,7 +132,7 @@ def export_recording(rec: StoredRecording, fmt: str, out: str | os.PathLike, *,
     if fmt == "nwb":
         from dlc_tracking.io.nwb import export_nwb
 
-        return export_nwb(rec, out, params=params)
+        return export_nwb(rec, out, params=params, labeled_video=labeled_video)
     writers = {"movement": write_movement, "dlc-h5": write_dlc_h5, "csv": write_tracking_csv}
     if fmt not in writers:
         raise WarehouseError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}.")

@@ -30,7 +30,7 @@ class Review:
     """
 
     model: ModelEntry
-    out: Path
+    out: Path | None
     selection: Selection
     extraction: object | None = None
 
@@ -82,7 +82,8 @@ def review_model_frames(store, registry: Registry, name: str, n: int, *,
     recordings : sequence of str, optional
         Only these recordings.
     dry_run : bool
-        Pick only; write nothing.
+        Pick only; write nothing (``out`` is then not needed, also for an ingest-only
+        model; ``Review.out`` is None when there is no target).
     on_selected : callable, optional
         Called with the selection before extracting (to report it).
     progress : callable, optional
@@ -91,7 +92,9 @@ def review_model_frames(store, registry: Registry, name: str, n: int, *,
     from dlc_tracking.model_review.extraction import extract_selected_frames
 
     model = registry.model(name)
-    out_path = review_target(model, out)
+    # a dry run writes nothing, so an ingest-only model needs no project to write into
+    out_path = (review_target(model, out) if not dry_run or out or model.project_config
+                else None)
     selection = select_frames(store, model.name, n, max_share=max_share,
                               recordings=recordings)
     if on_selected is not None:

@@ -194,6 +194,22 @@ def summarize(rows: pd.DataFrame, n_frames: int) -> dict:
     }
 
 
+def outlier_figures(rows: pd.DataFrame, n_frames: int, body_parts: list[str]) -> dict:
+    """Share of points flagged as outliers, overall and per body part, from a recording's
+    ``frame_quality`` rows (for the body_part_outliers check; no second pass over the
+    predictions)."""
+    n = max(int(n_frames), 1)
+    counts = dict.fromkeys(body_parts, 0)
+    if "outlier_body_parts" in rows:
+        for names in rows["outlier_body_parts"].dropna():
+            for name in str(names).split(","):
+                if name in counts:
+                    counts[name] += 1
+    total = sum(counts.values())
+    return {"outlier_fraction": round(total / (n * max(len(body_parts), 1)), 4),
+            "outlier_fraction_per_part": {k: round(v / n, 4) for k, v in counts.items()}}
+
+
 def _names(flags: np.ndarray, body_parts: list[str] | None) -> list[str | None]:
     """Per row, the comma-joined names of the flagged body parts (None when none)."""
     names = body_parts or [f"part{j}" for j in range(flags.shape[1])]

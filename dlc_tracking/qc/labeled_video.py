@@ -19,7 +19,8 @@ import numpy as np
 from dlc_tracking.errors import VideoError
 from dlc_tracking.io.atomic import atomic_write
 
-__all__ = ["LabeledVideo", "image_direction", "render_labeled_video", "thumbnail_strip"]
+__all__ = ["LabeledVideo", "image_direction", "render_labeled_video", "render_recording",
+           "thumbnail_strip"]
 
 FOURCC = "mp4v"
 
@@ -213,6 +214,54 @@ def _draw(cap, tmp: Path, poses, body_parts, fps, width, height, cutoff, positio
                          f"have {n}; the video was cut or replaced. Restore the original "
                          "video, or process the recording again.")
     return {"seconds": time.perf_counter() - start, "thumbs": thumbs}
+
+
+def render_recording(rec, out_path: str | os.PathLike, store, registry=None, *,
+                     progress: Callable[[int, int, float], None] | None = None,
+                     progress_interval_s: float = 5.0) -> tuple[LabeledVideo, float]:
+    """The labeled video of a recording read from the warehouse (the ``labeled_videos``
+    asset and ``dlc-platform export --format labeled-video`` both call it).
+
+    Parameters
+    ----------
+    rec : dlc_tracking.io.stored_recording.StoredRecording
+        The recording.
+    out_path : path
+        The ``.mp4`` to write.
+    store : dlc_tracking.warehouse.Warehouse
+        Its warehouse (for the state vector: position and head direction).
+    registry : dlc_tracking.registry.registry_file.Registry, optional
+        For the method's likelihood cutoff (0.6 without it).
+
+    Returns
+    -------
+    tuple[LabeledVideo, float]
+        The result and the likelihood cutoff used.
+
+    Raises
+    ------
+    VideoError
+        No video path, the video is not there, or its frame count differs.
+    """
+    rid = rec.recording_id
+    position = angle = None
+    cutoff = 0.6
+    if store.partition_path("raw_state_vectors", rid) is not None:
+        raw = store.read_partition("raw_state_vectors", rid).sort_values("frame")
+        position = raw[["x_px", "y_px"]].to_numpy(np.float64)
+        angle = raw["head_angle_rad"].to_numpy(np.float64)
+        method = str(raw["method_name"].iloc[0])
+        if registry is not None and method in registry.methods:
+            cutoff = registry.method(method).likelihood_cutoff
+    if rec.video_path is None:
+        raise VideoError(f"recording {rid}: no video path is recorded, so no labeled video "
+                         "can be drawn.")
+    result = render_labeled_video(
+        rec.video_path, out_path, rec.poses, rec.body_parts, position_px=position,
+        head_angle_rad=angle, camera_view=str(rec.info.get("camera_view") or "above"),
+        cutoff=cutoff, progress=progress, progress_interval_s=progress_interval_s,
+        recording_id=rid)
+    return result, cutoff
 
 
 def thumbnail_strip(frames: list[np.ndarray], height: int = 120) -> bytes:
