@@ -58,7 +58,8 @@ PREDICTION_CHECKS = [
     _spec("body_parts_match_model", "dlc_predictions", "Exactly the body parts the assigned "
           "model tracks.", blocking=True),
     _spec("low_likelihood_fraction", "dlc_predictions", f"Fraction of frames with a body part "
-          f"< {LOW_LIKELIHOOD} is under {MAX_LOW_LIKELIHOOD_FRACTION} (warning)."),
+          f"below the recording's method's likelihood cutoff ({LOW_LIKELIHOOD} without a "
+          f"method) is under {MAX_LOW_LIKELIHOOD_FRACTION} (warning)."),
     _spec("coordinates_in_frame", "dlc_predictions", "No point outside the video frame "
           "(warning; such points are kept in predictions, flagged in outside_frame, and "
           "the state-vector step applies the outside_frame rule)."),
@@ -131,7 +132,9 @@ def prediction_checks(poses: np.ndarray, body_parts: list[str], model_parts: lis
                       dlc_fps: float | None, likelihood_cutoff: float
                       ) -> list[dg.AssetCheckResult]:
     params = info.params
-    low = low_likelihood_fraction(poses)
+    # judged by the cutoff the recording's method uses (what it takes as confident), so a
+    # model whose likelihoods sit below 0.9 but above its method's cutoff is not flagged
+    low = low_likelihood_fraction(poses, likelihood_cutoff)
     fps_diff = fps_disagreement(dlc_fps, info.video.fps)
     overridden = info.recording.timestamps_path is not None or info.fps_source == "session.yaml"
     fps_ok = fps_diff is None or fps_diff <= params.fps_tolerance or overridden
@@ -162,10 +165,11 @@ def prediction_checks(poses: np.ndarray, body_parts: list[str], model_parts: lis
         _result("body_parts_match_model", sorted(body_parts) == sorted(model_parts),
                 {"body_parts": body_parts, "model": model_parts}),
         _result("low_likelihood_fraction", low <= MAX_LOW_LIKELIHOOD_FRACTION,
-                {"fraction": round(low, 4), "threshold": MAX_LOW_LIKELIHOOD_FRACTION},
+                {"fraction": round(low, 4), "threshold": MAX_LOW_LIKELIHOOD_FRACTION,
+                 "likelihood_cutoff": likelihood_cutoff},
                 f"{100 * low:.1f} % of frames have a body part below likelihood "
-                f"{LOW_LIKELIHOOD}; check the video and whether the model suits this setup.",
-                WARN),
+                f"{likelihood_cutoff:g} (the method's cutoff); check the video and whether "
+                "the model suits this setup.", WARN),
         _result("coordinates_in_frame", n_outside == 0,
                 {"points_outside_frame": n_outside,
                  "fraction_of_points": round(n_outside / max(n_points, 1), 4),

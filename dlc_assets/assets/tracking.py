@@ -151,9 +151,9 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
         "video_frames": fit.video_frames, "rows_dropped": fit.dropped,
         "rows_padded": fit.padded, "dlc_fps": dlc_fps, "points_outside_frame": n_outside,
         "notes": json.dumps(notes)}]))
-    low = checks.low_likelihood_fraction(poses)
     method = registry.methods.get(info.method_name) if info.method_name else None
     cutoff = method.likelihood_cutoff if method is not None else checks.LOW_LIKELIHOOD
+    low = checks.low_likelihood_fraction(poses, cutoff)
     return dg.MaterializeResult(
         metadata={
             "source": source, "model": model.name, "scorer": scorer, "engine": model.engine,
