@@ -13,16 +13,80 @@ from dlc_tracking.errors import DLCPlatformError
 PROPOSAL = "calibration.proposed"
 
 
+def _disk_rows(known: dict[str, dict]) -> tuple[list, dict[str, dict]]:
+    """The recordings on disk, and status rows for what only the disk knows: an empty video
+    (an error, not "not settled yet" for ever) and a known recording whose session folder
+    is gone."""
+    from dlc_tracking.sessions.layout import discover_recordings
+    from dlc_tracking.sessions.lifecycle import GONE_FROM_DISK, empty_videos, gone_from_disk
+
+    found = discover_recordings(Path(settings.data_root()))
+    rows = {}
+    settle_s = float(settings.setting("DLC_PLATFORM_SETTLE_SECONDS", "30"))
+    for rid, message in empty_videos(found.recordings, settle_s).items():
+        rows[rid] = {"recording_id": rid, "status": "error", "detail": message,
+                     "warnings": []}
+    for rid in gone_from_disk(list(known), [r.recording_id for r in found.recordings]):
+        rows[rid] = {**known[rid], "status": GONE_FROM_DISK, "detail": (
+            f"its session folder is not under {settings.data_root()} any more (was: "
+            f"{known[rid]['status']}); its rows stay in the warehouse until `dlc-platform "
+            f"recordings remove {rid}`")}
+    return found, rows
+
+
 def cmd_status(args) -> None:
     from dlc_assets.status import recording_status
 
-    rows = recording_status(settings.warehouse_root(), args.recording)
+    known = {r["recording_id"]: r for r in recording_status(settings.warehouse_root())}
+    _, disk = _disk_rows(known)
+    rows = {**known, **disk}
+    if args.recording:
+        rows = {k: v for k, v in rows.items() if k == args.recording}
     if not rows:
         print("no recordings known to the instance yet")
-    for r in rows:
+    for _, r in sorted(rows.items()):
         print(f"{r['recording_id']:50s} {r['status']:24s} {r['detail']}")
         for warning in r["warnings"]:
             print(f"    warning: {warning}")
+
+
+def cmd_recordings_remove(args) -> None:
+    """Remove a recording's rows, NWB file, labeled video and partition, after a
+    confirmation (docs/sessions.md)."""
+    import dagster as dg
+
+    from dlc_assets.partitions import recordings_partitions
+    from dlc_tracking.sessions.layout import discover_recordings
+    from dlc_tracking.sessions.lifecycle import remove_recording
+    from dlc_tracking.warehouse import Warehouse
+
+    rid = args.recording
+    store = Warehouse(Path(args.warehouse or settings.warehouse_root()))
+    on_disk = {r.recording_id for r in discover_recordings(Path(settings.data_root())).recordings}
+    if rid in on_disk and not args.force:
+        raise DLCPlatformError(
+            f"recording {rid} is still on disk under {settings.data_root()}: the sensor would "
+            "process it again. Delete or move its session folder first, or give --force to "
+            "remove its rows anyway.")
+    plan = remove_recording(store, rid, dry_run=True)
+    instance = dg.DagsterInstance.get()
+    has_partition = instance.has_dynamic_partition(recordings_partitions.name, rid)
+    if not plan.n_partitions and not plan.files and not has_partition:
+        raise DLCPlatformError(f"recording {rid} is not in the warehouse {store.root} nor "
+                               "in the instance: nothing to remove. `dlc-platform status` "
+                               "lists the known recordings.")
+    print(f"recording {rid}: {plan.describe()}; Dagster partition: "
+          f"{'yes' if has_partition else 'none'}")
+    if not args.yes:
+        answer = input("Remove all of this? This cannot be undone. [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing removed")
+            return
+    done = remove_recording(store, rid)
+    if has_partition:
+        instance.delete_dynamic_partition(recordings_partitions.name, rid)
+    print(f"removed {done.n_partitions} partition(s) of {len(done.partitions)} table(s), "
+          f"{len(done.files)} file(s){' and the Dagster partition' if has_partition else ''}")
 
 
 def cmd_arena_propose(args) -> None:
@@ -50,17 +114,19 @@ def cmd_arena_propose(args) -> None:
 
 def cmd_recordings_list(args) -> None:
     from dlc_assets.status import recording_status
-    from dlc_tracking.sessions.layout import discover_recordings
 
-    found = discover_recordings(Path(settings.data_root()))
     known = {r["recording_id"]: r for r in recording_status(settings.warehouse_root())}
+    found, disk = _disk_rows(known)
     shown = 0
-    for rec in found.recordings:
-        row = known.get(rec.recording_id, {"status": "new", "detail": "not run yet"})
+    sources = {rec.recording_id: rec.source for rec in found.recordings}
+    rows = {rid: disk.get(rid) or known.get(rid) or {"status": "new", "detail": "not run yet"}
+            for rid in sources}
+    rows.update({rid: row for rid, row in disk.items() if rid not in sources})  # gone
+    for rid, row in sorted(rows.items()):
         if args.status and not row["status"].startswith(args.status):
             continue
         shown += 1
-        print(f"{rec.recording_id:50s} {row['status']:24s} {rec.source:13s} {row['detail']}")
+        print(f"{rid:50s} {row['status']:24s} {sources.get(rid, '-'):13s} {row['detail']}")
     for problem in found.problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(f"{shown} recording(s) under {settings.data_root()}", file=sys.stderr)
@@ -134,12 +200,20 @@ def add_arena_parser(sub) -> None:
 
 
 def add_recordings_parser(sub) -> None:
-    """`recordings list`."""
+    """`recordings list | remove`."""
     recs = sub.add_parser("recordings", help="recordings on disk").add_subparsers(
         dest="recordings_command", required=True)
     rl = recs.add_parser("list", help="ids on disk with status and source")
     rl.add_argument("--status", help="only this status (new, processed, failed, skipped, ...)")
     rl.set_defaults(func=cmd_recordings_list)
+    rm = recs.add_parser("remove", help="remove a recording's warehouse rows, NWB file, "
+                         "labeled video and partition (asks first)")
+    rm.add_argument("recording")
+    rm.add_argument("--yes", action="store_true", help="do not ask")
+    rm.add_argument("--force", action="store_true",
+                    help="also when the session is still on disk")
+    rm.add_argument("--warehouse", help="warehouse folder (default: $DLC_PLATFORM_WAREHOUSE)")
+    rm.set_defaults(func=cmd_recordings_remove)
 
 
 def add_run_parsers(sub) -> None:
