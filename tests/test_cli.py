@@ -103,7 +103,11 @@ def test_reprocess_refuses_unknown_ids_and_the_sensor_skips_what_it_ran(
     instance = dg.DagsterInstance.get()
     assert not instance.get_runs() and not instance.get_dynamic_partitions("recordings")
     main(["reprocess", rid])
-    assert "success" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "success" in printed.out
+    # quiet: one line per step, no Dagster DEBUG log, no developers' warnings
+    assert "dlc_predictions" in printed.out and " ok " in printed.out
+    assert "DEBUG" not in printed.err and "BetaWarning" not in printed.err
     context = dg.build_sensor_context(instance=instance, resources={"data_root": DataRoot(
         path=str(platform_dirs["data_root"]), registry_path=str(registry_path))})
     result = new_recordings_sensor(context)

@@ -41,6 +41,8 @@ def null_as_null(df):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dlc-platform", description=__doc__.split("\n\n")[0])
     p.add_argument("--registry", help="registry YAML (default: $DLC_PLATFORM_REGISTRY)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Dagster's DEBUG log and developers' warnings")
     sub = p.add_subparsers(dest="command", required=True)
 
     models = registry.add_models_parser(sub)
@@ -64,12 +66,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+NOISE_WARNINGS = ("BetaWarning", "PreviewWarning", "SupersessionWarning",
+                  "DuplicateTaskNameWarning")
+"""Warning categories (by name) that ordinary commands do not show: they speak to the
+platform's developers (Dagster's API stages, Celery's task registry), not to users."""
+NOISE_MESSAGES = (r"Ignoring cached namespace",)
+"""Warning messages not shown either (hdmf, when a file's cached NWB namespaces are the
+ones already loaded)."""
+
+
+def quiet_warnings() -> None:
+    """Hide :data:`NOISE_WARNINGS` and :data:`NOISE_MESSAGES` (not with ``--verbose``)."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__name__ in NOISE_WARNINGS:
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    for text in NOISE_MESSAGES:
+        warnings.filterwarnings("ignore", message=text)
+
+
 def main(argv: list[str] | None = None) -> None:
     import os
 
     # The embedded instance of scripts/start.sh, unless another is configured.
     os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home"))
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_warnings()
     settings.ensure_dagster_home()
     try:
         args.func(args)

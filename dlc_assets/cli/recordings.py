@@ -157,9 +157,20 @@ def cmd_reprocess(args) -> None:
     tags = {"dagster/run_key": run_key(rec.recording_id, fp),
             "dlc_platform/recording": rec.recording_id, "dlc_platform/fingerprint": fp,
             "dlc_platform/reprocess": "cli"}
-    result = job.execute_in_process(partition_key=args.recording, instance=instance,
-                                    raise_on_error=False, tags=tags)
+    # Dagster's event log (DEBUG) only with --verbose; otherwise one line per step after.
+    level = "DEBUG" if getattr(args, "verbose", False) else "ERROR"
+    print(f"{args.recording}: processing (process_recording job) ...", file=sys.stderr)
+    result = job.execute_in_process(
+        partition_key=args.recording, instance=instance, raise_on_error=False, tags=tags,
+        run_config={"loggers": {"console": {"config": {"log_level": level}}}})
+    if level != "DEBUG":
+        _print_steps(result)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
+    if result.success:
+        from dlc_assets.status import check_warnings
+
+        for warning in check_warnings(instance, result.run_id):
+            print(f"    warning: {warning}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -168,6 +179,29 @@ def cmd_reprocess(args) -> None:
                 print((user.description if user and user.description
                        else data.error.message).strip())
         raise SystemExit(1)
+
+
+def _print_steps(result) -> None:
+    """One line per step of a finished run: ok / FAILED, seconds, frames and frames/s
+    where the step reported them."""
+    metadata = {}
+    for event in result.all_events:
+        key = event.step_key
+        if key is None:
+            continue
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            meta = event.event_specific_data.materialization.metadata
+            metadata[key] = {k: getattr(v, "value", v) for k, v in meta.items()
+                             if k in ("frames", "inference_frames_per_s", "status")}
+        elif event.is_step_success or event.is_step_failure:
+            ms = getattr(event.event_specific_data, "duration_ms", None)
+            seconds = (ms or 0.0) / 1000
+            figures = metadata.get(key, {})
+            extra = f", {figures['frames']} frames" if "frames" in figures else ""
+            if "inference_frames_per_s" in figures:
+                extra += f", {figures['inference_frames_per_s']} frames/s"
+            print(f"  {key:32s} {'ok' if event.is_step_success else 'FAILED':6s} "
+                  f"{seconds:6.1f} s{extra}")
 
 
 def cmd_predict(args) -> None:
