@@ -75,3 +75,25 @@ def test_positions_outside_the_calibrated_arena():
                            "circle")
     assert circle.n_outside == 1 and circle.worst_cm == pytest.approx(3.0)
     assert outside_arena(np.array([np.nan]), np.array([np.nan]), 50, 50).fraction == 0.0
+
+
+def test_arena_propose_command_warns_on_a_contradicting_shape(tmp_path, capsys):
+    """The command on a video of a 1.7:1 floor declared square: proposal written, and a
+    warning naming both ratios (the outline that fooled users was accepted silently)."""
+    import cv2
+
+    from dlc_assets.cli.main import main
+
+    arena = render_arena(floor=(60.0, 140.0, 580.0, 445.0), shadow_px=40, shadow_depth=60)
+    session = tmp_path / "m1" / "s1"
+    session.mkdir(parents=True)
+    video = session / "openfield.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for _ in range(5):
+        writer.write(arena.image)
+    writer.release()
+    main(["arena", "propose", str(video), "--width-cm", "50"])
+    captured = capsys.readouterr()
+    assert "calibration.proposed.yaml" in captured.out
+    assert "1.70:1" in captured.err and "square" in captured.err
+    assert "WARNING" in (tmp_path / "m1" / "calibration.proposed.yaml").read_text()

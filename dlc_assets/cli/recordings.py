@@ -92,24 +92,33 @@ def cmd_recordings_remove(args) -> None:
 def cmd_arena_propose(args) -> None:
     import yaml
 
-    from dlc_tracking.tracking.arena_detection import median_frame, proposal_png, propose_corners
+    from dlc_tracking.tracking.arena_detection import (
+        median_frame,
+        proposal_png,
+        propose_corners,
+        shape_warning,
+    )
 
     video = Path(args.video)
     out_dir = Path(args.out) if args.out else video.parent.parent  # <subject>/
     frame = median_frame(video)
     corners, share = propose_corners(frame)
+    warning = shape_warning(corners, args.shape, args.width_cm, args.height_cm)
     doc = {"arena": {"shape": args.shape, "width_cm": args.width_cm,
                      **({"height_cm": args.height_cm} if args.height_cm else {}),
                      "corners_px": [[round(float(x), 1), round(float(y), 1)]
                                     for x, y in corners]},
            "notes": f"PROPOSED from the median frame of {video.name} "
                     f"({100 * share:.0f} % of the image): check {PROPOSAL}.png, then rename "
-                    "this file to calibration.yaml to use it"}
+                    "this file to calibration.yaml to use it"
+                    + (f". WARNING: {warning}" if warning else "")}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{PROPOSAL}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     (out_dir / f"{PROPOSAL}.png").write_bytes(proposal_png(frame, corners))
     print(f"wrote {out_dir / (PROPOSAL + '.yaml')} and {PROPOSAL}.png: look at the picture; "
           f"if the red outline is the arena floor, rename the .yaml to calibration.yaml")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_recordings_list(args) -> None:

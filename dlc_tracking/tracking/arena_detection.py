@@ -41,8 +41,13 @@ def median_frame(video: Path, n_frames: int = 25) -> np.ndarray:
 
 EDGE_NOISE_FACTOR = 6.0
 """A floor edge is a brightness step whose gradient exceeds this many times the gradient
-noise of the floor (robust spread in the image's centre); shadows fade too slowly to
-reach it, the floor's edge and the wall tops do."""
+noise of the floor (robust spread in the image's centre), and at least
+:data:`MIN_EDGE_STEP`; shadows fade too slowly to reach it, the floor's edge and the wall
+tops do."""
+MIN_EDGE_STEP = 6.0
+"""Smallest gradient (grey levels per px, after a 1 px blur) taken as an edge: video
+compression smooths the floor's noise away but leaves block steps of a few grey levels,
+which a shadow's slope can push over a noise-based threshold."""
 MIN_EDGE_POINTS = 12
 """Edge points a side needs before a line is fitted through them."""
 SHAPE_TOLERANCE = 0.15
@@ -141,7 +146,8 @@ def propose_corners(frame: np.ndarray) -> tuple[np.ndarray, float]:
     h, w = gray.shape
     core = gray[int(0.4 * h):int(0.6 * h), int(0.4 * w):int(0.6 * w)]
     noise = np.concatenate([np.diff(core, axis=0).ravel(), np.diff(core, axis=1).ravel()])
-    threshold = max(EDGE_NOISE_FACTOR * 1.4826 * float(np.median(np.abs(noise))), 2.0)
+    threshold = max(EDGE_NOISE_FACTOR * 1.4826 * float(np.median(np.abs(noise))),
+                    MIN_EDGE_STEP)
     centre = (w / 2.0, h / 2.0)
     extent = {"left": 0.0, "right": w - 1.0, "top": 0.0, "bottom": h - 1.0}
     for _ in range(2):  # rough extent on the central row and column, then re-centre
