@@ -340,3 +340,20 @@ def test_files_for_users_get_the_umask_permissions(ingested, tmp_path, umask_022
     assert {p.name: oct(_mode(p)) for p in written} == {p.name: "0o644" for p in written}
     os.umask(0o002)
     assert _mode(export_recording(rec, "dlc-h5", tmp_path / "group.h5")) == 0o664
+
+
+def test_models_add_from_a_dlc2nwb_file_on_the_command_line(tmp_path, capsys):
+    import shutil
+
+    from dlc_assets.cli.main import main
+    from dlc_tracking.registry.registry_file import load_registry
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(Path(__file__).resolve().parents[1] / "registry" / "registry.yaml", registry)
+    nwb = dlc2nwb_file(tmp_path / "m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000_ind1.nwb",
+                       DLC_PARTS, _poses(40), np.arange(40) / FPS)
+    main(["--registry", str(registry), "models", "add", "--name", "openfield_nwb",
+          "--from-outputs", str(nwb), *[f"--map={k}={v}" for k, v in TO_CANONICAL.items()]])
+    model = load_registry(registry).models["openfield_nwb"]
+    assert model.scorer == "DLC_resnet50_openfieldAug20shuffle1"
+    assert model.canonical_body_parts == CANONICAL
