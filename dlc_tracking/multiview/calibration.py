@@ -379,7 +379,7 @@ def load_dlc_3d(path: str | Path, square_mm: float,
     if not isinstance(p, dict) or needed - set(p):
         raise MultiviewError(f"{pickle_path}: entry {pair!r} lacks {sorted(needed - set(p))}; "
                              "not written by deeplabcut.calibrate_cameras.")
-    names = list(camera_names) if camera_names else str(pair).split("-", 1)
+    names = list(camera_names) if camera_names else _dlc_camera_names(pickle_path, str(pair))
     if len(names) != 2:
         raise MultiviewError(f"{pickle_path}: pair {pair!r}; give camera_names for its two "
                              "cameras.")
@@ -395,6 +395,24 @@ def load_dlc_3d(path: str | Path, square_mm: float,
         reprojection_error_px={n: None for n in names},
         notes=[f"DeepLabCut calibration in squares, scaled by square_mm={square_mm}; frame "
                f"of camera {names[0]!r} (DLC's own _3D.h5 is in its rectified frame)"])
+
+
+def _dlc_camera_names(pickle_path: Path, pair: str) -> list[str]:
+    """DLC's camera names: the project's config.yaml ``camera_names``, else the pair key
+    ``<cam1>-<cam2>`` split at its middle dash (camera names hold dashes: camera-1)."""
+    import yaml
+
+    config = pickle_path.parent.parent / "config.yaml"
+    if config.is_file():
+        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):
+            names = (yaml.safe_load(config.read_text()) or {}).get("camera_names")
+            if isinstance(names, list) and len(names) == 2 and "-".join(names) == pair:
+                return [str(n) for n in names]
+    dashes = [i for i, ch in enumerate(pair) if ch == "-"]
+    if not dashes:
+        return [pair]
+    cut = min(dashes, key=lambda i: abs(i - (len(pair) - 1) / 2))
+    return [pair[:cut], pair[cut + 1:]]
 
 
 # --------------------------------------------------------------------------- world axes

@@ -369,8 +369,12 @@ def write_anipose_calibration(cameras: list[SyntheticCamera], path: str | Path) 
 
 
 def board_poses(n_frames: int, arena_mm: float = 500.0, seed: int = 0,
-                max_tilt_deg: float = 35.0) -> np.ndarray:
+                max_tilt_deg: float = 35.0, max_spin_deg: float = 180.0) -> np.ndarray:
     """Board -> world transforms of a board waved over the arena.
+
+    ``max_spin_deg`` bounds the turn in the board's plane: a checkerboard turned past 90
+    deg is found with its corners in the opposite order (it has no identifiable corner),
+    as with a real board, so checkerboard material keeps it small.
 
     Returns
     -------
@@ -389,7 +393,8 @@ def board_poses(n_frames: int, arena_mm: float = 500.0, seed: int = 0,
         pos = centre + np.array([0.25 * arena_mm * s[0], 0.25 * arena_mm * s[1],
                                  60.0 + 50.0 * (1 + s[2])])
         rvec = np.radians(max_tilt_deg) * np.array([s[3], s[4], 0.0])
-        rot = cv2.Rodrigues(rvec)[0] @ cv2.Rodrigues(np.array([0, 0, np.pi * s[5]]))[0]
+        spin = np.radians(max_spin_deg) * s[5]
+        rot = cv2.Rodrigues(rvec)[0] @ cv2.Rodrigues(np.array([0.0, 0.0, spin]))[0]
         # printed face up: the board's z axis (into the board) points down
         out[i, :3, :3] = rot @ np.diag([1.0, -1.0, -1.0])
         out[i, :3, 3] = pos
@@ -489,7 +494,8 @@ def write_checkerboard_images(cameras: list[SyntheticCamera], folder: str | Path
     px = 40
     img = checkerboard_image(inner_cols, inner_rows, px)
     # board-image pixel -> board mm with the origin at the first inner corner
-    poses = board_poses(n_images, arena_mm, seed, max_tilt_deg=25.0)
+    # stills far apart in the waving motion: varied poses constrain the intrinsics
+    poses = board_poses(n_images * 9, arena_mm, seed, max_tilt_deg=40.0, max_spin_deg=30.0)[::9]
     out = []
     scale = square_mm / px
     shift = np.array([[1, 0, -2 * px], [0, 1, -2 * px], [0, 0, 1]], dtype=np.float64)
