@@ -105,7 +105,7 @@ def run(quick: bool = False, calib_frames: int = 300, repeats: int = 2) -> dict:
         rot = c2.rotation @ c1.rotation.T
         tvec = c2.tvec - rot @ c1.tvec
         r1, r2, p1, p2, *_ = cv2.stereoRectify(c1.matrix, np.zeros(5), c2.matrix, np.zeros(5),
-                                               c1.size, rot, tvec, alpha=0.9)
+                                               c1.size, rot, tvec.reshape(3, 1), alpha=0.9)
         n = poses.shape[1] * poses.shape[2]
         two = {c1.name: poses[0], c2.name: poses[1]}
         t = time.perf_counter()
@@ -123,6 +123,7 @@ def run(quick: bool = False, calib_frames: int = 300, repeats: int = 2) -> dict:
     except ImportError as exc:
         out["dlc_2cam"] = f"not run: {exc}"
 
+    print(json.dumps(out, indent=1, default=str), flush=True)  # in case calibration fails
     # calibration time
     with tempfile.TemporaryDirectory() as tmp:
         board = Board()

@@ -3,8 +3,8 @@
 - Frame index: every camera recorded the same number of frames (hardware-triggered
   cameras); checked, never assumed.
 - Frame times: one time per frame per camera on a shared clock (camera TTLs recorded by a
-  DAQ, or per-frame timestamps), read with the imaging sessions' reader
-  (:func:`dlc_tracking.imaging.frame_times.read_times`). Each frame of the reference
+  DAQ, or per-frame timestamps), read with the platform's one reader of times files
+  (:func:`dlc_tracking.io.times_files.read_times_file`). Each frame of the reference
   camera is matched to the nearest frame of every other camera within half a frame; a
   camera with no frame that close leaves that frame missing for that camera (never
   stretched or interpolated).
@@ -41,17 +41,34 @@ def check_frame_counts(counts: Mapping[str, int], source: str) -> int:
 
 
 def read_camera_times(paths: Mapping[str, str | Path]) -> dict[str, np.ndarray]:
-    """Per-camera frame times (s, one clock) from CSV / NPY files, checked increasing."""
-    from dlc_tracking.imaging.errors import ImagingError
-    from dlc_tracking.imaging.frame_times import read_times, require_increasing
+    """Per-camera frame times (s, one clock) from CSV / NPY files, checked increasing.
+
+    Raises
+    ------
+    MultiviewError
+        A missing or unreadable file, not one column of finite seconds, not increasing.
+    """
+    from dlc_tracking.io.times_files import read_times_file
 
     out = {}
     for cam, path in paths.items():
+        what = f"{path}: frame times of camera {cam!r}"
+        if not Path(path).is_file():
+            raise MultiviewError(f"{what}: file not found; fix its name in session.yaml "
+                                 "`cameras:` or copy it in.")
         try:
-            times = read_times(path, f"frame times of camera {cam!r}")
-            require_increasing(times, path, f"frame times of camera {cam!r}")
-        except ImagingError as exc:
-            raise MultiviewError(str(exc)) from None
+            times = np.asarray(read_times_file(path), dtype=np.float64)
+        except (OSError, ValueError) as exc:
+            raise MultiviewError(f"{what} cannot be read ({exc}); write one time in seconds "
+                                 "per line (CSV) or a 1-D .npy array.") from None
+        if times.ndim != 1 or times.size < 2 or not np.isfinite(times).all():
+            raise MultiviewError(f"{what}: need one finite time per frame (a 1-D column), "
+                                 f"got shape {times.shape}.")
+        step = np.diff(times)
+        if (step <= 0).any():
+            row = int(np.flatnonzero(step <= 0)[0]) + 1
+            raise MultiviewError(f"{what}: times do not increase at row {row} "
+                                 f"({times[row - 1]!r} -> {times[row]!r}); all on one clock?")
         out[cam] = times
     return out
 
