@@ -22,7 +22,12 @@ from dlc_tracking.multiview.calibration import load_anipose_toml
 from dlc_tracking.multiview.errors import MultiviewError
 from dlc_tracking.multiview.orientation import state_vector_3d
 from dlc_tracking.multiview.rigs import Rig, check_session_cameras
-from dlc_tracking.multiview.sync import align_by_times, check_frame_counts, take_frames
+from dlc_tracking.multiview.sync import (
+    align_by_times,
+    check_frame_counts,
+    read_camera_times,
+    take_frames,
+)
 from dlc_tracking.multiview.triangulation import (
     TriangulationParams,
     assess_calibration_fit,
@@ -194,3 +199,15 @@ def test_exports(rig_data, dlc_pose, tmp_path):
     assert list(ds.space.values) == ["x", "y", "z"]
     np.testing.assert_allclose(ds.position.sel(space="z", keypoints="nose").values[:, 0],
                                dlc_pose.points[:, 0, 2])
+
+
+def test_camera_frame_time_files(tmp_path):
+    np.save(tmp_path / "top.npy", np.arange(5) * 0.02)
+    (tmp_path / "side.csv").write_text("time_s\n0.001\n0.021\n0.041\n")
+    times = read_camera_times({"top": tmp_path / "top.npy", "side": tmp_path / "side.csv"})
+    assert times["side"].tolist() == [0.001, 0.021, 0.041]
+    (tmp_path / "bad.csv").write_text("0.0\n0.02\n0.01\n")
+    with pytest.raises(MultiviewError, match=r"bad\.csv: frame times of camera 'side'.*row 2"):
+        read_camera_times({"side": tmp_path / "bad.csv"})
+    with pytest.raises(MultiviewError, match="file not found"):
+        read_camera_times({"side": tmp_path / "none.csv"})
