@@ -20,7 +20,7 @@ from dlc_tracking.io.pose3d_exports import (
 from dlc_tracking.io.sleap_files import read_sleap_predictions
 from dlc_tracking.multiview.calibration import load_anipose_toml
 from dlc_tracking.multiview.errors import MultiviewError
-from dlc_tracking.multiview.orientation import state_vector_3d
+from dlc_tracking.multiview.orientation import head_pose, state_vector_3d
 from dlc_tracking.multiview.rigs import Rig, check_session_cameras
 from dlc_tracking.multiview.sync import (
     align_by_times,
@@ -34,6 +34,7 @@ from dlc_tracking.multiview.triangulation import (
     triangulate_poses,
 )
 from dlc_tracking.synthetic.rig import (
+    head_rotation,
     make_rig,
     project_scene,
     simulate_scene,
@@ -211,3 +212,24 @@ def test_camera_frame_time_files(tmp_path):
         read_camera_times({"side": tmp_path / "bad.csv"})
     with pytest.raises(MultiviewError, match="file not found"):
         read_camera_times({"side": tmp_path / "none.csv"})
+
+
+def test_head_angle_conventions():
+    """Facing +y, nose 10 deg up, left ear 12 deg up: azimuth 90, pitch +10, roll +12."""
+    rot = head_rotation(np.radians([90.0]), np.radians([10.0]), np.radians([12.0]))[0]
+    fwd, lat = rot[:, 0], rot[:, 1]
+    left, right, nose = 5.0 * lat[None], -5.0 * lat[None], 20.0 * fwd[None]
+    assert fwd[2] > 0 and lat[2] > 0  # the nose and the left ear are up
+    hp = head_pose(left, right, nose)
+    assert np.degrees(hp.azimuth_rad[0]) == pytest.approx(90.0)
+    assert np.degrees(hp.pitch_rad[0]) == pytest.approx(10.0)
+    assert np.degrees(hp.roll_rad[0]) == pytest.approx(12.0)
+    ears_only = head_pose(left, right)  # the 2D formula on x/y
+    assert np.degrees(ears_only.azimuth_rad[0]) == pytest.approx(90.0, abs=3.0)
+    missing = head_pose(left, right, np.full((1, 3), np.nan))
+    assert np.isnan([missing.azimuth_rad, missing.pitch_rad, missing.roll_rad]).all()
+    points = np.stack([nose[0], left[0], right[0]])[None]
+    sv = state_vector_3d(BUILTIN_METHODS["nose"], points, ["nose", "left_ear", "right_ear"])
+    assert sv.z_mm[0] == pytest.approx(nose[0, 2]) and np.isnan(sv.azimuth_rad[0])
+    with pytest.raises(MultiviewError, match="not triangulated"):
+        state_vector_3d(BUILTIN_METHODS["two_ears"], points, ["nose", "a", "b"])
