@@ -226,3 +226,57 @@ def test_ingest_only_entry_from_a_madlc_file(tracked, madlc_config, truth, tmp_p
     other.write_text(yaml.safe_dump(cfg))
     with pytest.raises(RegistryError, match="individuals"):
         madlc_ingest_only_entry(tracked["h5"], config_path=other)
+
+
+# ----------------------------------------------------------------------------- recording
+
+
+def _process(folder, truth, **kw):
+    from dlc_tracking.social.recording import process_multi_animal_recording
+    from dlc_tracking.tracking.methods import BUILTIN_METHODS
+
+    layout = {"individuals": truth.individuals, "multianimalbodyparts": truth.body_parts,
+              "uniquebodyparts": UNIQUE_BODY_PARTS, "default_track_method": "ellipse"}
+    args = dict(recording_id="M12__s1__social", model_name="social", layout=layout,
+                to_canonical={b: b for b in truth.body_parts + UNIQUE_BODY_PARTS},
+                method=BUILTIN_METHODS["two_ears"], time_s=truth.time_s, camera_view="above",
+                frame_size=(truth.width, truth.height), pixels_per_cm=4.0)
+    args.update(kw)
+    return process_multi_animal_recording(folder, **args)
+
+
+def test_recording_tables_fit_the_warehouse_schemas(tracked, truth):
+    from dlc_tracking.warehouse.arrow import _to_arrow
+    from dlc_tracking.warehouse.multi_animal_tables import MULTI_ANIMAL_TABLES
+
+    result = _process(tracked["h5"].parent, truth, individuals={"mus1": "M12", "mus2": "M13"})
+    assert set(result.tables) == set(MULTI_ANIMAL_TABLES)
+    for name, df in result.tables.items():
+        spec = MULTI_ANIMAL_TABLES[name]
+        assert list(df.columns) == spec.column_names, name
+        _to_arrow(spec, df, name)  # raises on a value that does not fit
+    assert result.subjects == {"mus1": "M12", "mus2": "M13", "mus3": None}
+    tracking = result.tables["individual_tracking"]
+    assert tracking.groupby("individual").size().to_dict() == {
+        "mus1": truth.n_frames, "mus2": truth.n_frames, "mus3": truth.n_frames}
+    assert len(result.tables["social_summary"]) == 3
+
+
+def test_recording_bad_inputs_say_what_to_do(tracked, truth, tmp_path):
+    from dlc_tracking.errors import ProcessingError
+    from dlc_tracking.tracking.methods import StateVectorMethod
+
+    folder = tracked["h5"].parent
+    with pytest.raises(DLCFileError, match="mus9"):
+        _process(folder, truth, individuals={"mus9": "M12"})
+    with pytest.raises(DLCFileError, match="differ from the registered model"):
+        _process(folder, truth, layout={"individuals": ["rat1", "rat2", "rat3"],
+                                        "multianimalbodyparts": truth.body_parts,
+                                        "uniquebodyparts": UNIQUE_BODY_PARTS})
+    corner = StateVectorMethod(name="corner", kind="single_point", body_parts=("corner_tl",))
+    with pytest.raises(ProcessingError, match="unique body parts"):
+        _process(folder, truth, method=corner)
+    plain = write_madlc_outputs(tmp_path / "dlc_x", "x", SCORER, truth, unique=False)
+    with pytest.raises(DLCFileError, match=r"unique body parts \['corner_tl', 'corner_br'\] "
+                       "are missing"):
+        _process(plain["h5"].parent, truth)
