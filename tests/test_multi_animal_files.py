@@ -280,3 +280,25 @@ def test_recording_bad_inputs_say_what_to_do(tracked, truth, tmp_path):
     with pytest.raises(DLCFileError, match=r"unique body parts \['corner_tl', 'corner_br'\] "
                        "are missing"):
         _process(plain["h5"].parent, truth)
+
+
+def test_movement_export_matches_movements_own_madlc_reader(tmp_path, tracked, truth):
+    """movement 0.x reads neither the stitcher's key `tracks` (DLC 3.0.2's _el.h5) nor a
+    file with unique body parts (`single`): compare on a _filtered file without them."""
+    from movement.io import load_poses
+
+    from dlc_tracking.io.madlc_exports import madlc_to_movement
+
+    with pytest.raises(ValueError):
+        load_poses.from_dlc_file(tracked["h5"], fps=truth.fps)
+    with pytest.raises(ValueError):
+        load_poses.from_dlc_file(tracked["filtered"], fps=truth.fps)
+    plain = write_madlc_outputs(tmp_path, "social", SCORER, truth, unique=False,
+                                filtered=True, save_as_csv=False)
+    m = read_madlc(tracked["h5"])
+    ds = madlc_to_movement(m, truth.time_s, truth.fps, {"mus1": "M12"})
+    theirs = load_poses.from_dlc_file(plain["filtered"], fps=truth.fps)
+    assert list(ds.individuals.values) == list(theirs.individuals.values)
+    assert list(ds.subject.values) == ["M12", "", ""]
+    np.testing.assert_allclose(ds.position.values, theirs.position.values)
+    np.testing.assert_allclose(ds.confidence.values, theirs.confidence.values)
