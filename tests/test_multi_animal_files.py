@@ -302,3 +302,23 @@ def test_movement_export_matches_movements_own_madlc_reader(tmp_path, tracked, t
     assert list(ds.subject.values) == ["M12", "", ""]
     np.testing.assert_allclose(ds.position.values, theirs.position.values)
     np.testing.assert_allclose(ds.confidence.values, theirs.confidence.values)
+
+
+def test_synthetic_session_processes_to_subject_tables(tmp_path, truth):
+    """A two-animal session as dropped in a data folder: session.yaml is valid and its
+    outputs give per-subject tables and the social table."""
+    from dlc_tracking.sessions.layout import load_session_metadata
+    from dlc_tracking.synthetic.multi_animal import make_multi_animal_session
+
+    two = simulate_multi_animal(n_frames=60, n_animals=2, seed=4)
+    folder = make_multi_animal_session(tmp_path, "M12", "2026-03-01_social", two, SCORER,
+                                       individuals={"mus1": "M12", "mus2": "M13"})
+    meta = load_session_metadata(folder / "session.yaml")
+    assert meta.individuals == {"mus1": "M12", "mus2": "M13"}
+    result = _process(folder / "dlc_social", two, individuals=meta.individuals,
+                      pixels_per_cm=meta.pixels_per_cm)
+    tracking = result.tables["individual_tracking"]
+    assert sorted(tracking["subject"].unique()) == ["M12", "M13"]
+    social = result.tables["social"]
+    assert social[["subject_a", "subject_b"]].drop_duplicates().values.tolist() == [
+        ["M12", "M13"]]

@@ -237,3 +237,22 @@ def test_single_animal_method_on_a_multi_animal_model():
                                       "model social")
     check_method_for_multi_animal("nose_tail_base", ["nose", "tail_base"],
                                   ["nose", "tail_base"], [], "model social")
+
+
+def test_unique_corner_parts_calibrate(truth):
+    from dlc_tracking.social.arena_corners import arena_from_unique_parts
+    from dlc_tracking.synthetic.multi_animal import UNIQUE_BODY_PARTS
+    from dlc_tracking.tracking.calibration import calibrate_from_arena
+
+    corners = np.concatenate([truth.unique_keypoints(), np.ones((truth.n_frames, 2, 1))], 2)
+    x0, _, x1, _ = truth.arena_px
+    geometry = arena_from_unique_parts(corners, UNIQUE_BODY_PARTS, UNIQUE_BODY_PARTS,
+                                       40.0, 40.0)
+    cal = calibrate_from_arena(geometry, "above", (truth.width, truth.height))
+    assert cal.pixels_per_cm == pytest.approx((x1 - x0) / 40.0)
+    moving = corners.copy()
+    moving[:, 0, 0] += np.linspace(0, 50, truth.n_frames)
+    with pytest.raises(ProcessingError, match="moves"):
+        arena_from_unique_parts(moving, UNIQUE_BODY_PARTS, UNIQUE_BODY_PARTS, 40.0, 40.0)
+    with pytest.raises(ProcessingError, match="no unique body part 'feeder'"):
+        arena_from_unique_parts(corners, UNIQUE_BODY_PARTS, ["feeder", "corner_br"], 40, 40)

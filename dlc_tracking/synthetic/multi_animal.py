@@ -37,6 +37,7 @@ from dlc_tracking.synthetic.openfield import (
 
 __all__ = [
     "UNIQUE_BODY_PARTS",
+    "make_multi_animal_session",
     "MultiAnimalTruth",
     "render_multi_frame",
     "render_multi_video",
@@ -344,3 +345,44 @@ def write_madlc_pickles(folder: str | Path, video_stem: str, scorer: str,
         if not assemblies:
             out.pop("assemblies").unlink()
     return out
+
+
+def make_multi_animal_session(data_root: str | Path, subject: str, session: str,
+                              truth: MultiAnimalTruth, scorer: str, *,
+                              individuals: dict[str, str] | None = None,
+                              start_time: str = "2026-03-01T10:00:00+01:00",
+                              arena_cm: float = 40.0,
+                              assignment: dict[str, str] | None = None,
+                              video: bool = True) -> Path:
+    """A multi-animal session folder as a lab drops it: ``session.yaml`` (with
+    ``individuals:``), ``social.mp4`` and DeepLabCut's tracked outputs in ``dlc_social/``
+    (written first; session.yaml last, renamed into place, so a folder watcher never sees
+    half a session).
+
+    Returns
+    -------
+    Path
+        The session folder ``<data_root>/<subject>/<session>/``.
+    """
+    import os
+
+    import yaml
+
+    folder = Path(data_root) / subject / session
+    folder.mkdir(parents=True, exist_ok=True)
+    write_madlc_outputs(folder / "dlc_social", "social", scorer, truth, filtered=False)
+    if video:
+        render_multi_video(truth, folder / "social.mp4")
+    x0, _, x1, _ = truth.arena_px
+    meta: dict = {"tracking_type": "openfield", "start_time": start_time,
+                  "camera_view": truth.camera_view,
+                  "arena": {"shape": "square", "width_cm": float(arena_cm),
+                            "height_cm": float(arena_cm)},
+                  "pixels_per_cm": float((x1 - x0) / arena_cm),
+                  "individuals": dict(individuals or {})}
+    if assignment:
+        meta["assignment"] = dict(assignment)
+    tmp = folder / f".session.yaml.tmp-{os.getpid()}"
+    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    os.replace(tmp, folder / "session.yaml")
+    return folder
