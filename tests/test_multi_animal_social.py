@@ -256,3 +256,15 @@ def test_unique_corner_parts_calibrate(truth):
         arena_from_unique_parts(moving, UNIQUE_BODY_PARTS, UNIQUE_BODY_PARTS, 40.0, 40.0)
     with pytest.raises(ProcessingError, match="no unique body part 'feeder'"):
         arena_from_unique_parts(corners, UNIQUE_BODY_PARTS, ["feeder", "corner_br"], 40, 40)
+
+
+def test_social_pictures(truth, tracks):
+    from dlc_tracking.qc.social_plots import distance_png, trajectories_png
+
+    png = trajectories_png({i: (t.processed.x_cm, t.processed.y_cm) for i, t in tracks.items()},
+                           {i: t.subject for i, t in tracks.items()}, 40.0, 40.0)
+    assert png.startswith(b"\x89PNG")
+    social = social_frames(tracks, recording_id="rec")
+    pairs = {f"{a}-{b}": g["distance_cm"].to_numpy()
+             for (a, b), g in social.groupby(["individual_a", "individual_b"], observed=True)}
+    assert distance_png(truth.time_s, pairs, [1.0, 5.0], 10.0).startswith(b"\x89PNG")
