@@ -314,8 +314,11 @@ def _from_frame(df: pd.DataFrame, where: str, prefixes: Mapping[str, str] | None
     frames = _frame_numbers(df, where)
     n = len(df)
     individuals = [i for i in dict.fromkeys(map(str, cols.get_level_values(1))) if i != SINGLE]
-    parts_of = {ind: list(dict.fromkeys(map(str, df.xs(ind, axis=1, level=1).columns
-                                            .get_level_values(1)))) for ind in individuals}
+    parts_of: dict[str, list[str]] = {}
+    for col in cols:  # names only: no data copied
+        parts = parts_of.setdefault(str(col[1]), [])
+        if str(col[2]) not in parts:
+            parts.append(str(col[2]))
     if not individuals:
         raise DLCFileError(f"{where}: no individuals, only unique body parts ('single').")
     body_parts = parts_of[individuals[0]]
@@ -325,24 +328,25 @@ def _from_frame(df: pd.DataFrame, where: str, prefixes: Mapping[str, str] | None
                 f"{where}: individual {ind!r} has body parts {parts_of[ind]}, "
                 f"{individuals[0]!r} has {body_parts}; every individual of a maDLC file "
                 "has the same multi-animal body parts. The file was edited: re-export it.")
-    poses = np.full((n, len(individuals), len(body_parts), 3), np.nan)
     scorer = scorers[0]
-    for k, ind in enumerate(individuals):
-        for j, bp in enumerate(body_parts):
-            for c, coord in enumerate(COORDS):
-                key = (scorer, ind, bp, coord)
-                if key not in cols:
-                    raise DLCFileError(f"{where}: column {key} is missing; the file is "
-                                       "incomplete: re-export it from DeepLabCut.")
-                poses[:, k, j, c] = df[key].to_numpy(np.float64)
-    unique_parts: list[str] = []
+    wanted = pd.MultiIndex.from_product([[scorer], individuals, body_parts, list(COORDS)])
+    absent = wanted.difference(cols)
+    if len(absent):
+        raise DLCFileError(f"{where}: columns {list(absent)[:3]} are missing; the file is "
+                           "incomplete: re-export it from DeepLabCut.")
+    # one positional take, then a reshape (no per-column loop, no reindexed frame copy)
+    values = df.to_numpy(np.float64, copy=False)
+    index = cols.get_indexer(wanted)
+    if np.array_equal(index, np.arange(len(index))):  # DLC's own order: a contiguous copy
+        poses = values[:, :len(index)].copy()
+    else:
+        poses = values[:, index]
+    poses = poses.reshape(n, len(individuals), len(body_parts), 3)
+    unique_parts = parts_of.get(SINGLE, [])
     unique = np.zeros((n, 0, 3))
-    if SINGLE in set(cols.get_level_values(1)):
-        sub = df.xs(SINGLE, axis=1, level=1)
-        unique_parts = list(dict.fromkeys(map(str, sub.columns.get_level_values(1))))
-        unique = np.stack([sub[(scorer, bp, c)].to_numpy(np.float64)
-                           for bp in unique_parts for c in COORDS], axis=1
-                          ).reshape(n, len(unique_parts), 3)
+    if unique_parts:
+        uwanted = pd.MultiIndex.from_product([[scorer], [SINGLE], unique_parts, list(COORDS)])
+        unique = values[:, cols.get_indexer(uwanted)].reshape(n, len(unique_parts), 3)
     return MultiAnimalPredictions(
         scorer=scorer, individuals=individuals, body_parts=body_parts,
         poses=_mask_missing(poses), unique_body_parts=unique_parts,
@@ -354,9 +358,8 @@ def _mask_missing(poses: np.ndarray) -> np.ndarray:
     engine's empty slots) as NaN in all three values."""
     with np.errstate(invalid="ignore"):
         bad = np.isnan(poses).any(-1) | (poses[..., :2] < 0).all(-1) & (poses[..., 2] <= 0)
-    out = poses.copy()
-    out[bad] = np.nan
-    return out
+    poses[bad] = np.nan  # in place: the callers pass a fresh array
+    return poses
 
 
 def _frame_numbers(df: pd.DataFrame, where: str) -> np.ndarray:
