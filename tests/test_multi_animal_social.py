@@ -268,3 +268,12 @@ def test_social_pictures(truth, tracks):
     pairs = {f"{a}-{b}": g["distance_cm"].to_numpy()
              for (a, b), g in social.groupby(["individual_a", "individual_b"], observed=True)}
     assert distance_png(truth.time_s, pairs, [1.0, 5.0], 10.0).startswith(b"\x89PNG")
+
+
+def test_labels_rotating_among_three_animals(truth):
+    poses = truth.poses()
+    poses[250:] = poses[250:, [1, 2, 0]]  # mus1 <- mus2, mus2 <- mus3, mus3 <- mus1
+    report = check_identities(poses, truth.individuals)
+    assert set(report.swaps["frame"]) == {250}
+    involved = set(report.swaps["individual_a"]) | set(report.swaps["individual_b"])
+    assert involved == {"mus1", "mus2", "mus3"}

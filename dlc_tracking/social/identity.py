@@ -7,10 +7,12 @@ by :mod:`dlc_tracking.io.madlc_files` (NaN = missing) and are vectorised over fr
   the labels of individuals ``a`` and ``b`` costs ``|a_t - a_{t-1}| + |b_t - b_{t-1}|``
   (their positions' steps), exchanging them costs ``|a_t - b_{t-1}| + |b_t - a_{t-1}|``.
   A swap is flagged at frame ``t`` when exchanging is cheaper than ``swap_ratio`` x
-  keeping and keeping implies a step larger than ``min_jump_px``: the animals did not
-  jump, their labels did. Positions are the mean of each individual's body parts
-  present (above ``likelihood_cutoff``), carried forward over at most ``max_gap_frames``
-  missing frames so that a swap across a short dropout is still seen.
+  keeping and keeping implies a step larger than ``min_jump_px`` per animal: the animals
+  did not jump, their labels did. Every permutation of the individuals is tried (up to 6
+  animals), so labels rotating among three animals are found too. Positions are the mean
+  of each individual's body parts present (above ``likelihood_cutoff``), carried forward
+  over at most ``max_gap_frames`` missing frames so that a swap across a short dropout is
+  still seen.
 - **Track events**: an individual's first frame after the start (``appears``), its last
   before the end (``vanishes``), and gaps longer than ``min_gap_frames`` inside
   (``vanishes`` then ``reappears``).
@@ -22,9 +24,8 @@ by :mod:`dlc_tracking.io.madlc_files` (NaN = missing) and are vectorised over fr
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
-from itertools import combinations
+from itertools import combinations, permutations
 from typing import Any
 
 import numpy as np
@@ -162,9 +163,11 @@ def individual_positions(poses: np.ndarray, cutoff: float = 0.6) -> np.ndarray:
     px; NaN where none is present."""
     ok = _present(poses, cutoff)
     n = ok.sum(axis=2)
-    xy = np.where(ok[..., None], poses[..., :2], 0.0).sum(axis=2)
+    out = np.empty(poses.shape[:2] + (2,))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = xy / n[..., None]
+        for c in range(2):  # contiguous per coordinate: reductions over the last axis
+            v = np.where(ok, poses[..., c], 0.0)
+            out[..., c] = v.sum(axis=2) / n
     out[n == 0] = np.nan
     return out
 
@@ -188,6 +191,57 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _swaps(xy: np.ndarray, held: np.ndarray, individuals: list[str], min_jump: float,
+           ratio: float) -> list[tuple]:
+    """Relabellings between consecutive frames, found over every permutation of the
+    individuals (pairs and longer cycles: with three animals, labels can rotate).
+
+    For a permutation moving the set M of individuals, keeping the labels costs
+    ``sum_{k in M} |cur_k - prev_k|`` and relabelling ``sum_{k in M} |cur_k - prev_perm(k)|``;
+    it is flagged when keeping implies a jump (more than ``|M| x min_jump``) and
+    relabelling costs less than ``ratio`` x keeping. Every moved individual must be known
+    on both frames. Per frame the permutation with the lowest ratio is kept; it is listed
+    as one row per pair (k, perm(k)) with k before perm(k) in the file's order.
+    """
+    n_ind = len(individuals)
+    if n_ind < 2 or len(xy) < 2:
+        return []
+    cur, prev = xy[1:], held[:-1]
+    # dist[t, i, j] = |cur_i(t) - prev_j(t)|
+    dist = np.linalg.norm(cur[:, :, None, :] - prev[:, None, :, :], axis=3)
+    known = np.isfinite(cur[..., 0]) & np.isfinite(prev[..., 0])
+    diag = np.diagonal(dist, axis1=1, axis2=2)
+    best_ratio = np.full(len(cur), np.inf)
+    best: list[tuple[int, ...] | None] = [None] * len(cur)
+    rows = np.arange(n_ind)
+    perms = [p for p in permutations(range(n_ind)) if p != tuple(range(n_ind))]
+    if n_ind > 6:  # 7! permutations per frame is too many: pairs only
+        perms = [tuple(b if k == a else a if k == b else k for k in range(n_ind))
+                 for a, b in combinations(range(n_ind), 2)]
+    for perm in perms:
+        moved = rows[np.asarray(perm) != rows]
+        keep = diag[:, moved].sum(axis=1)
+        relabel = dist[:, moved, np.asarray(perm)[moved]].sum(axis=1)
+        valid = known[:, moved].all(axis=1) & known[:, list(np.asarray(perm)[moved])].all(
+            axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = relabel / keep
+            flagged = valid & (keep > len(moved) * min_jump) & (r < ratio) & (r < best_ratio)
+        for t in np.flatnonzero(flagged):
+            best_ratio[t] = r[t]
+            best[t] = perm
+    out = []
+    for t in np.flatnonzero(np.isfinite(best_ratio)):
+        perm = best[t]
+        moved = [k for k in range(n_ind) if perm[k] != k]
+        keep = float(diag[t, moved].sum())
+        relabel = float(dist[t, moved, [perm[k] for k in moved]].sum())
+        pairs = sorted({tuple(sorted((k, perm[k]))) for k in moved})
+        for a, b in pairs:
+            out.append((int(t + 1), individuals[a], individuals[b], keep, relabel))
+    return out
 
 
 def check_identities(poses: np.ndarray, individuals: list[str],
@@ -227,27 +281,21 @@ def check_identities(poses: np.ndarray, individuals: list[str],
     min_jump = params.min_jump_px
     if min_jump is None:
         min_jump = max(2.0, 5.0 * float(np.median(finite))) if finite.size else 2.0
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing frames: NaN extent
-        extent = np.linalg.norm(np.nanmax(poses[..., :2], axis=2)
-                                - np.nanmin(poses[..., :2], axis=2), axis=2)
+    span = []
+    for c in range(2):  # extent of the present parts per frame and individual
+        v = np.ascontiguousarray(poses[..., c])
+        hi = np.where(ok, v, -np.inf).max(axis=2)
+        lo = np.where(ok, v, np.inf).min(axis=2)
+        span.append(np.where(ok.any(axis=2), hi - lo, np.nan))
+    extent = np.hypot(span[0], span[1])
     dup_px = params.duplicate_px
     if dup_px is None:
         ext = extent[np.isfinite(extent)]
         dup_px = max(2.0, 0.1 * float(np.median(ext))) if ext.size else 2.0
 
-    swap_rows = []
+    swap_rows = _swaps(xy, held, individuals, min_jump, params.swap_ratio)
     dup_rows = []
     for a, b in combinations(range(n_ind), 2):
-        prev_a, prev_b = held[:-1, a], held[:-1, b]
-        cur_a, cur_b = xy[1:, a], xy[1:, b]
-        keep = (np.linalg.norm(cur_a - prev_a, axis=1) + np.linalg.norm(cur_b - prev_b, axis=1))
-        swap = (np.linalg.norm(cur_a - prev_b, axis=1) + np.linalg.norm(cur_b - prev_a, axis=1))
-        with np.errstate(invalid="ignore"):
-            flagged = (keep > 2 * min_jump) & (swap < params.swap_ratio * keep)
-        for t in np.flatnonzero(flagged):
-            swap_rows.append((int(t + 1), individuals[a], individuals[b], float(keep[t]),
-                              float(swap[t])))
         both = ok[:, a] & ok[:, b]
         dist = np.linalg.norm(poses[:, a, :, :2] - poses[:, b, :, :2], axis=2)
         n_both = both.sum(axis=1)
