@@ -277,3 +277,21 @@ def test_labels_rotating_among_three_animals(truth):
     assert set(report.swaps["frame"]) == {250}
     involved = set(report.swaps["individual_a"]) | set(report.swaps["individual_b"])
     assert involved == {"mus1", "mus2", "mus3"}
+
+
+def test_social_labeled_video(tmp_path):
+    import cv2
+
+    from dlc_tracking.qc.social_video import render_social_video
+    from dlc_tracking.synthetic.multi_animal import render_multi_video
+
+    small = simulate_multi_animal(n_frames=12, n_animals=2, seed=5)
+    video = render_multi_video(small, tmp_path / "social.mp4")
+    out = render_social_video(video, tmp_path / "social_labeled.mp4", small.poses(),
+                              small.individuals, {"mus1": "M12"}, swap_frames=[3])
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == (small.height, small.width, 3)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
