@@ -322,3 +322,25 @@ def test_synthetic_session_processes_to_subject_tables(tmp_path, truth):
     social = result.tables["social"]
     assert social[["subject_a", "subject_b"]].drop_duplicates().values.tolist() == [
         ["M12", "M13"]]
+
+
+def test_stitched_tracks_ending_early_are_padded_when_dlc_analysed_the_whole_video(
+        tmp_path, truth):
+    """DLC's stitcher ends the table at the last tracked frame; its _meta.pickle says how
+    many frames were analysed."""
+    import pickle
+
+    out = write_madlc_outputs(tmp_path / "dlc_social", "social", SCORER, truth)
+    df = pd.read_hdf(out["h5"], "tracks").iloc[:-20]
+    df.to_hdf(out["h5"], key="tracks", format="table", mode="w")
+    out["csv"].unlink()
+    with pytest.raises(DLCFileError, match="frame_count_tolerance"):
+        _process(out["h5"].parent, truth)
+    meta = tmp_path / "dlc_social" / f"social{SCORER}_meta.pickle"
+    with meta.open("wb") as f:
+        pickle.dump({"data": {"nframes": truth.n_frames, "fps": truth.fps}}, f)
+    result = _process(out["h5"].parent, truth)
+    tracking = result.tables["individual_predictions"]
+    assert tracking["frame"].max() == truth.n_frames - 1
+    assert tracking.loc[tracking["frame"] >= truth.n_frames - 20, "x_px"].isna().all()
+    assert any("stitcher" in n for n in result.notes)

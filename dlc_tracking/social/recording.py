@@ -154,10 +154,19 @@ def process_multi_animal_recording(
                                   where)
     subjects = map_subjects(pred.individuals, individuals, where)
     n = len(time_s)
+    notes = list(pred.notes)
+    tolerance = params.frame_count_tolerance
+    analysed = _analysed_frames(folder)
+    if pred.n_frames < n and analysed == n:
+        # DeepLabCut's stitcher ends the table at the last frame with a track; its
+        # _meta.pickle says the whole video was analysed, so the rest is "no animal".
+        notes.append(f"tracks end at frame {pred.n_frames - 1} of {n}: the last "
+                     f"{n - pred.n_frames} frames have no animal (DLC's stitcher drops them)")
+        tolerance = n - pred.n_frames
     flat = pred.poses.reshape(pred.n_frames, -1, 3)
-    flat, _ = fit_frame_count(flat, n, params.frame_count_tolerance, where)
+    flat, _ = fit_frame_count(flat, n, tolerance, where)
     poses = flat.reshape(n, len(pred.individuals), len(parts), 3)
-    unique, _ = fit_frame_count(pred.unique_poses, n, params.frame_count_tolerance, where)
+    unique, _ = fit_frame_count(pred.unique_poses, n, tolerance, where)
 
     # --- every check passed: build the tables
     report = check_identities(poses, pred.individuals, identity, source=where)
@@ -191,7 +200,18 @@ def process_multi_animal_recording(
         summary.insert(0, "recording_id", recording_id)
         tables["social_summary"] = summary
     return MultiAnimalResult(tables=tables, subjects=subjects, identity=report.summary(),
-                             notes=list(pred.notes), files=[str(p) for p in pred.sources])
+                             notes=notes, files=[str(p) for p in pred.sources])
+
+
+def _analysed_frames(folder: Path) -> int | None:
+    """``nframes`` of the ``_meta.pickle`` DeepLabCut wrote beside the outputs, if one."""
+    from dlc_tracking.io.dlc_files import read_metadata
+
+    metas = sorted(Path(folder).glob("*_meta.pickle"))
+    if len(metas) != 1:
+        return None
+    value = read_metadata(metas[0]).get("nframes")
+    return int(value) if value is not None else None
 
 
 def _keyed(df: pd.DataFrame, keys: Mapping[str, str]) -> pd.DataFrame:
