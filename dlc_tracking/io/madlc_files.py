@@ -536,8 +536,8 @@ def read_madlc_pickles(folder: str | os.PathLike[str], individuals: Sequence[str
     out = _from_frame(df, where, None, "_", notes)
     # the stitched table spans the first to last tracked frame; frames before it are empty
     out.sources = [source]
-    out.tracker = {"ellipse": "ellipse", "box": "box", "skeleton": "skeleton"}.get(
-        track_method, track_method)
+    suffix = re.search(r"_(el|bx|sk)\.pickle$", source.name)
+    out.tracker = TRACKERS[suffix.group(1)] if suffix else track_method
     return out
 
 
