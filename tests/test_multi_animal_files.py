@@ -262,6 +262,22 @@ def test_recording_tables_fit_the_warehouse_schemas(tracked, truth):
     assert len(result.tables["social_summary"]) == 3
 
 
+def test_recording_tables_go_to_the_warehouse_and_subject_tracking(tracked, truth, tmp_path):
+    """The multi-animal tables are warehouse tables; subject_tracking finds M12's frames."""
+    from dlc_tracking.warehouse.store import Warehouse
+    from dlc_tracking.warehouse.tables import MULTI_ANIMAL_TABLE_NAMES, TABLES
+
+    result = _process(tracked["h5"].parent, truth, individuals={"mus1": "M12", "mus2": "M13"})
+    assert set(MULTI_ANIMAL_TABLE_NAMES) <= set(TABLES)
+    wh = Warehouse(tmp_path / "wh")
+    for name, df in result.tables.items():
+        wh.write_partition(name, "M12__s1__social", df)
+    rows = wh.query("SELECT individual, count(*) AS n FROM subject_tracking "
+                    "WHERE subject = 'M12' GROUP BY ALL")
+    assert rows.to_dict("records") == [{"individual": "mus1", "n": truth.n_frames}]
+    assert wh.query("SELECT count(*) AS n FROM social_summary")["n"].iloc[0] == 3
+
+
 def test_recording_bad_inputs_say_what_to_do(tracked, truth, tmp_path):
     from dlc_tracking.errors import ProcessingError
     from dlc_tracking.tracking.methods import StateVectorMethod
