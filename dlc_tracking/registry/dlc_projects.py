@@ -58,8 +58,9 @@ class ProjectModel:
     extra: dict = field(default_factory=dict)
 
     def derived_dict(self) -> dict:
-        """The fields a registry entry stores, as plain YAML-able values."""
-        return {
+        """The fields a registry entry stores, as plain YAML-able values (a multi-animal
+        project adds ``multi_animal``, see :func:`multi_animal_layout`)."""
+        out = {
             "task": self.identity.task,
             "date": self.identity.date,
             "iteration": self.identity.iteration,
@@ -72,6 +73,9 @@ class ProjectModel:
             "body_parts": list(self.body_parts),
             "config_hash": self.config_hash,
         }
+        if self.multi_animal and "multi_animal" in self.extra:
+            out["multi_animal"] = dict(self.extra["multi_animal"])
+        return out
 
 
 def read_project_config(config_path: Path) -> dict:
@@ -90,6 +94,55 @@ def read_project_config(config_path: Path) -> dict:
             "with deeplabcut.create_training_dataset."
         )
     return cfg
+
+
+TRACK_METHODS = ("ellipse", "box", "skeleton", "transformer")
+"""DeepLabCut's multi-animal trackers (``default_track_method``); ``ellipse`` is DLC's
+default."""
+
+
+def multi_animal_layout(cfg: dict, config_path: Path | str = "") -> dict:
+    """What a multi-animal project's config.yaml says about its animals.
+
+    Returns
+    -------
+    dict
+        ``individuals``, ``multianimalbodyparts``, ``uniquebodyparts`` (lists),
+        ``identity`` (bool: an identity head was trained), ``default_track_method``
+        (one of :data:`TRACK_METHODS`; ``ellipse`` when the config has none).
+
+    Raises
+    ------
+    RegistryError
+        No individuals or multi-animal body parts, duplicated names, a body part both
+        multi-animal and unique, an unknown tracker.
+    """
+    where = str(config_path) or "config.yaml"
+    individuals = [str(i) for i in cfg.get("individuals") or []]
+    parts = [str(b) for b in cfg.get("multianimalbodyparts") or []]
+    unique = [str(b) for b in cfg.get("uniquebodyparts") or []]
+    if not individuals or not parts:
+        raise RegistryError(
+            f"{where}: multianimalproject is true but `individuals` {individuals} or "
+            f"`multianimalbodyparts` {parts} is empty; fill them in config.yaml as "
+            "deeplabcut.create_new_project(multianimal=True) writes them.")
+    for label, names in (("individuals", individuals), ("multianimalbodyparts", parts),
+                         ("uniquebodyparts", unique)):
+        if len(set(names)) != len(names):
+            raise RegistryError(f"{where}: `{label}` repeats names {names}; each must be "
+                                "unique.")
+    both = sorted(set(parts) & set(unique))
+    if both or "single" in individuals:
+        raise RegistryError(
+            f"{where}: body parts {both} are both multi-animal and unique, or an individual "
+            "is named 'single' (DeepLabCut's name for the unique parts); rename them.")
+    tracker = str(cfg.get("default_track_method") or "ellipse")
+    if tracker not in TRACK_METHODS:
+        raise RegistryError(f"{where}: default_track_method {tracker!r} is not one of "
+                            f"{list(TRACK_METHODS)}.")
+    return {"individuals": individuals, "multianimalbodyparts": parts,
+            "uniquebodyparts": unique, "identity": bool(cfg.get("identity") or False),
+            "default_track_method": tracker}
 
 
 def config_hash(cfg: dict) -> str:
@@ -260,9 +313,10 @@ def inspect_project(config_path: Path, shuffle: int = 1, trainingsetindex: int =
               if with_scorer else "")
     identity = ModelIdentity(str(cfg["Task"]), str(cfg["date"]), int(cfg["iteration"]),
                              int(shuffle), int(trainingsetindex), snapshotindex, engine)
+    extra = {"multi_animal": multi_animal_layout(cfg, config_path)} if multi else {}
     return ProjectModel(identity, config_path, fraction, str(pose_cfg.get("net_type", "?")),
                         str(model_folder), snapshot_rel, scorer, body_parts, multi,
-                        config_hash(cfg))
+                        config_hash(cfg), extra)
 
 
 def snapshot_files(project: Path, snapshot_rel: str, engine: str) -> list[Path]:

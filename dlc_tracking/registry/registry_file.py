@@ -83,6 +83,13 @@ class ModelEntry:
         return list(self.derived["body_parts"])
 
     @property
+    def multi_animal(self) -> dict | None:
+        """A multi-animal model's ``individuals``, ``multianimalbodyparts``,
+        ``uniquebodyparts``, ``identity``, ``default_track_method``; None otherwise."""
+        layout = self.derived.get("multi_animal")
+        return dict(layout) if layout else None
+
+    @property
     def identity(self) -> ModelIdentity:
         d = self.derived
         iteration = d.get("iteration")

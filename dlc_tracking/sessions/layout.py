@@ -142,6 +142,13 @@ class SessionMetadata(BaseModel):
     videos: list[VideoEntry] | None = None
     imaging: ImagingConfig | None = Field(default=None, description="The session's "
                                           "imaging (docs/imaging.md)")
+    individuals: dict[str, str] | None = Field(
+        default=None, description="Multi-animal recordings: track (DLC individual, e.g. "
+        "mus1) -> subject id (e.g. M12); unmapped tracks stay anonymous "
+        "(docs/multi-animal.md)")
+    individual_prefixes: dict[str, str] | None = Field(
+        default=None, description="Multi-animal files without an `individuals` level: "
+        "body-part name prefix (B in B_nose) -> individual (docs/multi-animal.md)")
     notes: str | None = None
 
     @field_validator("start_time", mode="before")
@@ -172,6 +179,22 @@ class SessionMetadata(BaseModel):
                              "`imaging: scanimage:` names the tifs whose acquisition start "
                              "gives it")
         return self
+
+    @field_validator("individuals", "individual_prefixes")
+    @classmethod
+    def _one_per_subject(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        seen: dict[str, str] = {}
+        for key, target in value.items():
+            if not str(key).strip() or not str(target).strip():
+                raise ValueError(f"empty name in {value}; write `track: subject` pairs")
+            if target in seen:
+                raise ValueError(f"{seen[target]!r} and {key!r} both map to {target!r}; one "
+                                 "animal is one track: give each its own subject id (or "
+                                 "leave a track out to keep it anonymous)")
+            seen[target] = key
+        return value
 
     @field_validator("tracking_type")
     @classmethod

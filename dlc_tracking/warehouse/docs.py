@@ -151,6 +151,38 @@ def tables_markdown() -> str:
         "`coverage` uses the arena size at processing time, the full scan the one in "
         "`recordings` now.",
         "",
+        "## Several animals in one video",
+        "",
+        "A multi-animal recording (docs/multi-animal.md) writes `individual_predictions`, "
+        "`individual_state_vectors`, `individual_tracking` and `individual_body_parts`: the "
+        "single-animal tables' columns with `individual` (the DLC track) and `subject` (from "
+        "session.yaml `individuals:`; NULL = anonymous track) after their keys. The "
+        "single-animal tables, their files and their rows are unchanged. Unique body parts "
+        "go to `unique_body_parts`, identity problems to `identity_events`, the social "
+        "measures per frame and pair to `social` and per recording and pair to "
+        "`social_summary`. `subject_tracking` puts single- and multi-animal tracking "
+        "together, so one query gives a subject's sessions whether it was filmed alone or "
+        "with cage mates:",
+        "",
+        "```sql",
+        "-- distance travelled by M12 in every session",
+        "SELECT recording_id, individual,",
+        "       sum(sqrt(dx * dx + dy * dy)) AS distance_cm",
+        "FROM (SELECT *, x_cm - lag(x_cm) OVER w AS dx, y_cm - lag(y_cm) OVER w AS dy",
+        "      FROM subject_tracking WHERE subject = 'M12'",
+        "      WINDOW w AS (PARTITION BY recording_id, individual ORDER BY frame))",
+        "GROUP BY ALL;",
+        "",
+        "-- time in proximity and contacts per pair",
+        "SELECT recording_id, subject_a, subject_b, time_in_proximity_s, n_contacts,",
+        "       n_approaches_a_to_b, n_approaches_b_to_a",
+        "FROM social_summary ORDER BY recording_id;",
+        "",
+        "-- identity swaps, with their frames",
+        "SELECT recording_id, individual, other_individual, frame",
+        "FROM identity_events WHERE event = 'identity_swap' ORDER BY recording_id, frame;",
+        "```",
+        "",
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,2 @@
+"""Several animals in one video: subject mapping, identity checks, per-individual
+tracking and social measures (plain functions, no Dagster)."""
