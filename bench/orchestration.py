@@ -125,7 +125,7 @@ def _plain_runner(resources: dict):
     """``rid -> None``: the four asset functions called directly, in order."""
     import dagster as dg
 
-    from dlc_assets.tracking import (
+    from dlc_assets.assets.tracking import (
         dlc_predictions,
         processed_tracking,
         raw_state_vectors,

@@ -3,19 +3,19 @@
 import dagster as dg
 
 from dlc_assets import settings
-from dlc_assets.celery_executor import chosen_executor
-from dlc_assets.exports import export_assets
-from dlc_assets.imaging import imaging_assets
+from dlc_assets.assets.exports import export_assets
+from dlc_assets.assets.imaging import imaging_assets
+from dlc_assets.assets.model_review import review_assets, review_jobs
+from dlc_assets.assets.registry import registry_assets, registry_checks
+from dlc_assets.assets.tracking import tracking_assets
+from dlc_assets.assets.training import training_assets, training_jobs
+from dlc_assets.execution.celery_executor import chosen_executor
 from dlc_assets.jobs import (
     process_recording_job,
     update_registry_job,
     warehouse_compaction_job,
     warehouse_compaction_schedule,
 )
-from dlc_assets.model_review import review_assets, review_jobs
-from dlc_assets.registry import registry_assets, registry_checks
-from dlc_assets.tracking import tracking_assets
-from dlc_assets.training import training_assets, training_jobs
 from resources import DataRoot, DLCInference, WarehouseResource
 from sensors import new_recordings_sensor, registry_changes_sensor
 
@@ -48,7 +48,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         # location again for each of the four steps of a recording (~6 s each, more than
         # the work of a short recording). Pools (the gpu pool) still bound the inference
         # steps. DLC_PLATFORM_EXECUTOR=celery sends the steps to Celery workers instead
-        # (gpu / cpu queues; see celery_executor.py and docs/production.md).
+        # (gpu / cpu queues; see execution/celery_executor.py and docs/production.md).
         executor=chosen_executor(),
     )
 

@@ -17,7 +17,7 @@ echo "[setup] creating the Python environment in .venv (first run takes a few mi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 # uv resolves nothing here: it installs exactly the pinned versions of requirements.lock.
-.venv/bin/uv pip install --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip sync --python .venv/bin/python requirements.lock
 .venv/bin/uv pip install --python .venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"
 echo "[setup] environment ready in $(( $(date +%s) - start )) s"

@@ -13,9 +13,9 @@ mkdir -p "$DAGSTER_HOME"
 [ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 export DLC_PLATFORM_SETTLE_SECONDS=${DLC_PLATFORM_SETTLE_SECONDS:-5}
 
-.venv/bin/python -m dlc_assets.demo "$@"
+.venv/bin/python -m dlc_assets.cli.demo "$@"
 # QC pictures: the Dagster UI inlines only short Markdown, so the PNGs are written to a
-# folder served on loopback and linked (dlc_assets/qc_plots.py); unset both variables to
+# folder served on loopback and linked (dlc_assets/assets/qc_plots.py); unset both variables to
 # embed them instead (one click on "Show Markdown").
 export DLC_PLATFORM_QC_DIR="${DLC_PLATFORM_QC_DIR:-$PWD/demo/warehouse/qc}"
 export DLC_PLATFORM_QC_URL="${DLC_PLATFORM_QC_URL:-http://127.0.0.1:${DLC_PLATFORM_QC_PORT:-3001}}"

@@ -176,7 +176,7 @@ def test_model_on_a_worker_without_its_files_fails_clearly(cluster, tmp_path):
     make_session(cluster["data"], "mouse2", "good", n_frames=30, seed=5)
     import contextlib
 
-    from dlc_assets.celery_executor import GPU_QUEUE_TAG, model_queue_tags
+    from dlc_assets.execution.celery_executor import GPU_QUEUE_TAG, model_queue_tags
     from dlc_tracking.sessions.layout import find_recording
 
     bad = find_recording(cluster["data"], "mouse1__bad__openfield")

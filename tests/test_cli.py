@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from dlc_assets.cli import main
+from dlc_assets.cli.main import main
 from dlc_assets.status import recording_status
 from dlc_tracking.io.dlc_files import read_metadata
 from dlc_tracking.synthetic.openfield import make_session

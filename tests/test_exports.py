@@ -108,7 +108,7 @@ def test_cli_export(env, tmp_path, fmt, name, capsys):
     import pandas as pd
     import xarray as xr
 
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
 
     rid, out = env["rid"], tmp_path / name
     main(["--registry", str(env["registry"]), "export", rid, "--format", fmt, "--out",
@@ -143,7 +143,7 @@ def test_cli_export(env, tmp_path, fmt, name, capsys):
 
 
 def test_cli_export_unknown_recording(env, capsys):
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["export", "no__such__rec", "--format", "nwb", "--out", "x.nwb", "--warehouse",

@@ -233,7 +233,7 @@ def test_volume_sync_maps_ttls_by_acquisition_frame(tmp_path):
 
 
 def test_offset_beyond_tolerance_without_sync_marks_every_row_invalid(tmp_path):
-    from dlc_assets.imaging import imaging_checks
+    from dlc_assets.assets.imaging import imaging_checks
     from dlc_tracking.imaging.on_imaging import tracking_on_imaging
 
     paths = write_scanimage_tifs(tmp_path, "m", np.arange(60) / 30.0, EPOCH,
@@ -584,7 +584,7 @@ def test_suite2p_stopped_mid_volume_and_flyback_planes(tmp_path):
 
 
 def test_volume_frame_rate_checked_on_plane_0(tmp_path):
-    from dlc_assets.imaging import imaging_checks
+    from dlc_assets.assets.imaging import imaging_checks
     from dlc_tracking.imaging.on_imaging import tracking_on_imaging
 
     # 2 planes + 1 discarded flyback frame at 90 frames/s: 30 volumes/s, saved frames at
@@ -616,7 +616,7 @@ def _processed(n: int = 250, fps: float = 50.0):
 
 
 def test_table_rows_and_check_figures(tmp_path):
-    from dlc_assets.imaging import imaging_checks
+    from dlc_assets.assets.imaging import imaging_checks
     from dlc_tracking.imaging.on_imaging import tracking_on_imaging
 
     # 5 s of video at 50 Hz; imaging at 25 frames/s although the header says 30, and

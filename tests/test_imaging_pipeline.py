@@ -133,7 +133,7 @@ def test_scanimage_session_to_tracking_on_imaging(instance, resources, platform_
     # the NWB file carries the behaviour on the imaging timestamps
     from pynwb import NWBHDF5IO
 
-    from dlc_assets.exports import nwb_path
+    from dlc_assets.assets.exports import nwb_path
 
     with NWBHDF5IO(str(nwb_path(platform_dirs["warehouse"], rid)), "r") as io:
         behavior = io.read().processing["behavior"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlc_assets.cli import main
+from dlc_assets.cli.main import main
 from dlc_tracking.io.dlc_files import read_metadata
 from dlc_tracking.synthetic.openfield import make_session
 from dlc_tracking.synthetic.scanimage_tifs import write_scanimage_tifs

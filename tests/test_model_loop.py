@@ -66,7 +66,8 @@ def ground_truth_error(poses: np.ndarray, parts: list[str], folder: Path) -> flo
 def test_review_relabel_retrain_compare_promote(tmp_path, tiny_pytorch_config, instance):
     from dagster import AssetKey
 
-    from dlc_assets.cli_review import launch_backfill
+    from dlc_assets.backfills import launch_backfill
+    from dlc_assets.definitions import build_definitions
     from dlc_tracking.model_review.comparison import compare_models
     from dlc_tracking.model_review.extraction import extract_selected_frames
     from dlc_tracking.model_review.promotion import apply_promotion, plan_promotion
@@ -157,7 +158,8 @@ def test_review_relabel_retrain_compare_promote(tmp_path, tiny_pytorch_config, i
     assert promotion.old == V0 and sorted(promotion.recordings) == sorted(sessions)
     apply_promotion(registry, store, promotion)
     backfill = instance.get_backfill(launch_backfill(
-        instance, list(promotion.recordings), {"dlc_platform/promotion": v1}, "promote"))
+        instance, build_definitions().resolve_asset_graph(), list(promotion.recordings),
+        {"dlc_platform/promotion": v1}, "promote"))
     target = backfill.asset_backfill_data.target_subset
     assert set(target.get_partitions_subset(AssetKey("dlc_predictions"))
                .get_partition_keys()) == set(sessions)

@@ -283,7 +283,7 @@ def test_recording_info_names_the_promoted_model(tmp_path, registry_path):
 
 
 def test_cli_parsers_are_hooked():
-    from dlc_assets.cli import build_parser
+    from dlc_assets.cli.main import build_parser
 
     p = build_parser()
     args = p.parse_args(["models", "review", "m", "--n", "7"])
@@ -495,7 +495,7 @@ def test_review_op_runs_the_shared_flow(tmp_path, registry_path):
     without frame_quality is a clear Failure naming the model)."""
     import dagster as dg
 
-    from dlc_assets.model_review import ReviewConfig, review_model
+    from dlc_assets.assets.model_review import ReviewConfig, review_model
     from resources import DataRoot, WarehouseResource
 
     with dg.build_op_context(resources={

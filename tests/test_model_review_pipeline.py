@@ -65,7 +65,7 @@ def env(tmp_path, tiny_pytorch_config, instance):
 def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
     from dagster import AssetKey
 
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
     from dlc_tracking.model_review.comparison import compare_models
     from dlc_tracking.model_review.promotion import plan_promotion
     from dlc_tracking.registry.registry_file import load_registry

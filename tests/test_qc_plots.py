@@ -73,7 +73,7 @@ def test_no_head_direction_still_a_picture():
 
 
 def test_inline_markdown_carries_the_png(walk):
-    from dlc_assets.qc_plots import png_md
+    from dlc_assets.assets.qc_plots import png_md
 
     t, x, y, speed, _ = walk
     png = plots.speed_histogram_png(speed)

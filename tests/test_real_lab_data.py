@@ -404,7 +404,7 @@ def test_registry_table_before_materialization_is_a_clear_message(tmp_path):
 def test_arena_proposal_from_the_video_is_written_for_confirmation(platform_dirs, tmp_path):
     import cv2
 
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
     from dlc_tracking.sessions.layout import load_subject_calibration
     from dlc_tracking.synthetic.openfield import make_session
 

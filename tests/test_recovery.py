@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dlc_assets.run_launcher import run_process_id
+from dlc_assets.execution.run_launcher import run_process_id
 from dlc_tracking.synthetic.openfield import make_session
 from dlc_tracking.warehouse import Warehouse
 from tests.pipeline_helpers import session_with_manual_outputs

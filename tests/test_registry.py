@@ -65,7 +65,7 @@ def test_registry_holds_both_models(legacy_registry_path):
 
 
 def test_cli_registers_legacy_model_without_code(tmp_path, tiny_tf_config):
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
 
     path = tmp_path / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", path)

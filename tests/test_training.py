@@ -273,7 +273,7 @@ def test_reused_run_without_learning_stats_reports_missing_losses(project) -> No
     """Re-materializing a version registered by its plan reuses it (nothing trained);
     when its learning_stats.csv is gone, the materialization says so and the
     losses_finite check warns (no IndexError)."""
-    from dlc_assets.training import training_run_result
+    from dlc_assets.assets.training import training_run_result
     from dlc_tracking.training.runs import run_training_plan
     from dlc_tracking.training.versions import plan_training
 
@@ -329,7 +329,7 @@ def test_untagged_training_runs_go_to_their_models_queue(tmp_path, tiny_pytorch_
     executor routes it by the registry (a registered model's queue:, a planned version's
     parent's, a UI-added version's base model's), never to the plain gpu queue of a
     recording look-up."""
-    from dlc_assets.celery_executor import model_version_queue, partition_gpu_queue
+    from dlc_assets.execution.celery_executor import model_version_queue, partition_gpu_queue
     from dlc_tracking.training.versions import plan_training
 
     _, registry = project_with_registry(tiny_pytorch_config, tmp_path, queue="gpu_lab2")
@@ -504,7 +504,7 @@ def test_evaluations_in_the_warehouse_and_checked(lifecycle) -> None:
 
 @pytest.mark.slow
 def test_models_show_prints_the_evaluation(lifecycle, capsys, monkeypatch) -> None:
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
 
     lc = lifecycle
     monkeypatch.setenv("DLC_PLATFORM_WAREHOUSE", str(lc["tmp"] / "warehouse"))
@@ -660,7 +660,7 @@ def test_cli_merge_trains_and_evaluates_the_next_version(project, tmp_path, monk
                                                          capsys) -> None:
     """`models train --plan-only`, `models merge` (merge_datasets, then the next version
     trained and evaluated through Dagster), `models evaluate`, from the command line."""
-    from dlc_assets.cli import main
+    from dlc_assets.cli.main import main
     from dlc_tracking.registry.registry_file import load_registry
 
     config, registry = project

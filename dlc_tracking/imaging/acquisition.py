@@ -135,8 +135,8 @@ def recording_start_from_imaging(config: ImagingConfig, session_dir: Path,
         return start
     from datetime import timedelta
 
-    from dlc_tracking.imaging.on_imaging import read_sync
     from dlc_tracking.imaging.scanimage import first_frame_time
+    from dlc_tracking.imaging.sync import read_sync
 
     sync = read_sync(config.sync, session_dir)
     first = first_frame_time(session_dir / config.scanimage[0])

@@ -1,8 +1,5 @@
-"""Plain files of times in seconds (imaging frame times, TTL times): CSV or NPY.
-
-CSV: one number per line (seconds); an optional header line; with several columns, the
-column named ``time_s`` (else the first). NPY: a 1-D float array (``np.save``).
-"""
+"""Imaging frame times and TTL times from plain files (CSV or NPY, read by
+:func:`dlc_tracking.io.times_files.read_times_file`), checked with imaging's messages."""
 
 from __future__ import annotations
 
@@ -11,26 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from dlc_tracking.imaging.errors import ImagingError
+from dlc_tracking.io.times_files import read_times_file
 
 __all__ = ["read_times", "require_increasing"]
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    import pandas as pd
-
-    first = path.read_text().lstrip().splitlines()[:1]
-    header = bool(first) and not _is_number(first[0].split(",")[0].strip())
-    df = pd.read_csv(path, header=0 if header else None, skipinitialspace=True)
-    column = "time_s" if header and "time_s" in df.columns else df.columns[0]
-    return pd.to_numeric(df[column], errors="raise").to_numpy(np.float64)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_times(path: str | Path, what: str = "frame times") -> np.ndarray:
@@ -45,17 +25,11 @@ def read_times(path: str | Path, what: str = "frame times") -> np.ndarray:
     if not path.is_file():
         raise ImagingError(f"{path}: {what} file not found; fix its name in session.yaml "
                            "(`imaging:`) or copy it in.")
+    if path.suffix.lower() not in (".npy", ".csv", ".txt"):
+        raise ImagingError(f"{path}: {what} must be a .csv (one time in seconds per line) "
+                           "or a .npy file (a 1-D array of seconds).")
     try:
-        if path.suffix.lower() == ".npy":
-            values = np.load(path, allow_pickle=False)
-        elif path.suffix.lower() in (".csv", ".txt"):
-            values = _read_csv(path)
-        else:
-            raise ImagingError(f"{path}: {what} must be a .csv (one time in seconds per line) "
-                               "or a .npy file (a 1-D array of seconds).")
-        values = np.asarray(values, dtype=np.float64)
-    except ImagingError:
-        raise
+        values = read_times_file(path)
     except (OSError, ValueError, TypeError) as exc:
         raise ImagingError(f"{path} cannot be read as {what} in seconds ({exc}): write one "
                            "number per line (CSV, optional header) or a 1-D .npy array.") from exc

@@ -14,24 +14,10 @@ import pandas as pd
 from dlc_tracking.imaging.acquisition import ImagingFrames, load_imaging
 from dlc_tracking.imaging.alignment import resample_tracking
 from dlc_tracking.imaging.clocks import ClockAlignment, align_clocks
-from dlc_tracking.imaging.config import ImagingConfig, SyncConfig
-from dlc_tracking.imaging.sync import (
-    SyncSignals,
-    read_sync_csv,
-    read_sync_files,
-    read_sync_nwb,
-)
+from dlc_tracking.imaging.config import ImagingConfig
+from dlc_tracking.imaging.sync import read_sync
 
-__all__ = ["ImagingResult", "read_sync", "tracking_on_imaging"]
-
-
-def read_sync(config: SyncConfig, session_dir: Path) -> SyncSignals:
-    """The TTLs named by session.yaml's ``imaging: sync:``."""
-    if config.file is not None:
-        return read_sync_csv(session_dir / config.file)
-    if config.nwb is not None:
-        return read_sync_nwb(session_dir / config.nwb, config.camera, config.imaging)
-    return read_sync_files(session_dir / config.camera, session_dir / config.imaging)
+__all__ = ["ImagingResult", "tracking_on_imaging"]
 
 
 def _untrusted_offset(clock: ClockAlignment, start_time_source: str,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlc_tracking.imaging.config import SyncConfig
 from dlc_tracking.imaging.errors import ImagingError
 from dlc_tracking.imaging.frame_times import read_times, require_increasing
 
@@ -244,3 +245,12 @@ def camera_frame_times(camera_ttl_s: np.ndarray, n_frames: int,
                        "(no usable per-frame timestamps; dropped frames or TTLs after the "
                        "video stopped): video frames take the first TTLs, so frames after a "
                        f"drop may be up to {dropped} frame(s) early")
+
+
+def read_sync(config: SyncConfig, session_dir: Path) -> SyncSignals:
+    """The TTLs named by session.yaml's ``imaging: sync:``."""
+    if config.file is not None:
+        return read_sync_csv(session_dir / config.file)
+    if config.nwb is not None:
+        return read_sync_nwb(session_dir / config.nwb, config.camera, config.imaging)
+    return read_sync_files(session_dir / config.camera, session_dir / config.imaging)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_tracking.errors import DLCFileError
+from dlc_tracking.io.times_files import is_number
 
 __all__ = [
     "COORDS",
@@ -373,20 +374,12 @@ def _csv_layout(path: Path) -> _CsvLayout:
     skip = r + 3
     after = rows[skip] if skip < len(rows) else []
     # pandas writes an index-name row after a MultiIndex header when the index is named.
-    if after and after[c].strip() and not _is_number(after[c]) and not any(
+    if after and after[c].strip() and not is_number(after[c]) and not any(
             cell.strip() for cell in after[c + 1:]):
         notes.append(f"{path.name}: index-name row {after[c]!r} after the header skipped")
         skip += 1
     return _CsvLayout(label_col=c, data_rows_start=skip, scorer=first,
                       body_parts=body_parts, coords=coords, notes=notes)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_csv(path: Path, notes: list[str] | None = None) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dlc_tracking.errors import SessionError
 from dlc_tracking.imaging.config import ImagingConfig
+from dlc_tracking.io.times_files import read_times_file
 from dlc_tracking.io.video import VIDEO_SUFFIXES, is_video_file
 from dlc_tracking.io.yaml_files import SAFE_LOADER, read_yaml_mapping
 
@@ -532,10 +533,7 @@ def read_timestamps(path: Path, n_frames: int, rid: str = "") -> np.ndarray:
         Unreadable file, or a number of timestamps different from the video's frames.
     """
     try:
-        lines = [ln.strip().split(",")[0] for ln in path.read_text().splitlines() if ln.strip()]
-        if lines and not _is_number(lines[0]):
-            lines = lines[1:]
-        values = np.array([float(v) for v in lines], dtype=np.float64)
+        values = read_times_file(path)
     except (OSError, ValueError) as exc:
         raise SessionError(
             f"{path} (recording {rid}) cannot be read as one timestamp in seconds per line: {exc}"
@@ -554,14 +552,6 @@ def frame_times(n_frames: int, fps: float, timestamps: np.ndarray | None = None)
     if timestamps is not None:
         return np.asarray(timestamps, dtype=np.float64)
     return np.arange(n_frames, dtype=np.float64) / fps
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _hidden(name: str) -> bool:

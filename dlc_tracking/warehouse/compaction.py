@@ -27,31 +27,28 @@ Run it from the ``warehouse_compaction_job`` job (schedule ``warehouse_compactio
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import logging
 import os
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dlc_tracking.warehouse.arrow import _conform
-from dlc_tracking.warehouse.files import _fsync_dir, _fsync_file
+from dlc_tracking.warehouse.files import _fsync_dir, _versions
 from dlc_tracking.warehouse.packs import (
-    SOURCES_KEY,
-    encode_sources,
+    _publish_pack,
+    _rewrite_without,
+    compaction_lock,
     is_pack_key,
     pack_key,
     pack_sources,
+    remove_from_packs,
 )
-from dlc_tracking.warehouse.store import Warehouse, _versions
+from dlc_tracking.warehouse.store import Warehouse
 from dlc_tracking.warehouse.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -59,10 +56,7 @@ log = logging.getLogger(__name__)
 MIN_AGE_S = 600.0
 """A recording whose newest file in a table is younger than this is left alone."""
 RECORDINGS_PER_PACK = 2000
-ROW_GROUP_ROWS = 64 * 1024
-"""Row groups of packs: a point query reads the few whose recording-id range holds it."""
 _PAIRED = ("processed_tracking", "recording_summaries")
-LOCK_FILE = ".compaction.lock"
 
 
 @dataclass
@@ -93,54 +87,9 @@ class CompactionReport:
                 f"{self.removed_files} packed file(s) removed; {self.seconds:.1f} s")
 
 
-@contextlib.contextmanager
-def compaction_lock(store: Warehouse) -> Iterator[None]:
-    """One compaction (or packed delete) at a time per warehouse (``flock``)."""
-    store.tables_dir.mkdir(parents=True, exist_ok=True)
-    with open(store.tables_dir / LOCK_FILE, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _partitioned_tables(store: Warehouse, tables: Sequence[str] | None) -> list[str]:
     names = tables or [t for t in store.tables() if t in TABLES and TABLES[t].partitioned]
     return [t for t in names if TABLES[t].partition_column]
-
-
-def _publish_pack(store: Warehouse, table: str, key: str, data: pa.Table,
-                  sources: dict[str, str]) -> Path:
-    """Publish a pack version: sorted, row-group statistics on the recording id, footer
-    listing its sources; temporary file, fsync, rename (as every warehouse file)."""
-    folder = store.table_dir(table)
-    column = TABLES[table].partition_column
-    order = [(column, "ascending")] + [(c, "ascending") for c in ("model_name", "frame")
-                                        if c in data.column_names]
-    plain = pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
-                       for f in data.schema], metadata=data.schema.metadata)
-    data = data.cast(plain)  # sort_by takes no dictionaries; written dictionary-encoded anyway
-    if data.num_rows:
-        data = data.sort_by(order)
-    data = data.replace_schema_metadata({**(data.schema.metadata or {}),
-                                         SOURCES_KEY: encode_sources(sources)})
-    names = "\x00".join(data.column_names).encode()
-    tag = hashlib.sha1(names, usedforsecurity=False).hexdigest()[:4] + uuid.uuid4().hex[:4]
-    tmp = folder / f".{key}.{os.getpid()}.{tag}.tmp"
-    stats = [f.name for f in data.schema if not pa.types.is_floating(f.type)]
-    try:
-        pq.write_table(data, str(tmp), compression="zstd", compression_level=1,
-                       row_group_size=ROW_GROUP_ROWS, write_statistics=stats,
-                       use_dictionary=True)
-        _fsync_file(tmp)
-        path = folder / f"{key}@{time.time_ns():020d}-{tag}.parquet"
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
-    return path
 
 
 def _current_packs(versions: dict[str, list]) -> dict[str, tuple[str, int]]:
@@ -204,41 +153,6 @@ def _read_sources(table: str, files: dict[str, Path], key: str) -> pa.Table:
         data = data.set_column(index, data.schema.field(index),
                                pa.array([key] * data.num_rows, pa.string()))
     return data
-
-
-def _rewrite_without(store: Warehouse, table: str, keys: set[str]) -> int:
-    """Rewrite every current pack holding any of ``keys`` without them; count rewritten."""
-    column = TABLES[table].partition_column
-    count = 0
-    for key, versions in _versions(store.table_dir(table)).items():
-        if not is_pack_key(key):
-            continue
-        current = versions[-1]
-        sources = pack_sources(current.file)
-        drop = keys & sources.keys()
-        if not drop:
-            continue
-        data = pq.read_table(current.path)
-        keep = pc.invert(pc.is_in(data.column(column), pa.array(sorted(drop), pa.string())))
-        _publish_pack(store, table, key, data.filter(keep),
-                      {k: v for k, v in sources.items() if k not in drop})
-        count += 1
-    return count
-
-
-def remove_from_packs(store: Warehouse, table: str, keys: Sequence[str]) -> bool:
-    """Take recordings out of their packs (``Warehouse.delete_partition`` of a packed one).
-
-    Waits the catalog's visibility delay afterwards, so the DB views no longer pick the
-    old pack version once the caller deletes the recordings' own files.
-    """
-    from dlc_tracking.warehouse.store import VISIBILITY_DELAY_S
-
-    with compaction_lock(store):
-        count = _rewrite_without(store, table, set(keys))
-    if count:
-        time.sleep(VISIBILITY_DELAY_S + 0.1)
-    return bool(count)
 
 
 def _removable(versions: dict[str, list], now_ns: int, grace_ns: float) -> dict[str, list]:

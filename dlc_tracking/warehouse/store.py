@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,20 @@ from dlc_tracking.warehouse.arrow import (
     _to_arrow,
 )
 from dlc_tracking.warehouse.files import (
+    VISIBILITY_DELAY_S,
     _atomic_write_bytes,
     _fsync_dir,
     _fsync_file,
     _is_lock_error,
     _sql_str,
+    _versions,
 )
-from dlc_tracking.warehouse.packs import SQL_PACK_FILE, is_pack_key, pack_sources
+from dlc_tracking.warehouse.packs import (
+    SQL_PACK_FILE,
+    is_pack_key,
+    pack_sources,
+    remove_from_packs,
+)
 from dlc_tracking.warehouse.tables import (
     FILE_VIEW_DESCRIPTION,
     FILE_VIEWS,
@@ -61,15 +67,9 @@ ALL_KEY = "all"
 """Key of an unpartitioned table's file."""
 CATALOG_VERSION = 2
 """Bump when the catalog SQL changes shape, so existing DB files are rebuilt."""
-VISIBILITY_DELAY_S = 0.5
-"""A new version of an existing partition shows in the DB file's views this long after
-it was published (new partitions show at once); covers the time between a query's start
-and its listing of the files."""
 GRACE_S = 60.0
 """Superseded versions are deleted once their successor is this old."""
 
-_VERSIONED = re.compile(r"^(?P<key>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<ns>[0-9]{20})-"
-                        r"(?P<tag>[0-9a-f]{8})\.parquet$")
 _SQL_KEY = r"([A-Za-z0-9_][A-Za-z0-9_.-]*)@[0-9]{20}-[0-9a-f]{8}\.parquet$"
 _SQL_NS = r"@([0-9]{20})-[0-9a-f]{8}\.parquet$"
 _SQL_NAME = r"[^/\\]+$"
@@ -126,53 +126,6 @@ def _tracking_summaries(data: pa.Table, key: str, tracking_file: str,
 def default_root() -> Path:
     """Warehouse root from ``$DLC_PLATFORM_WAREHOUSE``, else ``demo/warehouse``."""
     return Path(os.environ.get(ENV_ROOT) or DEFAULT_ROOT).absolute()
-
-
-@dataclass(frozen=True)
-class FileVersion:
-    """One immutable Parquet file of a table: ``<key>@<ns>-<tag>.parquet``.
-
-    Attributes
-    ----------
-    file : str
-        The file's path.
-    key : str
-        Partition key, ``all`` (unpartitioned table) or ``_schema``.
-    ns : int
-        Publication time (ns since the epoch), taken just before the rename.
-    columns : str
-        Fingerprint of the column names (4 hex), the first half of the file's tag.
-    """
-
-    file: str
-    key: str
-    ns: int
-    columns: str = ""
-
-    @property
-    def path(self) -> Path:
-        """The file as a Path."""
-        return Path(self.file)
-
-
-def _versions(folder: Path, key: str | None = None) -> dict[str, list[FileVersion]]:
-    """Published files of a table folder (of one key, if given), per key, oldest first."""
-    found: dict[str, list[FileVersion]] = {}
-    prefix = f"{key}@" if key is not None else ""
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return found
-    for entry in entries:
-        if not entry.name.startswith(prefix):
-            continue
-        match = _VERSIONED.match(entry.name)
-        if match:
-            found.setdefault(match["key"], []).append(FileVersion(
-                entry.path, match["key"], int(match["ns"]), match["tag"][:4]))
-    for versions in found.values():
-        versions.sort(key=lambda v: v.file)
-    return found
 
 
 class Warehouse:
@@ -417,8 +370,6 @@ class Warehouse:
         folder = self.table_dir(table)
         packed = False
         if key in self.pack_index(table):
-            from dlc_tracking.warehouse.compaction import remove_from_packs
-
             # Out of its pack first (its own file still hides the pack's rows meanwhile).
             packed = remove_from_packs(self, table, [key])
         versions = _versions(folder, key).get(key, [])

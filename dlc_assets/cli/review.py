@@ -9,8 +9,6 @@ from pathlib import Path
 from dlc_assets import settings
 from dlc_tracking.errors import DLCPlatformError
 
-PROMOTION_TAG = "dlc_platform/promotion"
-
 
 def _store(args):
     from dlc_tracking.warehouse import Warehouse
@@ -99,52 +97,6 @@ def inference_resource(device: str | None = None):
                         precision=settings.inference_precision(), work_dir=settings.work_dir())
 
 
-def report_agreement(instance, store, old: str, new: str, agreement) -> int:
-    """Report one ``model_agreement`` materialization per compared recording, with the
-    figures and the comparison picture; returns how many were reported."""
-    import dagster as dg
-
-    from dlc_assets.partitions import recordings_partitions
-    from dlc_assets.qc_plots import png_md
-    from dlc_assets.training import markdown_table
-    from dlc_tracking.model_review.frame_quality import align_poses
-    from dlc_tracking.model_review.pictures import comparison_png, disagreement_frame
-    from dlc_tracking.model_review.version_predictions import version_predictions
-
-    reported = 0
-    for rid, rows in agreement.groupby("recording_id"):
-        overall = rows[rows["body_part"] == "all"].iloc[0]
-        metadata = {
-            "old_model": old, "new_model": new,
-            "median_distance_px": round(float(overall["median_distance_px"]), 3),
-            "p95_distance_px": round(float(overall["p95_distance_px"]), 3),
-            "fraction_above_threshold": round(float(overall["fraction_above_threshold"]), 4),
-            "low_likelihood_change": round(float(overall["low_likelihood_change"]), 4),
-            "distance_travelled_change": round(float(overall["distance_travelled_change"]), 4),
-            "per_body_part": dg.MetadataValue.md(markdown_table(rows.drop(
-                columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3))),
-        }
-        try:
-            old_p, parts, _ = version_predictions(store, rid, old)
-            new_p, new_parts, _ = version_predictions(store, rid, new)
-            new_p = align_poses(old_p, parts, new_p, new_parts)
-            frame = disagreement_frame(old_p, new_p)
-            video = store.query("SELECT video_path FROM recordings WHERE recording_id = ?",
-                                [rid])["video_path"].iloc[0]
-            metadata["comparison"] = png_md(comparison_png(
-                Path(video), frame, old_p[frame], new_p[frame], parts, old, new),
-                f"{rid} frame {frame}: {old} (o) vs {new} (x)")
-            metadata["comparison_frame"] = frame
-        except (DLCPlatformError, ValueError, OSError, TypeError) as exc:
-            metadata["comparison"] = f"no picture: {exc}"
-        if not instance.has_dynamic_partition(recordings_partitions.name, rid):
-            instance.add_dynamic_partitions(recordings_partitions.name, [rid])
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            asset_key="model_agreement", partition=rid, metadata=metadata))
-        reported += 1
-    return reported
-
-
 def cmd_compare(args) -> None:
     import dagster as dg
 
@@ -177,6 +129,8 @@ def cmd_compare(args) -> None:
             "fraction_above_threshold", "low_likelihood_change", "distance_travelled_change"]
     print(overall[cols].round(3).to_string(index=False))
     instance = dg.DagsterInstance.get()
+    from dlc_assets.assets.model_review import report_agreement
+
     n = report_agreement(instance, store, args.old, args.new, agreement)
     print(f"{len(overall)} recording(s) compared ({len(result.inferred)} inferred now); "
           f"model_agreement written ({n} partition(s) reported to Dagster). Query: "
@@ -185,33 +139,6 @@ def cmd_compare(args) -> None:
 
 
 # ----------------------------------------------------------------------------- promote
-
-
-def launch_backfill(instance, recordings: list[str], tags: dict[str, str], title: str) -> str:
-    """A Dagster asset backfill of the process_recording assets for exactly
-    ``recordings`` (the daemon submits its runs, the UI shows it under Backfills)."""
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
-    from dlc_assets.definitions import build_definitions
-    from dlc_assets.jobs import process_recording_job
-    from dlc_assets.partitions import recordings_partitions
-
-    missing = [r for r in recordings
-               if not instance.has_dynamic_partition(recordings_partitions.name, r)]
-    if missing:
-        instance.add_dynamic_partitions(recordings_partitions.name, missing)
-    graph = build_definitions().resolve_asset_graph()
-    keys = sorted(process_recording_job.selection.resolve(graph))
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(), asset_graph=graph,
-        partition_names=list(recordings), asset_selection=keys,
-        backfill_timestamp=get_current_timestamp(), tags=tags,
-        dynamic_partitions_store=instance, all_partitions=False, title=title,
-        description=None, run_config=None)
-    instance.add_backfill(backfill)
-    return backfill.backfill_id
 
 
 def run_now(instance, recordings: list[str], tags: dict[str, str]) -> list[str]:
@@ -242,6 +169,8 @@ def print_kept(plan) -> None:
 def cmd_promote(args) -> None:
     import dagster as dg
 
+    from dlc_assets.backfills import PROMOTION_TAG, launch_backfill
+    from dlc_assets.definitions import build_definitions
     from dlc_tracking.model_review.flows import promote_model
 
     registry, store = _registry(args), _store(args)
@@ -282,8 +211,8 @@ def cmd_promote(args) -> None:
         if failed:
             raise SystemExit(1)
         return
-    backfill_id = launch_backfill(instance, list(plan.recordings), tags,
-                                  f"promote {plan.new}")
+    backfill_id = launch_backfill(instance, build_definitions().resolve_asset_graph(),
+                                  list(plan.recordings), tags, f"promote {plan.new}")
     print(f"backfill {backfill_id}: {len(plan.recordings)} recording(s) with {plan.new} "
           "(the daemon runs it; UI: Overview -> Backfills). The old version's predictions, "
           "processed tracking and summaries are kept (model_predictions, "

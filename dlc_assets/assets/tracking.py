@@ -15,12 +15,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dlc_assets import checks, qc_plots
+from dlc_assets import checks
+from dlc_assets.assets import qc_plots
+from dlc_assets.assets.registry import dlc_models, model_method_pairings, processing_methods
+from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
-from dlc_assets.registry import dlc_models, model_method_pairings, processing_methods
 from dlc_assets.schemas import column_schema
 from dlc_assets.status import check_warnings
-from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
 from dlc_tracking.tracking import predictions as preds

@@ -13,10 +13,10 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from dlc_assets import qc_plots
+from dlc_assets.assets import qc_plots
+from dlc_assets.assets.tracking import clear_failures, processed_tracking, raw_state_vectors
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
-from dlc_assets.tracking import clear_failures, processed_tracking, raw_state_vectors
 from dlc_tracking.io.stored_recording import StoredRecording, load_stored_recording
 from dlc_tracking.qc import plots
 from dlc_tracking.tracking.occupancy import occupancy_grid, occupancy_table

@@ -1,6 +1,6 @@
 """``dlc-platform worker``: a Celery worker that runs the platform's steps from a queue.
 
-Runs ``celery -A dlc_assets.celery_app worker`` as a child process with the platform's
+Runs ``celery -A dlc_assets.execution.celery_app worker`` as a child process with the platform's
 settings and stays in front of it, so that SIGTERM or Ctrl-C (what systemd, SLURM and a
 terminal send) stop it within 30 s: Celery first gets a warm shutdown (the running steps
 may finish) for ``--grace`` seconds, then a cold one (running steps are stopped; their
@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 
-from dlc_assets import worker_info
+from dlc_assets.execution import worker_info
 
 STOP_WAIT_S = 30.0
 """Longest time from SIGTERM to the worker and all its children gone."""
@@ -29,7 +29,7 @@ def worker_command(queue: str, concurrency: int, name: str, loglevel: str = "INF
                    ) -> list[str]:
     """The celery command line of a worker serving ``queue``."""
     celery = shutil.which("celery", path=os.path.dirname(sys.executable)) or "celery"
-    return [celery, "-A", "dlc_assets.celery_app", "worker", "-Q", queue,
+    return [celery, "-A", "dlc_assets.execution.celery_app", "worker", "-Q", queue,
             "--concurrency", str(concurrency), "--prefetch-multiplier", "1",
             "-n", name, "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
 
@@ -51,7 +51,7 @@ def _stop(proc: subprocess.Popen, grace_s: float) -> int:
 
 
 def cmd_worker(args) -> None:
-    from dlc_assets.celery_executor import broker_url, safe_url  # dagster: only here
+    from dlc_assets.execution.celery_executor import broker_url, safe_url  # dagster: only here
 
     queue = args.queue
     name = args.name or f"{queue}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"

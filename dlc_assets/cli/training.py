@@ -64,7 +64,7 @@ def _run_job(job_name: str, partition: str, tags: dict | None = None,
 
 def _queue_tags(registry_path: Path, model: str | None) -> dict:
     """Route the run's gpu steps to the queue the base model names (registry ``queue:``)."""
-    from dlc_assets.celery_executor import GPU_QUEUE_TAG
+    from dlc_assets.execution.celery_executor import GPU_QUEUE_TAG
     from dlc_tracking.registry.registry_file import load_registry
 
     if model is None:

@@ -12,7 +12,7 @@ Run processes live on the machine of the daemon (steps may run elsewhere, on Cel
 workers), so the check is local. Configure it in ``dagster.yaml``::
 
     run_launcher:
-      module: dlc_assets.run_launcher
+      module: dlc_assets.execution.run_launcher
       class: LocalRunLauncher
 """
 

@@ -5,12 +5,14 @@ reported by ``dlc-platform models compare`` with the comparison picture).
 Wiring only: the science lives in ``dlc_tracking.model_review``.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
+from dlc_assets.assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
+from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
-from dlc_assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
-from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.model_review.comparison import likelihood_cutoff
 from dlc_tracking.model_review.frame_quality import FrameQualityParams, summarize
 from dlc_tracking.model_review.version_predictions import recording_frame_quality
@@ -122,7 +124,6 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root
 def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig,
                            data_root: DataRoot, warehouse: WarehouseResource,
                            dlc_inference: DLCInference) -> None:
-    from dlc_assets.cli_review import report_agreement
     from dlc_tracking.errors import DLCPlatformError
     from dlc_tracking.model_review.comparison import compare_models
 
@@ -153,7 +154,7 @@ def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig
        "those (`dlc-platform models promote`).")
 def promote_model_version(context: dg.OpExecutionContext, config: PromoteConfig,
                           data_root: DataRoot, warehouse: WarehouseResource) -> None:
-    from dlc_assets.cli_review import PROMOTION_TAG, launch_backfill
+    from dlc_assets.backfills import PROMOTION_TAG, launch_backfill
     from dlc_tracking.errors import DLCPlatformError
     from dlc_tracking.model_review.flows import promote_model
 
@@ -168,7 +169,8 @@ def promote_model_version(context: dg.OpExecutionContext, config: PromoteConfig,
         context.log.warning(f"not re-run {rid}: {why}")
     metadata = {"plan": dg.MetadataValue.json(plan.summary())}
     if plan.recordings:
-        backfill = launch_backfill(context.instance, list(plan.recordings),
+        backfill = launch_backfill(context.instance, context.repository_def.asset_graph,
+                                   list(plan.recordings),
                                    {PROMOTION_TAG: f"{plan.old}->{plan.new}"},
                                    f"promote {plan.new}")
         context.log.info(f"backfill {backfill} requested")
@@ -193,3 +195,47 @@ def promote_model_job() -> None:
 
 
 review_jobs = [review_model_job, compare_models_job, promote_model_job]
+
+
+def report_agreement(instance, store, old: str, new: str, agreement) -> int:
+    """Report one ``model_agreement`` materialization per compared recording, with the
+    figures and the comparison picture; returns how many were reported."""
+    from dlc_assets.assets.qc_plots import png_md
+    from dlc_assets.assets.training import markdown_table
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.model_review.frame_quality import align_poses
+    from dlc_tracking.model_review.pictures import comparison_png, disagreement_frame
+    from dlc_tracking.model_review.version_predictions import version_predictions
+
+    reported = 0
+    for rid, rows in agreement.groupby("recording_id"):
+        overall = rows[rows["body_part"] == "all"].iloc[0]
+        metadata = {
+            "old_model": old, "new_model": new,
+            "median_distance_px": round(float(overall["median_distance_px"]), 3),
+            "p95_distance_px": round(float(overall["p95_distance_px"]), 3),
+            "fraction_above_threshold": round(float(overall["fraction_above_threshold"]), 4),
+            "low_likelihood_change": round(float(overall["low_likelihood_change"]), 4),
+            "distance_travelled_change": round(float(overall["distance_travelled_change"]), 4),
+            "per_body_part": dg.MetadataValue.md(markdown_table(rows.drop(
+                columns=["old_model", "new_model", "recording_id", "compared_at"]).round(3))),
+        }
+        try:
+            old_p, parts, _ = version_predictions(store, rid, old)
+            new_p, new_parts, _ = version_predictions(store, rid, new)
+            new_p = align_poses(old_p, parts, new_p, new_parts)
+            frame = disagreement_frame(old_p, new_p)
+            video = store.query("SELECT video_path FROM recordings WHERE recording_id = ?",
+                                [rid])["video_path"].iloc[0]
+            metadata["comparison"] = png_md(comparison_png(
+                Path(video), frame, old_p[frame], new_p[frame], parts, old, new),
+                f"{rid} frame {frame}: {old} (o) vs {new} (x)")
+            metadata["comparison_frame"] = frame
+        except (DLCPlatformError, ValueError, OSError, TypeError) as exc:
+            metadata["comparison"] = f"no picture: {exc}"
+        if not instance.has_dynamic_partition(recordings_partitions.name, rid):
+            instance.add_dynamic_partitions(recordings_partitions.name, [rid])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="model_agreement", partition=rid, metadata=metadata))
+        reported += 1
+    return reported

@@ -9,10 +9,10 @@ step with the file and what to do, before anything is written.
 import dagster as dg
 import numpy as np
 
+from dlc_assets.assets.tracking import GROUP, KINDS, clear_failures, processed_tracking
+from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
-from dlc_assets.tracking import GROUP, KINDS, clear_failures, processed_tracking
-from dlc_assets.worker_info import worker_metadata
 from dlc_tracking.imaging.on_imaging import ImagingResult, tracking_on_imaging
 from dlc_tracking.sessions.layout import read_timestamps
 from dlc_tracking.sessions.recording_info import inspect_recording

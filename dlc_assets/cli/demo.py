@@ -6,7 +6,7 @@ The demo registers ``tiny_openfield`` from its own copy of the cached tiny proje
 model loop of docs/models.md (train, evaluate, review, merge, compare, promote) runs on
 the demo as it is: the platform never trains in its cached models, which the tests share.
 
-    python -m dlc_assets.demo [--sessions N] [--with-tensorflow] [--no-imaging]
+    python -m dlc_assets.cli.demo [--sessions N] [--with-tensorflow] [--no-imaging]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def prepare_registry(registry: Path, pytorch_config: Path, tf_config: Path | Non
     # The tiny model's likelihoods stay moderate (~0.6-0.9 measured):
     # its default method cuts at 0.5.
     raw["defaults"] = {"openfield": {"model": "tiny_openfield", "method": "two_ears_loose"}}
-    registry.write_text("# demo registry, made by dlc_assets.demo from registry/registry.yaml\n"
+    registry.write_text("# demo registry, made by dlc_assets.cli.demo from registry/registry.yaml\n"
                         + yaml.safe_dump(raw, sort_keys=False))
     load_registry(registry)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from dlc_assets import qc_plots
-from dlc_assets.worker_info import worker_description, worker_metadata
+from dlc_assets.assets import qc_plots
+from dlc_assets.execution.worker_info import worker_description, worker_metadata
 from dlc_tracking.errors import DLCPlatformError
 from resources import DataRoot, DLCInference, WarehouseResource
 

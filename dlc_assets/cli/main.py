@@ -1,0 +1,74 @@
+"""The ``dlc-platform`` command: admin (models, registry), analysts (query, status) and
+experimenters (predict on their own GPU workstation, reprocess).
+
+Each command group lives in its own module of this package; this one assembles the parser
+and runs a command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlc_assets import settings
+from dlc_assets.cli import export, recordings, registry, review, training, worker
+from dlc_tracking.errors import DLCPlatformError
+
+
+def cmd_query(args) -> None:
+    from dlc_tracking.warehouse import Warehouse
+
+    sql = args.sql if args.sql != "-" else sys.stdin.read()
+    df = Warehouse(Path(args.warehouse or settings.warehouse_root())).query(sql)
+
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", args.max_rows, "display.width", 200):
+            print(df.to_string(index=False, max_rows=args.max_rows))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dlc-platform", description=__doc__.split("\n\n")[0])
+    p.add_argument("--registry", help="registry YAML (default: $DLC_PLATFORM_REGISTRY)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    models = registry.add_models_parser(sub)
+    review.add_review_parsers(models)  # models review | compare | promote
+    training.add_training_parsers(models)  # models train | evaluate | merge
+    registry.add_processing_parser(sub)
+    recordings.add_arena_parser(sub)
+    recordings.add_recordings_parser(sub)
+    registry.add_registry_parser(sub)
+
+    q = sub.add_parser("query", help="SQL on the warehouse (read-only)")
+    q.add_argument("sql", help="SQL text, or - for stdin")
+    q.add_argument("--csv", action="store_true")
+    q.add_argument("--max-rows", type=int, default=50)
+    q.add_argument("--warehouse")
+    q.set_defaults(func=cmd_query)
+
+    recordings.add_run_parsers(sub)  # status | reprocess | predict
+    worker.add_worker_parser(sub)
+    export.add_export_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # The embedded instance of scripts/start.sh, unless another is configured.
+    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / ".dagster_home"))
+    args = build_parser().parse_args(argv)
+    settings.ensure_dagster_home()
+    try:
+        args.func(args)
+    except DLCPlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
