@@ -553,9 +553,12 @@ def run_engine(
         batch_size=timing["batch_size"], seconds=seconds, model_load_s=load_s,
         frames_per_s=frames_per_s,
         dlc_version=deeplabcut.__version__, inference_engine="platform",
-        extra={"runtime": network.runtime, "runtime_choice": getattr(network, "choice", None),
+        extra={"runtime": network.runtime,
+               **({"runtime_choice": network.choice} if getattr(network, "choice", None)
+                  else {}),
                "cropping": report, "full_frame_share": share,
-               "parity_gate": report.get("parity_gate"),
+               **({"parity_gate": report["parity_gate"]} if report.get("parity_gate")
+                  else {}),
                "summary": run_summary(network.runtime, timing["precision"], report,
                                       frames_per_s, timing.get("precision_check")),
                "network_s": round(timing["network_s"], 3),
