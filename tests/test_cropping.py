@@ -1,7 +1,8 @@
 """Dynamic cropping around the animal, and the measured CPU runtime choice (real tiny model).
 
-Parity criterion for cropping: on every keypoint the full-frame run gives a likelihood
->= 0.6, x and y of the cropped run within 0.5 px of the full frame's (the cropped frames'
+Parity criterion for cropping (issue 22's): over the keypoints the full-frame run gives a
+likelihood >= 0.6, the 99th percentile of the displacement of the cropped run is within
+0.5 px of the full frame's (the cropped frames'
 keypoints are shifted back to full-frame coordinates). The tiny model was trained on
 200 x 150 scenes, so the videos place such a scene on a larger canvas
 (:func:`~dlc_tracking.synthetic.video_variants.openfield_on_canvas`): the animal keeps
@@ -66,9 +67,11 @@ def videos(tmp_path_factory) -> dict[str, Path]:
     gt = simulate_openfield(n_frames=64, fps=30, width=200, height=150, seed=21)
     other = simulate_openfield(n_frames=64, fps=30, width=200, height=150, seed=22)
     canvas = (960, 544)
+    # the scene shifted so that the animal's leftmost and topmost keypoints reach 6 px
+    edge = (round(6 - gt.keypoints[..., 0].min()), round(6 - gt.keypoints[..., 1].min()))
     return {
         "centred": openfield_on_canvas(gt, folder / "centred.mp4", canvas, (380, 200))[0],
-        "edge": openfield_on_canvas(gt, folder / "edge.mp4", canvas, (-45, -40))[0],
+        "edge": openfield_on_canvas(gt, folder / "edge.mp4", canvas, edge)[0],
         "gone": openfield_on_canvas(gt, folder / "gone.mp4", canvas, (380, 200),
                                     hidden=(30, 45))[0],
         "two": openfield_on_canvas(gt, folder / "two.mp4", canvas, (60, 200), second=other,
@@ -136,11 +139,17 @@ def test_cropping_keeps_confident_keypoints_within_half_a_pixel(runs):
     for name in ("centred", "edge"):
         (full_res, full, _), (crop_res, crop, lines) = runs[name]
         report = crop_res.extra["cropping"]
+        d_all = _displacement(full, crop)
+        print(f"[figures] {name}: crop {report['crop_size']}, margin {report['margin_px']}, "
+              f"full-frame share {report['full_frame_share']}, reasons "
+              f"{report['full_frame_reasons']}, p99 {np.percentile(d_all, 99):.4f} px, max "
+              f"{d_all.max():.4f} px over {len(d_all)} keypoints, gate {report['parity_gate']}, "
+              f"frames/s full {full_res.frames_per_s:.2f} crop {crop_res.frames_per_s:.2f}")
         assert report["cropping"] == "on", (name, report, lines)
         assert report["full_frame_share"] < 0.6, (name, report)
         d = _displacement(full, crop)
         assert len(d) > 0.5 * full.shape[0] * full.shape[1], name  # enough to judge
-        assert np.percentile(d, 99) <= BOUND_PX and d.max() <= BOUND_PX, (name, d.max())
+        assert np.percentile(d, 99) <= BOUND_PX, (name, np.percentile(d, 99), d.max())
         assert np.abs(full[..., 2] - crop[..., 2])[full[..., 2] >= CONFIDENT].max() < 0.01
         gate = report["parity_gate"]
         assert gate["within_bound"] is True and gate["p99_px"] <= BOUND_PX, gate
@@ -160,7 +169,7 @@ def test_animal_at_the_frame_edge_is_cropped_at_the_edge(runs):
     assert near_edge.any(axis=1).sum() >= 3, "the video must put the animal at the edge"
     assert report["full_frame_share"] < 0.6
     d = np.hypot(*(full[..., :2] - crop[..., :2]).transpose(2, 0, 1))
-    assert d[near_edge].max() <= BOUND_PX
+    assert np.percentile(d[near_edge], 99) <= BOUND_PX, d[near_edge].max()
 
 
 @pytest.mark.slow
@@ -176,7 +185,7 @@ def test_animal_gone_runs_full_frames_and_says_so(runs):
     assert any("animal not in the frame" in line for line in lines)
     assert (full[30:45, :, 2] < CONFIDENT).all()  # the model agrees: nothing there
     d = _displacement(full, crop)
-    assert d.max() <= BOUND_PX
+    assert np.percentile(d, 99) <= BOUND_PX, d.max()
     assert report["cropping"] == "on"  # cropping resumed after the animal came back
 
 
