@@ -89,8 +89,12 @@ class BenchModel:
         return d
 
 
-def speed_model_dir(cache_dir: Path | None = None) -> Path:
-    """``<cache>/models/bench-speed-<hash>`` (may not exist yet).
+DEFAULT_NET = "cspnext_s"  # the tiny model's network
+
+
+def speed_model_dir(cache_dir: Path | None = None, net_type: str = DEFAULT_NET) -> Path:
+    """``<cache>/models/bench-speed-<hash>`` (``bench-speed-<net>-<hash>`` for another
+    network than the tiny model's; may not exist yet).
 
     The hash covers this module's source and what the tiny model's hash covers
     (``dlc_tracking.synthetic.tiny_model`` and ``synthetic`` sources, the spec, the DLC version).
@@ -100,25 +104,30 @@ def speed_model_dir(cache_dir: Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     h = hashlib.sha256(Path(__file__).read_bytes())
     h.update(content_hash("pytorch").encode())
-    return root / "models" / f"{SPEED_PREFIX}-{h.hexdigest()[:12]}"
+    name = SPEED_PREFIX if net_type == DEFAULT_NET else f"{SPEED_PREFIX}-{net_type}"
+    return root / "models" / f"{name}-{h.hexdigest()[:12]}"
 
 
-def cached_speed_config(cache_dir: Path | None = None) -> Path | None:
+def cached_speed_config(cache_dir: Path | None = None, net_type: str = DEFAULT_NET
+                        ) -> Path | None:
     """config.yaml of a complete cached speed model, or None."""
     from dlc_tracking.synthetic.tiny_model import project_name
 
-    folder = speed_model_dir(cache_dir)
+    folder = speed_model_dir(cache_dir, net_type)
     config = folder / project_name("pytorch") / "config.yaml"
     return config if (folder / METADATA_NAME).is_file() and config.is_file() else None
 
 
-def bench_model(say=print) -> BenchModel:
+def bench_model(say=print, net_type: str | None = None) -> BenchModel:
     """The model to benchmark: ``$BENCH_TINY_CONFIG``, the cached tiny model, or a speed model.
 
     Parameters
     ----------
     say : callable
         Receives progress lines.
+    net_type : str, optional
+        A DLC network (``resnet_50``, ``hrnet_w32``, ``cspnext_m``, ...): always its speed
+        model (untrained weights of the real architecture), cached per network.
 
     Returns
     -------
@@ -127,6 +136,13 @@ def bench_model(say=print) -> BenchModel:
     from dlc_tracking.synthetic.tiny_model import cached_config_path, read_metadata
 
     start = time.perf_counter()
+    if net_type is not None and net_type != DEFAULT_NET:
+        cached = cached_speed_config(net_type=net_type)
+        config = cached or build_speed_model(say=say, net_type=net_type)
+        info = json.loads((config.parent.parent / METADATA_NAME).read_text())
+        return BenchModel(config, KIND_SPEED, time.perf_counter() - start,
+                          built_now=cached is None, build_s=info.get("build_seconds"),
+                          info=info)
     override = os.environ.get(CONFIG_ENV)
     if override:
         return BenchModel(Path(override), KIND_GIVEN, time.perf_counter() - start)
@@ -142,8 +158,8 @@ def bench_model(say=print) -> BenchModel:
 
 
 def build_speed_model(cache_dir: Path | None = None, force: bool = False,
-                      say=print) -> Path:
-    """Build (or find) the speed model; return its config.yaml.
+                      say=print, net_type: str = DEFAULT_NET) -> Path:
+    """Build (or find) the speed model of ``net_type``; return its config.yaml.
 
     Built in a temporary folder renamed into place at the end, under a file lock.
     """
@@ -151,20 +167,20 @@ def build_speed_model(cache_dir: Path | None = None, force: bool = False,
 
     from dlc_tracking.synthetic.tiny_model import _relocate_project, project_name
 
-    final = speed_model_dir(cache_dir)
+    final = speed_model_dir(cache_dir, net_type)
     final.parent.mkdir(parents=True, exist_ok=True)
     name = project_name("pytorch")
     with FileLock(str(final.parent / f"{final.name}.lock")):
-        if not force and cached_speed_config(cache_dir) is not None:
+        if not force and cached_speed_config(cache_dir, net_type) is not None:
             return final / name / "config.yaml"
         for stale in final.parent.glob(f".{final.name}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         tmp.mkdir()
         try:
-            say(f"[bench] no cached tiny model: building the speed model in {tmp}")
+            say(f"[bench] building the {net_type} speed model in {tmp}")
             t0, cpu0 = time.monotonic(), _children_cpu_s()
-            info = _run_worker(tmp)
+            info = _run_worker(tmp, net_type)
             info["build_seconds"] = round(time.monotonic() - t0, 1)
             info["build_cpu_seconds"] = round(_children_cpu_s() - cpu0, 1)
             info["hash"] = final.name.rsplit("-", 1)[1]
@@ -191,14 +207,15 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_worker(workdir: Path) -> dict:
+def _run_worker(workdir: Path, net_type: str = DEFAULT_NET) -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]]
                                                        if env.get("PYTHONPATH") else []))
     log = workdir / "build.log"
     with log.open("w") as fh:
-        proc = subprocess.run([sys.executable, "-m", "bench.model", "--worker", str(workdir)],
+        proc = subprocess.run([sys.executable, "-m", "bench.model", "--worker", str(workdir),
+                               "--net-type", net_type],
                               cwd=str(workdir), stdout=fh, stderr=subprocess.STDOUT, env=env,
                               check=False)
     result = workdir / "result.json"
@@ -219,8 +236,10 @@ def _project_name() -> str:
     return project_name("pytorch")
 
 
-def _worker(workdir: Path) -> int:
-    """Child process: the tiny model's project with an untrained snapshot."""
+def _worker(workdir: Path, net_type: str = DEFAULT_NET) -> int:
+    """Child process: the tiny model's project with an untrained ``net_type`` snapshot."""
+    from dataclasses import replace
+
     import deeplabcut
     import torch
     from deeplabcut.core.engine import Engine
@@ -231,7 +250,7 @@ def _worker(workdir: Path) -> int:
     def say(msg: str) -> None:
         print(msg, flush=True)
 
-    spec = SPECS["pytorch"]
+    spec = replace(SPECS["pytorch"], net_type=net_type)
     project, _gt, _frames = _prepare_project(workdir, spec, say)
     config = project / "config.yaml"
     deeplabcut.create_training_dataset(str(config), num_shuffles=1, net_type=spec.net_type,
@@ -267,11 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.model", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
+    parser.add_argument("--net-type", default=DEFAULT_NET,
+                        help="DLC network: cspnext_s (default), resnet_50, hrnet_w32, ...")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        return _worker(args.worker)
-    print(build_speed_model(force=args.force, say=lambda m: print(m, file=sys.stderr)))
+        return _worker(args.worker, args.net_type)
+    print(build_speed_model(force=args.force, say=lambda m: print(m, file=sys.stderr),
+                            net_type=args.net_type))
     return 0
 
 

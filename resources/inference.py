@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlc_assets.worker_info import worker_description
+from dlc_assets.execution.worker_info import worker_description
 from dlc_tracking.errors import ModelNotAvailableError
 from dlc_tracking.inference.choice import ENGINE_CHOICES, infer_video
 from dlc_tracking.inference.dlc_runner import InferenceResult
@@ -39,6 +39,12 @@ class DLCInference(dg.ConfigurableResource):
         description="fp32 (default, DLC's keypoints) | bf16: opt-in, kept for a recording only "
                     "if its first frames agree with fp32 within 0.5 px (99.9th percentile); "
                     "platform engine only (docs/inference.md)")
+    cropping: str | None = Field(
+        default=None,
+        description="on | off: dynamic cropping around the animal (platform engine, fp32; "
+                    "keypoints within 0.5 px of the full frame's, checked per recording); "
+                    "unset: $DLC_PLATFORM_CROPPING, else off. A model's registry "
+                    "inference: {cropping: ...} wins (docs/inference.md)")
     work_dir: str = Field(
         default=".dagster_home/inference",
         description="Where per-recording x model output folders and staged model copies live",
@@ -71,6 +77,9 @@ class DLCInference(dg.ConfigurableResource):
             if log is not None:
                 log.info(f"{recording_id}: {message}")
 
+        from dlc_tracking.inference.cropping import settings_from_registry
+
+        model_cropping, crop_settings = settings_from_registry(model.inference)
         d = model.derived
         return infer_video(
             engine_choice=self.engine, model_override=model.inference_engine,
@@ -82,4 +91,6 @@ class DLCInference(dg.ConfigurableResource):
             staging_root=Path(self.work_dir).absolute() / "staging", device=self.device,
             batch_size=self.batch_size, progress=report, precision=self.precision,
             progress_interval_s=self.progress_interval_s, video_info=video_info, log=say,
+            cropping=model_cropping or self.cropping, crop_settings=crop_settings,
+            runtime=model.inference.get("runtime"),
         )

@@ -225,6 +225,7 @@ def test_cuda_out_of_memory_halves_the_batch_once_then_fails(registry, tmp_path,
 
     model = registry.model("tiny_openfield")
     video = _video(tmp_path, "oom", 10, 160, 120, seed=8)
+    monkeypatch.setenv("DLC_PLATFORM_RUNTIME", "onnxruntime")  # no runtime table: ORT runs
     monkeypatch.setattr(engine.OnnxNetwork, "__call__", limited(4))
     sink = LogSink()
     result = _resource(tmp_path, "platform", "w").analyze(model, video, "r", log=sink)

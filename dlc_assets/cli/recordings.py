@@ -3,6 +3,7 @@ do with their sessions (docs/sessions.md, docs/inference.md)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -218,14 +219,17 @@ def cmd_predict(args) -> None:
     from dlc_tracking.registry.registry_file import load_registry
 
     model = load_registry(registry_path(args)).model(args.model)
+    cropping = None if args.crop is None else ("on" if args.crop else "off")
     for video in args.videos:
+        report: dict = {}
         out = predict_into_session(model, Path(video), device=args.device,
                                    batch_size=args.batch_size, start_timestamp=args.start_time,
                                    work_dir=Path(args.work_dir or settings.work_dir()),
                                    engine=args.engine, precision=args.precision,
                                    tifs=[Path(t) for t in args.tif] if args.tif else None,
-                                   tif_timezone=args.tif_timezone)
-        print(f"{video}: wrote {out}")
+                                   tif_timezone=args.tif_timezone, cropping=cropping,
+                                   report=report)
+        print(f"{video}: wrote {out} ({report.get('summary', '')})")
 
 
 def add_arena_parser(sub) -> None:
@@ -282,6 +286,10 @@ def add_run_parsers(sub) -> None:
     pr.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="fp32 (default); bf16: faster, kept per video only if its first "
                          "frames agree with fp32 within 0.5 px (docs/inference.md)")
+    pr.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
+                    help="dynamic cropping around the animal (platform engine, fp32): "
+                         "--crop on, --no-crop off; default: the model's registry inference: "
+                         "cropping, else $DLC_PLATFORM_CROPPING, else off (docs/inference.md)")
     pr.add_argument("--start-time", help="ISO 8601 start (default: from session.yaml)")
     pr.add_argument("--tif", nargs="+", metavar="TIF",
                     help="the session's ScanImage tifs, in acquisition order: their "

@@ -8,6 +8,9 @@
 
 A registered model may override the configured engine (registry key
 ``inference_engine:``); ``None`` means the configured default.
+
+Within the platform engine on the CPU, the runtime is chosen by a measured table
+(:mod:`~dlc_tracking.inference.runtime_choice`).
 """
 
 from __future__ import annotations
@@ -51,12 +54,17 @@ def infer_video(
     staging_root: Path, device: str = "auto", batch_size: int | None = None,
     progress: ProgressCallback | None = None, progress_interval_s: float = 5.0,
     video_info: VideoInfo | None = None, log: Callable[[str], None] | None = None,
-    precision: str = "fp32",
+    precision: str = "fp32", cropping: str | bool | None = None, crop_settings=None,
+    runtime: str | None = None,
 ) -> InferenceResult:
     """Infer one video with the chosen engine; DLC's outputs in ``output_dir`` either way.
 
     ``batch_size`` None: the device's default for the platform engine, 8 for DLC's.
     ``precision`` ``bf16``: the platform engine's opt-in (DLC's path always runs fp32).
+    ``cropping``/``crop_settings``: the platform engine's dynamic cropping
+    (:mod:`~dlc_tracking.inference.cropping`; None = ``$DLC_PLATFORM_CROPPING``, else off);
+    DLC's path always runs full frames. ``runtime``: the CPU runtime setting
+    (:func:`~dlc_tracking.inference.runtime_choice.chosen_runtime`).
     """
     from dlc_tracking.inference.precision import check_precision
 
@@ -73,7 +81,9 @@ def infer_video(
         from dlc_tracking.inference.engine import EngineNotApplicable, run_engine
 
         try:
-            return run_engine(batch_size=batch_size, log=say, precision=precision, **common)
+            return run_engine(batch_size=batch_size, log=say, precision=precision,
+                              cropping=cropping, crop_settings=crop_settings,
+                              runtime=runtime, **common)
         except EngineNotApplicable as exc:
             fallback = str(exc)
             say(f"{fallback}; running DeepLabCut's analyze_videos instead")

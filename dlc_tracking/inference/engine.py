@@ -39,6 +39,14 @@ import numpy as np
 
 from dlc_tracking.errors import InferenceError
 from dlc_tracking.inference.allocator import keep_freed_memory
+from dlc_tracking.inference.cropping import (
+    CroppingError,
+    CropSettings,
+    DynamicCropper,
+    cached_receptive_field,
+    check_cropping,
+    check_margin,
+)
 from dlc_tracking.inference.decoding import Crop, FrameBatches, dlc_crop
 from dlc_tracking.inference.dlc_runner import (
     InferenceResult,
@@ -48,11 +56,21 @@ from dlc_tracking.inference.dlc_runner import (
     stage_project,
 )
 from dlc_tracking.inference.postprocess import HeatmapDecoding, decoding_from_config, heatmap_poses
+from dlc_tracking.inference.runtimes import (  # noqa: F401 (pinned_allocator: public here)
+    OnnxNetwork,
+    OpenVinoNetwork,
+    TorchNetwork,
+    pinned_allocator,
+)
 from dlc_tracking.io.video import VideoInfo, probe_video
 
 DEFAULT_CPU_BATCH = 8  # CPU s/frame vs batch measured flat from 4 to 8 (BENCHMARKS.md)
 DEFAULT_CUDA_BATCH = 32
 QUEUE_BATCHES = 3
+CROPPING_ENV = "DLC_PLATFORM_CROPPING"
+DEFAULT_CROPPING = "off"
+"""Cropping is an opt-in: its keypoints are within 0.5 px (p99) of the full frame's, not
+DLC's exact numbers (measured: docs/inference.md, BENCHMARKS.md)."""
 # inference transforms the engine reproduces; any other one set in the config -> DLC's path
 _COVERED_TRANSFORMS = {"normalize_images"}
 _IGNORED_TRANSFORM_KEYS = {"top_down_crop", "collate"}  # top-down / training-only keys
@@ -79,6 +97,8 @@ class LoadedModel:
     crop_box: tuple[int, int, int, int] | None = None
     networks: dict = field(default_factory=dict)
     """The last runtimes built for it: (device, height, width, batch, precision) -> them."""
+    runtime_setting: str | None = None
+    """The CPU runtime asked for (None: ``$DLC_PLATFORM_RUNTIME`` or ``auto``)."""
 
 
 _LAST_MODEL: dict = {}
@@ -181,101 +201,6 @@ def load_model(staged_config: Path, shuffle: int, trainingsetindex: int) -> Load
 # ----------------------------------------------------------------------------------------
 
 
-class OnnxNetwork:
-    """The exported graph in ONNX Runtime (CPU, fp32)."""
-
-    runtime = "onnxruntime"
-
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # threads sleep instead of spinning between ops: measured 10-25 % less CPU per
-        # frame on this shared 2-core machine, and the decoder thread gets its turn
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(frames)})
-
-
-class OpenVinoNetwork:
-    """The exported graph in OpenVINO at bfloat16 (CPU; the ``bf16`` opt-in).
-
-    Compiled for a fixed batch (static shapes); a last, shorter batch is padded with
-    black frames whose outputs are dropped. ``precision`` is what OpenVINO actually runs:
-    ``fp32`` on a CPU without bf16 instructions.
-    """
-
-    runtime = "openvino"
-
-    def __init__(self, path: Path, batch: int, height: int, width: int,
-                 threads: int | None = None):
-        import openvino as ov
-
-        core = ov.Core()
-        model = core.read_model(str(path))
-        model.reshape({model.inputs[0].get_any_name(): [batch, height, width, 3]})
-        self.compiled = core.compile_model(model, "CPU", {
-            "INFERENCE_PRECISION_HINT": "bf16",
-            "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1})
-        used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
-        self.precision = "bf16" if "bf" in used.lower() else "fp32"
-        self.request = self.compiled.create_infer_request()
-        self.batch = batch
-        self.outputs = list(self.compiled.outputs)
-
-    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
-        n = len(frames)
-        if n < self.batch:
-            pad = np.zeros((self.batch - n, *frames.shape[1:]), frames.dtype)
-            frames = np.concatenate([frames, pad])
-        result = self.request.infer([np.ascontiguousarray(frames)])
-        return [np.array(result[o][:n]) for o in self.outputs]
-
-
-class TorchNetwork:
-    """DLC's PyTorch module on a CUDA device (or the CPU), frames normalised on the device.
-
-    ``autocast`` (``torch.bfloat16``): the ``bf16`` opt-in, PyTorch's autocast.
-    """
-
-    runtime = "torch"
-
-    def __init__(self, network, device: str, autocast=None):
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device)
-        self.on_cuda = self.device.type == "cuda"
-        self.autocast = autocast
-        self.precision = "bf16" if autocast is not None else "fp32"
-        if self.on_cuda:
-            torch.backends.cudnn.benchmark = True
-        self.network = network.to(self.device).eval()
-        if self.on_cuda:
-            self.network = self.network.to(memory_format=torch.channels_last)
-
-    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
-        torch = self.torch
-        with torch.inference_mode(), torch.autocast(
-                self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            x = torch.from_numpy(frames).to(self.device, non_blocking=self.on_cuda)
-            outputs = self.network(x)
-            return [o.float().cpu().numpy() for o in outputs]
-
-
-def pinned_allocator(shape: tuple[int, ...]) -> np.ndarray:
-    """A page-locked host buffer (fast, asynchronous host-to-GPU copies)."""
-    import torch
-
-    return torch.empty(shape, dtype=torch.uint8, pin_memory=True).numpy()
-
-
 def build_network(loaded: LoadedModel, device: str, height: int, width: int,
                   log: Callable[[str], None], batch: int = DEFAULT_CPU_BATCH,
                   precision: str = "fp32"):
@@ -324,6 +249,10 @@ def build_network(loaded: LoadedModel, device: str, height: int, width: int,
             raise EngineNotApplicable(
                 f"the exported graph differs from DLC's network by {diff:.2e} on a test frame")
         log(f"exported graph checked against DLC's network: max difference {diff:.1e}")
+    from dlc_tracking.inference.runtime_choice import chosen_runtime
+
+    onnx_net = chosen_runtime(path, key, batch, height, width, onnx_net, log=log,
+                              setting=loaded.runtime_setting, torch_module=network)
     reduced = None
     if precision == "bf16":
         reduced = OpenVinoNetwork(path, batch, height, width)
@@ -396,6 +325,121 @@ def poses_of(maps: list[np.ndarray], loaded: LoadedModel) -> np.ndarray:
     return heatmap_poses(by_key[("bodypart", "heatmap")], locref, decoding)
 
 
+def _networks(loaded: LoadedModel, device: str, height: int, width: int, batch: int,
+              precision: str, say: Callable[[str], None]):
+    """The runtimes for one input size, built once per model (a few sizes kept: the full
+    frame and the crop)."""
+    key = (device, height, width, batch, precision, loaded.runtime_setting)
+    if key not in loaded.networks:
+        if len(loaded.networks) >= 3 or any(k[0] != device for k in loaded.networks):
+            loaded.networks.clear()  # bounded: runtimes (and GPU memory) per model
+        loaded.networks[key] = build_network(loaded, device, height, width, say,
+                                             batch=batch, precision=precision)
+    return loaded.networks[key]
+
+
+def receptive_field(loaded: LoadedModel, height: int, width: int) -> dict:
+    """The model's measured receptive field (:func:`~dlc_tracking.inference.cropping.
+    receptive_field_px`), cached per snapshot and configuration."""
+    import copy
+
+    from dlc_tracking.inference.context import (
+        crop_module_with_grey_context,
+        has_global_context,
+    )
+    from dlc_tracking.inference.export import FramesToMaps, export_key, swap_sync_batchnorm
+
+    key = export_key(loaded.snapshot_digest, _plain(loaded.model_cfg.get("model")), 0, 0, True)
+    if has_global_context(loaded.model):  # as the crop runs it: global pooling fixed
+        size = max(128, (min(512, height, width) // 32) * 32)
+        network = crop_module_with_grey_context(loaded, size, size)
+        return cached_receptive_field(network, key + "-ctx", height, width)
+    model = swap_sync_batchnorm(copy.deepcopy(loaded.model)).eval()
+    keys = [("bodypart", "heatmap")]
+    network = FramesToMaps(model, normalize=True, output_keys=keys).eval()
+    return cached_receptive_field(network, key, height, width)
+
+
+def _cropper(loaded: LoadedModel, device: str, width: int, height: int, batch: int,
+             settings: CropSettings, say: Callable[[str], None]) -> DynamicCropper:
+    """A :class:`DynamicCropper` on this model's networks (the crop's built when needed)."""
+    from dlc_tracking.inference.context import (
+        crop_context_graph,
+        full_context_graph,
+        has_global_context,
+    )
+
+    rf = receptive_field(loaded, height, width)
+    margin = check_margin(settings, rf["effective_px"])
+    _networks(loaded, device, height, width, batch, "fp32", say)  # sets output_keys
+    decoding = loaded.decodings["bodypart"]
+    state = BatchState(batch_size=batch, device=device)
+    n_kpts = len(loaded.project_cfg["bodyparts"])
+
+    context = None
+    if has_global_context(loaded.model):
+        if device.startswith("cuda"):
+            raise CroppingError(
+                "cropping a model with global channel attention (CSPNeXt) runs on the CPU "
+                "only for now; turn cropping off on CUDA")
+        # the crops run with the last full frame's global averages (context.py)
+        context = {"full": full_context_graph(loaded, height, width, say), "last": None}
+    n_maps = len(loaded.output_keys)
+
+    def full(frames: np.ndarray):
+        if context is not None:
+            outs = run_network(context["full"], frames, state, say)
+            maps = outs[:n_maps]
+            context["last"] = [c[-1:] for c in outs[n_maps:]]
+        else:
+            network, _ = _networks(loaded, device, height, width, batch, "fp32", say)
+            maps = run_network(network, frames, state, say)
+        by_key = dict(zip(loaded.output_keys, maps, strict=True))
+        return poses_of(maps, loaded), by_key[("bodypart", "heatmap")]
+
+    def make_crop_run(w: int, h: int):
+        if context is not None:
+            crop_net = crop_context_graph(loaded, w, h, say)
+
+            def crop_run(crops: np.ndarray) -> np.ndarray:
+                ctx = [np.repeat(c, len(crops), axis=0) for c in context["last"]]
+                return poses_of(crop_net(crops, ctx), loaded)
+            return crop_run
+
+        def crop_run(crops: np.ndarray) -> np.ndarray:
+            network, _ = _networks(loaded, device, h, w, batch, "fp32", say)
+            return poses_of(run_network(network, crops, state, say), loaded)
+        _networks(loaded, device, h, w, batch, "fp32", say)  # build (export) now
+        return crop_run
+
+    say(f"cropping on: margin {margin} px (receptive field {rf['effective_px']:.0f} px "
+        f"effective, {rf['theoretical_px']:.0f} px theoretical), threshold "
+        f"{settings.threshold}, full frame every {settings.refresh_every} frames")
+    return DynamicCropper(width, height, n_kpts, settings, margin, decoding.stride,
+                          decoding.apply_sigmoid, full, make_crop_run, log=say,
+                          receptive_field=rf)
+
+
+def run_summary(runtime: str, precision: str, cropping: dict, frames_per_s: float,
+                precision_check: dict | None = None) -> str:
+    """One line saying what ran, for users (``predict``'s last line, the run log)."""
+    parts = [f"{runtime} {precision}"]
+    if precision_check is not None:
+        parts[0] += f" (bf16 check p99.9 {precision_check.get('p999_px')} px)"
+    if cropping.get("cropping") == "on" or cropping.get("crop_size"):
+        gate = cropping.get("parity_gate") or {}
+        share = cropping.get("full_frame_share")
+        text = (f"cropping {cropping['cropping']} ({100 * (share or 0):.0f} % full frames, "
+                f"parity gate p99 {gate.get('p99_px')} px on {gate.get('points')} keypoints")
+        if cropping.get("off_reason"):
+            text += f"; stopped: {cropping['off_reason']}"
+        parts.append(text + ")")
+    else:
+        parts.append(f"cropping off ({cropping.get('off_reason') or 'not enabled'})")
+    parts.append(f"{frames_per_s:.1f} frames/s")
+    return ", ".join(parts)
+
+
 # ----------------------------------------------------------------------------------------
 # The entry point
 # ----------------------------------------------------------------------------------------
@@ -407,7 +451,8 @@ def run_engine(
     output_dir: Path, staging_root: Path, device: str = "auto", batch_size: int | None = None,
     progress: ProgressCallback | None = None, progress_interval_s: float = 5.0,
     video_info: VideoInfo | None = None, log: Callable[[str], None] | None = None,
-    precision: str = "fp32",
+    precision: str = "fp32", cropping: str | bool | None = None,
+    crop_settings: CropSettings | None = None, runtime: str | None = None,
 ) -> InferenceResult:
     """Infer one video with one registered PyTorch model; write DLC's output files.
 
@@ -415,6 +460,13 @@ def run_engine(
     (``engine`` is always ``"pytorch"``). ``batch_size`` None picks the device's default
     (:data:`DEFAULT_CPU_BATCH`, :data:`DEFAULT_CUDA_BATCH`). ``precision="bf16"``: the
     reduced-precision opt-in, held to its bound (:mod:`~dlc_tracking.inference.precision`).
+    ``cropping`` ``"on"``/``"off"`` (None: ``$DLC_PLATFORM_CROPPING``, else
+    :data:`DEFAULT_CROPPING`): dynamic cropping around the animal with ``crop_settings``
+    (:mod:`~dlc_tracking.inference.cropping`; fp32 only). ``extra`` of the result says what
+    ran: ``runtime``, ``precision``, ``cropping`` (the cropper's report), ``full_frame_share``,
+    ``parity_gate``, ``summary`` (one line for users). ``runtime`` (CPU): ``auto`` (the
+    measured table, :func:`~dlc_tracking.inference.choice.chosen_runtime`),
+    ``onnxruntime`` or ``openvino``; None = ``$DLC_PLATFORM_RUNTIME``, else ``auto``.
 
     Raises
     ------
@@ -430,6 +482,11 @@ def run_engine(
 
     say = log or (lambda _msg: None)
     precision = check_precision(precision)
+    cropping = check_cropping(cropping if cropping is not None
+                              else os.environ.get(CROPPING_ENV, DEFAULT_CROPPING))
+    if cropping == "on" and precision != "fp32":
+        say(f"cropping runs with fp32 only: off with precision {precision}")
+        cropping = "off"
     info = video_info or probe_video(video)
     resolve_device(device)
     keep_freed_memory()
@@ -461,15 +518,19 @@ def run_engine(
         batch = batch_size or (DEFAULT_CUDA_BATCH if on_cuda else DEFAULT_CPU_BATCH)
         width = (crop.x2 - crop.x1) if crop else info.width_px
         height = (crop.y2 - crop.y1) if crop else info.height_px
-        runtime_key = (resolved, height, width, batch, precision)
-        if runtime_key not in loaded.networks:
-            loaded.networks.clear()  # one set of runtimes (and of GPU memory) per model
-            loaded.networks[runtime_key] = build_network(loaded, resolved, height, width, say,
-                                                         batch=batch, precision=precision)
-        network, reduced = loaded.networks[runtime_key]
+        from dlc_tracking.inference.runtime_choice import RUNTIME_ENV, check_runtime
+
+        # resolved here: the built runtimes are kept per setting (_networks' key)
+        loaded.runtime_setting = check_runtime(runtime or os.environ.get(RUNTIME_ENV))
+        network, reduced = _networks(loaded, resolved, height, width, batch, precision, say)
+        cropper = None
+        if cropping == "on":
+            cropper = _cropper(loaded, resolved, width, height, batch,
+                               crop_settings or CropSettings(), say)
         load_s = time.monotonic() - start
         poses, timing = _infer(network, loaded, video, info, batch, crop, resolved,
-                               progress, progress_interval_s, say, reduced=reduced)
+                               progress, progress_interval_s, say, reduced=reduced,
+                               cropper=cropper)
     seconds = time.monotonic() - start
     stop = time.time()
     files = _write_outputs(loaded, poses, video, output_dir, batch, crop,
@@ -477,17 +538,30 @@ def run_engine(
                            engine_info={"runtime": network.runtime, "device": resolved,
                                         "batch_size": timing["batch_size"],
                                         "precision": timing["precision"],
+                                        "cropping": cropper.report() if cropper else None,
                                         "precision_check": timing.get("precision_check")})
     infer_s = timing["infer_s"]
+    frames_per_s = len(poses) / infer_s if infer_s > 0 else float("nan")
+    report = cropper.report() if cropper is not None else {"cropping": "off",
+                                                           "off_reason": "not enabled"}
+    share = report.get("full_frame_share", 1.0 if cropper is None else None)
     h5 = output_dir / f"{video.stem}{loaded.scorer}.h5"
     return InferenceResult(
         h5_path=h5, meta_path=output_dir / f"{video.stem}{loaded.scorer}_meta.pickle",
         files=files, scorer=loaded.scorer, engine="pytorch", fps=info.fps,
         n_frames=len(poses), frame_size=(info.width_px, info.height_px), device=resolved,
         batch_size=timing["batch_size"], seconds=seconds, model_load_s=load_s,
-        frames_per_s=len(poses) / infer_s if infer_s > 0 else float("nan"),
+        frames_per_s=frames_per_s,
         dlc_version=deeplabcut.__version__, inference_engine="platform",
-        extra={"runtime": network.runtime, "network_s": round(timing["network_s"], 3),
+        extra={"runtime": network.runtime,
+               **({"runtime_choice": network.choice} if getattr(network, "choice", None)
+                  else {}),
+               "cropping": report, "full_frame_share": share,
+               **({"parity_gate": report["parity_gate"]} if report.get("parity_gate")
+                  else {}),
+               "summary": run_summary(network.runtime, timing["precision"], report,
+                                      frames_per_s, timing.get("precision_check")),
+               "network_s": round(timing["network_s"], 3),
                "decode_wait_s": round(timing["wait_s"], 3),
                "postprocess_s": round(timing["post_s"], 3),
                "batch_halved": timing["halved"], "precision": timing["precision"],
@@ -518,8 +592,8 @@ def _build_model(project_config: Path, model_folder: str, iteration: int, task_d
 
 def _infer(network, loaded: LoadedModel, video: Path, info: VideoInfo, batch: int,
            crop: Crop | None, device: str, progress: ProgressCallback | None,
-           interval_s: float, say: Callable[[str], None], reduced=None
-           ) -> tuple[np.ndarray, dict]:
+           interval_s: float, say: Callable[[str], None], reduced=None,
+           cropper: DynamicCropper | None = None) -> tuple[np.ndarray, dict]:
     """Poses of every frame, and timings. With ``reduced`` (the bf16 network), the first
     :data:`~dlc_tracking.inference.precision.PROBE_FRAMES` frames run in both
     precisions and the rest in bf16 only if the check passes (``timing["precision"]``)."""
@@ -536,14 +610,18 @@ def _infer(network, loaded: LoadedModel, video: Path, info: VideoInfo, batch: in
     done = 0
     tw = time.perf_counter()
     active = network
-    for _start, frames in batches:
+    for first, frames in batches:
         t1 = time.perf_counter()
         timing["wait_s"] += t1 - tw
-        maps = run_network(active, frames, state, say)
-        if reduced is not None:
-            probe.append(poses_of(run_network(reduced, frames, state, say), loaded))
-        t2 = time.perf_counter()
-        chunks.append(poses_of(maps, loaded))
+        if cropper is not None:
+            chunks.append(cropper.run(frames, first))
+            t2 = time.perf_counter()
+        else:
+            maps = run_network(active, frames, state, say)
+            if reduced is not None:
+                probe.append(poses_of(run_network(reduced, frames, state, say), loaded))
+            t2 = time.perf_counter()
+            chunks.append(poses_of(maps, loaded))
         if reduced is not None and (done + len(frames) >= PROBE_FRAMES
                                     or done + len(frames) >= info.n_frames):
             check = compare_poses(np.concatenate(chunks), np.concatenate(probe))

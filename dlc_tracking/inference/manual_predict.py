@@ -39,7 +39,8 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
                          batch_size: int | None = None, start_timestamp: str | None = None,
                          work_dir: Path, engine: str = "platform",
                          precision: str = "fp32", tifs: list[Path] | None = None,
-                         tif_timezone: str | None = None) -> Path:
+                         tif_timezone: str | None = None, cropping: str | None = None,
+                         report: dict | None = None) -> Path:
     """Run a model on one video and write DLC's outputs into the session's ``dlc_<stem>/``.
 
     ``engine``: ``platform`` (the batched engine; models it does not cover and legacy
@@ -47,7 +48,13 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
     (``inference_engine:``) wins. ``batch_size`` None: the engine's default for the device.
     ``tifs``: the session's ScanImage tifs; their acquisition start becomes the pickle's
     "Start Timestamp" when none is declared (a declared one that differs is a warning).
+    ``cropping`` ``on``/``off`` (None: the model's registry ``inference: {cropping:}``, else
+    ``$DLC_PLATFORM_CROPPING``, else off). ``report``, when given, receives ``summary``: one
+    line saying which engine, runtime, precision and cropping ran, and the frames/s.
     """
+    from dlc_tracking.inference.cropping import settings_from_registry
+
+    model_cropping, crop_settings = settings_from_registry(model.inference)
     video = Path(video).absolute()
     info = probe_video(video)
     start_timestamp = resolve_start_timestamp(video, start_timestamp, tifs, tif_timezone)
@@ -72,7 +79,14 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
         task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
         output_dir=scratch, staging_root=Path(work_dir).absolute() / "staging", device=device,
         batch_size=batch_size, progress=update, progress_interval_s=0.5, video_info=info,
-        log=lambda message: print(message, file=sys.stderr), precision=precision)
+        log=lambda message: print(message, file=sys.stderr), precision=precision,
+        cropping=cropping if cropping is not None else model_cropping,
+        crop_settings=crop_settings, runtime=model.inference.get("runtime"))
+    if report is not None:
+        report["summary"] = result.extra.get("summary") or (
+            f"DeepLabCut analyze_videos ({result.engine}), {result.frames_per_s:.1f} frames/s"
+            + (f"; {result.extra['engine_fallback']}" if "engine_fallback" in result.extra
+               else ""))
     if bar["bar"] is not None:
         bar["bar"].close()
     if result.meta_path is not None:

@@ -64,6 +64,9 @@ class ModelEntry:
     # How this model's inference runs: "platform" (the platform's engine) or "dlc"
     # (DeepLabCut's analyze_videos); None = the inference resource's default.
     inference_engine: str | None = None
+    # Per-model platform-engine settings (registry key ``inference:``, docs/inference.md):
+    # cropping (on/off), margin_px, threshold, refresh_every, runtime; {} = the defaults.
+    inference: dict = field(default_factory=dict)
     # Celery queue of the workers that hold this model's files; None = the GPU queue.
     queue: str | None = None
     # Known only by its outputs (trained and run elsewhere): its outputs are ingested, it
@@ -551,11 +554,44 @@ def _model_entry(name: str, spec: dict, path: Path, vocabulary) -> ModelEntry:
         snapshotindex=snapshotindex, body_part_map=name_map, derived=dict(derived),
         canonical_body_parts=canonical,
         inference_engine=_choice(spec, "inference_engine", INFERENCE_ENGINES, where),
+        inference=_inference_settings(spec.get("inference"), where),
         queue=_queue_name(spec.get("queue"), where), ingest_only=ingest_only,
     )
 
 
 INFERENCE_ENGINES = ("platform", "dlc")
+INFERENCE_KEYS = {"cropping": ("on", "off"), "runtime": ("auto", "onnxruntime", "openvino",
+                                                             "torch"),
+                  "margin_px": int, "threshold": float, "refresh_every": int}
+
+
+def _inference_settings(value, where: str) -> dict:
+    """The ``inference:`` mapping of a model, checked (docs/inference.md)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RegistryError(f"{where}.inference must be a mapping of {sorted(INFERENCE_KEYS)}.")
+    unknown = sorted(set(value) - set(INFERENCE_KEYS))
+    if unknown:
+        raise RegistryError(f"{where}.inference: unknown keys {unknown}; use "
+                            f"{sorted(INFERENCE_KEYS)} (docs/inference.md).")
+    out = {}
+    for key, v in value.items():
+        kind = INFERENCE_KEYS[key]
+        if key == "cropping" and isinstance(v, bool):  # YAML reads a bare on/off as a bool
+            v = "on" if v else "off"
+        if isinstance(kind, tuple):
+            if v not in kind:
+                raise RegistryError(f"{where}.inference.{key}: {v!r} is not one of {list(kind)}.")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or (
+                kind is int and int(v) != v):
+            raise RegistryError(f"{where}.inference.{key}: {v!r} is not a number "
+                                f"({kind.__name__}).")
+        elif (key == "threshold" and not 0 < v < 1) or (key != "threshold" and v < 0) or (
+                key == "refresh_every" and v < 1):
+            raise RegistryError(f"{where}.inference.{key}: {v!r} is out of range.")
+        out[key] = kind(v) if not isinstance(kind, tuple) else v
+    return out
 
 
 def _choice(spec: dict, key: str, allowed: tuple[str, ...], where: str) -> str | None:
