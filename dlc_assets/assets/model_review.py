@@ -109,6 +109,8 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root
     images = review.extraction.images
     for reason in sorted(f"{r}: {why}" for r, why in review.skipped.items()):
         context.log.warning(f"skipped {reason}")
+    for note in review.extraction.notes:
+        context.log.warning(note)
     per = images.groupby("recording_id").size().to_dict()
     context.log.info(f"{len(images)} frame(s) written into {review.out.parent}/labeled-data: "
                      f"{per}")

@@ -21,6 +21,7 @@ from dlc_tracking.training.errors import TrainingError
 from dlc_tracking.training.train import Progress, TrainingResult, train_shuffle
 from dlc_tracking.training.versions import (
     TrainingPlan,
+    mark_plan_failed,
     plan_for_partition,
     register_version,
 )
@@ -189,8 +190,15 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     """
     registry_path = Path(registry_path).absolute()
     with version_lock(registry_path, version):
-        return _run_locked(registry_path, version, device=device, progress=progress,
-                           log=log, gpu_lock_dir=gpu_lock_dir)
+        try:
+            return _run_locked(registry_path, version, device=device, progress=progress,
+                               log=log, gpu_lock_dir=gpu_lock_dir)
+        except Exception as exc:
+            # A failed or refused run must not hold its version name: its plan says so,
+            # and the next `models train` plans that name (and shuffle) again.
+            if version not in load_registry(registry_path).models:
+                mark_plan_failed(registry_path, version, str(exc))
+            raise
 
 
 def _run_locked(registry_path: Path, version: str, *, device: str,
