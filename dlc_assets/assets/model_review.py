@@ -120,8 +120,9 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root
         "skipped": dg.MetadataValue.json(review.skipped)})
 
 
-@dg.op(description="Run NEW on a sample of OLD's recordings, write model_agreement and "
-       "report it per recording (`dlc-platform models compare`).",
+@dg.op(description="Compare OLD's and NEW's predictions of the same recordings (stored "
+       "ones wherever both exist, inference only where one is missing and can run), write "
+       "model_agreement and report it per recording (`dlc-platform models compare`).",
        tags={"dagster-celery/queue": "gpu"}, pool="gpu")
 def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig,
                            data_root: DataRoot, warehouse: WarehouseResource,

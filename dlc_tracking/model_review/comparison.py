@@ -1,9 +1,13 @@
-"""Run a new version on a sample of an old version's recordings and compare them.
+"""Compare two models' predictions of the same recordings.
 
-The new version's predictions go to ``model_predictions`` (the recording's current
-predictions stay those of the old version until a promotion), the comparison to
-``model_agreement``, and the old version's ``frame_quality`` rows of those recordings
-gain the disagreement flags, so ``models review OLD`` sees where the two differ.
+Stored predictions are used wherever both models have them (a recording's current ones,
+the ones kept in ``model_predictions``: an earlier comparison, a promotion, or another
+model's outputs found beside the current ones on disk), for ingest-only models too; a
+model runs only where its predictions are missing and it can run here. What a model
+predicted now goes to ``model_predictions`` (the recording's current predictions stay
+as they are until a promotion), the comparison to ``model_agreement``, and the current
+model's ``frame_quality`` rows of those recordings gain the disagreement flags, so
+``models review`` sees where the two differ.
 """
 
 from __future__ import annotations
