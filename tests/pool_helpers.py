@@ -31,3 +31,28 @@ def run_holder(release_file: str, started_file: str, tags: dict | None = None) -
             instance=instance, tags=tags or {}, raise_on_error=False,
             run_config={"ops": {"hold_gpu": {"config": {
                 "release_file": release_file, "started_file": started_file}}}}).success
+
+
+@dg.op
+def noop() -> None:
+    pass
+
+
+def celery_job_for(broker: str, broker_wait_s: int) -> dg.JobDefinition:
+    """A one-step job on the platform's Celery executor with this broker."""
+    from dlc_assets.execution.celery_executor import CELERY_SETTINGS, platform_celery_executor
+
+    @dg.job(name="celery_noop", executor_def=platform_celery_executor.configured({
+        "broker": broker, "backend": broker, "config_source": dict(CELERY_SETTINGS),
+        "broker_wait_s": broker_wait_s}))
+    def celery_noop() -> None:
+        noop()
+
+    return celery_noop
+
+
+def celery_job() -> dg.JobDefinition:
+    """:func:`celery_job_for` from $TEST_BROKER (a reconstructable target)."""
+    import os
+
+    return celery_job_for(os.environ["TEST_BROKER"], int(os.environ["TEST_BROKER_WAIT_S"]))

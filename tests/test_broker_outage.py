@@ -18,6 +18,9 @@ import pytest
 
 from tests.services import free_port, redis_server
 
+DOWN_BROKER = f"redis://127.0.0.1:{free_port()}/0"
+"""A broker URL where nothing listens."""
+
 
 def _app(url: str):
     from dagster._core.execution.retries import RetryMode
@@ -95,3 +98,40 @@ def test_a_dead_worker_process_on_this_machine_is_lost_at_once():
     assert _worker_gone_here(node, proc.pid)
     assert not _worker_gone_here("celery@another-machine", proc.pid)  # not judged from here
     assert not _worker_gone_here(node, None)
+
+
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_run_with_the_broker_down_fails_with_its_message_a_retry_after_waiting(
+        tmp_path, monkeypatch, retry):
+    """Through Dagster's own execution of a job on the platform's Celery executor."""
+    import dagster as dg
+
+    from tests import pool_helpers
+
+    url = DOWN_BROKER  # one URL: Dagster keeps the job it reconstructed once per process
+    monkeypatch.setenv("TEST_BROKER", url)
+    monkeypatch.setenv("TEST_BROKER_WAIT_S", "4")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    tags = {"dagster/retry_number": "1"} if retry else {}
+    started = time.monotonic()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = dg.execute_job(dg.reconstructable(pool_helpers.celery_job),
+                                instance=instance, tags=tags, raise_on_error=False)
+        elapsed = time.monotonic() - started
+        messages = [str(e.message) for e in instance.all_logs(result.run_id)
+                    if e.dagster_event is not None]
+    text = "\n".join(messages)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "RUN_FAILURE"
+               or e.is_failure]
+    assert failure
+    assert f"Celery broker {url} cannot be reached" in text + repr(
+        [e.event_specific_data for e in failure]), text
+    waiting = [m for m in messages if m.startswith("waiting for the Celery broker")]
+    if retry:
+        assert waiting and elapsed >= 4, (messages, elapsed)
+    else:
+        assert not waiting and elapsed < 60, (messages, elapsed)
+
