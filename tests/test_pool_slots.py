@@ -106,3 +106,21 @@ def test_a_waiting_command_says_what_it_waits_for_and_goes_on_when_the_holder_di
     assert slot.run_id[:8] in waits[0] and "alive" in waits[0]
     assert any(slot.run_id[:8] in m and "process is gone" in m for m in said[1:]), said
     assert 10 < waited < 45, waited                     # seconds after the kill, not minutes
+
+
+def test_the_next_command_frees_the_slot_of_a_killed_run_itself(home, tmp_path, capsys,
+                                                                  registry_path):
+    """`models train` killed with kill -9, then a `models train` again: the command frees
+    the dead run's slot first and says so (here it then stops on its own bad input)."""
+    from dlc_assets.cli.main import main
+
+    proc, _ = _holder(tmp_path, "train")
+    with dg.DagsterInstance.get() as instance:
+        (slot,) = _claimed(instance)
+        _kill(proc)
+        with pytest.raises(SystemExit):
+            main(["--registry", str(registry_path), "models", "train", "not_registered"])
+        err = capsys.readouterr().err
+        assert f"freed pool 'gpu' slot(s) of run {slot.run_id[:8]}" in err, err
+        assert "no model named 'not_registered'" in err
+        assert _claimed(instance) == []
