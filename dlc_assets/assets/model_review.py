@@ -118,6 +118,8 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root
     images = review.extraction.images
     for reason in sorted(f"{r}: {why}" for r, why in review.skipped.items()):
         context.log.warning(f"skipped {reason}")
+    for note in review.extraction.notes:
+        context.log.warning(note)
     per = images.groupby("recording_id").size().to_dict()
     context.log.info(f"{len(images)} frame(s) written into {review.out.parent}/labeled-data: "
                      f"{per}")
@@ -127,8 +129,9 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig, data_root
         "skipped": dg.MetadataValue.json(review.skipped)})
 
 
-@dg.op(description="Run NEW on a sample of OLD's recordings, write model_agreement and "
-       "report it per recording (`dlc-platform models compare`).",
+@dg.op(description="Compare OLD's and NEW's predictions of the same recordings (stored "
+       "ones wherever both exist, inference only where one is missing and can run), write "
+       "model_agreement and report it per recording (`dlc-platform models compare`).",
        tags={"dagster-celery/queue": "gpu"}, pool="gpu")
 def compare_model_versions(context: dg.OpExecutionContext, config: CompareConfig,
                            data_root: DataRoot, warehouse: WarehouseResource,

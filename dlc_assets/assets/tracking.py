@@ -105,11 +105,12 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
         registry = data_root.registry()
         model = registry.model(info.model_name)
         manual_dir = info.recording.manual_output_dir
-        extra, dlc_fps, notes = {}, None, []
+        extra, dlc_fps, notes, alternatives = {}, None, [], {}
         if preds.manual_outputs_present(manual_dir):
             manual = preds.load_manual_outputs(manual_dir, model.scorer, rid, info.video.fps)
             loaded, files, start = manual.predictions, manual.files, manual.start_timestamp
             dlc_fps, notes, source = manual.dlc_fps, manual.notes, "manual"
+            alternatives = manual.alternatives
             context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")
         else:
             from dlc_tracking.io.dlc_files import read_predictions
@@ -151,6 +152,20 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
         "video_frames": fit.video_frames, "rows_dropped": fit.dropped,
         "rows_padded": fit.padded, "dlc_fps": dlc_fps, "points_outside_frame": n_outside,
         "notes": json.dumps(notes)}]))
+    if alternatives:  # other models' outputs of this video: kept as their predictions
+        from dlc_tracking.model_review.version_predictions import keep_alternative_outputs
+
+        kept, not_kept = keep_alternative_outputs(
+            store, registry, rid, manual_dir, model.name, alternatives, info.time_s,
+            (info.video.width_px, info.video.height_px), params.frame_count_tolerance)
+        for name, kept_files in kept.items():
+            context.log.info(f"{rid}: outputs of {name} kept as an alternative "
+                             f"(model_predictions): {[f.rsplit('/', 1)[-1] for f in kept_files]}")
+        for scorer, why in not_kept.items():
+            context.log.warning(f"{rid}: outputs of scorer {scorer} not kept: {why}")
+        extra["alternative_models"] = dg.MetadataValue.json(
+            {**{name: "kept" for name in kept}, **{sc: f"not kept: {why}"
+                                                   for sc, why in not_kept.items()}})
     method = registry.methods.get(info.method_name) if info.method_name else None
     cutoff = method.likelihood_cutoff if method is not None else checks.LOW_LIKELIHOOD
     low = checks.low_likelihood_fraction(poses, cutoff)

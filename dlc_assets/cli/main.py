@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dlc_assets import settings
-from dlc_assets.cli import export, recordings, registry, review, training, worker
+from dlc_assets.cli import export, recordings, registry, review, runs, training, worker
 from dlc_tracking.errors import DLCPlatformError
 
 
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     recordings.add_run_parsers(sub)  # status | reprocess | predict
     worker.add_worker_parser(sub)
     export.add_export_parser(sub)
+    runs.add_runs_parser(sub)  # runs slots | free-slots
     return p
 
 
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         quiet_warnings()
     settings.ensure_dagster_home()
     try:
-        args.func(args)
+        with runs.before_run_command(args):  # dead runs' pool slots freed; waits said
+            args.func(args)
     except DLCPlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -69,6 +69,8 @@ def cmd_review(args) -> None:
         print(f"{rid:50s} {len(group):4d} frame(s) -> {Path(group['image'].iloc[0]).parent}")
     for rid, reason in sorted(result.skipped.items()):
         print(f"skipped {rid}: {reason}")
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"{len(written)} frame(s) written ({int(written['new'].sum())} new) into "
           f"{out.parent / 'labeled-data'}; machine labels: "
           f"{len(result.machine_files)} machinelabels-iter*.h5 file(s).")
@@ -100,7 +102,7 @@ def inference_resource(device: str | None = None):
 def cmd_compare(args) -> None:
     import dagster as dg
 
-    from dlc_tracking.model_review.comparison import compare_models, old_recordings
+    from dlc_tracking.model_review.comparison import compare_models, plan_comparison
 
     registry, store = _registry(args), _store(args)
     resource = inference_resource(args.device)
@@ -108,22 +110,25 @@ def cmd_compare(args) -> None:
     def infer(model, video, rid):
         return resource.analyze(model, video, rid).h5_path
 
-    if args.recordings:
-        total = len(set(args.recordings))
-    else:
-        n_old = len(old_recordings(store, args.old))
-        total = n_old if args.all else min(args.sample, n_old)
+    sample = None if args.all or args.recordings else args.sample
+    plan = plan_comparison(store, registry, args.old, args.new, recordings=args.recordings,
+                           sample=sample)
+    total = len(plan.table)
+    print(f"compare {args.old} -> {args.new}: {total} recording(s), {plan.both} with both "
+          "models' predictions stored (no inference for those)"
+          + (f"; {plan.unreachable} left out: the missing model cannot run here"
+             if plan.unreachable else ""))
     with _bar(total, f"compare {args.old} -> {args.new}", "recording") as bar:
         result = compare_models(store, registry, args.old, args.new, infer,
-                                recordings=args.recordings,
-                                sample=None if args.all or args.recordings else args.sample,
+                                recordings=args.recordings, sample=sample,
                                 threshold_px=args.threshold_px,
                                 progress=lambda rid: bar.update(1))
     agreement = result.agreement
     for rid, reason in sorted(result.skipped.items()):
         print(f"skipped {rid}: {reason}")
     if agreement.empty:
-        raise DLCPlatformError(f"no recording of {args.old!r} could be compared.")
+        raise DLCPlatformError(f"no recording could be compared by {args.old!r} and "
+                               f"{args.new!r}.")
     overall = agreement[agreement["body_part"] == "all"]
     cols = ["recording_id", "median_distance_px", "p95_distance_px",
             "fraction_above_threshold", "low_likelihood_change", "distance_travelled_change"]
@@ -238,15 +243,19 @@ def add_review_parsers(models) -> None:
     rv.add_argument("--warehouse")
     rv.set_defaults(func=cmd_review)
 
-    cp = models.add_parser("compare", help="run NEW on a sample of OLD's recordings and "
-                           "write model_agreement")
+    cp = models.add_parser("compare", help="compare OLD's and NEW's predictions of the same "
+                           "recordings (stored ones wherever both exist, running a model "
+                           "only where its predictions are missing) and write "
+                           "model_agreement")
     cp.add_argument("old")
     cp.add_argument("new")
     cp.add_argument("--recordings", nargs="+", metavar="RECORDING",
                     help="exactly these recordings")
     cp.add_argument("--sample", type=int, default=20,
-                    help="recordings of OLD to compare (default 20; the same ones each time)")
-    cp.add_argument("--all", action="store_true", help="every recording of OLD")
+                    help="recordings to compare (default 20; the same ones each time; "
+                    "those with both models' predictions first)")
+    cp.add_argument("--all", action="store_true",
+                    help="every recording with predictions by OLD or NEW")
     cp.add_argument("--threshold-px", type=float, default=10.0,
                     help="distance counted as a disagreement (default 10 px)")
     cp.add_argument("--device", help="auto | cpu | cuda:N (default $DLC_PLATFORM_DEVICE)")

@@ -35,13 +35,17 @@ def _run_job(job_name: str, partition: str, tags: dict | None = None,
              only: list[str] | None = None) -> bool:
     """Run a job of the code location (``only``: some of its assets) for one
     model_versions partition, in this process; print failures and failed checks."""
+    import socket
+
     import dagster as dg
 
     from dlc_assets.definitions import build_definitions
+    from dlc_assets.execution.pool_slots import HOST_TAG
 
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(PARTITIONS, partition):
         instance.add_dynamic_partitions(PARTITIONS, [partition])
+    tags = {HOST_TAG: socket.gethostname(), **(tags or {})}  # its process is checkable here
     job = build_definitions().resolve_job_def(job_name)
     selection = [dg.AssetKey(a) for a in only] if only else None
     result = job.execute_in_process(partition_key=partition, instance=instance,
@@ -104,8 +108,21 @@ def cmd_models_train(args) -> None:
     plan = plan_training(_registry(args), args.name,
                          config_path=Path(args.config) if args.config else None,
                          base=args.base, overrides=_overrides(args),
-                         description=args.description or "")
+                         description=args.description or "",
+                         body_part_map=_name_map(args.map))
     _train(args, plan)
+
+
+def _name_map(pairs: list[str] | None) -> dict[str, str]:
+    """``--map DLC_NAME=CANONICAL`` (repeated) as a dict."""
+    out = {}
+    for pair in pairs or []:
+        dlc, sep, canonical = pair.partition("=")
+        if not sep or not dlc.strip() or not canonical.strip():
+            raise DLCPlatformError(f"--map {pair!r}: write DLC_NAME=CANONICAL, e.g. "
+                                   "--map snout=nose.")
+        out[dlc.strip()] = canonical.strip()
+    return out
 
 
 def cmd_models_merge(args) -> None:
@@ -215,6 +232,10 @@ def add_training_parsers(models) -> None:
     tr.add_argument("name", nargs="?", help="registered model to retrain")
     tr.add_argument("--config", help="a DLC project's config.yaml (first training)")
     tr.add_argument("--base", help="base of the version names (<base>-iter<N>-shuffle<S>)")
+    tr.add_argument("--map", action="append", metavar="DLC_NAME=CANONICAL",
+                    help="body-part name map of the new version (repeatable; default the "
+                    "model's map, or with --config the map of the registered model named "
+                    "--base); names are checked before training")
     _training_options(tr)
     tr.set_defaults(func=cmd_models_train)
 

@@ -9,9 +9,15 @@ with three additions a lab needs when workers live on other machines:
 - the broker is checked before any step is sent: a run whose broker is down fails at
   once, naming the broker URL (password hidden), instead of waiting;
 - a task whose worker died (``kill -9``, a machine rebooted) is noticed: a started task
-  whose worker no longer answers a ping for ``lost_after_s`` fails the run, naming the
-  worker, so the instance's run retries start it again (dagster-celery alone waits for
-  that task forever);
+  whose worker process is gone (a worker on this machine: checked by its pid at once) or
+  no longer answers a ping for ``lost_after_s`` fails the run, naming the worker, so the
+  instance's run retries start it again and its pool slot is free within seconds
+  (dagster-celery alone waits for that task forever);
+- a broker (or result backend) that goes down while the run waits for its steps ends
+  the run after ``BROKER_OUTAGE_S`` with the same message as at launch (no traceback of
+  the Redis client), and a run retry waits for the broker (``DLC_PLATFORM_CELERY_BROKER_
+  WAIT_S``, saying so in the run's log every 30 s) instead of failing at once and
+  spending the next retry;
 - the run tag above routes a model's inference to the workers that hold its files;
   an untagged run (UI, backfill, reprocess) is routed from its partition key: a
   ``model_versions`` key (training, evaluation) to the ``queue:`` of that model or of the
@@ -22,14 +28,18 @@ with three additions a lab needs when workers live on other machines:
 | DLC_PLATFORM_EXECUTOR            | in_process               | in_process or celery     |
 | DLC_PLATFORM_CELERY_BROKER       | redis://127.0.0.1:6379/0 | Celery broker URL        |
 | DLC_PLATFORM_CELERY_BACKEND      | the broker URL           | Celery result backend    |
-| DLC_PLATFORM_CELERY_LOST_AFTER_S | 60                       | silence (s) before a     |
+| DLC_PLATFORM_CELERY_LOST_AFTER_S | 10                       | silence (s) before a     |
 |                                  |                          | worker counts as lost    |
+| DLC_PLATFORM_CELERY_BROKER_WAIT_S| 600                      | how long a run retry     |
+|                                  |                          | waits for the broker     |
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -52,6 +62,14 @@ ENV_EXECUTOR = "DLC_PLATFORM_EXECUTOR"
 ENV_BROKER = "DLC_PLATFORM_CELERY_BROKER"
 ENV_BACKEND = "DLC_PLATFORM_CELERY_BACKEND"
 ENV_LOST_AFTER = "DLC_PLATFORM_CELERY_LOST_AFTER_S"
+ENV_BROKER_WAIT = "DLC_PLATFORM_CELERY_BROKER_WAIT_S"
+DEFAULT_LOST_AFTER_S = 10
+DEFAULT_BROKER_WAIT_S = 600
+BROKER_OUTAGE_S = 15.0
+"""A run waiting for its steps tolerates a broker or result backend this long down (a
+restart) before it fails with the broker message."""
+RETRY_TAGS = ("dagster/retry_number", "dagster/parent_run_id")
+"""Run tags of a run retry (the daemon's run retries set them)."""
 
 CELERY_SETTINGS = {
     # The default queue of steps without a queue tag: everything but inference.
@@ -96,6 +114,29 @@ def safe_url(url: str) -> str:
     return maybe_sanitize_url(url)
 
 
+def broker_message(url: str, exc: BaseException, when: str = "") -> str:
+    """The one message of a broker that cannot be reached (at launch or during a run)."""
+    return (f"Celery broker {safe_url(url)} cannot be reached{when} ({type(exc).__name__}: "
+            f"{exc}). Start it (Redis: `redis-server`, or `systemctl start redis-server`) or "
+            f"point {ENV_BROKER} at the running broker; the workers must use the same URL.")
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the broker or result backend is unreachable."""
+    from celery.exceptions import BackendError
+    from kombu.exceptions import OperationalError
+
+    errors: tuple[type[BaseException], ...] = (OSError, OperationalError, BackendError)
+    try:
+        import redis.exceptions as redis_errors
+
+        errors += (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                   redis_errors.BusyLoadingError)
+    except ImportError:  # another broker: kombu's and the OS's errors
+        pass
+    return errors
+
+
 def check_broker(app, url: str, timeout_s: float = 5.0) -> None:
     """Connect to the broker once; raise :class:`CeleryBrokerError` naming it if down."""
     try:
@@ -103,11 +144,57 @@ def check_broker(app, url: str, timeout_s: float = 5.0) -> None:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5,
                                    timeout=timeout_s)
     except Exception as exc:  # kombu raises OperationalError or the transport's own
-        raise CeleryBrokerError(
-            f"Celery broker {safe_url(url)} cannot be reached ({type(exc).__name__}: {exc}). "
-            f"Start it (Redis: `redis-server`, or `systemctl start redis-server`) or point "
-            f"{ENV_BROKER} at the running broker; the workers must use the same URL."
-        ) from exc
+        raise CeleryBrokerError(broker_message(url, exc)) from exc
+
+
+def broker_waits(app, url: str, wait_s: float, every_s: float = 2.0,
+                 tell_every_s: float = 30.0) -> Iterator[str]:
+    """Wait for the broker up to ``wait_s``: yields a line to log when it starts waiting
+    and every ``tell_every_s``; returns once the broker answers.
+
+    Raises
+    ------
+    CeleryBrokerError
+        Still down after ``wait_s`` (the message says how long it waited).
+    """
+    start = time.monotonic()
+    told = None
+    while True:
+        try:
+            check_broker(app, url)
+        except CeleryBrokerError as exc:
+            waited = time.monotonic() - start
+            if told is not None and waited >= wait_s:
+                raise CeleryBrokerError(f"{exc} Waited {waited:.0f} s for it "
+                                        f"({ENV_BROKER_WAIT}).") from exc.__cause__
+            if told is None or time.monotonic() - told >= tell_every_s:
+                told = time.monotonic()
+                yield (f"waiting for the Celery broker {safe_url(url)} (down for "
+                       f"{waited:.0f} s so far, up to {wait_s:.0f} s, {ENV_BROKER_WAIT}) "
+                       "before sending the steps of this run retry")
+            time.sleep(every_s)
+            continue
+        if told is not None:
+            yield (f"the Celery broker {safe_url(url)} is back after "
+                   f"{time.monotonic() - start:.0f} s")
+        return
+
+
+def _worker_gone_here(node: str, pid) -> bool:
+    """Whether a worker on this machine (node ``name@host``) has no process ``pid`` any
+    more; False when it is on another machine or cannot be told."""
+    import psutil
+
+    host = node.rsplit("@", 1)[-1]
+    if not pid or host not in {socket.gethostname(), socket.getfqdn()}:
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.AccessDenied, ValueError):
+        return False
 
 
 class WatchedResult:
@@ -120,24 +207,45 @@ class WatchedResult:
     """
 
     def __init__(self, result, app, step_key: str, queue: str, lost_after_s: float,
-                 check_every_s: float = 5.0) -> None:
+                 check_every_s: float = 2.0, broker: str = "",
+                 outage_s: float = BROKER_OUTAGE_S) -> None:
         self._result = result
         self._app = app
         self.step_key = step_key
         self.queue = queue
         self.lost_after_s = lost_after_s
         self.check_every_s = check_every_s
+        self.broker = broker
+        self.outage_s = outage_s
         self._next_check = time.monotonic() + check_every_s
         self._silent_since: float | None = None
+        self._down_since: float | None = None
         self.lost: str | None = None
 
     def ready(self) -> bool:
-        if self.lost is not None or self._result.ready():
+        """Whether the step is done (or lost). A broker or backend that cannot be
+        reached is tolerated for ``outage_s``, then raises :class:`CeleryBrokerError`
+        with the launch's message (the run fails cleanly; run retries wait for it)."""
+        if self.lost is not None:
             return True
         now = time.monotonic()
-        if now >= self._next_check:
-            self._next_check = now + self.check_every_s
-            self._check_worker(now)
+        try:
+            if self._result.ready():
+                self._down_since = None
+                return True
+            if now >= self._next_check:
+                self._next_check = now + self.check_every_s
+                self._check_worker(now)
+        except connection_errors() as exc:
+            if self._down_since is None:
+                self._down_since = now
+            if now - self._down_since >= self.outage_s:
+                raise CeleryBrokerError(broker_message(
+                    self.broker or self._app.conf.broker_url or "?", exc,
+                    f" while step {self.step_key} ran (down for "
+                    f"{now - self._down_since:.0f} s)")) from None
+            return False
+        self._down_since = None
         return self.lost is not None
 
     def _check_worker(self, now: float) -> None:
@@ -146,6 +254,12 @@ class WatchedResult:
         info = self._result.info if isinstance(self._result.info, dict) else {}
         node = info.get("hostname")
         if not node:
+            return
+        if _worker_gone_here(node, info.get("pid")):
+            self.lost = (f"worker {node} (pid {info.get('pid')}, queue {self.queue}) took step "
+                         f"{self.step_key} and its process is gone (killed or crashed). The "
+                         "step's work is lost; the run is marked failed so that run retries "
+                         "start it again.")
             return
         replies = self._app.control.ping(destination=[node], timeout=2.0)
         if replies:
@@ -162,7 +276,12 @@ class WatchedResult:
     def get(self):
         if self.lost is not None:
             raise CeleryWorkerLostError(self.lost)
-        return self._result.get()
+        try:
+            return self._result.get()
+        except connection_errors() as exc:
+            raise CeleryBrokerError(broker_message(
+                self.broker or self._app.conf.broker_url or "?", exc,
+                f" while the result of step {self.step_key} was read")) from None
 
     def revoke(self) -> None:
         self._result.revoke()
@@ -171,14 +290,24 @@ class WatchedResult:
 class PlatformCeleryExecutor(CeleryExecutor):
     """dagster-celery's executor with a broker check, lost-worker watch and model queues."""
 
-    def __init__(self, retries, lost_after_s: float = 60.0, **kwargs) -> None:
+    def __init__(self, retries, lost_after_s: float = DEFAULT_LOST_AFTER_S,
+                 broker_wait_s: float = DEFAULT_BROKER_WAIT_S, **kwargs) -> None:
         super().__init__(retries, **kwargs)
         self.lost_after_s = lost_after_s
+        self.broker_wait_s = broker_wait_s
 
     def execute(self, plan_context, execution_plan):
+        from dagster._core.events import DagsterEvent, EngineEventData
+
         app = make_app(self.app_args())
-        check_broker(app, self.broker)
         tags = plan_context.dagster_run.tags
+        if any(tags.get(t) for t in RETRY_TAGS):
+            # A retry (its first run failed, maybe because the broker went down): wait for
+            # the broker instead of failing at once and spending the next retry.
+            for line in broker_waits(app, self.broker, self.broker_wait_s):
+                yield DagsterEvent.engine_event(plan_context, line, EngineEventData())
+        else:
+            check_broker(app, self.broker)
         # The sensor tags its runs; reprocess, backfills and UI launches are routed here.
         gpu_queue = (tags.get(GPU_QUEUE_TAG) or partition_gpu_queue(tags.get(PARTITION_TAG))
                      or GPU_QUEUE)
@@ -194,17 +323,20 @@ class PlatformCeleryExecutor(CeleryExecutor):
                 raise CeleryBrokerError(
                     f"could not send step {step.key} to queue {queue!r} on the Celery broker "
                     f"{safe_url(self.broker)}: {type(exc).__name__}: {exc}") from exc
-            return WatchedResult(result, app_, step.key, queue, self.lost_after_s)
+            return WatchedResult(result, app_, step.key, queue, self.lost_after_s,
+                                 broker=self.broker)
 
-        return core_celery_execution_loop(plan_context, execution_plan,
-                                          step_execution_fn=submit)
+        yield from core_celery_execution_loop(plan_context, execution_plan,
+                                              step_execution_fn=submit)
 
 
 PLATFORM_CELERY_CONFIG = {
     **CELERY_CONFIG,
-    "lost_after_s": Field(IntSource, is_required=False, default_value=60,
+    "lost_after_s": Field(IntSource, is_required=False, default_value=DEFAULT_LOST_AFTER_S,
                           description="Seconds a started step's worker may stay silent "
                           "before the step counts as lost."),
+    "broker_wait_s": Field(IntSource, is_required=False, default_value=DEFAULT_BROKER_WAIT_S,
+                           description="Seconds a run retry waits for the broker."),
 }
 
 
@@ -216,7 +348,8 @@ def platform_celery_executor(init_context) -> PlatformCeleryExecutor:
     return PlatformCeleryExecutor(
         retries=RetryMode.from_config(config["retries"]), broker=config.get("broker"),
         backend=config.get("backend"), include=config.get("include"),
-        config_source=config.get("config_source"), lost_after_s=config["lost_after_s"])
+        config_source=config.get("config_source"), lost_after_s=config["lost_after_s"],
+        broker_wait_s=config["broker_wait_s"])
 
 
 def _source(env: str, default: str):
@@ -232,7 +365,8 @@ def executor_config() -> dict:
         "backend": _source(ENV_BACKEND, DEFAULT_BROKER) if os.environ.get(ENV_BACKEND)
         else _source(ENV_BROKER, DEFAULT_BROKER),
         "config_source": dict(CELERY_SETTINGS),
-        "lost_after_s": int(float(os.environ.get(ENV_LOST_AFTER, "60"))),
+        "lost_after_s": int(float(os.environ.get(ENV_LOST_AFTER, DEFAULT_LOST_AFTER_S))),
+        "broker_wait_s": int(float(os.environ.get(ENV_BROKER_WAIT, DEFAULT_BROKER_WAIT_S))),
     }
 
 

@@ -24,17 +24,22 @@ from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 
-_STARTED_PREFIX = "Started process for run"
+_STARTED_PREFIXES = ("Started process for run",  # a launched run's process
+                     "Executing steps in process")  # a run executed in process (the CLI)
 
 
 def run_process_id(instance, run_id: str) -> tuple[int, float] | None:
-    """The pid a run logged at start, and the time of that event (epoch s); None if none."""
+    """The pid a run logged at start, and the time of that event (epoch s); None if none.
+
+    A launched run logs "Started process for run (pid: N)", a run executed in a
+    process of its own (``execute_in_process``: the CLI's commands) "Executing steps in
+    process (pid: N)"."""
     records = instance.get_records_for_run(
         run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=50).records
     for record in records:
         entry = record.event_log_entry
         event = entry.dagster_event
-        if event is None or not (event.message or "").startswith(_STARTED_PREFIX):
+        if event is None or not (event.message or "").startswith(_STARTED_PREFIXES):
             continue
         metadata = event.engine_event_data.metadata if event.engine_event_data else {}
         pid = metadata.get("pid")

@@ -59,14 +59,8 @@ def predict_into_session(model: ModelEntry, video: Path, *, device: str = "auto"
     info = probe_video(video)
     start_timestamp = resolve_start_timestamp(video, start_timestamp, tifs, tif_timezone)
     model.check_available()
-    existing = video.parent / f"{MANUAL_OUTPUT_PREFIX}{video.stem}"
-    others = [p.name for p in existing.glob("*.h5") if model.scorer not in p.name] if (
-        existing.is_dir()) else []
-    if others:
-        raise DLCFileError(
-            f"{existing} already holds outputs of another model ({others}); the recording would "
-            "be refused as mixed. Move them away first, or predict with that model."
-        )
+    # Other models' outputs may stay in dlc_<stem>/: the recording's assignment says which
+    # model is current, the others are kept as alternatives (docs/models.md).
     scratch = (Path(work_dir).absolute() / "predict"
                / f"{video.parent.name}-{video.stem}-{model.name}")
     update, bar = _progress_bar()

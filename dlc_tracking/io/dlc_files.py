@@ -810,7 +810,7 @@ def _scorer_in_file(path: Path) -> str:
 
 
 def load_output_folder(folder: str | os.PathLike[str], expected_scorer: str,
-                       ) -> DLCPredictions:
+                       *, skip_other_scorers: bool = False) -> DLCPredictions:
     """Load and concatenate every DLC output set in a folder, in file order.
 
     Parameters
@@ -819,6 +819,10 @@ def load_output_folder(folder: str | os.PathLike[str], expected_scorer: str,
         Manual outputs folder (``dlc_<video stem>/``).
     expected_scorer : str
         Scorer of the model the recording is assigned to.
+    skip_other_scorers : bool
+        Leave out the sets of other scorers (other models' outputs of the same video, kept
+        beside them) instead of refusing the folder; at least one set must be
+        ``expected_scorer``'s.
 
     Returns
     -------
@@ -838,6 +842,15 @@ def load_output_folder(folder: str | os.PathLike[str], expected_scorer: str,
         raise DLCFileError(f"{folder}: no DLC predictions (.h5 or .csv) found. Put the DLC "
                            "outputs of this video here, or remove the folder to run DLC.")
     legacy = expected_scorer.replace("DLC", "DeepCut", 1)
+    if skip_other_scorers:
+        mine = [s for s in sets if s.scorer in (expected_scorer, legacy)]
+        if not mine:
+            found = sorted({s.scorer for s in sets})
+            raise DLCFileError(
+                f"{folder}: no outputs of scorer {expected_scorer!r} (the assigned model's); "
+                f"the folder holds outputs of {found}. Assign the recording to the model "
+                "that made them, or put the assigned model's outputs beside them.")
+        sets = mine
     for s in sets:
         if s.scorer not in (expected_scorer, legacy):
             raise DLCFileError(

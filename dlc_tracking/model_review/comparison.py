@@ -1,9 +1,13 @@
-"""Run a new version on a sample of an old version's recordings and compare them.
+"""Compare two models' predictions of the same recordings.
 
-The new version's predictions go to ``model_predictions`` (the recording's current
-predictions stay those of the old version until a promotion), the comparison to
-``model_agreement``, and the old version's ``frame_quality`` rows of those recordings
-gain the disagreement flags, so ``models review OLD`` sees where the two differ.
+Stored predictions are used wherever both models have them (a recording's current ones,
+the ones kept in ``model_predictions``: an earlier comparison, a promotion, or another
+model's outputs found beside the current ones on disk), for ingest-only models too; a
+model runs only where its predictions are missing and it can run here. What a model
+predicted now goes to ``model_predictions`` (the recording's current predictions stay
+as they are until a promotion), the comparison to ``model_agreement``, and the current
+model's ``frame_quality`` rows of those recordings gain the disagreement flags, so
+``models review`` sees where the two differ.
 """
 
 from __future__ import annotations
@@ -108,29 +112,141 @@ def infer_version(store, model: ModelEntry, recording_id: str, video: Path,
     return df
 
 
-def _compare_one(store, registry: Registry, rec, old: str, new: str, new_entry: ModelEntry,
-                 infer: InferFn, threshold_px: float, rows: list, inferred: list
-                 ) -> str | None:
+def kept_recordings(store, model: str) -> set[str]:
+    """Recordings with ``model``'s predictions kept in ``model_predictions``."""
+    suffix = f"__{model}"
+    return {k[: -len(suffix)] for k in store.partitions("model_predictions")
+            if k.endswith(suffix)}
+
+
+def cannot_run(entry: ModelEntry) -> str | None:
+    """Why a model cannot run inference here (ingest-only, files missing), or None."""
+    try:
+        entry.check_available()
+    except DLCPlatformError as exc:
+        return str(exc)
+    return None
+
+
+_COLUMNS = ("SELECT recording_id, video_path, has_video, n_frames, width_px, height_px, "
+            "method_name, model_name FROM recordings")
+
+
+@dataclass
+class ComparisonPlan:
+    """Which recordings :func:`compare_models` compares, and which it cannot.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``recordings`` rows to compare (both versions' predictions exist, or the missing
+        one can run on the video).
+    skipped : dict
+        recording_id -> why it cannot be compared (named recordings only).
+    both : int
+        Recordings (of all candidates) with both versions' predictions stored.
+    unreachable : int
+        Candidates left out because the missing version cannot run here.
+    """
+
+    table: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+    both: int = 0
+    unreachable: int = 0
+
+
+def plan_comparison(store, registry: Registry, old: str, new: str, *,
+                    recordings: Sequence[str] | None = None, sample: int | None = None
+                    ) -> ComparisonPlan:
+    """The recordings to compare: those with predictions by ``old`` or ``new`` (current or
+    kept in ``model_predictions``, wherever they were made) where the other version's
+    predictions exist too or that version can run here.
+
+    With ``sample``, recordings holding both versions' predictions come first (no
+    inference), the rest of the sample from those the missing version can run on.
+
+    Raises
+    ------
+    ReviewError
+        Unknown or identical versions; a named recording with neither version's
+        predictions; nothing comparable (with the reason).
+    """
+    if old == new:
+        raise ReviewError(f"compare needs two different versions (got {old!r} twice).")
+    entries = {old: registry.model(old), new: registry.model(new)}
+    why_not = {m: cannot_run(e) for m, e in entries.items()}
+    try:
+        table = store.query(f"{_COLUMNS} ORDER BY recording_id")
+    except DLCPlatformError as exc:
+        raise ReviewError(f"no recordings in the warehouse {store.root} ({exc}).") from exc
+    kept = {m: kept_recordings(store, m) for m in entries}
+    has = {m: set(table.loc[table["model_name"] == m, "recording_id"]) | kept[m]
+           for m in entries}
+    both = has[old] & has[new]
+    runnable = {rid for m, other in ((new, old), (old, new)) if why_not[m] is None
+                for rid in has[other] - has[m]}
+    candidates = has[old] | has[new]
+    skipped: dict[str, str] = {}
+    if recordings:
+        wanted = list(dict.fromkeys(recordings))
+        for rid in wanted:
+            if rid not in candidates:
+                raise ReviewError(
+                    f"recording {rid!r} has no predictions by {old!r} nor by {new!r} in "
+                    f"{store.root}; `dlc-platform query \"SELECT recording_id FROM "
+                    f"recordings WHERE model_name = '{old}'\"` lists the recordings of {old}.")
+            if rid not in both and rid not in runnable:
+                missing = new if rid in has[old] else old
+                skipped[rid] = (f"no predictions by {missing!r} stored for it, and "
+                                f"{missing!r} cannot run here: {why_not[missing]}")
+        chosen = [r for r in wanted if r not in skipped]
+    else:
+        if not candidates:
+            raise ReviewError(f"no recording in {store.root} has predictions by {old!r} or "
+                              f"{new!r}; nothing to compare.")
+        n = None if sample is None else max(sample - len(both), 0)
+        chosen = sample_recordings(sorted(both), sample) + (
+            sample_recordings(sorted(runnable), n) if n != 0 else [])
+        if not chosen:
+            lacking = new if why_not[new] else old
+            raise ReviewError(
+                f"no recording has predictions by both {old!r} and {new!r}, and "
+                f"{lacking!r} cannot run here ({why_not[lacking]}). Put {lacking}'s outputs "
+                "of those videos in their sessions' dlc_<video stem>/ folders (beside the "
+                "current ones) and re-run the recordings, or compare with a model that can "
+                "run.")
+    rows = table[table["recording_id"].isin(chosen)]
+    return ComparisonPlan(rows, skipped, len(both), len(candidates - both - runnable))
+
+
+def _compare_one(store, registry: Registry, rec, old: str, new: str,
+                 entries: dict[str, ModelEntry], infer: InferFn, threshold_px: float,
+                 rows: list, inferred: list) -> str | None:
     """Compare one recording (appends to ``rows`` / ``inferred``); why not, or None."""
     rid = rec.recording_id
-    old_found = version_predictions(store, rid, old)
-    if old_found is None:
-        return f"no predictions by {old!r} kept for it"
-    old_poses, old_parts, time_s = old_found
-    new_found = version_predictions(store, rid, new)
-    if new_found is None:
-        df = infer_version(store, new_entry, rid, Path(rec.video_path), time_s,
-                           (int(rec.width_px), int(rec.height_px)), infer)
-        new_found = preds.from_long(df)
+    found = {m: version_predictions(store, rid, m) for m in (old, new)}
+    for missing, other in ((new, old), (old, new)):
+        if found[missing] is not None:
+            continue
+        if found[other] is None:
+            return f"no predictions by {old!r} nor {new!r} stored for it"
+        problem = cannot_run(entries[missing]) or video_problem(rec.video_path, rec.has_video)
+        if problem is not None:
+            return problem
+        df = infer_version(store, entries[missing], rid, Path(rec.video_path),
+                           found[other][2], (int(rec.width_px), int(rec.height_px)), infer)
+        found[missing] = preds.from_long(df)
         inferred.append(rid)
-    new_poses = align_poses(old_poses, old_parts, new_found[0], new_found[1])
+    old_poses, old_parts, _ = found[old]
+    new_poses = align_poses(old_poses, old_parts, found[new][0], found[new][1])
     cutoff = likelihood_cutoff(registry, rec.method_name)
     rows.append(agreement_rows(rid, old, new, old_parts, old_poses, new_poses,
                                threshold_px, cutoff))
-    if rec.model_name == old:  # the old version's flags gain the disagreement with the new
+    if rec.model_name in (old, new):  # the current version's flags gain the disagreement
         params = FrameQualityParams(likelihood_cutoff=cutoff, disagreement_px=threshold_px)
         store.write_partition("frame_quality", rid, recording_frame_quality(
-            store, rid, params, (int(rec.width_px), int(rec.height_px))))
+            store, rid, params, (int(rec.width_px), int(rec.height_px)),
+            compare_with=new if rec.model_name == old else old))
     return None
 
 
@@ -138,22 +254,27 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
                    recordings: Sequence[str] | None = None, sample: int | None = None,
                    threshold_px: float = DEFAULT_DISAGREEMENT_PX,
                    progress: Callable[[str], None] | None = None) -> Comparison:
-    """Run ``new`` on a sample of ``old``'s recordings and write ``model_agreement``.
+    """Compare two models' predictions of the same recordings and write
+    ``model_agreement``.
+
+    Existing predictions are used wherever both versions have them (current ones, kept
+    ones, outputs made elsewhere and ingested, of ingest-only models too); a version runs
+    (``infer``) only where its predictions are missing and it can run here.
 
     Parameters
     ----------
     store : dlc_tracking.warehouse.Warehouse
         The warehouse.
     registry : Registry
-        Both versions must be registered; ``new`` must be able to run here.
+        Both versions must be registered.
     old, new : str
         Model versions.
     infer : InferFn
         Runs a model on a video (the platform's inference resource).
     recordings : sequence of str, optional
-        Exactly these recordings (each must have predictions by ``old``).
+        Exactly these recordings (each must have predictions by ``old`` or ``new``).
     sample : int, optional
-        Otherwise this many of ``old``'s recordings (default: all).
+        Otherwise this many recordings (see :func:`plan_comparison`; default: all).
     threshold_px : float
         Distance counted as a disagreement.
     progress : callable, optional
@@ -165,44 +286,16 @@ def compare_models(store, registry: Registry, old: str, new: str, infer: InferFn
     Raises
     ------
     ReviewError
-        Unknown or identical versions, no recordings of ``old``, a named recording without
-        ``old``'s predictions.
+        See :func:`plan_comparison`.
     """
-    if old == new:
-        raise ReviewError(f"compare needs two different versions (got {old!r} twice).")
-    registry.model(old)
-    new_entry = registry.model(new)
-    new_entry.check_available()  # fail before anything runs: files missing, ingest-only
-    table = old_recordings(store, old)
-    if recordings:
-        known = set(table["recording_id"])
-        for rid in recordings:
-            if rid not in known and version_predictions(store, rid, old) is None:
-                raise ReviewError(
-                    f"recording {rid!r} has no predictions by {old!r} in {store.root}; "
-                    f"`dlc-platform query \"SELECT recording_id FROM recordings WHERE "
-                    f"model_name = '{old}'\"` lists the recordings of {old}.")
-        wanted = list(dict.fromkeys(recordings))
-        extra = store.query("SELECT recording_id, video_path, has_video, n_frames, width_px, "
-                            "height_px, method_name, model_name FROM recordings") \
-            if set(wanted) - known \
-            else table
-        table = pd.concat([table, extra]).drop_duplicates("recording_id")
-        table = table[table["recording_id"].isin(wanted)]
-    else:
-        if table.empty:
-            raise ReviewError(f"no recording in {store.root} is processed with {old!r} now; "
-                              "nothing to compare.")
-        table = table[table["recording_id"].isin(sample_recordings(table["recording_id"],
-                                                                   sample))]
-    rows, inferred, skipped = [], [], {}
-    for rec in table.itertuples(index=False):
+    plan = plan_comparison(store, registry, old, new, recordings=recordings, sample=sample)
+    entries = {old: registry.model(old), new: registry.model(new)}
+    rows, inferred, skipped = [], [], dict(plan.skipped)
+    for rec in plan.table.itertuples(index=False):
         rid = rec.recording_id
         try:
-            problem = video_problem(rec.video_path, rec.has_video)
-            if problem is None:
-                problem = _compare_one(store, registry, rec, old, new, new_entry, infer,
-                                       threshold_px, rows, inferred)
+            problem = _compare_one(store, registry, rec, old, new, entries, infer,
+                                   threshold_px, rows, inferred)
         except (DLCPlatformError, OSError, ValueError) as exc:
             # One bad recording (a broken video, files of another model) must not cost
             # the others their comparison: skipped with the reason, the rest go on.

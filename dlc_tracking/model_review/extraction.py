@@ -51,12 +51,27 @@ class Extraction:
         The machinelabels-iter<N>.h5 files written.
     skipped : dict
         recording_id -> why none of its frames were written.
+    config_backup : pathlib.Path or None
+        When DeepLabCut rewrote config.yaml (its ``add_new_videos`` enters the videos in
+        ``video_sets`` and writes the whole file again, in its own layout, without the
+        lab's comments): the copy of config.yaml as it was before.
     """
 
     project_config: Path
     images: pd.DataFrame
     machine_files: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    config_backup: Path | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user must know about the project's files, one sentence each."""
+        if self.config_backup is None:
+            return []
+        return [f"DeepLabCut rewrote {self.project_config} to add the video(s) to "
+                "video_sets (deeplabcut.add_new_videos writes the whole file in its own "
+                "layout: comments and key order of the lab's file are gone); the file as "
+                f"it was is kept in {self.config_backup}"]
 
 
 def image_name(frame: int, n_frames: int) -> str:
@@ -112,18 +127,31 @@ def project_video_link(project_dir: Path, recording_id: str, video: Path) -> Pat
     return link
 
 
-def add_video_to_project(config_path: Path, video_link: Path) -> None:
+def add_video_to_project(config_path: Path, video_link: Path,
+                         backup: Path | None = None) -> Path | None:
     """Enter the video in config.yaml's ``video_sets`` with DLC's own add_new_videos
-    (crop = the full frame), unless it is there."""
+    (crop = the full frame), unless it is there.
+
+    DLC writes the whole config.yaml again: the first time (``backup`` None) the file
+    as it was is copied to ``config.yaml.before-review-<UTC time>``. Returns the backup
+    (``backup`` when given; None when nothing was rewritten)."""
+    import shutil
+    import time
+
     import yaml
 
     cfg = yaml.safe_load(config_path.read_text()) or {}
     sets = cfg.get("video_sets_original") or cfg.get("video_sets") or {}
     if str(video_link.absolute()) in {str(k) for k in sets}:
-        return
+        return backup
     from deeplabcut.create_project.add import add_new_videos
 
+    if backup is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        backup = config_path.with_name(f"{config_path.name}.before-review-{stamp}")
+        shutil.copy2(config_path, backup)
     add_new_videos(str(config_path), [str(video_link.absolute())], copy_videos=False)
+    return backup
 
 
 def read_frames(video: Path, frames: np.ndarray):
@@ -226,7 +254,7 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
     iteration = int(cfg.get("iteration", 0))
     project_dir = project_config.parent
     skipped = dict(skipped or {})
-    images, machine_files, done = [], [], 0
+    images, machine_files, done, backup = [], [], 0, None
     for rid, group in frames.groupby("recording_id", sort=True):
         picked = np.sort(group["frame"].to_numpy(np.int64))
         video = group["video_path"].iloc[0]
@@ -272,7 +300,8 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
         keep = np.isin(picked, written)
         df = machine_labels(ordered[keep], picked[keep], model.scorer, project_parts,
                             link.stem, n_frames)
-        add_video_to_project(project_config, link)
+        backup = add_video_to_project(project_config, link, backup)
         machine_files.append(write_machine_labels(folder, iteration, df))
     return Extraction(project_config, pd.DataFrame(
-        images, columns=["recording_id", "frame", "image", "new"]), machine_files, skipped)
+        images, columns=["recording_id", "frame", "image", "new"]), machine_files, skipped,
+        backup)

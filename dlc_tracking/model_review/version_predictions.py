@@ -84,6 +84,74 @@ def keep_current_predictions(store, recording_id: str) -> str | None:
     return model
 
 
+def model_of_scorer(registry, scorer: str):
+    """The registered model whose outputs carry ``scorer`` (DLC's legacy ``DeepCut_``
+    spelling too), or None."""
+    for model in registry.models.values():
+        if scorer in (model.scorer, model.scorer.replace("DLC", "DeepCut", 1)):
+            return model
+    return None
+
+
+def keep_alternative_outputs(store, registry, recording_id: str, folder, current_model: str,
+                             alternatives: dict[str, list[str]], time_s: np.ndarray,
+                             frame_size: tuple[int, int], tolerance: int
+                             ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Keep other models' outputs of a recording's video (found beside the assigned
+    model's in its ``dlc_<video stem>/`` folder) in ``model_predictions``, source
+    'manual', one partition per recording x model, so ``models compare`` and
+    ``frame_quality`` use them as that model's predictions of the recording.
+
+    Parameters
+    ----------
+    alternatives : dict
+        ``{scorer: predictions files}`` (:class:`~dlc_tracking.tracking.predictions.
+        ManualOutputs`.alternatives).
+    time_s : np.ndarray
+        ``(n_frames,)`` the recording's frame times (the outputs are fitted to them).
+    frame_size : tuple of int
+        (width, height) of the video in px.
+    tolerance : int
+        The recording's ``frame_count_tolerance``.
+
+    Returns
+    -------
+    kept : dict
+        ``{model name: files}`` of the outputs kept.
+    not_kept : dict
+        ``{scorer: why}``: no registered model has the scorer, or the files do not fit the
+        model or the video. Never an error: the recording's own predictions are fine.
+    """
+    from dlc_tracking.errors import DLCPlatformError
+    from dlc_tracking.io.dlc_files import load_output_folder
+
+    kept, not_kept = {}, {}
+    for scorer, files in sorted(alternatives.items()):
+        model = model_of_scorer(registry, scorer)
+        if model is None:
+            not_kept[scorer] = (
+                f"no registered model writes scorer {scorer!r}; register it (`dlc-platform "
+                f"models add --name NAME --from-outputs {files[0]}`) to keep these outputs "
+                "as that model's predictions of the recording")
+            continue
+        if model.name == current_model:
+            continue
+        where = f"{files[0]} (recording {recording_id}, model {model.name})"
+        try:
+            loaded = load_output_folder(folder, model.scorer, skip_other_scorers=True)
+            parts = preds.map_body_parts(list(loaded.body_parts), model.to_canonical(), where)
+            poses, _ = preds.fit_frame_count(loaded.poses, len(time_s), tolerance, where)
+        except DLCPlatformError as exc:
+            not_kept[scorer] = str(exc)
+            continue
+        outside = preds.outside_frame(poses, *frame_size)
+        df = preds.to_long(recording_id, model.name, poses, parts, time_s,
+                           outside).assign(source="manual")
+        store.write_partition("model_predictions", version_key(recording_id, model.name), df)
+        kept[model.name] = list(files)
+    return kept, not_kept
+
+
 KEPT_TABLES = {"processed_tracking": "model_processed_tracking",
                "recording_summaries": "model_recording_summaries"}
 """Current table -> the table keeping a replaced version's rows (besides predictions)."""
@@ -136,12 +204,17 @@ def summary_versions(store, recording_id: str | None = None) -> pd.DataFrame:
 
 
 def recording_frame_quality(store, recording_id: str, params: FrameQualityParams,
-                            frame_size: tuple[int, int]) -> pd.DataFrame:
-    """``frame_quality`` rows of a recording's current predictions, compared with the
-    newest other version kept in ``model_predictions`` (if any)."""
+                            frame_size: tuple[int, int], compare_with: str | None = None
+                            ) -> pd.DataFrame:
+    """``frame_quality`` rows of a recording's current predictions, compared with
+    ``compare_with``'s predictions kept in ``model_predictions`` (default: the newest
+    other version kept, if any: one another model made anywhere, inferred by ``models
+    compare``, kept by a promotion, or found beside the outputs on disk)."""
     model, poses, parts, time_s = current_predictions(store, recording_id)
     other = other_name = None
     others = [m for m in stored_versions(store, recording_id) if m != model]
+    if compare_with is not None and compare_with in others:
+        others = [compare_with]
     if others:
         other_name = others[-1]
         found = version_predictions(store, recording_id, other_name)

@@ -112,6 +112,8 @@ def _archived_video_facts(recording: Recording, entry: VideoEntry | None) -> tup
     from dlc_tracking.io.dlc_files import find_output_sets, read_metadata
 
     sets = find_output_sets(recording.manual_output_dir)
+    # Several models' outputs of this video may lie side by side: count one model's sets.
+    sets = [s for s in sets if s.scorer == sets[0].scorer] if sets else sets
     metas = [read_metadata(s.metadata_path) for s in sets if s.metadata_path is not None]
     if metas and len(metas) == len(sets):
         n = [m.get("nframes") for m in metas]

@@ -3,7 +3,7 @@ back, with body parts mapped to canonical names and DLC's missing encodings remo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +29,19 @@ class ManualOutputs:
     start_timestamp: object | None  # datetime from the metadata's "Start Timestamp"
     dlc_fps: float | None  # the frame rate DLC's metadata states, when it has one
     notes: list[str]
+    # Other models' outputs of the same video in the folder: {scorer: predictions files}.
+    # Not the recording's predictions (the assignment says which model is current); the
+    # asset keeps them as alternatives in model_predictions (docs/models.md).
+    alternatives: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str,
                         video_fps: float | None = None) -> ManualOutputs:
     """Load hand-produced DLC outputs for the assigned model (several sets concatenated in
     file order), or an NWB file with ndx-pose data when the folder holds no DLC .h5/.csv.
-    Refuses outputs of another model, naming the file and both scorers.
+    Other models' outputs beside the assigned model's are left out and listed in
+    ``alternatives``; a folder with no outputs of the assigned model is refused, naming
+    the file and both scorers.
     """
     from dlc_tracking.io.dlc_files import find_output_sets, load_output_folder, read_metadata
 
@@ -48,9 +54,17 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str,
         raise DLCFileError(
             f"{folder} (recording {recording_id}) holds no DLC prediction files (.h5/.csv/.nwb)."
         )
-    loaded = load_output_folder(folder, expected_scorer)
+    legacy = expected_scorer.replace("DLC", "DeepCut", 1)
+    mine = [s for s in sets if s.scorer in (expected_scorer, legacy)]
+    if not mine:  # only other models' outputs: refused, naming the file and both scorers
+        load_output_folder(folder, expected_scorer)
+    alternatives: dict[str, list[str]] = {}
+    for s in sets:
+        if s not in mine:
+            alternatives.setdefault(s.scorer, []).append(str(s.predictions_path))
+    loaded = load_output_folder(folder, expected_scorer, skip_other_scorers=True)
     start, fps = None, set()
-    for output_set in sets:
+    for output_set in mine:
         if output_set.metadata_path is not None:
             meta = read_metadata(output_set.metadata_path)
             start = start or meta.get("start_timestamp")
@@ -61,8 +75,9 @@ def load_manual_outputs(folder: Path, expected_scorer: str, recording_id: str,
             f"{folder} (recording {recording_id}): the metadata of the output sets state "
             f"different frame rates {sorted(fps)}; they are not parts of one video. Keep the "
             "sets of this video only.")
-    return ManualOutputs(loaded, [str(s.predictions_path) for s in sets], start,
-                         fps.pop() if fps else None, list(getattr(loaded, "notes", []) or []))
+    return ManualOutputs(loaded, [str(s.predictions_path) for s in mine], start,
+                         fps.pop() if fps else None, list(getattr(loaded, "notes", []) or []),
+                         alternatives)
 
 
 def _load_nwb(paths: list[Path], expected_scorer: str, recording_id: str,

@@ -248,7 +248,8 @@ def existing_shuffles(config_path: str | Path) -> set[int]:
     return found
 
 
-def next_shuffle(config_path: str | Path, reserved: set[int] | None = None) -> int:
+def next_shuffle(config_path: str | Path, reserved: set[int] | None = None, *,
+                 free: set[int] | None = None) -> int:
     """The lowest shuffle number above every existing or reserved one.
 
     Parameters
@@ -257,12 +258,15 @@ def next_shuffle(config_path: str | Path, reserved: set[int] | None = None) -> i
         The project's config.yaml.
     reserved : set of int, optional
         Shuffles already planned (training plans not run yet).
+    free : set of int, optional
+        Shuffles of runs that failed or were refused (their plans say so): taken again,
+        their half-made datasets replaced (:func:`create_dataset`).
 
     Returns
     -------
     int
     """
-    taken = existing_shuffles(config_path) | set(reserved or ())
+    taken = (existing_shuffles(config_path) | set(reserved or ())) - set(free or ())
     return max(taken, default=0) + 1
 
 

@@ -21,6 +21,8 @@ from dlc_tracking.training.errors import TrainingError
 from dlc_tracking.training.train import Progress, TrainingResult, train_shuffle
 from dlc_tracking.training.versions import (
     TrainingPlan,
+    check_project_before_training,
+    mark_plan_failed,
     plan_for_partition,
     register_version,
 )
@@ -189,8 +191,15 @@ def run_training_plan(registry_path: str | Path, version: str, *, device: str = 
     """
     registry_path = Path(registry_path).absolute()
     with version_lock(registry_path, version):
-        return _run_locked(registry_path, version, device=device, progress=progress,
-                           log=log, gpu_lock_dir=gpu_lock_dir)
+        try:
+            return _run_locked(registry_path, version, device=device, progress=progress,
+                               log=log, gpu_lock_dir=gpu_lock_dir)
+        except Exception as exc:
+            # A failed or refused run must not hold its version name: its plan says so,
+            # and the next `models train` plans that name (and shuffle) again.
+            if version not in load_registry(registry_path).models:
+                mark_plan_failed(registry_path, version, str(exc))
+            raise
 
 
 def _run_locked(registry_path: Path, version: str, *, device: str,
@@ -219,6 +228,10 @@ def _run_locked(registry_path: Path, version: str, *, device: str,
             f"{plan.config_path}, which is at iteration {cfg['iteration']} now; plan a new "
             "version (`dlc-platform models train`).")
     _refuse_registered_folder(registry, plan)
+    # Again at the start of the run: the project may have changed since the planning.
+    check_project_before_training(plan.config_path, plan.params.trainingsetindex,
+                                  plan.body_part_map, registry.body_parts,
+                                  f"model version {version}")
     labeled = check_labeled_data(plan.config_path)
     say(f"{version}: {labeled.labeled_frames} labeled frames in {len(labeled.folders)} "
         f"folder(s) of {plan.config_path.parent.name}"

@@ -40,6 +40,8 @@ from dlc_tracking.training.params import (
 )
 from dlc_tracking.training.projects import project_config, refuse_cached_tiny_model
 
+FAILED = "failed"
+"""``status`` of a plan whose run failed or was refused (:func:`mark_plan_failed`)."""
 VERSION_PATTERN = re.compile(r"^(?P<base>.+?)-iter(?P<iteration>\d+)-shuffle(?P<shuffle>\d+)$")
 PLANS_FOLDER = "training"
 
@@ -133,6 +135,14 @@ class TrainingPlan:
     pair_with: list[str] = field(default_factory=list)
     body_part_map: dict[str, str] = field(default_factory=dict)
     pretrained_as: str | None = None
+    status: str = "planned"
+    error: str | None = None
+
+    @property
+    def abandoned(self) -> bool:
+        """Its run failed or was refused: the version name and shuffle are free again
+        (a new plan of that name replaces this one)."""
+        return self.status == FAILED
 
     def registry_training(self) -> dict:
         """The ``training:`` of the registered version: the parameters, with
@@ -153,6 +163,7 @@ class TrainingPlan:
             "evaluation": self.evaluation.to_dict(), "pair_with": list(self.pair_with),
             "body_part_map": dict(self.body_part_map),
             "pretrained_as": self.pretrained_as,
+            "status": self.status, "error": self.error,
         }
 
     @classmethod
@@ -171,7 +182,9 @@ class TrainingPlan:
                 body_part_map={str(k): str(v) for k, v in
                                (data.get("body_part_map") or {}).items()},
                 pretrained_as=(str(data["pretrained_as"]) if data.get("pretrained_as")
-                               else None))
+                               else None),
+                status=str(data.get("status") or "planned"),
+                error=str(data["error"]) if data.get("error") else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise TrainingError(f"{where}: not a valid training plan ({exc}); plans are "
                                 "written by `dlc-platform models train`.") from exc
@@ -221,7 +234,10 @@ def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
             what = (f"for project {other.config_path}, iteration {other.iteration}, "
                     f"shuffle {other.shuffle}, planned {other.created_at}")
         except TrainingError:
-            what = "that cannot be read"
+            other, what = None, "that cannot be read"
+        if other is not None and other.abandoned:
+            path.unlink()  # its run failed or was refused: the name is free again
+    if path.exists():
         raise TrainingError(
             f"model version {plan.version!r} cannot be planned: {path} holds another plan "
             f"of that name ({what}); plans are never overwritten. Run that plan, delete "
@@ -232,6 +248,60 @@ def _write_plan(registry_path: str | Path, plan: TrainingPlan) -> Path:
                    "(docs/models.md).\n" + yaml.safe_dump(plan.to_dict(), sort_keys=False))
     os.replace(tmp, path)
     return path
+
+
+def mark_plan_failed(registry_path: str | Path, version: str, error: str) -> None:
+    """Record in a version's plan file that its run failed or was refused (``status:
+    failed`` and the error), so that the plan no longer holds its version name and
+    shuffle: the next ``models train`` plans that name again. No-op without a plan."""
+    path = plan_path(registry_path, version)
+    if not path.is_file():
+        return
+    data = yaml.safe_load(path.read_text()) or {}
+    data["status"], data["error"] = FAILED, str(error)[:2000]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("# Written by dlc-platform: how this model version is trained "
+                   "(docs/models.md).\n" + yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, path)
+
+
+def check_project_before_training(config_path: Path, trainingsetindex: int,
+                                  body_part_map: dict[str, str], vocabulary,
+                                  where: str) -> None:
+    """Everything that would make training fail or its version unregistrable, checked
+    before anything is written (no plan, nothing in the project).
+
+    Raises
+    ------
+    TrainingError
+        ``TrainingFraction`` without a test split (1.0) or out of range; a
+        ``trainingsetindex`` out of range.
+    RegistryError
+        Body-part names that are not canonical and not mapped (``--map``), as
+        registration would refuse them after training.
+    LabeledDataError
+        The labeled data cannot make a dataset (:func:`~dlc_tracking.training.datasets.
+        check_labeled_data`).
+    """
+    from dlc_tracking.registry.body_parts import canonical_names
+    from dlc_tracking.training.datasets import check_labeled_data
+
+    cfg = project_config(config_path)
+    fractions = list(cfg.get("TrainingFraction") or [])
+    if not 0 <= trainingsetindex < len(fractions):
+        raise TrainingError(f"{config_path}: trainingsetindex {trainingsetindex} is out of "
+                            f"range: TrainingFraction is {fractions}.")
+    fraction = float(fractions[trainingsetindex])
+    if not 0.0 < fraction < 1.0:
+        raise TrainingError(
+            f"{config_path}: TrainingFraction[{trainingsetindex}] is {fraction}: "
+            + ("no frames are left for the test split, so the trained version could not "
+               "be evaluated (test RMSE) nor promoted. " if fraction >= 1.0 else "")
+            + "Set a fraction between 0 and 1 in config.yaml (DeepLabCut's default 0.95), "
+            "then train again; nothing was written.")
+    canonical_names([str(b) for b in cfg["bodyparts"]], body_part_map, vocabulary,
+                    where=f"{where} ({config_path} bodyparts)")
+    check_labeled_data(config_path)
 
 
 def _previous_snapshot(registry, model: str | None, registry_path: Path) -> Path:
@@ -269,7 +339,8 @@ def _previous_snapshot(registry, model: str | None, registry_path: Path) -> Path
 def plan_training(registry_path: str | Path, model: str | None = None, *,
                   config_path: str | Path | None = None, base: str | None = None,
                   overrides: dict | None = None, reason: str = "train",
-                  description: str = "", expect: str | None = None) -> TrainingPlan:
+                  description: str = "", expect: str | None = None,
+                  body_part_map: dict[str, str] | None = None) -> TrainingPlan:
     """Plan the next training run: pick the version name and shuffle, write the plan.
 
     Either from a registered ``model`` (its project, its ``training:`` / ``evaluation:``
@@ -296,6 +367,13 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
     expect : str, optional
         The version name the caller wants; planning fails (nothing written) when the
         next version has another name.
+    body_part_map : dict, optional
+        ``{DLC name: canonical name}`` of the new version (``--map``); default the
+        model's map, or, training from a project, the map of the registered model named
+        ``base`` when there is one.
+
+    The project is checked before anything is written (:func:`check_project_before_
+    training`): a test split, canonical body-part names, usable labeled data.
 
     Returns
     -------
@@ -313,7 +391,8 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
     with registry_lock(registry_path):
         registry = load_registry(registry_path)
         pair_with: list[str] = []
-        body_part_map: dict[str, str] = {}
+        given_map = dict(body_part_map or {})
+        body_part_map = {}
         if model is not None:
             entry = registry.model(model)
             if entry.project_config is None:
@@ -339,9 +418,12 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
                 raise TrainingError("training from a project needs --base NAME (the base of "
                                     "the version names, e.g. openfield_mouse).")
             params, evaluation = TrainingParams(), EvaluationParams()
+            if base in registry.models:  # the lab's registered model of that name
+                body_part_map = dict(registry.models[base].body_part_map)
         else:
             raise TrainingError("name a registered model to train, or give --config "
                                 "CONFIG.yaml and --base NAME.")
+        body_part_map = given_map or body_part_map
         params = params.with_overrides(**(overrides or {}))
         pretrained_as = None
         if params.pretrained == PREVIOUS:
@@ -358,11 +440,15 @@ def plan_training(registry_path: str | Path, model: str | None = None, *,
             params = params.with_overrides(pretrained=str(weights.resolve()))
         config_path = Path(config_path).resolve()
         refuse_cached_tiny_model(config_path)
+        check_project_before_training(config_path, params.trainingsetindex, body_part_map,
+                                      registry.body_parts, f"model version of {model or base}")
         cfg = project_config(config_path)
         iteration = int(cfg["iteration"])
-        reserved = {p.shuffle for p in list_plans(registry_path)
-                    if p.config_path == config_path and p.iteration == iteration}
-        shuffle = next_shuffle(config_path, reserved)
+        plans = [p for p in list_plans(registry_path)
+                 if p.config_path == config_path and p.iteration == iteration]
+        reserved = {p.shuffle for p in plans if not p.abandoned}
+        free = {p.shuffle for p in plans if p.abandoned} - reserved
+        shuffle = next_shuffle(config_path, reserved, free=free)
         version = version_name(base, iteration, shuffle)
         if expect is not None and expect != version:
             raise TrainingError(

@@ -448,9 +448,11 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "as a disagreement.", "px"))),
     TableSpec("model_predictions", "Raw predictions of a model version that is not (or no "
               "longer) a recording's current one, so that both versions stay queryable: the "
-              "new version's predictions on the sample `dlc-platform models compare` ran, and "
+              "new version's predictions on the sample `dlc-platform models compare` ran, "
               "the old version's predictions copied by `dlc-platform models promote` before "
-              "the backfill replaces the recording's predictions. Partition key "
+              "the backfill replaces the recording's predictions, and other registered "
+              "models' outputs found beside the assigned model's in the session's "
+              "dlc_<video stem>/ folder. Partition key "
               "`<recording_id>__<model_name>`; same columns as predictions plus source.",
               (_RID, _MODEL, _FRAME, _TIME, _PART,
                _c("x_px", _F64, "x in the image (right), as DLC wrote it; NULL = missing.",
@@ -458,9 +460,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("y_px", _F64, "y in the image (down); NULL = missing.", "px"),
                _c("likelihood", _F64, "DLC likelihood in [0, 1]; NULL = missing."),
                _c("outside_frame", _BOOL, "DLC placed the point outside the video frame."),
-               _c("source", _STR, "'compare' (inferred by models compare) or 'promote' "
-                  "(the replaced version's predictions, kept).", nullable=False,
-                  allowed=("compare", "promote"))),
+               _c("source", _STR, "'compare' (inferred by models compare), 'promote' "
+                  "(the replaced version's predictions, kept) or 'manual' (another model's "
+                  "outputs in the dlc_<video stem>/ folder).", nullable=False,
+                  allowed=("compare", "promote", "manual"))),
               partition_column=None),
     TableSpec("model_agreement", "How two versions of a model differ, per recording x body "
               "part ('all' = every body part pooled), from `dlc-platform models compare OLD "
