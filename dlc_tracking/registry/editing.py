@@ -197,9 +197,6 @@ def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int
     """
     registry_path = Path(registry_path)
     model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
-    if model.multi_animal:
-        raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
-                            "models are supported for now.")
     entry = {"description": description,
              "project": project_as or str(model.project_config),
              "shuffle": shuffle, "trainingsetindex": trainingsetindex,
@@ -308,9 +305,16 @@ def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path 
                           description: str = "", body_part_map: dict[str, str] | None = None,
                           pair_with: list[str] | None = None) -> ModelEntry:
     """Register a model known only by its outputs (see :func:`ingest_only_entry`)."""
-    entry = ingest_only_entry(outputs_file=outputs_file, config_path=config_path,
-                              scorer=scorer, shuffle=shuffle,
-                              trainingsetindex=trainingsetindex)
+    from dlc_tracking.registry.madlc_models import is_madlc_output, madlc_ingest_only_entry
+
+    if outputs_file is not None and is_madlc_output(Path(outputs_file)):
+        # a maDLC file: its individuals and unique body parts become derived.multi_animal
+        entry = madlc_ingest_only_entry(Path(outputs_file), config_path=config_path,
+                                        scorer=scorer, trainingsetindex=trainingsetindex)
+    else:
+        entry = ingest_only_entry(outputs_file=outputs_file, config_path=config_path,
+                                  scorer=scorer, shuffle=shuffle,
+                                  trainingsetindex=trainingsetindex)
     entry = {"description": description, **entry}
     if body_part_map:
         entry["body_part_map"] = dict(body_part_map)

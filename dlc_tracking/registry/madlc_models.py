@@ -17,6 +17,27 @@ from dlc_tracking.errors import DLCPlatformError, RegistryError
 __all__ = ["madlc_ingest_only_entry"]
 
 
+def is_madlc_output(path: Path) -> bool:
+    """Whether a DLC output file has an ``individuals`` column level (a maDLC file).
+
+    Prefix-encoded multi-animal files (``B_nose``) look single-animal here; register them
+    with their mapping (:func:`madlc_ingest_only_entry`, ``prefix_individuals``).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8", errors="replace") as f:
+            heads = [f.readline().split(",", 1)[0].strip().lower() for _ in range(2)]
+        return heads[1] == "individuals"
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        with pd.HDFStore(path, mode="r") as store:
+            key = "tracks" if "/tracks" in store.keys() else store.keys()[0]
+            columns = store.select(key, stop=1).columns
+        return "individuals" in (columns.names or ())
+    return False
+
+
 def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = None,
                             scorer: str | None = None, trainingsetindex: int = 0,
                             prefix_individuals: dict[str, str] | None = None) -> dict:
