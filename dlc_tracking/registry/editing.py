@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dlc_tracking.errors import DLCPlatformError, RegistryError
 from dlc_tracking.registry.dlc_projects import config_hash, inspect_project, read_project_config
 from dlc_tracking.registry.registry_file import ModelEntry, load_registry
+from dlc_tracking.registry.scorers import snapshot_label
 
 NEW_FILE_HEADER = ("# dlc-platform registry. Models are added with `dlc-platform models add`;\n"
                    "# their `derived:` fields come from the DLC project and are never edited.\n")
@@ -271,7 +272,7 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     if shuffle is not None and info.shuffle is not None and shuffle != info.shuffle:
         raise RegistryError(f"{where} says shuffle {info.shuffle}, not --shuffle {shuffle}: "
                             "drop --shuffle or give the right scorer.")
-    snapshot = _snapshot_label(info)
+    snapshot = snapshot_label(info)
     return {
         "ingest_only": True,
         "project": str(Path(config_path).absolute()) if config_path is not None else None,
@@ -287,16 +288,6 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
             "body_parts": body_parts, "config_hash": config_hash(cfg) if cfg else None,
         },
     }
-
-
-def _snapshot_label(info) -> str | None:
-    """The snapshot a scorer names: ``snapshot-200`` / ``snapshot-best-50`` (PyTorch, by
-    epoch) or ``snapshot-1030000`` (TensorFlow, by training iterations)."""
-    if info.snapshot_epoch is not None:
-        return f"snapshot-{'best-' if info.snapshot_best else ''}{info.snapshot_epoch}"
-    if info.iterations is not None:
-        return f"snapshot-{info.iterations}"
-    return None
 
 
 def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path | None = None,

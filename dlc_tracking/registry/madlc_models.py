@@ -69,8 +69,7 @@ def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = No
         multi_animal_layout,
         read_project_config,
     )
-    from dlc_tracking.registry.editing import _snapshot_label
-    from dlc_tracking.registry.scorers import parse_scorer
+    from dlc_tracking.registry.scorers import parse_scorer, snapshot_label
 
     outputs_file = Path(outputs_file)
     try:
@@ -107,7 +106,7 @@ def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = No
     cfg = read_project_config(Path(config_path)) if config_path is not None else None
     info = parse_scorer(found.scorer, task=str(cfg["Task"]) if cfg else None,
                         date=str(cfg["date"]) if cfg else None)
-    snapshot = _snapshot_label(info)
+    snapshot = snapshot_label(info)
     return {
         "ingest_only": True,
         "project": str(Path(config_path).absolute()) if config_path is not None else None,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from dlc_tracking.errors import RegistryError
 
-__all__ = ["ScorerInfo", "parse_scorer", "FORMS"]
+__all__ = ["ScorerInfo", "parse_scorer", "snapshot_label", "FORMS"]
 
 FORMS = (
     "DeepCut_resnet50_<task><date>shuffle<N>_<iterations> (DLC 2.0/2.1)",
@@ -226,3 +226,13 @@ def _split_task_date(scorer: str, taskdate: str, task: str | None, date: str | N
     return split_task, split_date, True, (
         f"task {split_task!r} and date {split_date!r} split on the last month-day token; "
         "give the project's config.yaml to make it exact",)
+
+
+def snapshot_label(info) -> str | None:
+    """The snapshot a scorer names: ``snapshot-200`` / ``snapshot-best-50`` (PyTorch, by
+    epoch) or ``snapshot-1030000`` (TensorFlow, by training iterations)."""
+    if info.snapshot_epoch is not None:
+        return f"snapshot-{'best-' if info.snapshot_best else ''}{info.snapshot_epoch}"
+    if info.iterations is not None:
+        return f"snapshot-{info.iterations}"
+    return None
