@@ -89,3 +89,19 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     metadata = mat.materialization.metadata
     assert "trajectories" in metadata and "inter_animal_distance" in metadata
     assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
+    # `dlc-platform status`: processed (not "skipped"), with the identity figures
+    from dlc_assets.status import recording_status
+
+    (row,) = recording_status(str(store.root), rid, instance)
+    assert row["status"].startswith("processed"), row
+    assert "multi-animal: 2 individuals" in row["detail"], row
+
+
+def test_models_show_prints_the_multi_animal_layout(platform, capsys):
+    from argparse import Namespace
+
+    from dlc_assets.cli.registry import cmd_models_show
+
+    cmd_models_show(Namespace(registry=str(platform["registry"]), name="social"))
+    out = capsys.readouterr().out
+    assert "multi_animal:" in out and "- mus1" in out
