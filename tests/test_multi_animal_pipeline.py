@@ -105,3 +105,19 @@ def test_models_show_prints_the_multi_animal_layout(platform, capsys):
     cmd_models_show(Namespace(registry=str(platform["registry"]), name="social"))
     out = capsys.readouterr().out
     assert "multi_animal:" in out and "- mus1" in out
+
+
+def test_demo_two_animal_session(tmp_path):
+    """The demo's two-animal session: outputs, session.yaml and its ingest-only model."""
+    from dlc_assets.cli.demo import SOCIAL_MODEL, prepare_social_session
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.sessions.layout import load_session_metadata
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    folder = prepare_social_session(tmp_path / "data", registry)
+    assert load_session_metadata(folder / "session.yaml").individuals == {
+        "mus1": "M12", "mus2": "M13"}
+    model = load_registry(registry).model(SOCIAL_MODEL)
+    assert model.multi_animal["individuals"] == ["mus1", "mus2"]
+    assert prepare_social_session(tmp_path / "data", registry) is None  # idempotent
