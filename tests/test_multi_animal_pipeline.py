@@ -121,3 +121,6 @@ def test_demo_two_animal_session(tmp_path):
     model = load_registry(registry).model(SOCIAL_MODEL)
     assert model.multi_animal["individuals"] == ["mus1", "mus2"]
     assert prepare_social_session(tmp_path / "data", registry) is None  # idempotent
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)  # a new demo registry
+    assert prepare_social_session(tmp_path / "data", registry) is None
+    assert SOCIAL_MODEL in load_registry(registry).models

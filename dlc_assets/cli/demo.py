@@ -158,8 +158,16 @@ def prepare_social_session(data_root: Path, registry: Path) -> Path | None:
         simulate_multi_animal,
     )
 
+    def register(outputs: Path) -> None:  # again after prepare_registry made a new one
+        if SOCIAL_MODEL not in load_registry(registry).models:
+            add_ingest_only_model(registry, SOCIAL_MODEL,
+                                  outputs_file=find_madlc_outputs(outputs)["tracks"],
+                                  description="maDLC model known by its outputs (two mice)",
+                                  pair_with=["two_ears"])
+
     folder = data_root / "M12" / "2026-03-01_social"
     if (folder / "social.mp4").exists():
+        register(folder / "dlc_social")
         return None
     staging = data_root.parent / ".demo-staging-social"
     shutil.rmtree(staging, ignore_errors=True)
@@ -168,11 +176,7 @@ def prepare_social_session(data_root: Path, registry: Path) -> Path | None:
                                      individuals={"mus1": "M12", "mus2": "M13"},
                                      assignment={"model": SOCIAL_MODEL,
                                                  "method": "two_ears"})
-    if SOCIAL_MODEL not in load_registry(registry).models:
-        add_ingest_only_model(registry, SOCIAL_MODEL,
-                              outputs_file=find_madlc_outputs(made / "dlc_social")["tracks"],
-                              description="maDLC model known by its outputs (two mice)",
-                              pair_with=["two_ears"])
+    register(made / "dlc_social")
     folder.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     made.rename(folder)
