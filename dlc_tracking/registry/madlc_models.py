@@ -32,8 +32,14 @@ def is_madlc_output(path: Path) -> bool:
         return heads[1] == "individuals"
     if path.suffix.lower() in (".h5", ".hdf5"):
         with pd.HDFStore(path, mode="r") as store:
-            key = "tracks" if "/tracks" in store.keys() else store.keys()[0]
-            columns = store.select(key, stop=1).columns
+            keys = store.keys()
+            if not keys:
+                return False
+            key = "/tracks" if "/tracks" in keys else keys[0]
+            try:
+                columns = store.select(key, stop=1).columns
+            except (TypeError, ValueError, NotImplementedError):  # fixed format
+                columns = store.get(key).columns
         return "individuals" in (columns.names or ())
     return False
 
