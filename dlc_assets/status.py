@@ -55,6 +55,27 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> str:
     return "run failed (see the run in the UI)"
 
 
+def _multi_animal(reason: str) -> bool:
+    """The single-animal assets' skip of a multi-animal recording (processed by
+    multi_animal_tracking, not skipped)."""
+    return reason.startswith("multi-animal recording")
+
+
+def _identity_figures(store, key: str) -> str:
+    """``multi-animal: 2 individuals, 1 identity swap(s), 0 track event(s), ...``."""
+    if store.partition_path("individual_tracking", key) is None:
+        return "multi-animal: no per-individual tables yet"
+    n = store.query("SELECT count(DISTINCT individual) AS n FROM individual_tracking "
+                    "WHERE recording_id = ?", [key])["n"].iloc[0]
+    events = store.read_partition("identity_events", key)["event"].value_counts()
+    swaps = int(events.get("identity_swap", 0))
+    gone = int(sum(events.get(e, 0) for e in ("vanishes", "appears", "reappears",
+                                              "never_present")))
+    dup = int(events.get("two_tracks_one_animal", 0))
+    return (f"multi-animal: {n} individuals, {swaps} identity swap(s), {gone} track "
+            f"event(s), {dup} two-tracks-one-animal run(s)")
+
+
 def recording_status(warehouse_root: str, only: str | None = None,
                      instance: dg.DagsterInstance | None = None) -> list[dict]:
     """One row per known recording: ``recording_id``, ``status``, ``detail``, ``warnings``."""
@@ -76,14 +97,17 @@ def recording_status(warehouse_root: str, only: str | None = None,
         run = runs[0]
         if run.status == dg.DagsterRunStatus.SUCCESS:
             warnings = check_warnings(instance, run.run_id)
-            if key in skipped:
-                reason = store.read_partition("skipped_recordings", key)["reason"].iloc[0]
+            reason = (store.read_partition("skipped_recordings", key)["reason"].iloc[0]
+                      if key in skipped else None)
+            if reason is not None and not _multi_animal(reason):
                 rows.append({"recording_id": key, "status": "skipped", "detail": reason,
                              "warnings": warnings})
             else:
                 status = "processed with warnings" if warnings else "processed"
                 detail = f"run {run.run_id[:8]}" + (
                     f", {len(warnings)} warning(s)" if warnings else "")
+                if reason is not None:  # the identity figures of a multi-animal recording
+                    detail += ", " + _identity_figures(store, key)
                 rows.append({"recording_id": key, "status": status, "detail": detail,
                              "warnings": warnings})
         elif run.status == dg.DagsterRunStatus.FAILURE:

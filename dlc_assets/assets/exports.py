@@ -40,6 +40,20 @@ def labeled_video_path(warehouse_root: Path, recording_id: str) -> Path:
     return Path(warehouse_root) / LABELED_FOLDER / f"{recording_id}.mp4"
 
 
+def _multi_animal_skip(context, warehouse: WarehouseResource) -> dg.MaterializeResult | None:
+    """The single-animal skip of a multi-animal recording (no predictions, a skipped row
+    saying why): its exports are the multi-animal ones (docs/multi-animal.md)."""
+    store = warehouse.get()
+    rid = context.partition_key
+    if store.partition_path("predictions", rid) is not None \
+            or store.partition_path("skipped_recordings", rid) is None:
+        return None
+    reason = str(store.read_partition("skipped_recordings", rid)["reason"].iloc[0])
+    if not reason.startswith("multi-animal recording"):
+        return None
+    return dg.MaterializeResult(metadata={"skipped": True, "reason": reason})
+
+
 def _stored(context, warehouse: WarehouseResource) -> StoredRecording:
     rid = context.partition_key
     with clear_failures(rid):
@@ -72,6 +86,8 @@ def _params(data_root: DataRoot, rec: StoredRecording, processed):
 )
 def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
+    if (multi := _multi_animal_skip(context, warehouse)) is not None:
+        return multi
     rec = _stored(context, warehouse)
     store = warehouse.get()
     if (skipped := _skipped(rec)) is not None:
@@ -114,6 +130,8 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
     from dlc_tracking.io.nwb import export_nwb
 
+    if (multi := _multi_animal_skip(context, warehouse)) is not None:
+        return multi
     rec = _stored(context, warehouse)
     if (skipped := _skipped(rec)) is not None:
         nwb_path(warehouse.get().root, rec.recording_id).unlink(missing_ok=True)
@@ -146,6 +164,8 @@ def labeled_videos(context: dg.AssetExecutionContext, data_root: DataRoot,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     from dlc_tracking.qc.labeled_video import render_recording, thumbnail_strip
 
+    if (multi := _multi_animal_skip(context, warehouse)) is not None:
+        return multi
     rec = _stored(context, warehouse)
     rid = rec.recording_id
     store = warehouse.get()

@@ -10,7 +10,14 @@ from pathlib import Path
 import dagster as dg
 
 from dlc_assets import checks
-from dlc_assets.assets.tracking import GROUP, KINDS, _info, clear_failures, dlc_predictions
+from dlc_assets.assets.tracking import (
+    GROUP,
+    KINDS,
+    _info,
+    clear_failures,
+    dlc_predictions,
+    multi_animal_reason,
+)
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
@@ -38,6 +45,11 @@ def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
     info = _info(context, data_root)
     rid = info.recording_id
     store = warehouse.get()
+    if multi := multi_animal_reason(info, data_root):
+        # identity problems of a multi-animal recording are in identity_events
+        store.delete_partition("frame_quality", rid)
+        return dg.MaterializeResult(metadata={"skipped": True, "reason": multi,
+                                              **worker_metadata()})
     with clear_failures(rid):
         params = FrameQualityParams(
             likelihood_cutoff=likelihood_cutoff(data_root.registry(), info.method_name))

@@ -24,6 +24,7 @@ from dlc_assets.schemas import column_schema
 from dlc_assets.status import check_warnings
 from dlc_tracking.errors import DLCPlatformError
 from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
+from dlc_tracking.social.routing import MULTI_ANIMAL_SKIP_REASON, is_multi_animal
 from dlc_tracking.tracking import predictions as preds
 from dlc_tracking.tracking.arena import Boundary
 from dlc_tracking.tracking.calibration import calibrate_from_arena
@@ -54,6 +55,21 @@ def _info(context: dg.AssetExecutionContext, data_root: DataRoot) -> RecordingIn
     rid = context.partition_key
     with clear_failures(rid):
         return inspect_recording(data_root.recording(rid), data_root.registry())
+
+
+def multi_animal_reason(info: RecordingInfo, data_root: DataRoot) -> str:
+    """Why the single-animal assets skip this recording ("" when they do not): its model
+    is multi-animal (the multi_animal_tracking asset processes it)."""
+    if info.model_name is None:
+        return ""
+    with clear_failures(info.recording_id):
+        model = data_root.registry().model(info.model_name)
+        where = f"{info.recording.session_yaml} (recording {info.recording_id})"
+        if not is_multi_animal(model.name, model.multi_animal, info.metadata.individuals,
+                               info.metadata.individual_prefixes, where):
+            return ""
+    return MULTI_ANIMAL_SKIP_REASON.format(model=model.name,
+                                           individuals=model.multi_animal["individuals"])
 
 
 @dg.asset(
@@ -100,6 +116,10 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
                     ) -> dg.MaterializeResult:
     info = _info(context, data_root)
     rid = info.recording_id
+    if multi := multi_animal_reason(info, data_root):
+        context.log.info(f"{rid}: {multi}; single-animal predictions skipped")
+        return _skip(warehouse, rid, multi, ("predictions", "prediction_sources"),
+                     checks.PREDICTION_CHECKS)
     params = info.params
     with clear_failures(rid):
         registry = data_root.registry()
@@ -229,9 +249,10 @@ def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
                       warehouse: WarehouseResource) -> dg.MaterializeResult:
     info = _info(context, data_root)
     rid = info.recording_id
-    if not info.supported:
-        context.log.info(f"{rid}: {info.status_reason}; state vector skipped")
-        return _skip(warehouse, rid, info.status_reason,
+    if (reason := info.status_reason if not info.supported
+            else multi_animal_reason(info, data_root)):
+        context.log.info(f"{rid}: {reason}; state vector skipped")
+        return _skip(warehouse, rid, reason,
                      ("raw_state_vectors", "arena_boundaries"), checks.RAW_CHECKS)
     warehouse.get().delete_partition("skipped_recordings", rid)
     params = info.params
@@ -299,8 +320,9 @@ def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
     info = _info(context, data_root)
     rid = info.recording_id
-    if not info.supported:
-        return _skip(warehouse, rid, info.status_reason,
+    if (reason := info.status_reason if not info.supported
+            else multi_animal_reason(info, data_root)):
+        return _skip(warehouse, rid, reason,
                      ("processed_tracking", "processed_body_parts"), checks.PROCESSED_CHECKS)
     params = info.params
     with clear_failures(rid):

@@ -144,6 +144,49 @@ def prepare_imaging_session(data_root: Path) -> Path | None:
     return folder
 
 
+SOCIAL_MODEL = "social_demo"
+SOCIAL_SCORER = "DLC_Resnet50_socialJan1shuffle1_snapshot_200"
+
+
+def prepare_social_session(data_root: Path, registry: Path) -> Path | None:
+    """A two-animal session (docs/multi-animal.md): the synthetic video of two mice, the
+    maDLC outputs written with DeepLabCut's writers in dlc_social/, session.yaml mapping
+    the tracks to subjects M12 and M13, and an ingest-only multi-animal model registered
+    from those outputs (as `models add --from-outputs` does). The session moves into the
+    data root only after the model is registered, so the sensor finds both."""
+    from dlc_tracking.io.madlc_files import find_madlc_outputs
+    from dlc_tracking.registry.editing import add_ingest_only_model
+    from dlc_tracking.synthetic.multi_animal import (
+        make_multi_animal_session,
+        simulate_multi_animal,
+    )
+
+    def register(outputs: Path) -> None:  # again after prepare_registry made a new one
+        if SOCIAL_MODEL not in load_registry(registry).models:
+            add_ingest_only_model(registry, SOCIAL_MODEL,
+                                  outputs_file=find_madlc_outputs(outputs)["tracks"],
+                                  description="maDLC model known by its outputs (two mice)",
+                                  pair_with=["two_ears"])
+
+    folder = data_root / "M12" / "2026-03-01_social"
+    if (folder / "social.mp4").exists():
+        register(folder / "dlc_social")
+        return None
+    staging = data_root.parent / ".demo-staging-social"
+    shutil.rmtree(staging, ignore_errors=True)
+    truth = simulate_multi_animal(n_frames=150, n_animals=2, seed=4)
+    made = make_multi_animal_session(staging, "M12", folder.name, truth, SOCIAL_SCORER,
+                                     individuals={"mus1": "M12", "mus2": "M13"},
+                                     assignment={"model": SOCIAL_MODEL,
+                                                 "method": "two_ears"})
+    register(made / "dlc_social")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    made.rename(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sessions", type=int, default=2)
@@ -151,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="also build (or reuse) the tiny TF model and register it")
     p.add_argument("--no-imaging", dest="imaging", action="store_false",
                    help="leave out the imaging session (mouse03, ScanImage tifs)")
+    p.add_argument("--no-social", dest="social", action="store_false",
+                   help="leave out the two-animal session (M12 with M13, maDLC outputs)")
     args = p.parse_args(argv)
     pytorch_config = build_tiny_model("pytorch")
     tf_config = (build_tiny_model("tensorflow") if args.with_tensorflow
@@ -161,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     made = prepare_sessions(Path(settings.data_root()), args.sessions)
     if args.imaging:
         made += [f for f in [prepare_imaging_session(Path(settings.data_root()))] if f]
+    if args.social:
+        made += [f for f in [prepare_social_session(Path(settings.data_root()), registry)]
+                 if f]
     print(f"[demo] registry {registry}; data root {settings.data_root()} "
           f"({len(made)} new session(s)); warehouse {settings.warehouse_root()}")
 

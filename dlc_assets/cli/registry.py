@@ -90,8 +90,10 @@ def cmd_models_show(args) -> None:
     registry = load_registry(registry_path(args))
     m = registry.model(args.name)
     methods = [method for model, method in registry.pairings if model == m.name]
-    print(yaml.safe_dump({**m.row(), "body_part_map": m.body_part_map, "paired_methods": methods},
-                         sort_keys=False, allow_unicode=True))
+    shown = {**m.row(), "body_part_map": m.body_part_map, "paired_methods": methods}
+    if m.multi_animal is not None:  # individuals, unique body parts, identity, tracker
+        shown["multi_animal"] = m.multi_animal
+    print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
     from dlc_assets.cli.training import print_model_lifecycle
     print_model_lifecycle(registry, m.name)  # training:, trained:, evaluation (docs/models.md)
 

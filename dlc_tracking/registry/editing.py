@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from dlc_tracking.errors import DLCPlatformError, RegistryError
 from dlc_tracking.registry.dlc_projects import config_hash, inspect_project, read_project_config
 from dlc_tracking.registry.registry_file import ModelEntry, load_registry
+from dlc_tracking.registry.scorers import snapshot_label
 
 NEW_FILE_HEADER = ("# dlc-platform registry. Models are added with `dlc-platform models add`;\n"
                    "# their `derived:` fields come from the DLC project and are never edited.\n")
@@ -197,9 +198,6 @@ def add_model(registry_path: Path, name: str, config_path: Path, *, shuffle: int
     """
     registry_path = Path(registry_path)
     model = inspect_project(Path(config_path), shuffle, trainingsetindex, snapshotindex)
-    if model.multi_animal:
-        raise RegistryError(f"{config_path} is a multi-animal project; only single-animal "
-                            "models are supported for now.")
     entry = {"description": description,
              "project": project_as or str(model.project_config),
              "shuffle": shuffle, "trainingsetindex": trainingsetindex,
@@ -277,7 +275,7 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     if shuffle is not None and info.shuffle is not None and shuffle != info.shuffle:
         raise RegistryError(f"{where} says shuffle {info.shuffle}, not --shuffle {shuffle}: "
                             "drop --shuffle or give the right scorer.")
-    snapshot = _snapshot_label(info)
+    snapshot = snapshot_label(info)
     return {
         "ingest_only": True,
         "project": str(Path(config_path).absolute()) if config_path is not None else None,
@@ -295,25 +293,22 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     }
 
 
-def _snapshot_label(info) -> str | None:
-    """The snapshot a scorer names: ``snapshot-200`` / ``snapshot-best-50`` (PyTorch, by
-    epoch) or ``snapshot-1030000`` (TensorFlow, by training iterations)."""
-    if info.snapshot_epoch is not None:
-        return f"snapshot-{'best-' if info.snapshot_best else ''}{info.snapshot_epoch}"
-    if info.iterations is not None:
-        return f"snapshot-{info.iterations}"
-    return None
-
-
 def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path | None = None,
                           config_path: Path | None = None, scorer: str | None = None,
                           shuffle: int | None = None, trainingsetindex: int = 0,
                           description: str = "", body_part_map: dict[str, str] | None = None,
                           pair_with: list[str] | None = None) -> ModelEntry:
     """Register a model known only by its outputs (see :func:`ingest_only_entry`)."""
-    entry = ingest_only_entry(outputs_file=outputs_file, config_path=config_path,
-                              scorer=scorer, shuffle=shuffle,
-                              trainingsetindex=trainingsetindex)
+    from dlc_tracking.registry.madlc_models import is_madlc_output, madlc_ingest_only_entry
+
+    if outputs_file is not None and is_madlc_output(Path(outputs_file)):
+        # a maDLC file: its individuals and unique body parts become derived.multi_animal
+        entry = madlc_ingest_only_entry(Path(outputs_file), config_path=config_path,
+                                        scorer=scorer, trainingsetindex=trainingsetindex)
+    else:
+        entry = ingest_only_entry(outputs_file=outputs_file, config_path=config_path,
+                                  scorer=scorer, shuffle=shuffle,
+                                  trainingsetindex=trainingsetindex)
     entry = {"description": description, **entry}
     if body_part_map:
         entry["body_part_map"] = dict(body_part_map)

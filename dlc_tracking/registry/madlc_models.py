@@ -17,6 +17,33 @@ from dlc_tracking.errors import DLCPlatformError, RegistryError
 __all__ = ["madlc_ingest_only_entry"]
 
 
+def is_madlc_output(path: Path) -> bool:
+    """Whether a DLC output file has an ``individuals`` column level (a maDLC file).
+
+    Prefix-encoded multi-animal files (``B_nose``) look single-animal here; register them
+    with their mapping (:func:`madlc_ingest_only_entry`, ``prefix_individuals``).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8", errors="replace") as f:
+            heads = [f.readline().split(",", 1)[0].strip().lower() for _ in range(2)]
+        return heads[1] == "individuals"
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        with pd.HDFStore(path, mode="r") as store:
+            keys = store.keys()
+            if not keys:
+                return False
+            key = "/tracks" if "/tracks" in keys else keys[0]
+            try:
+                columns = store.select(key, stop=1).columns
+            except (TypeError, ValueError, NotImplementedError):  # fixed format
+                columns = store.get(key).columns
+        return "individuals" in (columns.names or ())
+    return False
+
+
 def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = None,
                             scorer: str | None = None, trainingsetindex: int = 0,
                             prefix_individuals: dict[str, str] | None = None) -> dict:
@@ -48,8 +75,7 @@ def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = No
         multi_animal_layout,
         read_project_config,
     )
-    from dlc_tracking.registry.editing import _snapshot_label
-    from dlc_tracking.registry.scorers import parse_scorer
+    from dlc_tracking.registry.scorers import parse_scorer, snapshot_label
 
     outputs_file = Path(outputs_file)
     try:
@@ -86,7 +112,7 @@ def madlc_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = No
     cfg = read_project_config(Path(config_path)) if config_path is not None else None
     info = parse_scorer(found.scorer, task=str(cfg["Task"]) if cfg else None,
                         date=str(cfg["date"]) if cfg else None)
-    snapshot = _snapshot_label(info)
+    snapshot = snapshot_label(info)
     return {
         "ingest_only": True,
         "project": str(Path(config_path).absolute()) if config_path is not None else None,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from dlc_tracking.errors import RegistryError
 
-__all__ = ["ScorerInfo", "parse_scorer", "FORMS", "match_scorer"]
+__all__ = ["ScorerInfo", "parse_scorer", "snapshot_label", "FORMS", "match_scorer"]
 
 FORMS = (
     "DeepCut_resnet50_<task><date>shuffle<N>_<iterations> (DLC 2.0/2.1)",
@@ -281,3 +281,13 @@ def match_scorer(found: str, expected: str) -> str | None:
     return (f"scorer {found!r} names no snapshot (DLC2NWB writes it so); matched to the "
             f"model by net, task, date and shuffle, snapshot assumed to be the model's "
             f"({uid or 'unknown'})")
+
+
+def snapshot_label(info) -> str | None:
+    """The snapshot a scorer names: ``snapshot-200`` / ``snapshot-best-50`` (PyTorch, by
+    epoch) or ``snapshot-1030000`` (TensorFlow, by training iterations)."""
+    if info.snapshot_epoch is not None:
+        return f"snapshot-{'best-' if info.snapshot_best else ''}{info.snapshot_epoch}"
+    if info.iterations is not None:
+        return f"snapshot-{info.iterations}"
+    return None

@@ -1,0 +1,126 @@
+"""A two-animal session dropped into a data folder, processed by the real process_recording
+job on a real Dagster instance: per-subject tables and the social table, no user code.
+The single-animal assets skip it with the reason, the multi-animal asset skips a
+single-animal recording."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline_helpers import failure_messages, run_recording
+
+ROOT = Path(__file__).resolve().parents[1]
+SCORER = "DLC_Resnet50_socialJan1shuffle1_snapshot_200"
+pytestmark = pytest.mark.slow  # the session folder (video + outputs) takes ~1-2 min to write
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """Data root with one two-animal session, a registry with the ingest-only maDLC model
+    registered from its outputs (as `models add --from-outputs` does), a warehouse."""
+    from dlc_tracking.io.madlc_files import find_madlc_outputs
+    from dlc_tracking.registry.editing import add_ingest_only_model
+    from dlc_tracking.synthetic.multi_animal import (
+        make_multi_animal_session,
+        simulate_multi_animal,
+    )
+    from resources import DataRoot, DLCInference, WarehouseResource
+
+    base = tmp_path_factory.mktemp("ma_pipeline")
+    data, registry = base / "data", base / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    truth = simulate_multi_animal(n_frames=90, n_animals=2, seed=4)
+    folder = make_multi_animal_session(
+        data, "M12", "2026-03-01_social", truth, SCORER,
+        individuals={"mus1": "M12", "mus2": "M13"},
+        assignment={"model": "social", "method": "two_ears"})
+    tracks = find_madlc_outputs(folder / "dlc_social")["tracks"]
+    entry = add_ingest_only_model(registry, "social", outputs_file=tracks,
+                                  description="maDLC, two mice", pair_with=["two_ears"])
+    resources = {
+        "data_root": DataRoot(path=str(data), registry_path=str(registry)),
+        "warehouse": WarehouseResource(root=str(base / "warehouse")),
+        "dlc_inference": DLCInference(device="cpu", batch_size=8, work_dir=str(base / "work")),
+    }
+    return {"resources": resources, "truth": truth, "folder": folder, "entry": entry,
+            "registry": registry, "data": data}
+
+
+def test_models_add_from_outputs_registers_a_multi_animal_model(platform):
+    entry = platform["entry"]
+    assert entry.ingest_only
+    assert entry.multi_animal["individuals"] == ["mus1", "mus2"]
+    assert entry.scorer == SCORER
+
+
+def test_two_animal_session_goes_to_subject_tables(platform, instance):
+    from dlc_tracking.sessions.layout import recording_id
+
+    resources, truth = platform["resources"], platform["truth"]
+    rid = recording_id("M12", "2026-03-01_social", "social")
+    result = run_recording(instance, resources, rid)
+    assert result.success, failure_messages(result)
+    store = resources["warehouse"].get()
+    tracking = store.read_partition("individual_tracking", rid)
+    assert sorted(tracking["subject"].unique()) == ["M12", "M13"]
+    assert len(tracking) == 2 * truth.n_frames
+    social = store.read_partition("social", rid)
+    assert social[["subject_a", "subject_b"]].drop_duplicates().values.tolist() == [
+        ["M12", "M13"]]
+    assert len(store.read_partition("social_summary", rid)) == 1
+    # the single-animal assets skipped it, with the reason; nothing single-animal written
+    skipped = store.read_partition("skipped_recordings", rid)
+    assert "multi-animal recording" in skipped["reason"].iloc[0]
+    assert store.partition_path("predictions", rid) is None
+    assert store.partition_path("processed_tracking", rid) is None
+    # one query: all of M12's frames, whether filmed alone or with cage mates
+    rows = store.query("SELECT count(*) AS n FROM subject_tracking WHERE subject = 'M12'")
+    assert rows["n"].iloc[0] == truth.n_frames
+    # the identity checks ran and the metadata has the pictures
+    checks = {e.asset_check_evaluation_data.check_name
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert {"identity_swaps", "tracks_vanish", "two_tracks_one_animal",
+            "all_individuals_present"} <= checks
+    mat = [e for e in result.get_asset_materialization_events()
+           if e.asset_key.path[-1] == "multi_animal_tracking"][0]
+    metadata = mat.materialization.metadata
+    assert "trajectories" in metadata and "inter_animal_distance" in metadata
+    assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
+    # `dlc-platform status`: processed (not "skipped"), with the identity figures
+    from dlc_assets.status import recording_status
+
+    (row,) = recording_status(str(store.root), rid, instance)
+    assert row["status"].startswith("processed"), row
+    assert "multi-animal: 2 individuals" in row["detail"], row
+
+
+def test_models_show_prints_the_multi_animal_layout(platform, capsys):
+    from argparse import Namespace
+
+    from dlc_assets.cli.registry import cmd_models_show
+
+    cmd_models_show(Namespace(registry=str(platform["registry"]), name="social"))
+    out = capsys.readouterr().out
+    assert "multi_animal:" in out and "- mus1" in out
+
+
+def test_demo_two_animal_session(tmp_path):
+    """The demo's two-animal session: outputs, session.yaml and its ingest-only model."""
+    from dlc_assets.cli.demo import SOCIAL_MODEL, prepare_social_session
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.sessions.layout import load_session_metadata
+
+    registry = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    folder = prepare_social_session(tmp_path / "data", registry)
+    assert load_session_metadata(folder / "session.yaml").individuals == {
+        "mus1": "M12", "mus2": "M13"}
+    model = load_registry(registry).model(SOCIAL_MODEL)
+    assert model.multi_animal["individuals"] == ["mus1", "mus2"]
+    assert prepare_social_session(tmp_path / "data", registry) is None  # idempotent
+    shutil.copy(ROOT / "registry" / "registry.yaml", registry)  # a new demo registry
+    assert prepare_social_session(tmp_path / "data", registry) is None
+    assert SOCIAL_MODEL in load_registry(registry).models
