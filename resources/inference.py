@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from dlc_assets.worker_info import worker_description
+from dlc_assets.execution.worker_info import worker_description
 from dlc_tracking.errors import ModelNotAvailableError
 from dlc_tracking.inference.choice import ENGINE_CHOICES, infer_video
 from dlc_tracking.inference.dlc_runner import InferenceResult

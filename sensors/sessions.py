@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dlc_assets.celery_executor import model_queue_tags
+from dlc_assets.execution.celery_executor import model_queue_tags
 from dlc_assets.jobs import process_recording_job, update_registry_job
 from dlc_assets.partitions import recordings_partitions
 from dlc_tracking.sessions.scanning import ScanStateStore, run_key, scan
