@@ -159,36 +159,43 @@ def test_multicamera_recording_triangulates(tmp_path):
     assert result.processed.z_cm.between(0, 10).all()  # head 35 mm above the floor
 
 
+@pytest.mark.slow
 def test_three_camera_session_through_process_recording_job(tmp_path, instance):
-    """A 3-camera session dropped in the data folder: the process_recording job writes
-    pose_3d, the calibration used and the 3D processed tracking; the single-camera assets
-    skip it with their reason, nothing fails."""
+    """The demo's 3-camera session (DLC outputs per camera, an ingest-only model and the
+    rig's Anipose calibration.toml in the registry) dropped in the data folder: the
+    process_recording job writes pose_3d, the calibration used and the 3D processed
+    tracking; the single-camera assets skip it with their reason, nothing fails."""
+    import shutil
+
+    from dlc_assets.cli.demo import TEMPLATE, prepare_multicamera_session
     from dlc_tracking.warehouse import Warehouse
     from resources import DataRoot, DLCInference, WarehouseResource
     from tests.pipeline_helpers import failure_messages, run_recording
 
-    folder = _session(tmp_path / "data", outputs=True)
-    meta = yaml.safe_load((folder / "session.yaml").read_text())
-    (folder / "session.yaml").write_text(yaml.safe_dump({**meta, "fps": 30.0},
-                                                        sort_keys=False))
-    _ingest_registry(tmp_path, tmp_path / "calib" / "calibration.toml",
-                     next((folder / "dlc_top").glob("*.h5")))
+    registry = tmp_path / "registry" / "registry.yaml"
+    registry.parent.mkdir()
+    shutil.copy(TEMPLATE, registry)
+    (tmp_path / "data").mkdir()
+    prepare_multicamera_session(tmp_path / "data", registry)
+    [rec] = discover_recordings(tmp_path / "data").recordings
+    rid = rec.recording_id
+    assert rid == "mouse04__2026-01-05_openfield_3cam__rig_3cam" and rec.source == "manual"
     resources = {
-        "data_root": DataRoot(path=str(tmp_path / "data"),
-                              registry_path=str(tmp_path / "registry.yaml")),
+        "data_root": DataRoot(path=str(tmp_path / "data"), registry_path=str(registry)),
         "warehouse": WarehouseResource(root=str(tmp_path / "warehouse")),
         "dlc_inference": DLCInference(device="cpu", batch_size=8,
                                       work_dir=str(tmp_path / "work")),
     }
-    result = run_recording(instance, resources, "m1__s1__tri")
+    result = run_recording(instance, resources, rid)
     assert result.success, failure_messages(result)
     store = Warehouse(tmp_path / "warehouse")
-    pose = store.read_partition("pose_3d", "m1__s1__tri")
-    assert len(pose) == 20 * len(BODY_PARTS_3D) and pose.n_cameras.max() == 3
-    calib = store.read_partition("camera_calibrations", "m1__s1__tri")
+    pose = store.read_partition("pose_3d", rid)
+    assert len(pose) == 300 * len(BODY_PARTS_3D) and pose.n_cameras.max() == 3
+    assert pose.reprojection_error_px.median() < 1.0
+    calib = store.read_partition("camera_calibrations", rid)
     assert sorted(calib.camera) == ["side_1", "side_2", "top"] and not calib.flagged.any()
-    processed = store.read_partition("processed_tracking_3d", "m1__s1__tri")
-    assert processed[["z_cm", "pitch_deg", "roll_deg"]].notna().all().all()
+    processed = store.read_partition("processed_tracking_3d", rid)
+    assert processed[["z_cm", "pitch_deg", "roll_deg"]].notna().mean().min() > 0.9
     skipped = {e.asset_key.to_user_string(): e.materialization.metadata.get("reason")
                for e in result.get_asset_materialization_events()
                if e.materialization.metadata.get("skipped")}
