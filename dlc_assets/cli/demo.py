@@ -6,7 +6,7 @@ The demo registers ``tiny_openfield`` from its own copy of the cached tiny proje
 model loop of docs/models.md (train, evaluate, review, merge, compare, promote) runs on
 the demo as it is: the platform never trains in its cached models, which the tests share.
 
-    python -m dlc_assets.cli.demo [--sessions N] [--with-tensorflow] [--no-imaging]
+    python -m dlc_assets.cli.demo [--sessions N] [--with-tensorflow] [--no-imaging] [--no-3d]
 """
 
 from __future__ import annotations
