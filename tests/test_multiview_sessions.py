@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -200,3 +201,47 @@ def test_three_camera_session_through_process_recording_job(tmp_path, instance):
                for e in result.get_asset_materialization_events()
                if e.materialization.metadata.get("skipped")}
     assert {"recordings", "dlc_predictions", "processed_tracking"} <= set(skipped)
+    # the 3D exports from the warehouse, through the command line
+    import pandas as pd
+
+    from dlc_assets.cli.main import main
+
+    out = tmp_path / "pose.csv"
+    main(["export", rid, "--format", "anipose-csv", "--out", str(out),
+          "--warehouse", str(tmp_path / "warehouse")])
+    csv = pd.read_csv(out)
+    assert len(csv) == 300 and {"nose_x", "nose_z", "nose_ncams", "fnum"} <= set(csv.columns)
+    first = pose[(pose.frame == 0) & (pose.body_part == "nose")].iloc[0]
+    assert csv.nose_z.iloc[0] == pytest.approx(first.z_mm)
+
+
+def test_pose_3d_rows_export_like_the_triangulation(tmp_path):
+    """pose_3d rows read back give the same DLC 3D h5 and Anipose CSV as the Pose3D."""
+    import io
+
+    import pandas as pd
+
+    from dlc_tracking.io.pose3d_exports import (
+        export_pose_3d,
+        to_anipose_frame,
+        write_dlc_3d_h5,
+    )
+    from dlc_tracking.multiview.calibration import load_anipose_toml
+    from dlc_tracking.multiview.triangulation import triangulate_poses
+    from dlc_tracking.synthetic.rig import write_anipose_calibration
+
+    cams = make_rig(3)
+    poses = project_scene(simulate_scene(n_frames=15), cams)
+    poses[1, 3:5, 0] = np.nan  # a part seen by fewer cameras
+    cal = load_anipose_toml(write_anipose_calibration(cams, tmp_path / "c.toml"))
+    pose = triangulate_poses(cal, {c.name: p for c, p in zip(cams, poses, strict=True)},
+                             BODY_PARTS_3D)
+    table = pose.to_frame()
+    table["time_s"] = table["frame"] / 30.0
+    pd.testing.assert_frame_equal(
+        pd.read_csv(export_pose_3d(table, "anipose-csv", tmp_path / "a.csv")),
+        pd.read_csv(io.StringIO(to_anipose_frame(pose).to_csv(index=False))))
+    a = pd.read_hdf(export_pose_3d(table, "dlc-3d-h5", tmp_path / "a.h5"))
+    b = pd.read_hdf(write_dlc_3d_h5(pose, tmp_path / "b.h5"))
+    pd.testing.assert_frame_equal(a, b)
+    assert export_pose_3d(table, "movement-3d", tmp_path / "m.nc", fps=30.0).stat().st_size
