@@ -201,6 +201,9 @@ def test_three_camera_session_through_process_recording_job(tmp_path, instance):
                for e in result.get_asset_materialization_events()
                if e.materialization.metadata.get("skipped")}
     assert {"recordings", "dlc_predictions", "processed_tracking"} <= set(skipped)
+    [pose_event] = [e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "pose_3d"]
+    assert {"reprojection_error", "trajectory_3d"} <= set(pose_event.materialization.metadata)
     # the 3D exports from the warehouse, through the command line
     import pandas as pd
 

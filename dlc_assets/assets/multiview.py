@@ -12,6 +12,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dlc_assets.assets.qc_plots import png_md
 from dlc_assets.assets.registry import dlc_models, processing_methods
 from dlc_assets.assets.tracking import clear_failures
 from dlc_assets.execution.worker_info import worker_metadata
@@ -47,6 +48,21 @@ def _fps(meta, recording) -> float:
         raise SessionError(f"{recording.session_yaml}: camera {first.camera!r} has no video "
                            "here to read the frame rate from; add `fps:` to session.yaml.")
     return float(probe_video(first.video_path, check_last_frame=False).fps)
+
+
+def _pictures(result, processed: pd.DataFrame) -> dict:
+    """Inline pictures: reprojection error per camera and body part, 3D trajectory."""
+    from dlc_tracking.qc import plots
+
+    pose = result.pose
+    return {
+        "reprojection_error": png_md(plots.reprojection_error_png(
+            pose.camera_error_px, pose.cameras, pose.body_parts),
+            "reprojection error per camera and body part"),
+        "trajectory_3d": png_md(plots.trajectory_3d_png(
+            processed["x_cm"].to_numpy(), processed["y_cm"].to_numpy(),
+            processed["z_cm"].to_numpy()), "3D trajectory, top and side views"),
+    }
 
 
 def _skipped(reason: str) -> dg.MaterializeResult:
@@ -112,6 +128,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
                 c: round(float(v), 3) for c, v in result.fit.per_camera_px.items()},
             "triangulated_fraction": round(seen, 4),
             "median_z_cm": float(np.nanmedian(processed["z_cm"])) if len(processed) else None,
+            **_pictures(result, processed),
             **worker_metadata(),
         },
         check_results=[
