@@ -6,6 +6,7 @@ from dlc_assets import settings
 from dlc_assets.assets.exports import export_assets
 from dlc_assets.assets.imaging import imaging_assets
 from dlc_assets.assets.model_review import review_assets, review_jobs
+from dlc_assets.assets.multiview import multiview_assets
 from dlc_assets.assets.registry import registry_assets, registry_checks
 from dlc_assets.assets.social import social_assets
 from dlc_assets.assets.tracking import tracking_assets
@@ -37,7 +38,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The code location's definitions; tests pass their own resources."""
     return dg.Definitions(
         assets=[*registry_assets, *tracking_assets, *export_assets, *imaging_assets,
-                *review_assets, *training_assets, *social_assets],
+                *review_assets, *training_assets, *social_assets, *multiview_assets],
         asset_checks=registry_checks,
         jobs=[process_recording_job, update_registry_job, warehouse_compaction_job,
               *training_jobs, *review_jobs],

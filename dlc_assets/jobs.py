@@ -9,9 +9,13 @@ process_recording_job = dg.define_asset_job(
     "process_recording",
     # The NWB file too (0.8 s for 1 h at 50 Hz, bench/exports.py); the labeled video and
     # the overview stay on demand (minutes per hour of video; unpartitioned).
-    selection=dg.AssetSelection.groups("tracking") | dg.AssetSelection.assets("nwb_files"),
+    # Multi-camera recordings: pose_3d (the single-camera assets skip them, and pose_3d
+    # skips single-camera ones, each with its reason).
+    selection=dg.AssetSelection.groups("tracking", "multiview")
+    | dg.AssetSelection.assets("nwb_files"),
     description="recordings -> dlc_predictions -> raw_state_vectors -> processed_tracking "
-    "(+ occupancy, nwb_files) for one recording (partition).",
+    "(+ occupancy, nwb_files) for one recording (partition); pose_3d for a multi-camera "
+    "recording.",
 )
 
 update_registry_job = dg.define_asset_job(

@@ -14,7 +14,12 @@ import dagster as dg
 import numpy as np
 
 from dlc_assets.assets import qc_plots
-from dlc_assets.assets.tracking import clear_failures, processed_tracking, raw_state_vectors
+from dlc_assets.assets.tracking import (
+    clear_failures,
+    multi_camera_skip,
+    processed_tracking,
+    raw_state_vectors,
+)
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_tracking.io.stored_recording import StoredRecording, load_stored_recording
@@ -54,10 +59,20 @@ def _multi_animal_skip(context, warehouse: WarehouseResource) -> dg.MaterializeR
     return dg.MaterializeResult(metadata={"skipped": True, "reason": reason})
 
 
-def _stored(context, warehouse: WarehouseResource) -> StoredRecording:
+def _stored(context, warehouse: WarehouseResource, data_root: DataRoot | None = None
+            ) -> StoredRecording | dg.MaterializeResult:
+    """The recording's stored tables; with ``data_root``, a multi-camera recording (which
+    has none) gives its skip result instead of a failure."""
     rid = context.partition_key
-    with clear_failures(rid):
-        return load_stored_recording(rid, warehouse.get().root)
+    try:
+        with clear_failures(rid):
+            return load_stored_recording(rid, warehouse.get().root)
+    except dg.Failure:
+        # Only on this failure path is the data root scanned, to tell a multi-camera take.
+        if data_root is not None and (
+                multi := multi_camera_skip(context, data_root, [])) is not None:
+            return multi
+        raise
 
 
 def _skipped(rec: StoredRecording) -> dg.MaterializeResult | None:
@@ -88,7 +103,9 @@ def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
     if (multi := _multi_animal_skip(context, warehouse)) is not None:
         return multi
-    rec = _stored(context, warehouse)
+    rec = _stored(context, warehouse, data_root)
+    if isinstance(rec, dg.MaterializeResult):
+        return rec  # a multi-camera recording
     store = warehouse.get()
     if (skipped := _skipped(rec)) is not None:
         store.delete_partition("occupancy", rec.recording_id)
@@ -132,7 +149,9 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
 
     if (multi := _multi_animal_skip(context, warehouse)) is not None:
         return multi
-    rec = _stored(context, warehouse)
+    rec = _stored(context, warehouse, data_root)
+    if isinstance(rec, dg.MaterializeResult):
+        return rec  # a multi-camera recording: 3D NWB export is not wired yet
     if (skipped := _skipped(rec)) is not None:
         nwb_path(warehouse.get().root, rec.recording_id).unlink(missing_ok=True)
         return skipped

@@ -9,7 +9,13 @@ step with the file and what to do, before anything is written.
 import dagster as dg
 import numpy as np
 
-from dlc_assets.assets.tracking import GROUP, KINDS, clear_failures, processed_tracking
+from dlc_assets.assets.tracking import (
+    GROUP,
+    KINDS,
+    clear_failures,
+    multi_camera_skip,
+    processed_tracking,
+)
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
@@ -133,7 +139,11 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
                               warehouse: WarehouseResource) -> dg.MaterializeResult:
     rid = context.partition_key
     with clear_failures(rid):
-        info = inspect_recording(data_root.recording(rid), data_root.registry())
+        recording = data_root.recording(rid)
+    if (skipped := multi_camera_skip(context, data_root, IMAGING_CHECKS, recording)) is not None:
+        return skipped  # imaging alignment of 3D tracking is not wired yet
+    with clear_failures(rid):
+        info = inspect_recording(recording, data_root.registry())
     store = warehouse.get()
     config = info.metadata.imaging
     reason = ("no imaging" if config is None else

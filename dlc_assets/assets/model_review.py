@@ -14,9 +14,11 @@ from dlc_assets.assets.tracking import (
     GROUP,
     KINDS,
     _info,
+    _recording,
     clear_failures,
     dlc_predictions,
     multi_animal_reason,
+    multi_camera_skip,
 )
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
@@ -42,7 +44,10 @@ from resources import DataRoot, DLCInference, WarehouseResource
 )
 def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    if (skipped := multi_camera_skip(context, data_root, [], recording)) is not None:
+        return skipped
+    info = _info(context, data_root, recording)
     rid = info.recording_id
     store = warehouse.get()
     if multi := multi_animal_reason(info, data_root):

@@ -51,10 +51,39 @@ def clear_failures(recording_id: str) -> Iterator[None]:
                          metadata={"error": type(exc).__name__}) from exc
 
 
-def _info(context: dg.AssetExecutionContext, data_root: DataRoot) -> RecordingInfo:
+MULTI_CAMERA_REASON = ("multi-camera recording (session.yaml `cameras:`): triangulated by "
+                       "the pose_3d asset (docs/3d.md), not by the single-camera assets")
+
+
+def multi_camera_skip(context: dg.AssetExecutionContext, data_root: DataRoot,
+                      check_specs: list[dg.AssetCheckSpec], recording=None
+                      ) -> dg.MaterializeResult | None:
+    """A multi-camera recording is skipped here with the reason (not a failure); None for a
+    single-camera one."""
+    if recording is None:
+        rid = context.partition_key
+        with clear_failures(rid):
+            recording = data_root.recording(rid)
+    if not recording.is_multi_camera:
+        return None
+    return dg.MaterializeResult(
+        metadata={"skipped": True, "reason": MULTI_CAMERA_REASON},
+        check_results=[dg.AssetCheckResult(check_name=spec.name, passed=True,
+                                           metadata={"skipped": MULTI_CAMERA_REASON})
+                       for spec in check_specs])
+
+
+def _info(context: dg.AssetExecutionContext, data_root: DataRoot, recording=None
+          ) -> RecordingInfo:
     rid = context.partition_key
     with clear_failures(rid):
-        return inspect_recording(data_root.recording(rid), data_root.registry())
+        return inspect_recording(recording or data_root.recording(rid), data_root.registry())
+
+
+def _recording(context: dg.AssetExecutionContext, data_root: DataRoot):
+    """The recording of this partition (found once per step)."""
+    with clear_failures(context.partition_key):
+        return data_root.recording(context.partition_key)
 
 
 def multi_animal_reason(info: RecordingInfo, data_root: DataRoot) -> str:
@@ -81,7 +110,11 @@ def multi_animal_reason(info: RecordingInfo, data_root: DataRoot) -> str:
 )
 def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    skipped = multi_camera_skip(context, data_root, checks.RECORDING_CHECKS, recording)
+    if skipped is not None:
+        return skipped
+    info = _info(context, data_root, recording)
     row = info.row()
     store = warehouse.get()
     store.write_partition("recordings", info.recording_id, pd.DataFrame([row]))
@@ -114,7 +147,11 @@ def recordings(context: dg.AssetExecutionContext, data_root: DataRoot,
 def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
                     warehouse: WarehouseResource, dlc_inference: DLCInference
                     ) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    skipped = multi_camera_skip(context, data_root, checks.PREDICTION_CHECKS, recording)
+    if skipped is not None:
+        return skipped
+    info = _info(context, data_root, recording)
     rid = info.recording_id
     if multi := multi_animal_reason(info, data_root):
         context.log.info(f"{rid}: {multi}; single-animal predictions skipped")
@@ -247,7 +284,11 @@ def _skip(warehouse: WarehouseResource, rid: str, reason: str, tables: tuple[str
 )
 def raw_state_vectors(context: dg.AssetExecutionContext, data_root: DataRoot,
                       warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    skipped = multi_camera_skip(context, data_root, checks.RAW_CHECKS, recording)
+    if skipped is not None:
+        return skipped
+    info = _info(context, data_root, recording)
     rid = info.recording_id
     if (reason := info.status_reason if not info.supported
             else multi_animal_reason(info, data_root)):
@@ -318,7 +359,11 @@ def _load_raw(warehouse: WarehouseResource, info: RecordingInfo, method) -> RawS
 )
 def processed_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    skipped = multi_camera_skip(context, data_root, checks.PROCESSED_CHECKS, recording)
+    if skipped is not None:
+        return skipped
+    info = _info(context, data_root, recording)
     rid = info.recording_id
     if (reason := info.status_reason if not info.supported
             else multi_animal_reason(info, data_root)):

@@ -6,7 +6,7 @@ The demo registers ``tiny_openfield`` from its own copy of the cached tiny proje
 model loop of docs/models.md (train, evaluate, review, merge, compare, promote) runs on
 the demo as it is: the platform never trains in its cached models, which the tests share.
 
-    python -m dlc_assets.cli.demo [--sessions N] [--with-tensorflow] [--no-imaging]
+    python -m dlc_assets.cli.demo [--sessions N] [--with-tensorflow] [--no-imaging] [--no-3d]
 """
 
 from __future__ import annotations
@@ -187,6 +187,61 @@ def prepare_social_session(data_root: Path, registry: Path) -> Path | None:
     return folder
 
 
+DEMO_RIG = "rig_3cam"
+DEMO_RIG_MODEL = "rig_3cam_dlc"
+
+
+def prepare_multicamera_session(data_root: Path, registry: Path) -> Path | None:
+    """A 3-camera session (docs/3d.md): each camera's DLC outputs (DLC's layout, pandas'
+    writer) of the synthetic rig, and in the registry an ingest-only model registered from
+    those outputs and the rig ``rig_3cam`` with its Anipose calibration.toml (aniposelib's
+    writer). Its recording ``mouse04__2026-01-05_openfield_3cam__rig_3cam`` gets pose_3d
+    rows and processed_tracking_3d with z, pitch and roll."""
+    from dlc_tracking.registry.editing import add_ingest_only_model, edit_registry
+    from dlc_tracking.synthetic.rig import (
+        make_multicamera_session,
+        make_rig,
+        write_anipose_calibration,
+    )
+
+    folder = data_root / "mouse04" / "2026-01-05_openfield_3cam"
+    made = None
+    if not (folder / "session.yaml").exists():
+        staging = data_root.parent / ".demo-staging-3d"  # the sensor sees it complete
+        shutil.rmtree(staging, ignore_errors=True)
+        built = make_multicamera_session(staging, "mouse04", folder.name, n_frames=300,
+                                         rig=DEMO_RIG, seed=104)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        subject = folder.parent / "subject.yaml"
+        if not subject.exists():
+            subject.write_text("species: Mus musculus\nsex: F\nage: P90D\n"
+                               "strain: C57BL/6J\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        built.rename(folder)
+        shutil.rmtree(staging, ignore_errors=True)
+        made = folder
+    current = load_registry(registry)
+    if DEMO_RIG in current.camera_rigs:
+        return made
+    calibration = write_anipose_calibration(
+        make_rig(3), registry.parent / "calibrations" / DEMO_RIG / "calibration.toml")
+    if DEMO_RIG_MODEL not in current.models:
+        add_ingest_only_model(registry, DEMO_RIG_MODEL,
+                              outputs_file=next((folder / "dlc_top").glob("*.h5")),
+                              description="Ingest-only model of the synthetic 3-camera rig")
+
+    def add_rig(doc) -> None:
+        rigs = doc.get("rigs") or {}
+        rigs[DEMO_RIG] = {"description": "Synthetic 3-camera rig (docs/3d.md)",
+                          "cameras": ["top", "side_1", "side_2"], "model": DEMO_RIG_MODEL,
+                          "calibration": str(calibration.relative_to(registry.parent))}
+        doc["rigs"] = rigs
+
+    edit_registry(registry, add_rig)
+    load_registry(registry)
+    return made
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sessions", type=int, default=2)
@@ -196,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="leave out the imaging session (mouse03, ScanImage tifs)")
     p.add_argument("--no-social", dest="social", action="store_false",
                    help="leave out the two-animal session (M12 with M13, maDLC outputs)")
+    p.add_argument("--no-3d", dest="multicamera", action="store_false",
+                   help="leave out the 3-camera session (mouse04, rig_3cam)")
     args = p.parse_args(argv)
     pytorch_config = build_tiny_model("pytorch")
     tf_config = (build_tiny_model("tensorflow") if args.with_tensorflow
@@ -209,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.social:
         made += [f for f in [prepare_social_session(Path(settings.data_root()), registry)]
                  if f]
+    if args.multicamera:
+        made += [f for f in [prepare_multicamera_session(Path(settings.data_root()),
+                                                         registry)] if f]
     print(f"[demo] registry {registry}; data root {settings.data_root()} "
           f"({len(made)} new session(s)); warehouse {settings.warehouse_root()}")
 

@@ -1,5 +1,5 @@
-"""``dlc-platform export RECORDING --format nwb|movement|dlc-h5|csv|labeled-video --out
-PATH``."""
+"""``dlc-platform export RECORDING --format FORMAT --out PATH``: nwb, movement, dlc-h5, csv,
+labeled-video; dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording's pose_3d."""
 
 from __future__ import annotations
 
@@ -25,9 +25,31 @@ def _params(rec, registry_path: Path) -> dict | None:
     return params.to_dict() if params.param_hash == recorded else None
 
 
+def _export_3d(args) -> None:
+    """A multi-camera recording's pose_3d rows in a 3D layout (docs/3d.md)."""
+    import numpy as np
+
+    from dlc_tracking.io.pose3d_exports import export_pose_3d
+    from dlc_tracking.warehouse import Warehouse
+
+    store = Warehouse(Path(args.warehouse or settings.warehouse_root()))
+    table = store.read_partition("pose_3d", args.recording)
+    times = table.drop_duplicates("frame").sort_values("frame")["time_s"].to_numpy()
+    fps = (1.0 / float(np.median(np.diff(times)))) if len(times) > 1 else None
+    path = export_pose_3d(table, args.format, Path(args.out), fps=fps)
+    print(f"{args.recording}: wrote {path} ({args.format}, {table['frame'].nunique()} "
+          f"frames, {path.stat().st_size / 1e6:.2f} MB)")
+
+
 def cmd_export(args) -> None:
     """Read the recording from the warehouse and write it in the chosen format."""
     from tqdm import tqdm
+
+    from dlc_tracking.io.pose3d_exports import POSE_3D_FORMATS
+
+    if args.format in POSE_3D_FORMATS:
+        _export_3d(args)
+        return
 
     from dlc_tracking.io.recording_exports import export_recording
     from dlc_tracking.io.stored_recording import load_stored_recording
@@ -92,13 +114,17 @@ def _labeled_video(args, warehouse: Path, registry_path: Path, out: Path) -> Non
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``export`` command to the ``dlc-platform`` parser."""
+    from dlc_tracking.io.pose3d_exports import POSE_3D_FORMATS
     from dlc_tracking.io.recording_exports import FORMATS
 
     ex = subparsers.add_parser(
         "export", help="write one recording as NWB, a movement dataset (netCDF), a DLC h5, "
         "a CSV of its processed tracking, or a labeled video (docs/exports.md)")
     ex.add_argument("recording", help="recording id (see `dlc-platform status`)")
-    ex.add_argument("--format", required=True, choices=(*FORMATS, LABELED_VIDEO))
+    ex.add_argument("--format", required=True,
+                    choices=(*FORMATS, LABELED_VIDEO, *POSE_3D_FORMATS),
+                    help="dlc-3d-h5, anipose-csv, movement-3d: a multi-camera recording's "
+                    "pose_3d (docs/3d.md)")
     ex.add_argument("--out", required=True, help="output file")
     ex.add_argument("--warehouse", help="warehouse folder (default: $DLC_PLATFORM_WAREHOUSE)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")

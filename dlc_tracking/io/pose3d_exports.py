@@ -23,7 +23,8 @@ import pandas as pd
 from dlc_tracking.io.dlc_files import H5_KEY, _atomic
 from dlc_tracking.multiview.triangulation import Pose3D
 
-__all__ = ["DLC_3D_SCORER", "to_anipose_frame", "to_movement_dataset", "write_anipose_csv",
+__all__ = ["DLC_3D_SCORER", "POSE_3D_FORMATS", "export_pose_3d", "pose_from_table",
+           "to_anipose_frame", "to_movement_dataset", "write_anipose_csv",
            "write_dlc_3d_h5"]
 
 DLC_3D_SCORER = "DLC_3D"
@@ -90,3 +91,44 @@ def to_movement_dataset(pose: Pose3D, fps: float | None = None, individual: str 
                                source_software="dlc-platform")
     ds.attrs["space_unit"] = "mm"
     return ds
+
+
+POSE_3D_FORMATS = ("dlc-3d-h5", "anipose-csv", "movement-3d")
+
+
+def pose_from_table(table: pd.DataFrame) -> Pose3D:
+    """A :class:`Pose3D` from rows of the ``pose_3d`` warehouse table (one recording).
+
+    The per-camera arrays (``used``, ``camera_error_px``) are not stored in the table and
+    come back with no camera axis.
+    """
+    parts = list(dict.fromkeys(table["body_part"].astype(str)))
+    frames = np.sort(table["frame"].unique())
+    n, k = len(frames), len(parts)
+    wide = table.assign(body_part=table["body_part"].astype(str)).set_index(
+        ["frame", "body_part"]).reindex(pd.MultiIndex.from_product([frames, parts]))
+
+    def grid(column: str) -> np.ndarray:
+        return wide[column].to_numpy(np.float64).reshape(n, k)
+
+    points = np.stack([grid("x_mm"), grid("y_mm"), grid("z_mm")], axis=-1)
+    n_cams = np.nan_to_num(grid("n_cameras")).astype(np.int64)
+    return Pose3D(parts, [], points, grid("reprojection_error_px"), n_cams, grid("score"),
+                  np.zeros((0, n, k), dtype=bool), np.zeros((0, n, k)))
+
+
+def export_pose_3d(table: pd.DataFrame, fmt: str, out: str | os.PathLike[str],
+                   fps: float | None = None) -> Path:
+    """Write one recording's ``pose_3d`` rows as ``dlc-3d-h5``, ``anipose-csv`` or
+    ``movement-3d`` (netCDF)."""
+    pose = pose_from_table(table)
+    out = Path(out)
+    if fmt == "dlc-3d-h5":
+        return write_dlc_3d_h5(pose, out)
+    if fmt == "anipose-csv":
+        return write_anipose_csv(pose, out)
+    if fmt == "movement-3d":
+        ds = to_movement_dataset(pose, fps=fps)
+        _atomic(out, lambda tmp: ds.to_netcdf(tmp))
+        return out
+    raise ValueError(f"unknown 3D export format {fmt!r}; use one of {POSE_3D_FORMATS}.")

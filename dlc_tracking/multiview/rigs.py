@@ -30,12 +30,16 @@ class Rig:
         serve all views.
     description : str
         Free text.
+    calibration : str or None
+        The rig's calibration file (Anipose ``calibration.toml`` or a DeepLabCut 3D project's
+        ``camera_matrix`` folder) as given in the registry; None: sessions name theirs.
     """
 
     name: str
     cameras: tuple[str, ...]
     models: dict[str, str] = field(default_factory=dict, hash=False)
     description: str = ""
+    calibration: str | None = None
 
     def __post_init__(self) -> None:
         where = f"rig {self.name!r}"
@@ -66,7 +70,7 @@ class Rig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"name": self.name, "cameras": list(self.cameras), "models": dict(self.models),
-                "description": self.description}
+                "description": self.description, "calibration": self.calibration}
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any], where: str = "") -> Rig:
@@ -95,8 +99,10 @@ class Rig:
         else:
             raise MultiviewError(f"{prefix}rigs.{name}.cameras must be a list or a mapping, got "
                                  f"{cams!r}.")
+        calibration = spec.get("calibration")
         return cls(name=name, cameras=tuple(names), models=models,
-                   description=str(spec.get("description") or ""))
+                   description=str(spec.get("description") or ""),
+                   calibration=str(calibration) if calibration else None)
 
 
 def check_session_cameras(rig: Rig, session_cameras: Iterable[str], source: str) -> None:

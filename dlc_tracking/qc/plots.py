@@ -19,6 +19,8 @@ __all__ = [
     "overview_png",
     "speed_histogram_png",
     "trajectory_png",
+    "reprojection_error_png",
+    "trajectory_3d_png",
 ]
 
 DPI = 72
@@ -219,4 +221,43 @@ def overview_png(recording_ids: Sequence[str], distance_cm: Sequence[float],
     a1.invert_yaxis()
     a1.set(xlabel="distance (cm)", title="Distance")
     a2.set(xlabel="tracked fraction", xlim=(0, 1), title="Tracked fraction (red: flagged)")
+    return _png(fig)
+
+
+def reprojection_error_png(camera_error_px: np.ndarray, cameras: list[str],
+                           body_parts: list[str]) -> bytes:
+    """Median reprojection error per camera and body part (a multi-camera recording).
+
+    Parameters
+    ----------
+    camera_error_px : np.ndarray
+        ``(n_cameras, n_frames, n_parts)``; NaN where the camera was not used.
+    """
+    import warnings
+
+    plt = _plt()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a camera never used: all-NaN
+        med = np.nanmedian(camera_error_px, axis=1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(body_parts), 0.8 + 0.5 * len(cameras)))
+    im = ax.imshow(med, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(body_parts)), body_parts, rotation=30, ha="right")
+    ax.set_yticks(range(len(cameras)), cameras)
+    for (i, j), v in np.ndenumerate(med):
+        ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
+                color="w", fontsize=8)
+    fig.colorbar(im, ax=ax, label="median reprojection error (px)")
+    return _png(fig)
+
+
+def trajectory_3d_png(x_cm: np.ndarray, y_cm: np.ndarray, z_cm: np.ndarray,
+                      max_points: int = 20000) -> bytes:
+    """The 3D position seen from above (x, y) and from the side (x, z)."""
+    plt = _plt()
+    step = _step(len(x_cm), max_points)
+    fig, (top, side) = plt.subplots(1, 2, figsize=(8, 3.6))
+    top.plot(x_cm[::step], y_cm[::step], lw=0.6)
+    top.set(xlabel="x (cm)", ylabel="y (cm)", title="top view", aspect="equal")
+    side.plot(x_cm[::step], z_cm[::step], lw=0.6)
+    side.set(xlabel="x (cm)", ylabel="z (cm)", title="side view")
     return _png(fig)

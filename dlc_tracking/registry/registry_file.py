@@ -163,6 +163,8 @@ class Registry:
     default_processing: dict[str, str] = field(default_factory=dict)  # tracking type -> set
     # Model versions replaced by a newer one (`dlc-platform models promote`): old -> new.
     promotions: dict[str, str] = field(default_factory=dict)
+    # Rigs that name cameras (`rigs: {NAME: {cameras: ...}}`): name -> multiview.rigs.Rig.
+    camera_rigs: dict = field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -206,12 +208,28 @@ class Registry:
 
     def rig(self, name: str, where: str = ""):
         """The arena of a named rig (registry ``rigs:``)."""
+        if name in self.camera_rigs and name not in self.rigs:
+            raise RegistryError(
+                f"{where + ': ' if where else ''}rig {name!r} in {self.path} names cameras but "
+                "no arena outline; add `arena:` to it (docs/registry.md, Rigs) or give the "
+                "session's `arena:` in session.yaml.")
         if name not in self.rigs:
             raise RegistryError(
                 f"{where + ': ' if where else ''}rig {name!r} is not defined in {self.path}; "
                 f"defined rigs: {sorted(self.rigs) or 'none'}.{_did_you_mean(name, self.rigs)} "
                 "Add it under `rigs:` (docs/registry.md) or fix `rig:` in session.yaml.")
         return self.rigs[name]
+
+    def camera_rig(self, name: str, where: str = ""):
+        """The cameras of a named rig (registry ``rigs: {NAME: {cameras: ...}}``) as a
+        :class:`dlc_tracking.multiview.rigs.Rig`."""
+        if name not in self.camera_rigs:
+            raise RegistryError(
+                f"{where + ': ' if where else ''}rig {name!r} in {self.path} names no cameras; "
+                f"rigs with cameras: {sorted(self.camera_rigs) or 'none'}."
+                f"{_did_you_mean(name, self.camera_rigs)} Add `cameras:` to it under `rigs:` "
+                "(docs/registry.md, Rigs; docs/3d.md).")
+        return self.camera_rigs[name]
 
     def resolve_assignment(self, tracking_type: str, model: str | None, method: str | None,
                            where: str = "") -> tuple[str, str]:
@@ -447,13 +465,17 @@ def load_registry(path: Path | None = None) -> Registry:
                 )
             defaults[ttype] = (pair["model"], pair["method"])
 
-    rigs = {}
+    rigs, camera_rigs = {}, {}
     for name, spec in (raw.get("rigs") or {}).items():
-        rigs[str(name)] = _rig_arena(str(name), spec, where)
+        arena, cams = _rig(str(name), spec, where, models)
+        if arena is not None:
+            rigs[str(name)] = arena
+        if cams is not None:
+            camera_rigs[str(name)] = cams
 
     promotions = _promotions(raw.get("promotions"), models, where)
     return Registry(path, body_parts, tracking_types, methods, models, pairings, defaults,
-                    processing, raw, rigs, default_processing, promotions)
+                    processing, raw, rigs, default_processing, promotions, camera_rigs)
 
 
 def _promotions(spec, models: dict, where: str) -> dict[str, str]:
@@ -480,15 +502,44 @@ def _promotions(spec, models: dict, where: str) -> dict[str, str]:
     return out
 
 
+_RIG_KEYS = {"arena", "description", "cameras", "model", "calibration"}
+
+
+def _rig(name: str, spec, where: str, models: dict):
+    """(arena or None, multiview Rig or None) of a registry rig: an arena outline, cameras
+    (docs/3d.md), or both."""
+    if (not isinstance(spec, dict) or set(spec) - _RIG_KEYS
+            or not ({"arena", "cameras"} & set(spec))):
+        raise RegistryError(f"{where}: rigs.{name} must be {{arena: {{...}}, description: ...}} "
+                            "and/or {cameras: [...] | {CAMERA: {model: ...}}, model: ..., "
+                            "calibration: PATH} (docs/registry.md, Rigs).")
+    arena = _rig_arena(name, spec, where) if "arena" in spec else None
+    cams = None
+    if "cameras" in spec:
+        from dlc_tracking.multiview.errors import MultiviewError
+        from dlc_tracking.multiview.rigs import Rig
+
+        try:
+            cams = Rig.from_spec(name, spec, where)
+        except MultiviewError as exc:
+            raise RegistryError(str(exc)) from exc
+        if cams.calibration and not Path(cams.calibration).expanduser().is_absolute():
+            # A relative calibration path is relative to the registry file, like other paths.
+            from dataclasses import replace
+            cams = replace(cams, calibration=str(Path(where).parent / cams.calibration))
+        for cam, model in cams.models.items():
+            if model not in models:
+                raise RegistryError(f"{where}: rigs.{name}.cameras.{cam} names unknown model "
+                                    f"{model!r}; registered: {sorted(models)}.")
+    return arena, cams
+
+
 def _rig_arena(name: str, spec, where: str):
     """A rig's arena (size and outline in pixels), validated like session.yaml's."""
     from pydantic import ValidationError
 
     from dlc_tracking.sessions.layout import Arena, validation_problems
 
-    if not isinstance(spec, dict) or set(spec) - {"arena", "description"} or "arena" not in spec:
-        raise RegistryError(f"{where}: rigs.{name} must be {{arena: {{...}}, description: ...}} "
-                            "(docs/registry.md, Rigs).")
     try:
         arena = Arena.model_validate(spec["arena"])
     except ValidationError as exc:

@@ -118,6 +118,16 @@ class VideoEntry(BaseModel):
                                   description="Frame height (video not here)")
 
 
+class CameraEntry(BaseModel):
+    """One camera's video of a multi-camera session (``cameras: {top: {file, timestamps}}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    timestamps: str | None = Field(default=None, description="Per-camera frame times (s), "
+                                   "one per frame, on the session's clock")
+
+
 class SessionMetadata(BaseModel):
     """The schema of ``session.yaml``; see ``docs/sessions.md`` for a complete example."""
 
@@ -140,6 +150,13 @@ class SessionMetadata(BaseModel):
                                    "(registry `processing:`); default: the tracking type's")
     assignment: Assignment | None = None
     videos: list[VideoEntry] | None = None
+    cameras: dict[str, str | CameraEntry] | None = Field(
+        default=None, description="Multi-camera session: camera -> video file (or "
+        "{file, timestamps}); one recording triangulated in 3D (docs/3d.md)")
+    calibration: str | None = Field(
+        default=None, description="Calibration of a multi-camera session (Anipose "
+        "calibration.toml or DeepLabCut 3D camera_matrix folder), relative to the session "
+        "folder; default: the rig's (registry `rigs:`)")
     imaging: ImagingConfig | None = Field(default=None, description="The session's "
                                           "imaging (docs/imaging.md)")
     individuals: dict[str, str] | None = Field(
@@ -150,6 +167,22 @@ class SessionMetadata(BaseModel):
         default=None, description="Multi-animal files without an `individuals` level: "
         "body-part name prefix (B in B_nose) -> individual (docs/multi-animal.md)")
     notes: str | None = None
+
+    @model_validator(mode="after")
+    def _cameras_or_videos(self) -> SessionMetadata:
+        if self.cameras is not None and self.videos is not None:
+            raise ValueError("give either `cameras:` (one multi-camera take) or `videos:` "
+                             "(separate recordings), not both")
+        if self.cameras is not None and len(self.cameras) < 2:
+            raise ValueError(f"`cameras:` names {len(self.cameras)} camera(s); a "
+                             "multi-camera session needs 2 or more (one camera: use `videos:` "
+                             "or just drop the video in)")
+        return self
+
+    def camera_entries(self) -> dict[str, CameraEntry]:
+        """``cameras:`` as camera -> :class:`CameraEntry` (empty for one camera)."""
+        return {str(cam): CameraEntry(file=e) if isinstance(e, str) else e
+                for cam, e in (self.cameras or {}).items()}
 
     @field_validator("start_time", mode="before")
     @classmethod
@@ -297,8 +330,26 @@ def recording_id(subject: str, session: str, video_stem: str) -> str:
 
 
 @dataclass(frozen=True)
+class CameraVideo:
+    """One camera's video of a multi-camera recording."""
+
+    camera: str
+    video_path: Path
+    timestamps_path: Path | None
+    has_video: bool = True
+
+    @property
+    def video_stem(self) -> str:
+        return self.video_path.stem
+
+    @property
+    def manual_output_dir(self) -> Path:
+        return self.video_path.parent / f"{MANUAL_OUTPUT_PREFIX}{self.video_stem}"
+
+
+@dataclass(frozen=True)
 class Recording:
-    """One video of one session, as found on disk."""
+    """One video of one session (or one multi-camera take), as found on disk."""
 
     recording_id: str
     subject: str
@@ -310,6 +361,13 @@ class Recording:
     # (video_path is then where the video would be); such a recording is ingest-only.
     has_video: bool = True
     stem: str | None = None  # the video stem when video_path has no suffix to strip
+    # A multi-camera take (session.yaml `cameras:`): every camera's video; video_path is
+    # then the first camera's. Empty for a single-camera recording.
+    cameras: tuple[CameraVideo, ...] = ()
+
+    @property
+    def is_multi_camera(self) -> bool:
+        return bool(self.cameras)
 
     @property
     def video_stem(self) -> str:
@@ -327,6 +385,10 @@ class Recording:
     def source(self) -> str:
         """How the recording's predictions come in: ``outputs_only`` (no video here),
         ``manual`` (DLC outputs in dlc_<stem>/) or ``inference``."""
+        if self.cameras:
+            if all(_holds_predictions(c.manual_output_dir) for c in self.cameras):
+                return "manual"
+            return "outputs_only" if not all(c.has_video for c in self.cameras) else "inference"
         if not self.has_video:
             return "outputs_only"
         return "manual" if _holds_predictions(self.manual_output_dir) else "inference"
@@ -384,6 +446,54 @@ def _listed_videos(session_yaml: Path) -> list[VideoEntry] | None:
         return None
 
 
+MULTI_CAMERA_ID = "multicam"
+
+
+def _listed_cameras(session_yaml: Path) -> tuple[dict[str, CameraEntry], str | None] | None:
+    """``(cameras, rig)`` of a multi-camera session.yaml, read leniently (full validation is
+    later); None when it names no cameras."""
+    try:
+        text = session_yaml.read_text()
+        if "cameras" not in text:  # see _listed_videos: most files have none
+            return None
+        raw = yaml.load(text, Loader=SAFE_LOADER)
+        entries = raw.get("cameras") if isinstance(raw, dict) else None
+        if not isinstance(entries, dict) or not entries:
+            return None
+        cams = {str(c): CameraEntry(file=e) if isinstance(e, str) else
+                CameraEntry.model_validate(e) for c, e in entries.items()}
+        rig = raw.get("rig")
+        return cams, str(rig) if isinstance(rig, str) and rig else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError, AttributeError,
+            TypeError):
+        return None
+
+
+def _camera_recording(subject: str, session_dir: Path, cameras: dict[str, CameraEntry],
+                      rig: str | None, output_dirs: dict[str, Path], problems: list[str]
+                      ) -> list[Recording]:
+    """The one recording of a multi-camera session (all its cameras), or none with a problem."""
+    videos, missing = [], []
+    for cam, entry in cameras.items():
+        video = session_dir / entry.file
+        ts = session_dir / entry.timestamps if entry.timestamps else None
+        present = video.is_file()
+        if not present and video.stem not in output_dirs:
+            missing.append(f"{cam}: {entry.file}")
+        videos.append(CameraVideo(cam, video, ts, has_video=present))
+    if missing:
+        problems.append(
+            f"{session_dir / SESSION_FILE}: videos listed under `cameras:` do not exist "
+            f"({', '.join(missing)}); fix the names, copy the files, or put each camera's DLC "
+            f"outputs in {MANUAL_OUTPUT_PREFIX}<video stem>/ to ingest them without it.")
+        return []
+    rid = recording_id(subject, session_dir.name, rig or MULTI_CAMERA_ID)
+    first = videos[0]
+    return [Recording(rid, subject, session_dir.name, session_dir, first.video_path,
+                      first.timestamps_path, has_video=all(v.has_video for v in videos),
+                      stem=rig or MULTI_CAMERA_ID, cameras=tuple(videos))]
+
+
 def session_dirs(data_root: Path, problems: list[str]) -> Iterator[tuple[str, str, str]]:
     """``(subject, session, folder path)`` of every session folder, in name order.
 
@@ -415,6 +525,15 @@ def session_recordings(subject: str, session_dir: Path | str, problems: list[str
     ingested from its outputs only.
     """
     session_dir = Path(session_dir)
+    multi = _listed_cameras(session_dir / SESSION_FILE)
+    if multi is not None:
+        try:
+            output_dirs = _output_folders(session_dir)
+        except OSError as exc:
+            problems.append(f"cannot read {session_dir}: {exc}")
+            return []
+        return _camera_recording(subject, session_dir, multi[0], multi[1], output_dirs,
+                                 problems)
     try:
         listed = _listed_videos(session_dir / SESSION_FILE)
         videos = _session_videos(session_dir, listed)

@@ -148,7 +148,8 @@ def resolve_arena(recording: Recording, meta: SessionMetadata, registry: Registr
     if meta.arena is not None and meta.arena.has_outline:
         return meta.arena.geometry(f"{recording.session_yaml}")
     found = None
-    if meta.rig is not None:
+    if meta.rig is not None and (meta.rig in registry.rigs
+                                 or meta.rig not in registry.camera_rigs):
         found = registry.rig(meta.rig, where).geometry(f"rig {meta.rig!r} ({registry.path})")
     else:
         path = recording.session_dir.parent / SUBJECT_CALIBRATION_FILE

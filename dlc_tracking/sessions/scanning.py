@@ -126,16 +126,29 @@ def recording_files(rec: Recording, imaging: list[str] | None = None
         files["timestamps"] = _stat(rec.timestamps_path)
     for name in imaging_files(rec.session_dir) if imaging is None else imaging:
         files[f"imaging/{name}"] = _stat(rec.session_dir / name)
-    manual = rec.manual_output_dir
+    if rec.cameras:
+        # Every camera's video, frame times and DLC outputs (the first camera's video is
+        # also "video", which the settle rule reads).
+        for cam in rec.cameras:
+            files[f"video/{cam.camera}"] = _stat(cam.video_path)
+            if cam.timestamps_path:
+                files[f"timestamps/{cam.camera}"] = _stat(cam.timestamps_path)
+            _output_files(cam.manual_output_dir, f"dlc/{cam.camera}/", files)
+        return files
+    _output_files(rec.manual_output_dir, "dlc/", files)
+    return files
+
+
+def _output_files(manual: Path, prefix: str, files: dict) -> None:
+    """Size and mtime of each DLC output in ``manual`` as ``files[prefix + name]``."""
     if manual.is_dir():
         try:
             for entry in sorted(os.scandir(manual), key=lambda e: e.name):
                 if entry.is_file() and not entry.name.startswith("."):
                     st = entry.stat()
-                    files[f"dlc/{entry.name}"] = (st.st_size, st.st_mtime_ns)
+                    files[f"{prefix}{entry.name}"] = (st.st_size, st.st_mtime_ns)
         except OSError:
-            files["dlc/"] = None
-    return files
+            files[prefix] = None
 
 
 def fingerprint(files: dict) -> str:
@@ -245,6 +258,15 @@ def session_signature(session_dir: str, names: list[str]) -> tuple[int, int]:
 
 def _dependencies(rec: Recording) -> list[str]:
     """Names, in the session folder, of the entries a recording depends on (that exist)."""
+    if rec.cameras:
+        names = []
+        for cam in rec.cameras:
+            names.append(cam.video_path.name)
+            if cam.timestamps_path is not None:
+                names.append(cam.timestamps_path.name)
+            if cam.manual_output_dir.is_dir():
+                names.append(cam.manual_output_dir.name)
+        return names
     names = [rec.video_path.name]
     if rec.timestamps_path is not None:
         names.append(rec.timestamps_path.name)
@@ -257,7 +279,8 @@ def _cacheable(session_dir: Path, recordings: list[Recording]) -> bool:
     """True when every file of these recordings lies directly in the session folder, so
     that :func:`session_signature` sees all their changes."""
     return bool(recordings) and all(
-        r.video_path.parent == session_dir
+        not r.cameras  # a multi-camera take is stat-ed file by file on every tick
+        and r.video_path.parent == session_dir
         and (r.timestamps_path is None or r.timestamps_path.parent == session_dir)
         and r.timestamps_path in (None, session_dir / (r.video_path.stem + TIMESTAMPS_SUFFIX))
         for r in recordings
@@ -402,6 +425,9 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         video = files.get("video")
         # a recording without its video is settled on its DLC outputs alone
         outputs = [v for k, v in files.items() if k.startswith("dlc/")]
+        if rec.cameras and rec.has_video:  # every camera's video copied, not just one
+            video = min((v for k, v in files.items() if k.startswith("video/")),
+                        key=lambda v: v[0] if v else -1, default=None)
         files_there = (video is not None and video[0] > 0) if rec.has_video else (
             bool(outputs) and all(v is not None and v[0] > 0 for v in outputs))
         settled = (

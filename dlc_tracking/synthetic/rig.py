@@ -512,3 +512,34 @@ def write_checkerboard_images(cameras: list[SyntheticCamera], folder: str | Path
                         [cv2.IMWRITE_JPEG_QUALITY, 98])
             out.append(path)
     return out
+
+
+def make_multicamera_session(data_root: str | Path, subject: str, session: str, *,
+                             n_frames: int = 300, fps: float = 30.0, rig: str = "rig_3cam",
+                             n_cameras: int = 3, seed: int = 0) -> Path:
+    """A multi-camera session folder (docs/3d.md) with each camera's DLC outputs.
+
+    ``<data_root>/<subject>/<session>/``: ``session.yaml`` naming ``rig`` and its
+    ``cameras:`` (``<camera>.mp4``), and ``dlc_<camera>/<camera><scorer>.h5`` per camera
+    written by DeepLabCut's layout (pandas' writer); no videos (an outputs-only take:
+    ``fps:`` gives the frame times). Cameras are those of :func:`make_rig`.
+
+    Returns
+    -------
+    Path
+        The session folder.
+    """
+    import yaml
+
+    cameras = make_rig(n_cameras)
+    scene = simulate_scene(n_frames=n_frames, fps=fps, seed=seed)
+    poses = project_scene(scene, cameras)
+    folder = Path(data_root) / subject / session
+    folder.mkdir(parents=True, exist_ok=True)
+    for cam, cam_poses in zip(cameras, poses, strict=True):
+        write_dlc_predictions(cam_poses[None], [cam], BODY_PARTS_3D, folder / f"dlc_{cam.name}")
+    meta = {"tracking_type": "openfield", "start_time": "2026-01-05T10:00:00+01:00",
+            "camera_view": "above", "rig": rig, "fps": float(fps),
+            "cameras": {cam.name: f"{cam.name}.mp4" for cam in cameras}}
+    (folder / "session.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return folder

@@ -496,6 +496,47 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "it larger)."),
                _c("compared_at", _TS, "When the comparison ran (UTC).")),
               partition_column=None),
+    TableSpec("camera_calibrations", "The calibration a multi-camera recording was "
+              "triangulated with, one row per recording x camera (docs/3d.md): where it came "
+              "from and how well it explains the session's 2D points.",
+              (_RID,
+               _c("rig", _STR, "Rig (registry `rigs:` name, or 'multicam' for a session "
+                  "without one).", nullable=False),
+               _c("camera", _STR, "Camera name.", nullable=False),
+               _c("calibration_file", _STR, "The Anipose calibration.toml used (session's "
+                  "`calibration:`, else the rig's).", nullable=False),
+               _c("calibration_sha256", _STR, "SHA-256 of that file (provenance)."),
+               _c("reprojection_error_px", _F64, "Median reprojection error of this "
+                  "camera's points used in triangulation, on this session.", "px"),
+               _c("median_reprojection_error_px", _F64, "Median over all cameras (the "
+                  "value the calibration check compares with its threshold).", "px"),
+               _c("flagged", _BOOL, "The calibration does not explain the session (likely "
+                  "another rig's or a moved camera); see the asset check."))),
+    TableSpec("pose_3d", "Triangulated body parts of a multi-camera recording, one row per "
+              "frame x body part (docs/3d.md). World frame of the calibration (x, y on the "
+              "floor when aligned to the arena, z up), millimetres.",
+              (_RID, _FRAME, _TIME, _PART,
+               _c("x_mm", _F64, "x, world frame; NULL = seen by fewer than 2 cameras.", "mm"),
+               _c("y_mm", _F64, "y, world frame.", "mm"),
+               _c("z_mm", _F64, "z, world frame (up when aligned to the floor).", "mm"),
+               _c("reprojection_error_px", _F64, "Mean reprojection error over the cameras "
+                  "used.", "px"),
+               _c("n_cameras", _I32, "Cameras used (0 where missing).", nullable=False),
+               _c("score", _F64, "Mean 2D likelihood of the cameras used."))),
+    TableSpec("processed_tracking_3d", "3D state vector of a multi-camera recording per "
+              "frame (docs/3d.md, angle conventions in docs/conventions.md): head position, "
+              "azimuth in the floor plane, pitch and roll, world frame, cm.",
+              (_RID, _METHOD, _FRAME, _TIME,
+               _c("x_cm", _F64, "Position x (the method's point), world frame.", "cm"),
+               _c("y_cm", _F64, "Position y, world frame.", "cm"),
+               _c("z_cm", _F64, "Height, world frame.", "cm"),
+               _c("head_direction_deg", _F64, "Head azimuth in the floor plane, "
+                  "counter-clockwise from +x, [0, 360).", "deg"),
+               _c("pitch_deg", _F64, "Head pitch, nose up positive; NULL without a point "
+                  "ahead of the ears.", "deg"),
+               _c("roll_deg", _F64, "Head roll, left ear up positive.", "deg"),
+               _c("speed_3d_cm_s", _F64, "3D speed of the position (backward difference).",
+                  "cm/s"))),
 ]}
 """Strict tables: columns are validated and cast on write."""
 

@@ -1,0 +1,233 @@
+"""One multi-camera recording end to end (no Dagster): per-camera 2D predictions, the
+rig's calibration, triangulation, the calibration fit and the 3D state vector.
+
+The Dagster assets (dlc_assets/assets/multiview.py) call these functions and write their
+frames to the warehouse; this module only reads files and returns arrays and frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dlc_tracking.errors import SessionError
+from dlc_tracking.multiview.calibration import RigCalibration, check_camera_names
+from dlc_tracking.multiview.errors import MultiviewError
+from dlc_tracking.multiview.orientation import StateVector3D, state_vector_3d
+from dlc_tracking.multiview.rigs import Rig, check_session_cameras
+from dlc_tracking.multiview.triangulation import (
+    CalibrationFit,
+    Pose3D,
+    assess_calibration_fit,
+    triangulate_poses,
+)
+
+__all__ = ["CameraPredictions", "load_camera_predictions", "load_recording_calibration",
+           "recording_rig", "processed_3d_frame", "MultiCameraResult", "process_multicamera"]
+
+
+@dataclass(frozen=True)
+class CameraPredictions:
+    """One camera's 2D predictions, body parts canonical.
+
+    Attributes
+    ----------
+    camera, model, scorer : str
+    body_parts : list of str
+        Canonical names, order of axis 1 of ``poses``.
+    poses : np.ndarray
+        ``(n_frames, n_parts, 3)`` ``[x_px, y_px, likelihood]``; NaN = missing.
+    files : list of str
+        The DLC files read.
+    """
+
+    camera: str
+    model: str
+    scorer: str
+    body_parts: list[str]
+    poses: np.ndarray
+    files: list[str]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table ``camera, frame, body_part, x_px, y_px, likelihood``."""
+        n, k = self.poses.shape[:2]
+        return pd.DataFrame({
+            "camera": self.camera,
+            "frame": np.repeat(np.arange(n, dtype=np.int64), k),
+            "body_part": np.tile(np.asarray(self.body_parts, dtype=object), n),
+            "x_px": self.poses[..., 0].ravel(), "y_px": self.poses[..., 1].ravel(),
+            "likelihood": self.poses[..., 2].ravel(),
+        })
+
+
+def recording_rig(recording: Any, meta: Any, registry: Any) -> Rig:
+    """The rig of a multi-camera recording: the registry's rig named by ``rig:`` (its
+    cameras checked against the session's), else a rig of the session's cameras."""
+    cams = [c.camera for c in recording.cameras]
+    if meta.rig is not None:
+        rig = registry.camera_rig(meta.rig, str(recording.session_yaml))
+        check_session_cameras(rig, cams, str(recording.session_yaml))
+        return rig
+    return Rig(name="multicam", cameras=tuple(cams))
+
+
+def _model_for(camera: str, rig: Rig, meta: Any, registry: Any, where: str) -> str:
+    model = rig.model_for(camera) or (meta.assignment.model if meta.assignment else None)
+    if model is None:
+        model = registry.defaults.get(meta.tracking_type, (None, None))[0]
+    if model is None:
+        raise SessionError(f"{where}: no model for camera {camera!r}: name one per camera "
+                           "in the registry rig (`cameras: {CAMERA: {model: ...}}`), or give "
+                           "the session an `assignment:` (docs/3d.md).")
+    return model
+
+
+def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig
+                            ) -> dict[str, CameraPredictions]:
+    """Each camera's DLC outputs from its ``dlc_<video stem>/`` folder (manual outputs).
+
+    Raises
+    ------
+    SessionError
+        A camera without outputs (inference of missing views is not wired yet), frame
+        counts that differ between cameras, or body parts that differ.
+    """
+    from dlc_tracking.tracking import predictions as preds
+
+    where = f"{recording.session_yaml} (recording {recording.recording_id})"
+    out: dict[str, CameraPredictions] = {}
+    for cam in recording.cameras:
+        model = registry.model(_model_for(cam.camera, rig, meta, registry, where))
+        if not preds.manual_outputs_present(cam.manual_output_dir):
+            raise SessionError(
+                f"{where}: camera {cam.camera!r} has no DLC outputs in "
+                f"{cam.manual_output_dir}; put that camera's DLC .h5/.csv there (running "
+                "DLC on a camera's video is not wired for multi-camera recordings yet).")
+        manual = preds.load_manual_outputs(cam.manual_output_dir, model.scorer,
+                                           recording.recording_id)
+        loaded = manual.predictions
+        mapping = model.body_part_map or {}
+        parts = [mapping.get(p, p) for p in loaded.body_parts]
+        out[cam.camera] = CameraPredictions(cam.camera, model.name, loaded.scorer, parts,
+                                            np.asarray(loaded.poses, dtype=np.float64),
+                                            list(manual.files))
+    counts = {c: p.poses.shape[0] for c, p in out.items()}
+    if len(set(counts.values())) > 1:
+        raise SessionError(f"{where}: the cameras' predictions have different frame counts "
+                           f"{counts}; cameras are matched by frame index, so trim them to "
+                           "the same frames (or give per-camera `timestamps:`; docs/3d.md).")
+    parts = {c: tuple(p.body_parts) for c, p in out.items()}
+    if len(set(parts.values())) > 1:
+        raise SessionError(f"{where}: the cameras' predictions name different body parts "
+                           f"{parts}; use one model, or map them to the same canonical names.")
+    return out
+
+
+def load_recording_calibration(recording: Any, meta: Any, rig: Rig) -> tuple[RigCalibration,
+                                                                             Path]:
+    """The calibration a recording uses: session.yaml's ``calibration:`` (relative to the
+    session folder), else the registry rig's. Anipose ``calibration.toml`` files only.
+
+    Raises
+    ------
+    SessionError
+        No calibration named, a missing file, or camera names that do not match.
+    """
+    from dlc_tracking.multiview.calibration import load_anipose_toml
+
+    where = f"{recording.session_yaml} (recording {recording.recording_id})"
+    if meta.calibration:
+        path = recording.session_dir / meta.calibration
+    elif rig.calibration:
+        path = Path(rig.calibration)
+    else:
+        raise SessionError(f"{where}: no calibration; name the rig's calibration file in the "
+                           "registry (`rigs: {NAME: {calibration: PATH}}`) or the session's "
+                           "in session.yaml (`calibration: calibration.toml`), docs/3d.md.")
+    if not path.is_file():
+        raise SessionError(f"{where}: calibration file {path} does not exist; fix the path or "
+                           "copy the rig's Anipose calibration.toml there.")
+    calibration = load_anipose_toml(path)
+    check_camera_names(calibration, [c.camera for c in recording.cameras], where, str(path))
+    return calibration, path
+
+
+def processed_3d_frame(state: StateVector3D, times_s: np.ndarray) -> pd.DataFrame:
+    """Per-frame 3D columns for processed tracking: ``frame, time_s, x_cm, y_cm, z_cm,
+    head_direction_deg, pitch_deg, roll_deg, speed_3d_cm_s``.
+
+    Parameters
+    ----------
+    state : StateVector3D
+    times_s : np.ndarray
+        ``(n_frames,)`` frame times.
+    """
+    xyz_cm = np.stack([state.x_mm, state.y_mm, state.z_mm], axis=1) / 10.0
+    speed = np.full(len(times_s), np.nan)
+    if len(times_s) > 1:
+        step = np.linalg.norm(np.diff(xyz_cm, axis=0), axis=1) / np.diff(times_s)
+        speed[1:] = step  # backward difference: frame i's speed from i-1 to i
+    return pd.DataFrame({
+        "frame": np.arange(len(times_s), dtype=np.int64), "time_s": times_s,
+        "x_cm": xyz_cm[:, 0], "y_cm": xyz_cm[:, 1], "z_cm": xyz_cm[:, 2],
+        "head_direction_deg": np.degrees(state.azimuth_rad) % 360.0,
+        "pitch_deg": np.degrees(state.pitch_rad), "roll_deg": np.degrees(state.roll_rad),
+        "speed_3d_cm_s": speed,
+    })
+
+
+@dataclass(frozen=True)
+class MultiCameraResult:
+    """Everything one multi-camera recording gives (frames ready for the warehouse)."""
+
+    rig: Rig
+    calibration: RigCalibration
+    calibration_path: Path
+    cameras: dict[str, CameraPredictions]
+    pose: Pose3D
+    fit: CalibrationFit
+    state: StateVector3D
+    processed: pd.DataFrame
+
+
+def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
+                        method_name: str | None = None, front_part: str | None = "nose",
+                        max_error_px: float | None = None) -> MultiCameraResult:
+    """Triangulate a multi-camera recording and compute its 3D state vector.
+
+    Parameters
+    ----------
+    recording : dlc_tracking.sessions.layout.Recording
+        ``is_multi_camera``.
+    meta : SessionMetadata
+    registry : Registry
+    fps : float
+        Frame rate giving the frame times (session ``fps:``, else the caller's).
+    method_name : str, optional
+        State-vector method; default the session's assignment, else ``two_ears``.
+    front_part : str, optional
+        The point ahead of the ears giving pitch and roll (when triangulated).
+    """
+    if not recording.is_multi_camera:
+        raise MultiviewError(f"recording {recording.recording_id} has one camera; it is "
+                             "processed by the single-camera assets.")
+    rig = recording_rig(recording, meta, registry)
+    calibration, path = load_recording_calibration(recording, meta, rig)
+    cams = load_camera_predictions(recording, meta, registry, rig)
+    parts = next(iter(cams.values())).body_parts
+    source = f"recording {recording.recording_id}"
+    pose = triangulate_poses(calibration, {c: p.poses for c, p in cams.items()}, parts,
+                             source=source)
+    fit = assess_calibration_fit(pose, max_error_px, calibration_source=str(path),
+                                 source=source)
+    method = registry.method(method_name or (meta.assignment.method if meta.assignment
+                                             else "two_ears"))
+    front = front_part if front_part in parts else None
+    state = state_vector_3d(method, pose.points, parts, front_part=front, source=source)
+    times = np.arange(pose.n_frames, dtype=np.float64) / float(fps)
+    return MultiCameraResult(rig, calibration, path, cams, pose, fit, state,
+                             processed_3d_frame(state, times))
