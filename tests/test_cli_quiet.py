@@ -35,3 +35,30 @@ def test_a_refused_registry_edit_names_registry_yaml_not_a_temporary_file(tmp_pa
     assert registry.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".registry")) in (
         [], [".registry.yaml.lock"])
+
+
+def test_sensor_logs_an_empty_video_past_the_settle_time_as_empty_not_unsettled(
+        instance, tmp_path, monkeypatch, capsys):
+    import os
+    import time
+
+    from tests.test_sensor import add_session, keys, tick
+
+    root = tmp_path / "data"
+    add_session(root, "m1", "s1")
+    video = add_session(root, "m2", "s1") / "openfield.mp4"
+    video.write_bytes(b"")  # a copy that never completed, an hour ago
+    old = time.time() - 3600
+    os.utime(video, (old, old))
+    fresh = add_session(root, "m3", "s1", age_s=0) / "openfield.mp4"
+    fresh.write_bytes(b"")  # a copy just started: still settling
+
+    result = tick(instance, root, settle="30", monkeypatch=monkeypatch)
+    again = tick(instance, root, cursor=result.cursor, settle="30", monkeypatch=monkeypatch)
+    logged = capsys.readouterr().err.splitlines()  # the sensor's log, as the daemon shows it
+    empty = [m for m in logged if "empty video" in m]
+    assert empty and all("m2__s1__openfield" in m and "0 bytes" in m for m in empty)
+    unsettled = [m for m in logged if "not settled yet" in m]
+    assert unsettled and all("m2__s1__openfield" not in m for m in unsettled)
+    assert any("m3__s1__openfield" in m for m in unsettled)
+    assert "m2__s1__openfield" not in keys(result) + keys(again)
