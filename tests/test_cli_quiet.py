@@ -62,3 +62,49 @@ def test_sensor_logs_an_empty_video_past_the_settle_time_as_empty_not_unsettled(
     assert unsettled and all("m2__s1__openfield" not in m for m in unsettled)
     assert any("m3__s1__openfield" in m for m in unsettled)
     assert "m2__s1__openfield" not in keys(result) + keys(again)
+
+
+def test_reprocess_without_the_daemon_materializes_the_registry_tables(
+        platform_dirs, registry, registry_path, monkeypatch, capsys, tmp_path):
+    import dagster as dg
+
+    from dlc_assets.cli.main import main
+    from dlc_tracking.warehouse import Warehouse
+    from tests.pipeline_helpers import rid_of, session_with_manual_outputs
+
+    home = tmp_path / "home"  # a fresh instance: the daemon never ran
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for name, value in (("DAGSTER_HOME", home),
+                        ("DLC_PLATFORM_DATA_ROOT", platform_dirs["data_root"]),
+                        ("DLC_PLATFORM_REGISTRY", registry_path),
+                        ("DLC_PLATFORM_WAREHOUSE", platform_dirs["warehouse"]),
+                        ("DLC_PLATFORM_WORK_DIR", platform_dirs["work"])):
+        monkeypatch.setenv(name, str(value))
+    folder = session_with_manual_outputs(platform_dirs["data_root"], "m1", "s1",
+                                         registry.model("tiny_openfield").scorer,
+                                         ["nose", "left_ear", "right_ear", "tail_base"])
+    rid = rid_of(folder)
+
+    main(["reprocess", rid])
+    printed = capsys.readouterr()
+    assert "success" in printed.out, printed.out + printed.err
+    assert "registry tables: materializing" in printed.err
+    assert "dlc_models" in printed.out and "model_method_pairings" in printed.out
+    assert "DEBUG" not in printed.err
+    store = Warehouse(platform_dirs["warehouse"])
+    # the recording's lineage resolves: its model and method are rows of the registry tables
+    joined = store.query(
+        "SELECT a.model_name, a.method_name, p.method_hash FROM recordings a "
+        "JOIN models m ON m.model_name = a.model_name "
+        "JOIN methods pm ON pm.method_name = a.method_name "
+        "JOIN pairings p ON p.model_name = a.model_name "
+        "AND p.method_name = a.method_name")
+    assert len(joined) == 1 and joined.iloc[0]["model_name"] == "tiny_openfield"
+    instance = dg.DagsterInstance.get()
+    n_runs = len(instance.get_runs())
+
+    main(["reprocess", rid])  # tables current now: not made again
+    printed = capsys.readouterr()
+    assert "registry tables" not in printed.err and "success" in printed.out
+    assert len(instance.get_runs()) == n_runs + 1
