@@ -108,3 +108,26 @@ def test_reprocess_without_the_daemon_materializes_the_registry_tables(
     printed = capsys.readouterr()
     assert "registry tables" not in printed.err and "success" in printed.out
     assert len(instance.get_runs()) == n_runs + 1
+
+
+def test_model_jobs_print_one_line_per_step_not_dagsters_debug_log(
+        platform_dirs, registry_path, monkeypatch, capsys, tmp_path):
+    """`models evaluate` runs its job through the same path as `models train` and
+    `models merge` (training.py's _run_job)."""
+    from dlc_assets.cli.main import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for name, value in (("DAGSTER_HOME", home), ("DLC_PLATFORM_REGISTRY", registry_path),
+                        ("DLC_PLATFORM_DATA_ROOT", platform_dirs["data_root"]),
+                        ("DLC_PLATFORM_WAREHOUSE", platform_dirs["warehouse"]),
+                        ("DLC_PLATFORM_WORK_DIR", platform_dirs["work"]),
+                        ("DLC_PLATFORM_DEVICE", "cpu")):
+        monkeypatch.setenv(name, str(value))
+    main(["models", "evaluate", "tiny_openfield"])
+    printed = capsys.readouterr()
+    steps = [line for line in printed.out.splitlines() if line.startswith("  ")
+             and (" ok " in line or " FAILED " in line)]
+    assert steps and "success" in printed.out, printed.out + printed.err
+    assert "DEBUG" not in printed.err and "STEP_START" not in printed.err

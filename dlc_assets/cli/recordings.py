@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dlc_assets import settings
-from dlc_assets.cli.common import registry_path
+from dlc_assets.cli.common import print_steps, registry_path
 from dlc_tracking.errors import DLCPlatformError
 
 PROPOSAL = "calibration.proposed"
@@ -176,7 +176,7 @@ def cmd_reprocess(args) -> None:
         partition_key=args.recording, instance=instance, raise_on_error=False, tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": level}}}})
     if level != "DEBUG":
-        _print_steps(result)
+        print_steps(result)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     if result.success:
         from dlc_assets.status import check_warnings
@@ -227,36 +227,13 @@ def _refresh_registry_tables(defs, instance, *, verbose: bool) -> None:
         instance=instance, raise_on_error=False, tags={"dlc_platform/reprocess": "cli"},
         run_config={"loggers": {"console": {"config": {"log_level": level}}}})
     if level != "DEBUG":
-        _print_steps(result)
+        print_steps(result)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 print(event.step_failure_data.error.message.strip())
         print(f"run {result.run_id}: FAILED (registry tables)")
         raise SystemExit(1)
-
-
-def _print_steps(result) -> None:
-    """One line per step of a finished run: ok / FAILED, seconds, frames and frames/s
-    where the step reported them."""
-    metadata = {}
-    for event in result.all_events:
-        key = event.step_key
-        if key is None:
-            continue
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            meta = event.event_specific_data.materialization.metadata
-            metadata[key] = {k: getattr(v, "value", v) for k, v in meta.items()
-                             if k in ("frames", "inference_frames_per_s", "status")}
-        elif event.is_step_success or event.is_step_failure:
-            ms = getattr(event.event_specific_data, "duration_ms", None)
-            seconds = (ms or 0.0) / 1000
-            figures = metadata.get(key, {})
-            extra = f", {figures['frames']} frames" if "frames" in figures else ""
-            if "inference_frames_per_s" in figures:
-                extra += f", {figures['inference_frames_per_s']} frames/s"
-            print(f"  {key:32s} {'ok' if event.is_step_success else 'FAILED':6s} "
-                  f"{seconds:6.1f} s{extra}")
 
 
 def cmd_predict(args) -> None:
