@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dlc_assets import settings
-from dlc_assets.cli.common import registry_path
+from dlc_assets.cli.common import print_steps, registry_path
 from dlc_tracking.errors import DLCPlatformError
 
 PROPOSAL = "calibration.proposed"
@@ -161,7 +161,9 @@ def cmd_reprocess(args) -> None:
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(recordings_partitions.name, args.recording):
         instance.add_dynamic_partitions(recordings_partitions.name, [args.recording])
-    job = build_definitions().resolve_job_def("process_recording")  # resources from the env
+    defs = build_definitions()  # resources from the env
+    _refresh_registry_tables(defs, instance, verbose=getattr(args, "verbose", False))
+    job = defs.resolve_job_def("process_recording")
     fp = fingerprint(recording_files(rec))
     # The sensor's run key for this state of the files: the sensor skips what this ran.
     tags = {"dagster/run_key": run_key(rec.recording_id, fp),
@@ -174,7 +176,7 @@ def cmd_reprocess(args) -> None:
         partition_key=args.recording, instance=instance, raise_on_error=False, tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": level}}}})
     if level != "DEBUG":
-        _print_steps(result)
+        print_steps(result)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     if result.success:
         from dlc_assets.status import check_warnings
@@ -191,27 +193,47 @@ def cmd_reprocess(args) -> None:
         raise SystemExit(1)
 
 
-def _print_steps(result) -> None:
-    """One line per step of a finished run: ok / FAILED, seconds, frames and frames/s
-    where the step reported them."""
-    metadata = {}
-    for event in result.all_events:
-        key = event.step_key
-        if key is None:
-            continue
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            meta = event.event_specific_data.materialization.metadata
-            metadata[key] = {k: getattr(v, "value", v) for k, v in meta.items()
-                             if k in ("frames", "inference_frames_per_s", "status")}
-        elif event.is_step_success or event.is_step_failure:
-            ms = getattr(event.event_specific_data, "duration_ms", None)
-            seconds = (ms or 0.0) / 1000
-            figures = metadata.get(key, {})
-            extra = f", {figures['frames']} frames" if "frames" in figures else ""
-            if "inference_frames_per_s" in figures:
-                extra += f", {figures['inference_frames_per_s']} frames/s"
-            print(f"  {key:32s} {'ok' if event.is_step_success else 'FAILED':6s} "
-                  f"{seconds:6.1f} s{extra}")
+def stale_registry_tables(instance, job_def, registry_hash: str) -> list[str]:
+    """The registry tables of ``job_def`` (the update_registry job) never materialized, or
+    materialized from another content of the registry file than ``registry_hash``."""
+    import dagster as dg
+
+    stale = []
+    for key in sorted(job_def.asset_layer.executable_asset_keys, key=str):
+        event = instance.get_latest_materialization_event(key)
+        meta = event.asset_materialization.metadata if event and event.asset_materialization \
+            else {}
+        made_from = getattr(meta.get("registry_hash"), "value", None)
+        if made_from != registry_hash:
+            stale.append(key.to_user_string() if isinstance(key, dg.AssetKey) else str(key))
+    return stale
+
+
+def _refresh_registry_tables(defs, instance, *, verbose: bool) -> None:
+    """Materialize the registry tables (update_registry job) when they are missing or were
+    made from another registry file: without the daemon (its registry sensor does this) a
+    recording's lineage would point at models and methods no table holds."""
+    from dlc_tracking.registry.registry_file import load_registry
+
+    job = defs.resolve_job_def("update_registry")
+    registry = load_registry(Path(settings.registry_path()))
+    stale = stale_registry_tables(instance, job, registry.content_hash())
+    if not stale:
+        return
+    print(f"registry tables: materializing {', '.join(stale)} from {registry.path} "
+          "(update_registry job) ...", file=sys.stderr)
+    level = "DEBUG" if verbose else "ERROR"
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"dlc_platform/reprocess": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": level}}}})
+    if level != "DEBUG":
+        print_steps(result)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(event.step_failure_data.error.message.strip())
+        print(f"run {result.run_id}: FAILED (registry tables)")
+        raise SystemExit(1)
 
 
 def cmd_predict(args) -> None:

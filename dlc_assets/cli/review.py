@@ -146,8 +146,11 @@ def cmd_compare(args) -> None:
 # ----------------------------------------------------------------------------- promote
 
 
-def run_now(instance, recordings: list[str], tags: dict[str, str]) -> list[str]:
-    """Re-run the recordings in this process (no daemon needed); returns the failed."""
+def run_now(instance, recordings: list[str], tags: dict[str, str], *,
+            verbose: bool = False) -> list[str]:
+    """Re-run the recordings in this process (no daemon needed); returns the failed.
+    Dagster's DEBUG log only with ``verbose``."""
+    from dlc_assets.cli.common import job_run_config
     from dlc_assets.definitions import build_definitions
     from dlc_assets.partitions import recordings_partitions
 
@@ -158,7 +161,8 @@ def run_now(instance, recordings: list[str], tags: dict[str, str]) -> list[str]:
             if not instance.has_dynamic_partition(recordings_partitions.name, rid):
                 instance.add_dynamic_partitions(recordings_partitions.name, [rid])
             result = job.execute_in_process(partition_key=rid, instance=instance,
-                                            raise_on_error=False, tags=tags)
+                                            raise_on_error=False, tags=tags,
+                                            run_config=job_run_config(verbose))
             if not result.success:
                 failed.append(rid)
             bar.update(1)
@@ -210,7 +214,8 @@ def cmd_promote(args) -> None:
     instance = dg.DagsterInstance.get()
     tags = {PROMOTION_TAG: f"{plan.old}->{plan.new}"}
     if args.run_now:
-        failed = run_now(instance, list(plan.recordings), tags)
+        failed = run_now(instance, list(plan.recordings), tags,
+                         verbose=getattr(args, "verbose", False))
         print(f"re-ran {len(plan.recordings) - len(failed)} recording(s) with {plan.new}"
               + (f"; FAILED: {failed} (`dlc-platform status RECORDING`)" if failed else ""))
         if failed:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from dlc_assets import settings
+from dlc_assets.cli.common import job_run_config, print_steps
 from dlc_tracking.errors import DLCPlatformError
 
 PARTITIONS = "model_versions"
@@ -32,7 +33,7 @@ def _overrides(args) -> dict:
 
 
 def _run_job(job_name: str, partition: str, tags: dict | None = None,
-             only: list[str] | None = None) -> bool:
+             only: list[str] | None = None, verbose: bool = False) -> bool:
     """Run a job of the code location (``only``: some of its assets) for one
     model_versions partition, in this process; print failures and failed checks."""
     import socket
@@ -50,7 +51,10 @@ def _run_job(job_name: str, partition: str, tags: dict | None = None,
     selection = [dg.AssetKey(a) for a in only] if only else None
     result = job.execute_in_process(partition_key=partition, instance=instance,
                                     raise_on_error=False, tags=tags or {},
-                                    asset_selection=selection)
+                                    asset_selection=selection,
+                                    run_config=job_run_config(verbose))
+    if not verbose:  # the DEBUG log says all this, step by step
+        print_steps(result)
     print(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     for event in result.all_events:
         if event.is_step_failure:
@@ -93,7 +97,8 @@ def _train(args, plan) -> None:
     tags = {"dlc_platform/model_version": plan.version,
             **_queue_tags(registry, plan.from_model)}
     ok = _run_job("train_model_version", plan.version, tags,
-                  only=["dlc_training_runs"] if args.no_evaluate else None)
+                  only=["dlc_training_runs"] if args.no_evaluate else None,
+                  verbose=getattr(args, "verbose", False))
     if not ok:
         raise SystemExit(1)
     _print_evaluation(args, plan.version)
@@ -158,7 +163,7 @@ def cmd_models_evaluate(args) -> None:
     from dlc_tracking.registry.registry_file import load_registry
 
     load_registry(_registry(args)).model(args.name)  # unknown names fail here, clearly
-    ok = _run_job("evaluate_model", args.name)
+    ok = _run_job("evaluate_model", args.name, verbose=getattr(args, "verbose", False))
     _print_evaluation(args, args.name)
     if not ok:
         raise SystemExit(1)

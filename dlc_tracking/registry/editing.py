@@ -155,9 +155,21 @@ def _edit_locked(path: Path, edit: Callable[[CommentedMap], None]) -> None:
     try:
         load_registry(tmp)
         os.replace(tmp, path)
+    except RegistryError as exc:
+        tmp.unlink(missing_ok=True)
+        # The edit is validated in its temporary file, but the user knows (and fixes)
+        # their registry.yaml: name that file in the message, never the temporary one.
+        raise RegistryError(_as_registry(str(exc), tmp, path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _as_registry(message: str, tmp: Path, path: Path) -> str:
+    """``message`` with every spelling of the temporary file ``tmp`` replaced by ``path``."""
+    for spelling in (str(tmp.absolute()), str(tmp.resolve()), str(tmp), tmp.name):
+        message = message.replace(spelling, str(path) if os.sep in spelling else path.name)
+    return message
 
 
 def _section(doc: CommentedMap, key: str, kind=CommentedMap):

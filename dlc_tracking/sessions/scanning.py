@@ -41,6 +41,7 @@ from dlc_tracking.sessions.layout import (
     session_dirs,
     session_recordings,
 )
+from dlc_tracking.sessions.lifecycle import empty_videos
 
 STATE_VERSION = 3
 # hash() of a tuple of integers, which session signatures use: a state written by a Python
@@ -55,6 +56,7 @@ class ScanResult:
     # (recording, fingerprint) pairs to run now
     to_process: list[tuple[Recording, str]] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # not settled yet
+    empty: list[str] = field(default_factory=list)  # 0-byte video past the settle time
     deferred: list[str] = field(default_factory=list)  # over the per-scan bound
     removed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -437,7 +439,15 @@ def scan(data_root: Path, state: dict | None, now_s: float, settle_s: float,
         )
         if not settled:
             new_pending[rid] = fp
-            result.waiting.append(rid)
+            empty = (empty_videos([rec], settle_s, now_s).get(rid)
+                     if rec.has_video and video is not None and video[0] == 0 else None)
+            if empty:
+                # 0 bytes past the settle time: not a copy in progress, a problem to fix
+                # (status says the same); waiting for it would say "not settled" forever.
+                result.problems.append(f"{rid}: {empty}")
+                result.empty.append(rid)
+            else:
+                result.waiting.append(rid)
             continue
         if len(result.to_process) >= max_to_process:
             result.deferred.append(rid)
