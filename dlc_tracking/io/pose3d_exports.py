@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlc_tracking.io.dlc_files import H5_KEY, _atomic
+from dlc_tracking.io.atomic import atomic_write
+from dlc_tracking.io.dlc_files import H5_KEY
 from dlc_tracking.multiview.triangulation import Pose3D
 
 __all__ = ["DLC_3D_SCORER", "POSE_3D_FORMATS", "export_pose_3d", "pose_from_table",
@@ -44,9 +45,9 @@ def write_dlc_3d_h5(pose: Pose3D, path: str | os.PathLike[str],
                                          names=["scorer", "bodyparts", "coords"])
     df = pd.DataFrame(pose.points.reshape(pose.n_frames, -1), columns=columns,
                       index=range(pose.n_frames))
-    _atomic(path, lambda tmp: df.to_hdf(tmp, key=H5_KEY, format="table", mode="w"))
+    atomic_write(path, lambda tmp: df.to_hdf(tmp, key=H5_KEY, format="table", mode="w"))
     if csv:
-        _atomic(path.with_suffix(".csv"), lambda tmp: df.to_csv(tmp))
+        atomic_write(path.with_suffix(".csv"), lambda tmp: df.to_csv(tmp))
     return path
 
 
@@ -73,7 +74,7 @@ def write_anipose_csv(pose: Pose3D, path: str | os.PathLike[str]) -> Path:
     """Write Anipose's ``pose-3d`` CSV (no index column, as Anipose writes it)."""
     path = Path(path)
     df = to_anipose_frame(pose)
-    _atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
     return path
 
 
@@ -129,6 +130,6 @@ def export_pose_3d(table: pd.DataFrame, fmt: str, out: str | os.PathLike[str],
         return write_anipose_csv(pose, out)
     if fmt == "movement-3d":
         ds = to_movement_dataset(pose, fps=fps)
-        _atomic(out, lambda tmp: ds.to_netcdf(tmp))
+        atomic_write(out, lambda tmp: ds.to_netcdf(tmp))
         return out
     raise ValueError(f"unknown 3D export format {fmt!r}; use one of {POSE_3D_FORMATS}.")
