@@ -45,7 +45,8 @@ from resources import DataRoot, DLCInference, WarehouseResource
 def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
     recording = _recording(context, data_root)
-    if (skipped := multi_camera_skip(context, data_root, [], recording)) is not None:
+    if (skipped := multi_camera_skip(context, data_root, checks.FRAME_QUALITY_CHECKS,
+                                     recording)) is not None:
         return skipped
     info = _info(context, data_root, recording)
     rid = info.recording_id
@@ -53,8 +54,11 @@ def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
     if multi := multi_animal_reason(info, data_root):
         # identity problems of a multi-animal recording are in identity_events
         store.delete_partition("frame_quality", rid)
-        return dg.MaterializeResult(metadata={"skipped": True, "reason": multi,
-                                              **worker_metadata()})
+        return dg.MaterializeResult(
+            metadata={"skipped": True, "reason": multi, **worker_metadata()},
+            check_results=[dg.AssetCheckResult(check_name=spec.name, passed=True,
+                                               metadata={"skipped": multi})
+                           for spec in checks.FRAME_QUALITY_CHECKS])
     with clear_failures(rid):
         params = FrameQualityParams(
             likelihood_cutoff=likelihood_cutoff(data_root.registry(), info.method_name))

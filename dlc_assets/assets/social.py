@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from dlc_assets.assets import qc_plots
-from dlc_assets.assets.tracking import _info, clear_failures, recordings
+from dlc_assets.assets.tracking import (
+    _info,
+    _recording,
+    clear_failures,
+    multi_camera_skip,
+    recordings,
+)
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
@@ -125,7 +131,10 @@ def _pictures(tables: dict[str, pd.DataFrame], subjects: dict, width: float | No
 )
 def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
                           warehouse: WarehouseResource) -> dg.MaterializeResult:
-    info = _info(context, data_root)
+    recording = _recording(context, data_root)
+    if (skipped := multi_camera_skip(context, data_root, SOCIAL_CHECKS, recording)) is not None:
+        return skipped  # a multi-camera take: pose_3d processes it
+    info = _info(context, data_root, recording)
     rid = info.recording_id
     store = warehouse.get()
     with clear_failures(rid):
