@@ -23,6 +23,7 @@ from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_assets.status import check_warnings
 from dlc_tracking.errors import DLCPlatformError
+from dlc_tracking.model_review.version_predictions import compare_output
 from dlc_tracking.sessions.recording_info import RecordingInfo, inspect_recording
 from dlc_tracking.social.routing import MULTI_ANIMAL_SKIP_REASON, is_multi_animal
 from dlc_tracking.tracking import predictions as preds
@@ -169,6 +170,19 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
             dlc_fps, notes, source = manual.dlc_fps, manual.notes, "manual"
             alternatives = manual.alternatives
             context.log.info(f"{rid}: ingesting {len(files)} DLC output file(s) from {manual_dir}")
+        elif reused := compare_output(
+                warehouse.get(), rid, model.name, dlc_inference.output_dir(rid, model.name),
+                info.recording.video_path, model.scorer):
+            from dlc_tracking.io.dlc_files import read_predictions
+
+            # `models compare` ran this version on this video moments ago (promote after
+            # compare): its file gives the same rows without running the model again.
+            context.log.info(f"{rid}: reading {reused.name}, which `models compare` wrote "
+                             f"with {model.name}; the model is not run again")
+            loaded = read_predictions(reused)
+            source, files, start = "inference", [str(reused)], None
+            notes = [f"predictions inferred by `models compare` ({reused}), reused"]
+            extra = {"reused_compare_output": str(reused)}
         else:
             from dlc_tracking.io.dlc_files import read_predictions
 

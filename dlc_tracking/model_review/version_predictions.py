@@ -22,6 +22,8 @@ gives every version's summary of each recording, the current one marked.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -69,6 +71,30 @@ def version_predictions(store, recording_id: str, model_name: str
         return None
     df = store.read_partition("model_predictions", key)
     return preds.from_long(df.drop(columns=["source"]))
+
+
+def compare_output(store, recording_id: str, model_name: str, output_dir: Path,
+                   video: Path, scorer: str) -> Path | None:
+    """The predictions file ``models compare`` wrote for this recording x version, when
+    re-running the recording with that version may read it instead of running the model
+    again (``models promote`` right after ``compare``), else None.
+
+    Only when ``model_predictions`` holds the version's rows with source 'compare' and
+    the file DLC wrote (``<output_dir>/<video stem><scorer>.h5``) is newer than the video:
+    a video replaced since the comparison runs the model again.
+    """
+    path = store.partition_path("model_predictions", version_key(recording_id, model_name))
+    if path is None:
+        return None
+    if set(pd.read_parquet(path, columns=["source"])["source"].unique()) != {"compare"}:
+        return None
+    h5 = Path(output_dir) / f"{Path(video).stem}{scorer}.h5"
+    try:
+        if h5.stat().st_mtime <= Path(video).stat().st_mtime:
+            return None
+    except OSError:
+        return None
+    return h5
 
 
 def keep_current_predictions(store, recording_id: str) -> str | None:
