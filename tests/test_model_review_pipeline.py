@@ -129,6 +129,8 @@ def test_review_compare_promote(env, instance, tmp_path, monkeypatch, capsys):
     cli = ["--registry", str(env["registry"])]
     main([*cli, "models", "compare", OLD, NEW, "--recordings", rids[0], noisy,
           "--device", "cpu", "--warehouse", str(store.root)])
+    shown = capsys.readouterr().err          # the bar says how fast the model ran
+    assert f"{NEW}: " in shown and "frames/s" in shown, shown
     agreement = store.read_partition("model_agreement", f"{OLD}__vs__{NEW}")
     overall = agreement.set_index(["recording_id", "body_part"])
     assert sorted(agreement["recording_id"].unique()) == sorted([rids[0], noisy])

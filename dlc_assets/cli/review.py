@@ -106,9 +106,25 @@ def cmd_compare(args) -> None:
 
     registry, store = _registry(args), _store(args)
     resource = inference_resource(args.device)
+    shown: dict = {}
+
+    class _OnBar:
+        """The inference resource's progress lines ("<rid>: DLC inference 40/120 frames
+        (33%), 12.5 frames/s"), shown beside the recordings bar while a model runs."""
+
+        @staticmethod
+        def info(message: str) -> None:
+            if "bar" in shown:
+                shown["bar"].set_postfix_str(message.split(": ", 1)[-1], refresh=True)
 
     def infer(model, video, rid):
-        return resource.analyze(model, video, rid).h5_path
+        if "bar" in shown:
+            shown["bar"].set_postfix_str(f"running {model.name} on {rid}", refresh=True)
+        result = resource.analyze(model, video, rid, log=_OnBar)
+        if "bar" in shown:
+            shown["bar"].set_postfix_str(f"{model.name}: {result.frames_per_s:.1f} frames/s",
+                                         refresh=True)
+        return result.h5_path
 
     sample = None if args.all or args.recordings else args.sample
     plan = plan_comparison(store, registry, args.old, args.new, recordings=args.recordings,
@@ -119,6 +135,7 @@ def cmd_compare(args) -> None:
           + (f"; {plan.unreachable} left out: the missing model cannot run here"
              if plan.unreachable else ""))
     with _bar(total, f"compare {args.old} -> {args.new}", "recording") as bar:
+        shown["bar"] = bar
         result = compare_models(store, registry, args.old, args.new, infer,
                                 recordings=args.recordings, sample=sample,
                                 threshold_px=args.threshold_px,
