@@ -4,7 +4,9 @@
 - ``dlc_tracking`` never imports Dagster, nor the Dagster packages (``dlc_assets``,
   ``resources``, ``sensors``);
 - an asset module never imports a command-line module; nothing outside ``dlc_assets.cli``
-  imports it.
+  imports it;
+- every name imported from a product module exists there (a rename that a merge missed
+  would otherwise fail only at run time).
 
 Module-level and function-level imports both count: a function-level import is still a
 dependency, it only moves the failure to run time.
@@ -124,3 +126,60 @@ def test_only_the_command_line_imports_the_command_line(graph):
            if not name.startswith("dlc_assets.cli") for m in deps
            if m.startswith("dlc_assets.cli")]
     assert not bad, bad
+
+
+def _defined_names(path: Path) -> set[str] | None:
+    """Names a module defines or imports at its top level; None when it builds names
+    dynamically (``__getattr__``, ``globals()``, star imports), where no static answer
+    exists."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None
+        if isinstance(node, ast.Name) and node.id == "globals":
+            return None
+    for node in tree.body:
+        if isinstance(node, ast.If | ast.Try | ast.With):  # guarded definitions
+            stmts = [s for s in ast.walk(node) if isinstance(s, ast.stmt)]
+        else:
+            stmts = [node]
+        for stmt in stmts:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if stmt.name == "__getattr__":
+                    return None
+                names.add(stmt.name)
+            elif isinstance(stmt, ast.Import | ast.ImportFrom):
+                names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+            elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for target in targets:
+                    names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def test_every_name_imported_from_the_product_exists():
+    """``from dlc_tracking.x import name``: ``name`` exists in x (or is a submodule of
+    the package x). Ruff cannot see this; a merge that renames a function breaks it only
+    at run time, in whichever step imports it lazily."""
+    roots = (*PACKAGES, "tests", "bench")
+    files = {_module_name(f): f for pkg in roots if (ROOT / pkg).is_dir()
+             for f in (ROOT / pkg).rglob("*.py")}
+    defined = {name: _defined_names(f) for name, f in files.items()}
+    missing = []
+    for name, f in files.items():
+        is_package = f.name == "__init__.py"
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = node.module or ""
+            if node.level:
+                parts = name.split(".") if is_package else name.split(".")[:-1]
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parts, base] if base else parts)
+            if base not in files or defined[base] is None:
+                continue
+            for alias in node.names:
+                if alias.name not in defined[base] and f"{base}.{alias.name}" not in files:
+                    missing.append(f"{name}:{node.lineno} imports {alias.name} from {base}")
+    assert not missing, missing
