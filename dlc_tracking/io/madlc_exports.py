@@ -21,7 +21,7 @@ from dlc_tracking.io.madlc_files import MultiAnimalPredictions, write_madlc
 from dlc_tracking.io.stored_multi_animal import StoredMultiAnimal
 
 __all__ = ["MULTI_ANIMAL_FORMATS", "export_multi_animal", "madlc_to_movement",
-           "stored_to_movement", "write_madlc_h5", "write_multi_animal_movement"]
+           "multi_animal_to_movement", "write_madlc_h5", "write_multi_animal_movement"]
 
 MULTI_ANIMAL_FORMATS = ("nwb", "movement", "dlc-h5")
 """``dlc-platform export --format`` values a multi-animal recording has."""
@@ -80,7 +80,7 @@ def write_madlc_h5(rec: StoredMultiAnimal, out: str | os.PathLike) -> Path:
     return atomic_write(Path(out), lambda tmp: write_madlc(tmp, rec.predictions, key=H5_KEY))
 
 
-def stored_to_movement(rec: StoredMultiAnimal):
+def multi_animal_to_movement(rec: StoredMultiAnimal):
     """The movement poses dataset of a multi-animal recording.
 
     Returns
@@ -116,9 +116,9 @@ def stored_to_movement(rec: StoredMultiAnimal):
 
 
 def write_multi_animal_movement(rec: StoredMultiAnimal, out: str | os.PathLike) -> Path:
-    """:func:`stored_to_movement` as netCDF (``xarray.open_dataset(path,
+    """:func:`multi_animal_to_movement` as netCDF (``xarray.open_dataset(path,
     engine="h5netcdf")`` reads it back), written atomically."""
-    ds = stored_to_movement(rec)
+    ds = multi_animal_to_movement(rec)
     ds.attrs = {k: ("" if v is None else v) for k, v in ds.attrs.items()}  # netCDF: no None
     return atomic_write(Path(out), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
