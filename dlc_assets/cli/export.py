@@ -1,5 +1,6 @@
 """``dlc-platform export RECORDING --format FORMAT --out PATH``: nwb, movement, dlc-h5, csv,
-labeled-video; dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording's pose_3d."""
+labeled-video; dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording's pose_3d;
+nwb, movement, dlc-h5 of a multi-animal recording (every individual)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,11 @@ def cmd_export(args) -> None:
     warehouse = Path(args.warehouse or settings.warehouse_root())
     registry = Path(args.registry or settings.registry_path())
     out = Path(args.out)
+    from dlc_tracking.io.stored_multi_animal import is_multi_animal_recording
+
+    if is_multi_animal_recording(args.recording, warehouse):
+        _export_multi_animal(args, warehouse, out)
+        return
     if args.format == LABELED_VIDEO:
         _labeled_video(args, warehouse, registry, out)
         return
@@ -83,6 +89,24 @@ def cmd_export(args) -> None:
         if params is None:
             print("note: processing parameters not found in the registry (or changed since "
                   "processing): only their name and hash are in the file.", file=sys.stderr)
+
+
+def _export_multi_animal(args, warehouse: Path, out: Path) -> None:
+    """A multi-animal recording: every individual, under the maDLC file's names."""
+    from dlc_tracking.io.madlc_exports import export_multi_animal
+    from dlc_tracking.io.madlc_nwb import missing_subject_facts
+    from dlc_tracking.io.stored_multi_animal import load_stored_multi_animal
+
+    rec = load_stored_multi_animal(args.recording, warehouse)
+    path = export_multi_animal(rec, args.format, out)
+    print(f"{args.recording}: wrote {path} ({args.format}, {rec.n_frames} frames, "
+          f"{len(rec.subjects)} individuals: {', '.join(rec.subjects)}, "
+          f"{path.stat().st_size / 1e6:.2f} MB)")
+    if args.format == "nwb":
+        for subject, missing in missing_subject_facts(rec).items():
+            print(f"note: no {', '.join(missing)} for subject {subject}: DANDI needs them; "
+                  "add them to the subject's subject.yaml (docs/exports.md).",
+                  file=sys.stderr)
 
 
 LABELED_VIDEO = "labeled-video"

@@ -51,7 +51,7 @@ class MultiAnimalResult:
     tables : dict
         Table name -> DataFrame (``individual_predictions``, ``unique_body_parts``,
         ``individual_state_vectors``, ``individual_tracking``, ``individual_body_parts``,
-        ``identity_events``, ``social``, ``social_summary``).
+        ``identity_events``, ``social``, ``social_summary``, ``multi_animal_sources``).
     subjects : dict
         individual -> subject id or None.
     identity : dict
@@ -192,6 +192,7 @@ def process_multi_animal_recording(
             "params_hash": params.param_hash}),
         "individual_body_parts": _keyed(body, keys),
         "identity_events": _identity_rows(report, recording_id, subjects),
+        "multi_animal_sources": _source_row(pred, parts, notes, keys),
     }
     if len(pred.individuals) >= 2:
         frames = social_frames(tracks, social, recording_id=recording_id)
@@ -201,6 +202,21 @@ def process_multi_animal_recording(
         tables["social_summary"] = summary
     return MultiAnimalResult(tables=tables, subjects=subjects, identity=report.summary(),
                              notes=notes, files=[str(p) for p in pred.sources])
+
+
+def _source_row(pred: MultiAnimalPredictions, parts: list[str], notes: list[str],
+                keys: Mapping[str, str]) -> pd.DataFrame:
+    """``multi_animal_sources``: the file's scorer and own names, which the exports write
+    back (the other tables hold canonical body-part names)."""
+    import json
+
+    return pd.DataFrame([{
+        **keys, "scorer": pred.scorer, "individuals": json.dumps(list(pred.individuals)),
+        "dlc_body_parts": json.dumps(list(pred.body_parts)),
+        "body_parts": json.dumps(list(parts)),
+        "unique_body_parts": json.dumps(list(pred.unique_body_parts)),
+        "tracker": pred.tracker, "filtered": bool(pred.filtered),
+        "files": json.dumps([str(p) for p in pred.sources]), "notes": json.dumps(notes)}])
 
 
 def _analysed_frames(folder: Path) -> int | None:

@@ -160,7 +160,9 @@ def tables_markdown() -> str:
         "single-animal tables, their files and their rows are unchanged. Unique body parts "
         "go to `unique_body_parts`, identity problems to `identity_events`, the social "
         "measures per frame and pair to `social` and per recording and pair to "
-        "`social_summary`. `subject_tracking` puts single- and multi-animal tracking "
+        "`social_summary`; the file's scorer and its own individual and body-part names "
+        "(which the exports write back) to `multi_animal_sources`. `subject_tracking` puts "
+        "single- and multi-animal tracking "
         "together, so one query gives a subject's sessions whether it was filmed alone or "
         "with cage mates:",
         "",

@@ -636,6 +636,25 @@ _MULTI_ANIMAL: list[TableSpec] = [
                _c("n_approaches_a_to_b", _I64, "Approaches by a to b."),
                _c("n_approaches_b_to_a", _I64, "Approaches by b to a."),
                _SOCIAL_PN, _SOCIAL_PH)),
+    TableSpec("multi_animal_sources", "The maDLC file a multi-animal recording was read "
+              "from and its own names (one row per recording): what `dlc-platform export` "
+              "writes back (docs/exports.md).",
+              (_RID, _MODEL,
+               _c("scorer", _STR, "DLC scorer of the file read (its top column level).",
+                  nullable=False),
+               _c("individuals", _STR, "The file's individuals in its order, as JSON.",
+                  nullable=False),
+               _c("dlc_body_parts", _STR, "The file's multi-animal body parts in its "
+                  "order, as JSON.", nullable=False),
+               _c("body_parts", _STR, "Their canonical names (same order; those of "
+                  "individual_predictions), as JSON.", nullable=False),
+               _c("unique_body_parts", _STR, "The file's unique body parts (DLC's "
+                  "`single`), as JSON."),
+               _c("tracker", _STR, "ellipse, box, skeleton or transformer (from the file "
+                  "name); NULL when the name does not say."),
+               _c("filtered", _BOOL, "A `_filtered` file (DLC's filterpredictions)."),
+               _c("files", _STR, "The files read, as JSON."),
+               _c("notes", _STR, "What the readers did or tolerated, as JSON."))),
 ]
 
 for _spec in _MULTI_ANIMAL:
