@@ -559,7 +559,9 @@ def run_engine(
                "cropping": report, "full_frame_share": share,
                **({"parity_gate": report["parity_gate"]} if report.get("parity_gate")
                   else {}),
-               "summary": run_summary(network.runtime, timing["precision"], report,
+               "summary": run_summary(network.runtime + (
+                   f" ({network.chunk} frames per network call)"
+                   if getattr(network, "chunk", None) else ""), timing["precision"], report,
                                       frames_per_s, timing.get("precision_check")),
                "network_s": round(timing["network_s"], 3),
                "decode_wait_s": round(timing["wait_s"], 3),

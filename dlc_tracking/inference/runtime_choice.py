@@ -3,9 +3,11 @@
 Not by default: the first time an exported graph runs at a frame size and batch size on
 a machine, each candidate (:func:`runtime_candidates`: ONNX Runtime with all cores and
 with one core left to the decoder, OpenVINO fp32, DLC's PyTorch module with NCHW and
-channels-last weights) is timed on one batch, alternated,
-and the fastest whose head maps equal the checked ONNX Runtime graph's within
-:data:`RUNTIME_PARITY_TOL` is kept. The table is cached per machine
+channels-last weights) is timed on one batch, alternated; then the fastest of them again,
+alternated with itself run on slices of the batch (:data:`CHUNKS` frames per network call,
+:class:`~dlc_tracking.inference.runtimes.ChunkedNetwork`: large inputs can be faster in
+small batches on a CPU); the fastest whose head maps equal the checked ONNX Runtime
+graph's within :data:`RUNTIME_PARITY_TOL` is kept. The table is cached per machine
 (:func:`runtime_table_path`); ``$DLC_PLATFORM_RUNTIME`` (or a model's registry
 ``inference: {runtime: ...}``) may force one.
 """
@@ -26,6 +28,8 @@ RUNTIME_PARITY_TOL = 1e-3
 """Largest head-map difference from the checked ONNX Runtime graph a candidate may show
 (the same bound the export is held to against DLC's PyTorch network)."""
 MEASURE_ROUNDS = 2
+CHUNKS = (1, 2)
+"""Frames per network call tried for the fastest runtime (when below the batch size)."""
 
 
 def check_runtime(name: str | None) -> str:
@@ -56,18 +60,27 @@ def runtime_candidates(cpus: int | None = None, torch_module: bool = False) -> l
 
 def build_runtime(spec: dict, path: Path, batch: int, height: int, width: int,
                   torch_module=None):
-    """The network object of a table row's ``spec`` (fp32)."""
-    from dlc_tracking.inference.runtimes import OnnxNetwork, OpenVinoNetwork, TorchNetwork
+    """The network object of a table row's ``spec`` (fp32); ``chunk`` (frames per
+    network call, below the batch) wraps it in a ChunkedNetwork."""
+    from dlc_tracking.inference.runtimes import (
+        ChunkedNetwork,
+        OnnxNetwork,
+        OpenVinoNetwork,
+        TorchNetwork,
+    )
 
     if spec["runtime"] == "onnxruntime":
-        return OnnxNetwork(path, threads=spec["threads"])
-    if spec["runtime"] == "torch":
+        network = OnnxNetwork(path, threads=spec["threads"])
+    elif spec["runtime"] == "torch":
         import copy
 
-        return TorchNetwork(copy.deepcopy(torch_module), "cpu",
-                            channels_last=spec.get("layout") == "channels_last")
-    return OpenVinoNetwork(path, batch, height, width, threads=spec["threads"],
-                           precision="fp32")
+        network = TorchNetwork(copy.deepcopy(torch_module), "cpu",
+                               channels_last=spec.get("layout") == "channels_last")
+    else:
+        network = OpenVinoNetwork(path, batch, height, width, threads=spec["threads"],
+                                  precision="fp32")
+    chunk = spec.get("chunk")
+    return ChunkedNetwork(network, chunk) if chunk and chunk < batch else network
 
 
 def machine_key() -> str:
@@ -147,8 +160,9 @@ def measure_runtimes(path: Path, batch: int, height: int, width: int, reference,
         row["frames_per_s"] = float(np.median(row["samples"]))
     if log is not None:
         log("CPU runtime table ({}x{}, batch {}): {}".format(width, height, batch, "; ".join(
-            f"{r['runtime']} {r['threads']} threads: "
-            + (f" {r.get('layout', '')} " if r.get("layout") else "")
+            f"{r['runtime']} {r['threads']} threads"
+            + (f" {r['layout']}" if r.get("layout") else "")
+            + (f" {r['chunk']} frames per call" if r.get("chunk") else "") + ": "
             + (f"{r['frames_per_s']:.2f} frames/s, parity {r['parity']}" if "samples" in r
                else r["error"]) for r in rows)))
     return rows
@@ -193,7 +207,7 @@ def chosen_runtime(path: Path, key: str, batch: int, height: int, width: int, ch
         return checked
     table_path = runtime_table_path(cache_dir)
     table_path.parent.mkdir(parents=True, exist_ok=True)
-    entry = f"{key}:batch{batch}"
+    entry = f"{key}:batch{batch}:chunks"  # tables from before chunks: measured again
     with FileLock(str(table_path) + ".lock"):
         table = json.loads(table_path.read_text()) if table_path.is_file() else {}
         rows = table.get(entry)
@@ -202,6 +216,8 @@ def chosen_runtime(path: Path, key: str, batch: int, height: int, width: int, ch
                 f"{batch} (once per machine): {table_path}")
             rows = measure_runtimes(path, batch, height, width, checked, log=say,
                                     torch_module=torch_module)
+            rows += _measure_chunks(rows, path, batch, height, width, checked, say,
+                                    torch_module)
             table[entry] = rows
             tmp = table_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(table, indent=1))
@@ -213,11 +229,36 @@ def chosen_runtime(path: Path, key: str, batch: int, height: int, width: int, ch
         checked.choice = {"setting": setting, "chosen": {"runtime": "onnxruntime",
                                                          "threads": n}, "table": rows}
         return checked
+    # Rows of the second measurement (the fastest runtime, whole batches against slices)
+    # decide when there are any: the same runtime timed again, alternated with its slices.
+    usable = [r for r in usable if "chunk" in r] or usable
     best = max(usable, key=lambda r: r["frames_per_s"])
-    spec = {k: best[k] for k in ("runtime", "threads", "layout") if k in best}
+    spec = {k: best[k] for k in SPEC_KEYS if k in best}
+    if spec.get("chunk", batch) >= batch:
+        spec.pop("chunk", None)
     network = checked if spec == {"runtime": "onnxruntime", "threads": n} else \
         build_runtime(spec, path, batch, height, width, torch_module)
     network.choice = {"setting": setting, "chosen": spec, "table": rows}
-    say(f"CPU runtime: {spec['runtime']}, {spec['threads']} threads "
-        f"({best['frames_per_s']:.2f} frames/s measured on this machine)")
+    say(f"CPU runtime: {spec['runtime']}, {spec['threads']} threads"
+        + (f", {spec['chunk']} frames per network call" if "chunk" in spec else "")
+        + f" ({best['frames_per_s']:.2f} frames/s measured on this machine)")
     return network
+
+
+SPEC_KEYS = ("runtime", "threads", "layout", "chunk")
+
+
+def _measure_chunks(rows: list[dict], path: Path, batch: int, height: int, width: int,
+                    reference, say, torch_module) -> list[dict]:
+    """The fastest candidate at parity measured again, alternated with itself on slices
+    of the batch (:data:`CHUNKS`); its rows carry ``chunk`` (the batch itself for whole
+    batches). Nothing when the batch is 1 or no candidate is at parity."""
+    usable = [r for r in rows if r.get("parity") and "frames_per_s" in r]
+    chunks = [c for c in CHUNKS if c < batch]
+    if not usable or not chunks:
+        return []
+    best = max(usable, key=lambda r: r["frames_per_s"])
+    base = {k: best[k] for k in SPEC_KEYS if k in best}
+    return measure_runtimes(path, batch, height, width, reference, log=say,
+                            torch_module=torch_module,
+                            candidates=[{**base, "chunk": c} for c in (batch, *chunks)])

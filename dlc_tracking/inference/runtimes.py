@@ -111,6 +111,34 @@ class TorchNetwork:
             return [o.float().cpu().numpy() for o in outputs]
 
 
+class ChunkedNetwork:
+    """A network run on slices of each batch (``chunk`` frames at a time), the heads'
+    maps joined again.
+
+    The engine keeps decoding, batching and writing in batches of ``batch_size`` while the
+    network itself sees ``chunk`` frames per call: on a CPU, large inputs can run faster
+    in small batches, whose activations stay in the caches (DeepLabCut's own
+    ``analyze_videos`` measured 1.6x faster at batch 1 than at batch 8 for ``resnet_50``
+    at 640x480 on a 2-core Zen 4; BENCHMARKS.md). The measured runtime table decides.
+    The maps are the same numbers: each frame is computed alone either way.
+    """
+
+    def __init__(self, network, chunk: int):
+        self.network = network
+        self.chunk = int(chunk)
+
+    def __getattr__(self, name: str):
+        # runtime, precision, ... of the wrapped network (only called for missing names)
+        return getattr(self.__dict__["network"], name)
+
+    def __call__(self, frames: np.ndarray) -> list[np.ndarray]:
+        if len(frames) <= self.chunk:
+            return self.network(frames)
+        parts = [self.network(frames[i:i + self.chunk])
+                 for i in range(0, len(frames), self.chunk)]
+        return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
+
+
 def pinned_allocator(shape: tuple[int, ...]) -> np.ndarray:
     """A page-locked host buffer (fast, asynchronous host-to-GPU copies)."""
     import torch
