@@ -66,7 +66,7 @@ def render_social_video(video_path: str | os.PathLike, out_path: str | os.PathLi
     state-vector position as a cross with the head direction as an arrow, and
     :func:`track_label` beside the position (beside its body parts when there is none),
     all in :func:`individual_colour`. Unique body parts are :data:`UNIQUE_COLOUR` dots with
-    their names' first two letters.
+    their names.
 
     Parameters
     ----------
@@ -136,7 +136,7 @@ def render_social_video(video_path: str | os.PathLike, out_path: str | os.PathLi
     labels = [track_label(ind, subjects.get(ind)) for ind in individuals]
     colours = [_bgr(individual_colour(k)) for k in range(len(individuals))]
     unique = np.zeros((n, 0, 3)) if unique_poses is None else np.asarray(unique_poses, float)
-    unique_labels = [name[:2] for name in unique_body_parts]
+    unique_labels = list(unique_body_parts)  # few: the whole name reads better
     if head_angle_rad is not None:
         dx, dy = image_direction(np.asarray(head_angle_rad, np.float64), camera_view)
     swaps = {int(f) for f in swap_frames}
