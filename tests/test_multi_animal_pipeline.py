@@ -91,6 +91,8 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
     # the job wrote its NWB file (one PoseEstimation per individual, both subjects)
     _check_nwb(result, store, rid, truth.n_frames)
+    # on demand: the labeled_videos asset draws the multi-animal labeled video
+    _check_labeled_video(instance, resources, store, rid, truth.n_frames)
     # `dlc-platform status`: processed (not "skipped"), with the identity figures
     from dlc_assets.status import recording_status
 
@@ -124,6 +126,23 @@ def _check_nwb(result, store, rid: str, n_frames: int) -> None:
             assert isinstance(pose, ndx_pose.PoseEstimation)
             series = next(iter(pose.pose_estimation_series.values()))
             assert series.data.shape == (n_frames, 2)
+
+
+def _check_labeled_video(instance, resources, store, rid: str, n_frames: int) -> None:
+    import cv2
+    import dagster as dg
+
+    from dlc_assets.assets.exports import labeled_video_path
+    from dlc_assets.definitions import build_definitions
+
+    result = dg.materialize(list(build_definitions(resources).assets),
+                            selection=["labeled_videos"], partition_key=rid,
+                            instance=instance, resources=resources)
+    (mat,) = result.get_asset_materialization_events()
+    assert mat.materialization.metadata["frames"].value == n_frames
+    cap = cv2.VideoCapture(str(labeled_video_path(store.root, rid)))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n_frames
+    cap.release()
 
 
 def test_models_show_prints_the_multi_animal_layout(platform, capsys):
