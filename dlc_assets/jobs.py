@@ -10,7 +10,9 @@ process_recording_job = dg.define_asset_job(
     # The NWB file too (0.8 s for 1 h at 50 Hz, bench/exports.py); the labeled video and
     # the overview stay on demand (minutes per hour of video; unpartitioned).
     # Multi-camera recordings: pose_3d (the single-camera assets skip them, and pose_3d
-    # skips single-camera ones, each with its reason).
+    # skips single-camera ones, each with its reason). Multi-animal recordings:
+    # multi_animal_tracking (in the tracking group), then nwb_files writes their
+    # multi-animal NWB file (nwb_files depends on it; it skips single-animal ones).
     selection=dg.AssetSelection.groups("tracking", "multiview")
     | dg.AssetSelection.assets("nwb_files"),
     description="recordings -> dlc_predictions -> raw_state_vectors -> processed_tracking "

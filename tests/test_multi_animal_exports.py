@@ -282,3 +282,52 @@ def test_csv_of_a_multi_animal_recording_is_refused_with_what_to_use(platform, t
     err = capsys.readouterr().err
     assert "multi-animal recording" in err and "individual_tracking" in err
     assert not out.exists()
+
+
+def test_labeled_video_has_one_colour_per_individual(platform, stored, tmp_path, capsys):
+    """`--format labeled-video`: every frame, the video's size, and at a frame where the
+    animals are apart, each individual's keypoints in its own colour (the nearest of the
+    palette to the decoded pixel) and the unique body parts in theirs."""
+    import cv2
+
+    from dlc_tracking.qc.social_video import UNIQUE_COLOUR, individual_colour
+
+    out = tmp_path / "social_labeled.mp4"
+    printed = _export(platform, "labeled-video", out, capsys)
+    assert "mus1 M12" in printed and "mus3 (anonymous)" in printed
+    p = stored.predictions
+    n_frames, width, height = stored.n_frames, int(stored.info["width_px"]), \
+        int(stored.info["height_px"])
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n_frames
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    assert len(frames) == n_frames
+    assert frames[0].shape == (height, width, 3)
+    assert not any(f.name.startswith(".") for f in tmp_path.iterdir())  # no temp file left
+    # the frame whose individuals' keypoints are farthest apart
+    xy = p.poses[..., :2]
+    gaps = [min(np.nanmin(np.linalg.norm(xy[i, a][:, None] - xy[i, b][None], axis=-1))
+                for a in range(len(p.individuals)) for b in range(a + 1, len(p.individuals)))
+            for i in range(n_frames)]
+    i = int(np.nanargmax(gaps))
+    assert gaps[i] > 40, gaps[i]  # px: no other animal's dot, cross or arrow there
+    palette = np.array([individual_colour(k) for k in range(len(p.individuals))]
+                       + [UNIQUE_COLOUR], float)
+
+    def nearest(x: float, y: float) -> int:
+        b, g, r = frames[i][int(round(y)), int(round(x))].astype(float)
+        return int(np.argmin(np.linalg.norm(palette - [r, g, b], axis=1)))
+
+    for k in range(len(p.individuals)):
+        seen = [j for j in range(len(p.body_parts)) if p.poses[i, k, j, 2] >= 0.6
+                and np.isfinite(p.poses[i, k, j, 0])]
+        assert seen
+        assert [nearest(*p.poses[i, k, j, :2]) for j in seen] == [k] * len(seen), k
+    for j in range(len(p.unique_body_parts)):
+        assert nearest(*p.unique_poses[i, j, :2]) == len(p.individuals)

@@ -89,12 +89,60 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     metadata = mat.materialization.metadata
     assert "trajectories" in metadata and "inter_animal_distance" in metadata
     assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
+    # the job wrote its NWB file (one PoseEstimation per individual, both subjects)
+    _check_nwb(result, store, rid, truth.n_frames)
+    # on demand: the labeled_videos asset draws the multi-animal labeled video
+    _check_labeled_video(instance, resources, store, rid, truth.n_frames)
     # `dlc-platform status`: processed (not "skipped"), with the identity figures
     from dlc_assets.status import recording_status
 
     (row,) = recording_status(str(store.root), rid, instance)
     assert row["status"].startswith("processed"), row
     assert "multi-animal: 2 individuals" in row["detail"], row
+
+
+def _check_nwb(result, store, rid: str, n_frames: int) -> None:
+    """nwb_files ran after multi_animal_tracking and its file reads back with pynwb."""
+    import ndx_multisubjects
+    import ndx_pose
+    from pynwb import NWBHDF5IO
+
+    from dlc_assets.assets.exports import nwb_path
+
+    mat = [e for e in result.get_asset_materialization_events()
+           if e.asset_key.path[-1] == "nwb_files"][0]
+    metadata = mat.materialization.metadata
+    assert "skipped" not in metadata
+    assert metadata["individuals"].value == {"mus1": "M12", "mus2": "M13"}
+    path = nwb_path(store.root, rid)
+    assert path.is_file() and metadata["path"].value == str(path)
+    with NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+        nwb = io.read()
+        assert isinstance(nwb, ndx_multisubjects.NdxMultiSubjectsNWBFile)
+        assert list(nwb.subjects_table.to_dataframe()["subject_id"]) == ["M12", "M13"]
+        behavior = nwb.processing["behavior"]
+        for ind, subject in (("mus1", "M12"), ("mus2", "M13")):
+            pose = behavior[f"subject_{subject}"].nwb_data_interfaces[f"PoseEstimation_{ind}"]
+            assert isinstance(pose, ndx_pose.PoseEstimation)
+            series = next(iter(pose.pose_estimation_series.values()))
+            assert series.data.shape == (n_frames, 2)
+
+
+def _check_labeled_video(instance, resources, store, rid: str, n_frames: int) -> None:
+    import cv2
+    import dagster as dg
+
+    from dlc_assets.assets.exports import labeled_video_path
+    from dlc_assets.definitions import build_definitions
+
+    result = dg.materialize(list(build_definitions(resources).assets),
+                            selection=["labeled_videos"], partition_key=rid,
+                            instance=instance, resources=resources)
+    (mat,) = result.get_asset_materialization_events()
+    assert mat.materialization.metadata["frames"].value == n_frames
+    cap = cv2.VideoCapture(str(labeled_video_path(store.root, rid)))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n_frames
+    cap.release()
 
 
 def test_models_show_prints_the_multi_animal_layout(platform, capsys):

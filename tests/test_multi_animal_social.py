@@ -288,7 +288,7 @@ def test_social_labeled_video(tmp_path):
     small = simulate_multi_animal(n_frames=12, n_animals=2, seed=5)
     video = render_multi_video(small, tmp_path / "social.mp4")
     out = render_social_video(video, tmp_path / "social_labeled.mp4", small.poses(),
-                              small.individuals, {"mus1": "M12"}, swap_frames=[3])
+                              small.individuals, {"mus1": "M12"}, swap_frames=[3]).path
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     ok, frame = cap.read()

@@ -1,5 +1,6 @@
 """Assets past processed_tracking: the occupancy table, NWB files, labeled videos (on
-demand) and an overview picture across recordings.
+demand) and an overview picture across recordings; a multi-animal recording gets its
+multi-animal NWB file and labeled video (after multi_animal_tracking).
 
 Wiring only: the exports read the warehouse (``dlc_tracking.io.stored_recording``) and
 call the plain-Python writers; a recording that was skipped is recorded as such, one
@@ -14,6 +15,7 @@ import dagster as dg
 import numpy as np
 
 from dlc_assets.assets import qc_plots
+from dlc_assets.assets.social import multi_animal_tracking
 from dlc_assets.assets.tracking import (
     clear_failures,
     multi_camera_skip,
@@ -135,20 +137,50 @@ def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
     })
 
 
+def _multi_animal_nwb(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The NWB file of a multi-animal recording (one PoseEstimation per individual, its
+    subject; dlc_tracking.io.madlc_nwb) from multi_animal_tracking's rows; without them
+    (that asset failed or has not run) a failure says what to do."""
+    from dlc_tracking.io.madlc_nwb import export_multi_animal_nwb, missing_subject_facts
+    from dlc_tracking.io.stored_multi_animal import load_stored_multi_animal
+
+    rid = context.partition_key
+    store = warehouse.get()
+    start = time.perf_counter()
+    with clear_failures(rid):
+        rec = load_stored_multi_animal(rid, store.root)
+        path = export_multi_animal_nwb(rec, nwb_path(store.root, rid))
+    seconds = time.perf_counter() - start
+    context.log.info(f"{rid}: wrote {path} ({rec.n_frames} frames, {len(rec.subjects)} "
+                     f"individuals in {seconds:.2f} s)")
+    missing = missing_subject_facts(rec)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "frames": rec.n_frames,
+        "individuals": dg.MetadataValue.json(rec.subjects),
+        "size_mb": round(path.stat().st_size / 1e6, 3), "export_s": round(seconds, 3),
+        "subject_facts_missing": "; ".join(f"{s}: {', '.join(m)}"
+                                           for s, m in missing.items()) or "none",
+    })
+
+
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions,
-    deps=[processed_tracking, "tracking_on_imaging"],  # imaging sessions: behaviour on imaging
+    # imaging sessions: behaviour on imaging; multi-animal recordings: their per-individual
+    # rows (multi_animal_tracking skips a single-animal recording, so nothing changes there)
+    deps=[processed_tracking, "tracking_on_imaging", multi_animal_tracking],
     kinds={"nwb"},
     description="One NWB file per recording (<warehouse>/nwb/<recording id>.nwb): raw pose "
     "as ndx-pose PoseEstimation, processed position (Position), head direction "
-    "(CompassDirection), speed, angular head velocity and flags; see docs/exports.md.",
+    "(CompassDirection), speed, angular head velocity and flags; a multi-animal recording: "
+    "one PoseEstimation per individual with its subject (ndx-multisubjects); see "
+    "docs/exports.md.",
 )
 def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
     from dlc_tracking.io.nwb import export_nwb
 
-    if (multi := _multi_animal_skip(context, warehouse)) is not None:
-        return multi
+    if _multi_animal_skip(context, warehouse) is not None:
+        return _multi_animal_nwb(context, warehouse)
     rec = _stored(context, warehouse, data_root)
     if isinstance(rec, dg.MaterializeResult):
         return rec  # a multi-camera recording: 3D NWB export is not wired yet
@@ -173,28 +205,38 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
 
 
 @dg.asset(
-    group_name=GROUP, partitions_def=recordings_partitions, deps=[raw_state_vectors],
-    kinds={"opencv"},
+    group_name=GROUP, partitions_def=recordings_partitions,
+    deps=[raw_state_vectors, multi_animal_tracking], kinds={"opencv"},
     description="On demand (not in the process_recording job): the recording's video with "
     "each body part (coloured by likelihood, hidden below the method's cutoff), the "
-    "state-vector position and a head-direction arrow drawn; <warehouse>/labeled_videos/.",
+    "state-vector position and a head-direction arrow drawn; a multi-animal recording: one "
+    "colour per individual, its subject id beside it, unique body parts in white; "
+    "<warehouse>/labeled_videos/.",
 )
 def labeled_videos(context: dg.AssetExecutionContext, data_root: DataRoot,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from dlc_tracking.io.stored_multi_animal import load_stored_multi_animal
     from dlc_tracking.qc.labeled_video import render_recording, thumbnail_strip
+    from dlc_tracking.qc.social_video import render_multi_animal_recording
 
-    if (multi := _multi_animal_skip(context, warehouse)) is not None:
-        return multi
-    rec = _stored(context, warehouse)
-    rid = rec.recording_id
+    rid = context.partition_key
     store = warehouse.get()
 
     def progress(done: int, total: int, fps: float) -> None:
         context.log.info(f"{rid}: labeled video {done}/{total} frames ({fps:.0f} frames/s)")
 
-    with clear_failures(rid):  # no video path, video gone: the failure says what to do
-        result, cutoff = render_recording(rec, labeled_video_path(store.root, rid), store,
-                                          data_root.registry(), progress=progress)
+    if _multi_animal_skip(context, warehouse) is not None:
+        with clear_failures(rid):  # no per-individual rows, no video: the fix is said
+            multi = load_stored_multi_animal(rid, store.root)
+            result, cutoff = render_multi_animal_recording(
+                multi, labeled_video_path(store.root, rid), store, data_root.registry(),
+                progress=progress)
+    else:
+        rec = _stored(context, warehouse)
+        with clear_failures(rid):  # no video path, video gone: the failure says what to do
+            result, cutoff = render_recording(rec, labeled_video_path(store.root, rid),
+                                              store, data_root.registry(),
+                                              progress=progress)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(result.path)), "frames": result.n_frames,
         "frames_per_s": round(result.frames_per_s, 1), "likelihood_cutoff": cutoff,

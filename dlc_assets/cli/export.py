@@ -1,6 +1,6 @@
 """``dlc-platform export RECORDING --format FORMAT --out PATH``: nwb, movement, dlc-h5, csv,
 labeled-video; dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording's pose_3d;
-nwb, movement, dlc-h5 of a multi-animal recording (every individual)."""
+nwb, movement, dlc-h5, labeled-video of a multi-animal recording (every individual)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,10 @@ def cmd_export(args) -> None:
     from dlc_tracking.io.stored_multi_animal import is_multi_animal_recording
 
     if is_multi_animal_recording(args.recording, warehouse):
-        _export_multi_animal(args, warehouse, out)
+        if args.format == LABELED_VIDEO:
+            _multi_animal_labeled_video(args, warehouse, registry, out)
+        else:
+            _export_multi_animal(args, warehouse, out)
         return
     if args.format == LABELED_VIDEO:
         _labeled_video(args, warehouse, registry, out)
@@ -134,6 +137,33 @@ def _labeled_video(args, warehouse: Path, registry_path: Path, out: Path) -> Non
     print(f"{args.recording}: wrote {result.path} (labeled video, {result.n_frames} frames, "
           f"{result.frames_per_s:.0f} frames/s, body parts below likelihood {cutoff:g} not "
           "drawn)")
+
+
+def _multi_animal_labeled_video(args, warehouse: Path, registry_path: Path, out: Path) -> None:
+    """A multi-animal recording's labeled video: one colour per individual, its subject id
+    beside it (dlc_tracking.qc.social_video)."""
+    from tqdm import tqdm
+
+    from dlc_tracking.io.stored_multi_animal import load_stored_multi_animal
+    from dlc_tracking.qc.social_video import render_multi_animal_recording
+    from dlc_tracking.registry.registry_file import load_registry
+    from dlc_tracking.warehouse import Warehouse
+
+    rec = load_stored_multi_animal(args.recording, warehouse)
+    registry = load_registry(registry_path) if registry_path.is_file() else None
+    with tqdm(total=rec.n_frames, desc=f"labeled video {args.recording}", unit="frame",
+              file=sys.stderr, disable=args.quiet) as bar:
+        def progress(done: int, total: int, fps: float) -> None:
+            bar.update(done - bar.n)
+
+        result, cutoff = render_multi_animal_recording(
+            rec, out, Warehouse(warehouse), registry, progress=progress,
+            progress_interval_s=0.5)
+    tracks = ", ".join(f"{ind} {subject or '(anonymous)'}"
+                       for ind, subject in rec.subjects.items())
+    print(f"{args.recording}: wrote {result.path} (labeled video, {result.n_frames} frames, "
+          f"{result.frames_per_s:.0f} frames/s, {len(rec.subjects)} individuals: {tracks}; "
+          f"body parts below likelihood {cutoff:g} not drawn)")
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -131,8 +131,9 @@ def export_multi_animal(rec: StoredMultiAnimal, fmt: str, out: str | os.PathLike
     Raises
     ------
     WarehouseError
-        A format a multi-animal recording has no export for (``csv``, ``labeled-video``),
-        with what to use (query ``individual_tracking``).
+        A format this function does not write (``csv``; ``labeled-video`` is drawn by
+        :func:`dlc_tracking.qc.social_video.render_multi_animal_recording`), with what to
+        use (query ``individual_tracking``).
     """
     if fmt == "nwb":
         from dlc_tracking.io.madlc_nwb import export_multi_animal_nwb
@@ -141,11 +142,11 @@ def export_multi_animal(rec: StoredMultiAnimal, fmt: str, out: str | os.PathLike
                                        institution=institution, lab=lab)
     writers = {"movement": write_multi_animal_movement, "dlc-h5": write_madlc_h5}
     if fmt not in writers:
-        later = (" (a labeled video of several animals is not built yet)"
-                 if fmt == "labeled-video" else "")
         raise WarehouseError(
             f"recording {rec.recording_id} is a multi-animal recording: --format {fmt} "
-            f"is not available for it{later}; use one of {list(MULTI_ANIMAL_FORMATS)}, or "
+            f"is not available for it; use one of {[*MULTI_ANIMAL_FORMATS, 'labeled-video']} "
+            "(`dlc-platform export`; the labeled video is drawn by dlc_tracking.qc."
+            "social_video.render_multi_animal_recording), or "
             "query its processed tracking per individual (`dlc-platform query \"SELECT * FROM "
             f"individual_tracking WHERE recording_id = '{rec.recording_id}'\"`, "
             "docs/multi-animal.md).")
