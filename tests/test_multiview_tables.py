@@ -137,3 +137,24 @@ def test_unknown_columns_still_refused(tmp_path):
     rows = _single_camera_rows("mouse1__s1__video").drop(columns="x_cm")
     with pytest.raises(WarehouseError, match="missing columns \\['x_cm'\\]"):
         Warehouse(tmp_path).write_partition("processed_tracking", "mouse1__s1__video", rows)
+
+
+def test_single_camera_rows_read_and_written_again_stay_as_they_were(tmp_path):
+    """read_partition gives the new columns as NULL; writing such rows again (a promotion
+    keeping the replaced version) stores them without the columns, as before."""
+    from dlc_tracking.model_review.version_predictions import keep_current_version
+    from dlc_tracking.tracking.predictions import to_long
+
+    store = Warehouse(tmp_path)
+    rid = "mouse1__s1__video"
+    poses = np.random.default_rng(0).uniform(0, 100, (5, 2, 3))
+    store.write_partition("predictions", rid, to_long(rid, "m", poses, ["nose", "tail"],
+                                                      np.arange(5) / 30.0))
+    store.write_processed_tracking(rid, _single_camera_rows(rid), arena_width_cm=50.0,
+                                   arena_height_cm=50.0)
+    assert store.read_partition("predictions", rid).camera.isna().all()
+    assert keep_current_version(store, rid) == "m"
+    kept = store.partition_path("model_predictions", f"{rid}__m")
+    assert "camera" not in pq.read_schema(kept).names
+    kept = store.partition_path("model_processed_tracking", f"{rid}__m")
+    assert pq.read_schema(kept).names == OLD_TRACKING_COLUMNS

@@ -53,7 +53,8 @@ def _to_arrow(spec: TableSpec, df: pd.DataFrame | pa.Table, where: str) -> pa.Ta
 
     Columns without NULLs are stored as required (Parquet REQUIRED), which writes faster;
     readers see the table's schema either way. An optional column (``Column.optional``)
-    the writer leaves out is left out of the file too (read back as NULL).
+    the writer leaves out, or gives only NULLs in, is left out of the file (read back as
+    NULL), so a partition read and written again is stored as it was.
     """
     if isinstance(df, pa.Table):
         names = df.column_names
@@ -82,6 +83,8 @@ def _to_arrow(spec: TableSpec, df: pd.DataFrame | pa.Table, where: str) -> pa.Ta
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             raise WarehouseError(
                 f"{where}: column {col.name!r} cannot be stored as {col.type}: {exc}") from exc
+        if col.optional and len(arr) and arr.null_count == len(arr):
+            continue  # all NULL: the file stays as files without the column are
         if arr.null_count and not col.nullable:
             raise WarehouseError(f"{where}: column {col.name!r} has {arr.null_count} missing "
                                  "value(s) but may not be NULL.")

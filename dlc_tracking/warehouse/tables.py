@@ -32,8 +32,8 @@ class Column:
         Added to the table after it existed, for one kind of recording only (the 3D
         columns of processed_tracking, the camera of predictions): a writer without it may
         leave it out, and the file is then stored without it (exactly as before the column
-        existed); readers and views see NULL there. A writer that gives it is validated
-        as for any column.
+        existed), as it is when the writer gives only NULLs; readers and views see NULL
+        there. Values a writer gives are validated as in any column.
     """
 
     name: str
@@ -498,7 +498,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("source", _STR, "'compare' (inferred by models compare), 'promote' "
                   "(the replaced version's predictions, kept) or 'manual' (another model's "
                   "outputs in the dlc_<video stem>/ folder).", nullable=False,
-                  allowed=("compare", "promote", "manual"))),
+                  allowed=("compare", "promote", "manual")),
+               _CAMERA),
               partition_column=None),
     TableSpec("model_agreement", "How two versions of a model differ, per recording x body "
               "part ('all' = every body part pooled), from `dlc-platform models compare OLD "
