@@ -205,6 +205,9 @@ def test_three_camera_session_through_process_recording_job(tmp_path, instance):
         "side_1", "side_2", "top"]
     assert store.query("SELECT n_frames FROM recording_summary WHERE recording_id = ?",
                        params=[rid]).n_frames.tolist() == [300]
+    occupancy = store.read_partition("occupancy", rid)  # from the 3D rows' floor position
+    tracked_s = processed.x_cm.notna().sum() * processed.time_s.diff().median()
+    assert occupancy.occupancy_s.sum() == pytest.approx(tracked_s, rel=0.01)
     skipped = {e.asset_key.to_user_string(): e.materialization.metadata.get("reason")
                for e in result.get_asset_materialization_events()
                if e.materialization.metadata.get("skipped")}
