@@ -235,8 +235,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("outside_frame", _BOOL, "DLC placed the point outside the video frame "
                   "(more than half a pixel beyond its edges); kept as written. The "
                   "state-vector step excludes such points by the processing parameter "
-                  "`outside_frame` (docs/processing.md); NULL for the cameras of a "
-                  "multi-camera recording (their frame size is not read)."),
+                  "`outside_frame` (docs/processing.md). A multi-camera recording's "
+                  "cameras: from the image size in the calibration, NULL where it has "
+                  "none."),
                _CAMERA)),
     TableSpec("raw_state_vectors", "One subject state vector per frame (the seed's "
               "TrackingRaw.OpenField): position in image pixels (unflipped), head angle in "
