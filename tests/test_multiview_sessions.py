@@ -164,8 +164,9 @@ def test_multicamera_recording_triangulates(tmp_path):
 def test_three_camera_session_through_process_recording_job(tmp_path, instance):
     """The demo's 3-camera session (DLC outputs per camera, an ingest-only model and the
     rig's Anipose calibration.toml in the registry) dropped in the data folder: the
-    process_recording job writes pose_3d, the calibration used and the 3D processed
-    tracking; the single-camera assets skip it with their reason, nothing fails."""
+    process_recording job writes pose_3d, the calibration used, each camera's predictions
+    and the 3D state vector in processed_tracking; the single-camera assets skip it with
+    their reason, nothing fails."""
     import shutil
 
     from dlc_assets.cli.demo import TEMPLATE, prepare_multicamera_session
@@ -195,8 +196,18 @@ def test_three_camera_session_through_process_recording_job(tmp_path, instance):
     assert pose.reprojection_error_px.median() < 1.0
     calib = store.read_partition("camera_calibrations", rid)
     assert sorted(calib.camera) == ["side_1", "side_2", "top"] and not calib.flagged.any()
-    processed = store.read_partition("processed_tracking_3d", rid)
+    processed = store.read_partition("processed_tracking", rid)
+    assert len(processed) == 300
     assert processed[["z_cm", "pitch_deg", "roll_deg"]].notna().mean().min() > 0.9
+    preds = store.read_partition("predictions", rid)
+    assert sorted(preds.camera.unique()) == ["side_1", "side_2", "top"]
+    assert sorted(store.read_partition("prediction_sources", rid).camera) == [
+        "side_1", "side_2", "top"]
+    assert store.query("SELECT n_frames FROM recording_summary WHERE recording_id = ?",
+                       params=[rid]).n_frames.tolist() == [300]
+    occupancy = store.read_partition("occupancy", rid)  # from the 3D rows' floor position
+    tracked_s = processed.x_cm.notna().sum() * processed.time_s.diff().median()
+    assert occupancy.occupancy_s.sum() == pytest.approx(tracked_s, rel=0.01)
     skipped = {e.asset_key.to_user_string(): e.materialization.metadata.get("reason")
                for e in result.get_asset_materialization_events()
                if e.materialization.metadata.get("skipped")}

@@ -84,31 +84,76 @@ def _skipped(rec: StoredRecording) -> dg.MaterializeResult | None:
 
 
 def _params(data_root: DataRoot, rec: StoredRecording, processed):
+    return _check_params(data_root, rec.recording_id, processed)
+
+
+def _check_params(data_root: DataRoot, rid: str, processed):
     name = str(processed["params_name"].iloc[0])
     params = data_root.registry().processing_params(name)
     if params.param_hash != str(processed["params_hash"].iloc[0]):
         raise dg.Failure(description=(
-            f"recording {rec.recording_id}: processing parameter set {name!r} changed since "
+            f"recording {rid}: processing parameter set {name!r} changed since "
             f"the recording was processed (hash {processed['params_hash'].iloc[0]} then, "
             f"{params.param_hash} now); reprocess it (`dlc-platform reprocess "
-            f"{rec.recording_id}`) so the export describes the parameters it used."))
+            f"{rid}`) so the export describes the parameters it used."))
     return params
 
 
+def _multi_camera_tracking(context, data_root: DataRoot, warehouse: WarehouseResource):
+    """A multi-camera recording's processed_tracking rows (written by pose_3d) and its
+    parameter set; None when pose_3d wrote none (failed, or not run yet)."""
+    store = warehouse.get()
+    rid = context.partition_key
+    if store.partition_path("processed_tracking", rid) is None:
+        return None
+    processed = store.read_partition("processed_tracking", rid).sort_values(
+        "frame", ignore_index=True)
+    with clear_failures(rid):
+        params = _check_params(data_root, rid, processed)
+    return processed, params
+
+
+def _write_occupancy(store, rid: str, processed, params, width: float | None,
+                     height: float | None) -> dg.MaterializeResult:
+    args = (processed["x_cm"].to_numpy(np.float64), processed["y_cm"].to_numpy(np.float64),
+            processed["time_s"].to_numpy(np.float64), params.occupancy_bin_cm, width, height)
+    df = occupancy_table(*args)
+    insert_constant_columns(df, [("recording_id", rid),
+                                 ("model_name", str(processed["model_name"].iloc[0])),
+                                 ("method_name", str(processed["method_name"].iloc[0])),
+                                 ("params_name", params.name),
+                                 ("params_hash", params.param_hash)])
+    store.write_partition("occupancy", rid, df)
+    seconds, _ = occupancy_grid(*args)
+    return dg.MaterializeResult(metadata={
+        "bin_cm": params.occupancy_bin_cm, "bins": int(seconds.size),
+        "visited_bins": int((seconds > 0).sum()),
+        "tracked_s": round(float(seconds.sum()), 3),
+        "occupancy": qc_plots.png_md(plots.occupancy_png(seconds, params.occupancy_bin_cm),
+                                     "occupancy heatmap"),
+    })
+
+
 @dg.asset(
-    group_name="tracking", partitions_def=recordings_partitions, deps=[processed_tracking],
-    kinds={"duckdb", "parquet"}, metadata=column_schema("occupancy"),
+    group_name="tracking", partitions_def=recordings_partitions,
+    deps=[processed_tracking, "pose_3d"], kinds={"duckdb", "parquet"},
+    metadata=column_schema("occupancy"),
     description="Time spent per square spatial bin (occupancy_bin_cm of the processing "
-    "parameters) in the arena frame: the denominator of rate maps.",
+    "parameters) in the arena frame: the denominator of rate maps. A multi-camera "
+    "recording's from its 3D state vector's floor-plane position (world frame; grid from "
+    "0 to the largest position).",
 )
 def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
     if (multi := _multi_animal_skip(context, warehouse)) is not None:
         return multi
     rec = _stored(context, warehouse, data_root)
-    if isinstance(rec, dg.MaterializeResult):
-        return rec  # a multi-camera recording
     store = warehouse.get()
+    if isinstance(rec, dg.MaterializeResult):  # a multi-camera recording
+        found = _multi_camera_tracking(context, data_root, warehouse)
+        if found is None:
+            return rec
+        return _write_occupancy(store, context.partition_key, *found, None, None)
     if (skipped := _skipped(rec)) is not None:
         store.delete_partition("occupancy", rec.recording_id)
         return skipped
@@ -118,23 +163,7 @@ def occupancy(context: dg.AssetExecutionContext, data_root: DataRoot,
     width, height = rec.info.get("arena_width_cm"), rec.info.get("arena_height_cm")
     width = None if width is None or np.isnan(width) else float(width)
     height = None if height is None or np.isnan(height) else float(height)
-    args = (processed["x_cm"].to_numpy(np.float64), processed["y_cm"].to_numpy(np.float64),
-            processed["time_s"].to_numpy(np.float64), params.occupancy_bin_cm, width, height)
-    df = occupancy_table(*args)
-    insert_constant_columns(df, [("recording_id", rec.recording_id),
-                                 ("model_name", str(processed["model_name"].iloc[0])),
-                                 ("method_name", str(processed["method_name"].iloc[0])),
-                                 ("params_name", params.name),
-                                 ("params_hash", params.param_hash)])
-    store.write_partition("occupancy", rec.recording_id, df)
-    seconds, _ = occupancy_grid(*args)
-    return dg.MaterializeResult(metadata={
-        "bin_cm": params.occupancy_bin_cm, "bins": int(seconds.size),
-        "visited_bins": int((seconds > 0).sum()),
-        "tracked_s": round(float(seconds.sum()), 3),
-        "occupancy": qc_plots.png_md(plots.occupancy_png(seconds, params.occupancy_bin_cm),
-                                     "occupancy heatmap"),
-    })
+    return _write_occupancy(store, rec.recording_id, processed, params, width, height)
 
 
 def _multi_animal_nwb(context, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -1,7 +1,10 @@
 """Per-recording assets of multi-camera recordings (session.yaml ``cameras:``, docs/3d.md):
-pose_3d -> processed_tracking_3d, with the calibration each used in camera_calibrations.
+pose_3d, with the calibration each used in camera_calibrations, and the recording's rows
+of the single-camera tables: predictions / prediction_sources (one camera per row) and
+processed_tracking (its 3D state vector, with recording_summaries).
 
-Wiring only: the science is dlc_tracking.multiview (recording.process_multicamera). A
+Wiring only: the science is dlc_tracking.multiview (recording.process_multicamera,
+tracking_3d). A
 single-camera recording is skipped with a stated reason (nothing written, checks passed
 as not applicable); bad input fails before anything is written.
 """
@@ -76,12 +79,14 @@ def _skipped(reason: str) -> dg.MaterializeResult:
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS | {"aniposelib"},
     deps=[dlc_models, processing_methods], check_specs=POSE_3D_CHECKS,
-    metadata=column_schema("pose_3d", "camera_calibrations", "processed_tracking_3d"),
+    metadata=column_schema("pose_3d", "camera_calibrations", "predictions",
+                           "prediction_sources", "processed_tracking", "recording_summaries"),
     description="Multi-camera recordings: each camera's DLC outputs (dlc_<video stem>/) "
     "triangulated with the rig's calibration (aniposelib, robust with 3+ cameras) into "
-    "pose_3d (mm), the calibration used and its fit in camera_calibrations, and the 3D "
-    "state vector (z, pitch, roll, 3D speed) in processed_tracking_3d. Single-camera "
-    "recordings are skipped.",
+    "pose_3d (mm), the calibration used and its fit in camera_calibrations, each camera's "
+    "2D rows in predictions / prediction_sources (column camera), and the 3D state vector "
+    "in processed_tracking (x/y on the floor, head direction, plus z_cm, pitch_deg, "
+    "roll_deg, speed_3d_cm_s). Single-camera recordings are skipped.",
 )
 def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
             warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -109,13 +114,15 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         "reprojection_error_px": result.fit.per_camera_px.get(cam, np.nan),
         "median_reprojection_error_px": result.fit.median_error_px,
         "flagged": result.fit.flagged} for cam in result.pose.cameras])
-    processed = result.processed.copy()
-    processed.insert(0, "recording_id", rid)
-    processed.insert(1, "method_name", result.state.method_name)
+    predictions, sources = result.prediction_rows(rid)
+    processed = result.tracking_rows(rid)
     store = warehouse.get()
+    store.write_partition("predictions", rid, predictions)
+    store.write_partition("prediction_sources", rid, sources)
     store.write_partition("pose_3d", rid, pose)
     store.write_partition("camera_calibrations", rid, calib)
-    store.write_partition("processed_tracking_3d", rid, processed)
+    # frames, then their recording_summaries row (no arena size: world frame, no coverage)
+    store.write_processed_tracking(rid, processed, arena_width_cm=None, arena_height_cm=None)
     store.ensure_catalog()
     seen = float(np.mean(result.pose.n_cameras >= 2)) if result.pose.n_cameras.size else 0.0
     return dg.MaterializeResult(

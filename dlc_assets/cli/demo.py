@@ -196,7 +196,7 @@ def prepare_multicamera_session(data_root: Path, registry: Path) -> Path | None:
     writer) of the synthetic rig, and in the registry an ingest-only model registered from
     those outputs and the rig ``rig_3cam`` with its Anipose calibration.toml (aniposelib's
     writer). Its recording ``mouse04__2026-01-05_openfield_3cam__rig_3cam`` gets pose_3d
-    rows and processed_tracking_3d with z, pitch and roll."""
+    rows and processed_tracking rows with z, pitch and roll."""
     from dlc_tracking.registry.editing import add_ingest_only_model, edit_registry
     from dlc_tracking.synthetic.rig import (
         make_multicamera_session,

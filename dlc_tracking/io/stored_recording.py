@@ -22,6 +22,7 @@ import pandas as pd
 from dlc_tracking.errors import SessionError, WarehouseError
 from dlc_tracking.tracking.predictions import from_long
 from dlc_tracking.warehouse import Warehouse
+from dlc_tracking.warehouse.tables import MULTI_CAMERA_COLUMNS
 
 __all__ = ["SUBJECT_FILE", "StoredRecording", "load_stored_recording", "read_subject_facts",
            "session_start_time"]
@@ -299,6 +300,10 @@ def load_stored_recording(recording_id: str, warehouse_root: str | os.PathLike |
             "frame", ignore_index=True)
         for column in _PROCESSED_FLOATS:  # NULL is NaN here (the table stores NaN as NULL)
             processed[column] = processed[column].astype(np.float64)
+        # The 3D columns only a multi-camera recording fills: left out when NULL, so a
+        # single-camera recording's exports (CSV, NWB, movement) are what they were.
+        processed = processed.drop(columns=[c for c in MULTI_CAMERA_COLUMNS
+                                            if c in processed and processed[c].isna().all()])
     if store.partition_path("arena_boundaries", rid) is not None:
         boundary = store.read_partition("arena_boundaries", rid).iloc[0].to_dict()
     if store.partition_path("skipped_recordings", rid) is not None:

@@ -19,6 +19,11 @@ from dlc_tracking.multiview.calibration import RigCalibration, check_camera_name
 from dlc_tracking.multiview.errors import MultiviewError
 from dlc_tracking.multiview.orientation import StateVector3D, state_vector_3d
 from dlc_tracking.multiview.rigs import Rig, check_session_cameras
+from dlc_tracking.multiview.tracking_3d import (
+    camera_prediction_sources,
+    camera_predictions_frame,
+    processed_tracking_frame,
+)
 from dlc_tracking.multiview.triangulation import (
     CalibrationFit,
     Pose3D,
@@ -27,7 +32,7 @@ from dlc_tracking.multiview.triangulation import (
 )
 
 __all__ = ["CameraPredictions", "load_camera_predictions", "load_recording_calibration",
-           "recording_rig", "processed_3d_frame", "MultiCameraResult", "process_multicamera"]
+           "recording_rig", "MultiCameraResult", "process_multicamera"]
 
 
 @dataclass(frozen=True)
@@ -156,33 +161,22 @@ def load_recording_calibration(recording: Any, meta: Any, rig: Rig) -> tuple[Rig
     return calibration, path
 
 
-def processed_3d_frame(state: StateVector3D, times_s: np.ndarray) -> pd.DataFrame:
-    """Per-frame 3D columns for processed tracking: ``frame, time_s, x_cm, y_cm, z_cm,
-    head_direction_deg, pitch_deg, roll_deg, speed_3d_cm_s``.
-
-    Parameters
-    ----------
-    state : StateVector3D
-    times_s : np.ndarray
-        ``(n_frames,)`` frame times.
-    """
-    xyz_cm = np.stack([state.x_mm, state.y_mm, state.z_mm], axis=1) / 10.0
-    speed = np.full(len(times_s), np.nan)
-    if len(times_s) > 1:
-        step = np.linalg.norm(np.diff(xyz_cm, axis=0), axis=1) / np.diff(times_s)
-        speed[1:] = step  # backward difference: frame i's speed from i-1 to i
-    return pd.DataFrame({
-        "frame": np.arange(len(times_s), dtype=np.int64), "time_s": times_s,
-        "x_cm": xyz_cm[:, 0], "y_cm": xyz_cm[:, 1], "z_cm": xyz_cm[:, 2],
-        "head_direction_deg": np.degrees(state.azimuth_rad) % 360.0,
-        "pitch_deg": np.degrees(state.pitch_rad), "roll_deg": np.degrees(state.roll_rad),
-        "speed_3d_cm_s": speed,
-    })
-
-
 @dataclass(frozen=True)
 class MultiCameraResult:
-    """Everything one multi-camera recording gives (frames ready for the warehouse)."""
+    """Everything one multi-camera recording gives (frames ready for the warehouse).
+
+    Attributes
+    ----------
+    processed : pandas.DataFrame
+        The recording's ``processed_tracking`` rows without their keys
+        (:func:`~dlc_tracking.multiview.tracking_3d.processed_tracking_frame`).
+    model_name : str
+        The cameras' model, or their models joined by ``+`` (sorted) when they differ.
+    params_name, params_hash : str
+        The recording's processing parameter set (session ``processing:``, else the
+        tracking type's default): recorded with its rows; the 3D positions are not
+        smoothed with it.
+    """
 
     rig: Rig
     calibration: RigCalibration
@@ -192,6 +186,27 @@ class MultiCameraResult:
     fit: CalibrationFit
     state: StateVector3D
     processed: pd.DataFrame
+    model_name: str
+    params_name: str
+    params_hash: str
+
+    def tracking_rows(self, recording_id: str) -> pd.DataFrame:
+        """``processed_tracking`` rows of the recording (keys first, as the table)."""
+        df = self.processed.copy()
+        for i, (col, value) in enumerate([
+                ("recording_id", recording_id), ("model_name", self.model_name),
+                ("method_name", self.state.method_name), ("params_name", self.params_name),
+                ("params_hash", self.params_hash)]):
+            df.insert(i, col, value)
+        return df
+
+    def prediction_rows(self, recording_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``predictions`` rows (one camera per row) and ``prediction_sources`` rows (one
+        per camera) of the recording."""
+        times = self.processed["time_s"].to_numpy()
+        preds = camera_predictions_frame(recording_id, self.cameras, times,
+                                         self.calibration.image_sizes)
+        return preds, camera_prediction_sources(recording_id, self.cameras, preds)
 
 
 def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
@@ -229,5 +244,9 @@ def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
     front = front_part if front_part in parts else None
     state = state_vector_3d(method, pose.points, parts, front_part=front, source=source)
     times = np.arange(pose.n_frames, dtype=np.float64) / float(fps)
+    params = registry.resolve_processing(meta.tracking_type, meta.processing,
+                                         str(recording.session_yaml))
+    model_name = "+".join(sorted({c.model for c in cams.values()}))
     return MultiCameraResult(rig, calibration, path, cams, pose, fit, state,
-                             processed_3d_frame(state, times))
+                             processed_tracking_frame(state, times), model_name,
+                             params.name, params.param_hash)

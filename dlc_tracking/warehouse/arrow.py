@@ -52,7 +52,9 @@ def _to_arrow(spec: TableSpec, df: pd.DataFrame | pa.Table, where: str) -> pa.Ta
     """Validate columns against ``spec`` and cast them; NaN becomes NULL.
 
     Columns without NULLs are stored as required (Parquet REQUIRED), which writes faster;
-    readers see the table's schema either way.
+    readers see the table's schema either way. An optional column (``Column.optional``)
+    the writer leaves out, or gives only NULLs in, is left out of the file (read back as
+    NULL), so a partition read and written again is stored as it was.
     """
     if isinstance(df, pa.Table):
         names = df.column_names
@@ -62,22 +64,27 @@ def _to_arrow(spec: TableSpec, df: pd.DataFrame | pa.Table, where: str) -> pa.Ta
         raise WarehouseError(f"{where}: expected a pandas DataFrame or pyarrow Table, got "
                              f"{type(df).__name__}.")
     duplicated = sorted({n for n in names if names.count(n) > 1})
-    missing = [c for c in spec.column_names if c not in names]
+    missing = [c.name for c in spec.columns if c.name not in names and not c.optional]
     extra = [c for c in names if c not in spec.column_names]
     if duplicated or missing or extra:
         detail = "; ".join(f"{label} {cols}" for label, cols in (
             ("missing columns", missing), ("unexpected columns", extra),
             ("duplicated columns", duplicated)) if cols)
         raise WarehouseError(f"{where}: columns do not match the table schema: {detail}. "
-                             f"Expected exactly {spec.column_names}.")
+                             f"Expected exactly {spec.column_names} (optional: "
+                             f"{[c.name for c in spec.columns if c.optional]}).")
     arrays, fields = [], []
     for col in spec.columns:
+        if col.optional and col.name not in names:
+            continue
         values = df.column(col.name) if isinstance(df, pa.Table) else df[col.name]
         try:
             arr = _column_array(values, col.type)
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             raise WarehouseError(
                 f"{where}: column {col.name!r} cannot be stored as {col.type}: {exc}") from exc
+        if col.optional and len(arr) and arr.null_count == len(arr):
+            continue  # all NULL: the file stays as files without the column are
         if arr.null_count and not col.nullable:
             raise WarehouseError(f"{where}: column {col.name!r} has {arr.null_count} missing "
                                  "value(s) but may not be NULL.")

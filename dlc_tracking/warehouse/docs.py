@@ -113,6 +113,9 @@ def tables_markdown() -> str:
             desc = col.description
             if col.allowed:
                 desc += " One of " + ", ".join(f"`{a}`" for a in col.allowed) + "."
+            if col.optional:
+                desc += (" Optional: files of recordings that have none are written "
+                         "without it and read as NULL.")
             lines.append(f"| `{col.name}` | {_type_name(col.type)} | {col.unit or ''} | "
                          f"{'yes' if col.nullable else 'no'} | {_md_cell(desc)} |")
         lines.append("")
@@ -184,6 +187,40 @@ def tables_markdown() -> str:
         "SELECT recording_id, individual, other_individual, frame",
         "FROM identity_events WHERE event = 'identity_swap' ORDER BY recording_id, frame;",
         "```",
+        "",
+        "## Several cameras in one recording",
+        "",
+        "A multi-camera recording (session.yaml `cameras:`, docs/3d.md) is one recording "
+        "and writes into the same tables as one camera, with columns of its own: "
+        "`predictions` and `prediction_sources` hold one row per camera (column `camera`), "
+        "and `processed_tracking` holds its 3D state vector (x/y in the floor plane, head "
+        "azimuth as `head_direction_deg`, plus `z_cm`, `pitch_deg`, `roll_deg`, "
+        "`speed_3d_cm_s`), so `recording_summary`, `tracking(rec)` and every query over "
+        "`processed_tracking` include it. Its triangulated body parts are in `pose_3d` "
+        "and the calibration it used in `camera_calibrations`. These columns are optional: "
+        "a single-camera recording's files are written without them, exactly as before, "
+        "and the views (which read every file by column name) and `read_partition` give "
+        "NULL there; files written before the columns existed read the same way.",
+        "",
+        "```sql",
+        "-- one camera's 2D predictions of a multi-camera recording",
+        "SELECT frame, body_part, x_px, y_px, likelihood FROM predictions",
+        "WHERE recording_id = 'mouse04__2026-01-05_openfield_3cam__rig_3cam' AND camera = 'top'",
+        "ORDER BY frame, body_part;",
+        "",
+        "-- prediction quality per camera",
+        "SELECT recording_id, camera, body_part, avg(likelihood) AS mean_likelihood",
+        "FROM predictions WHERE camera IS NOT NULL GROUP BY ALL ORDER BY ALL;",
+        "",
+        "-- head pitch and roll over time; single-camera recordings have them NULL",
+        "SELECT recording_id, time_s, z_cm, head_direction_deg, pitch_deg, roll_deg",
+        "FROM processed_tracking WHERE pitch_deg IS NOT NULL ORDER BY recording_id, frame;",
+        "```",
+        "",
+        "Views and macros that group predictions by recording and body part "
+        "(`prediction_quality`, `body_part_track(rec, part)`) pool a multi-camera "
+        "recording's cameras: add `WHERE camera = ...` (or group by `camera`) on "
+        "`predictions` itself for one camera.",
         "",
     ]
     return "\n".join(lines)

@@ -28,6 +28,12 @@ class Column:
         Whether NULL is allowed (NaN in float columns is stored as NULL).
     allowed : tuple[str, ...] or None
         The only values allowed, for categorical text columns.
+    optional : bool
+        Added to the table after it existed, for one kind of recording only (the 3D
+        columns of processed_tracking, the camera of predictions): a writer without it may
+        leave it out, and the file is then stored without it (exactly as before the column
+        existed), as it is when the writer gives only NULLs; readers and views see NULL
+        there. Values a writer gives are validated as in any column.
     """
 
     name: str
@@ -36,6 +42,7 @@ class Column:
     unit: str = ""
     nullable: bool = True
     allowed: tuple[str, ...] | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,9 @@ _TS = pa.timestamp("us", tz="UTC")
 
 
 def _c(name: str, type_: pa.DataType, description: str, unit: str = "",
-       nullable: bool = True, allowed: tuple[str, ...] | None = None) -> Column:
-    return Column(name, type_, description, unit, nullable, allowed)
+       nullable: bool = True, allowed: tuple[str, ...] | None = None,
+       optional: bool = False) -> Column:
+    return Column(name, type_, description, unit, nullable, allowed, optional)
 
 
 _RID = _c("recording_id", _STR, "Recording id `<subject>__<session>__<video stem>` "
@@ -95,6 +103,24 @@ _FRAME = _c("frame", _I64, "Video frame number, from 0.", nullable=False)
 _TIME = _c("time_s", _F64, "Frame time from the recording start (timestamp file, or "
            "frame / fps).", "s")
 _PART = _c("body_part", _STR, "Canonical body-part name (snake_case).", nullable=False)
+# Multi-camera recordings (docs/3d.md) write into the same tables as one camera, with
+# these columns; single-camera files are stored without them (read as NULL).
+_CAMERA = _c("camera", _STR, "Camera of a multi-camera recording (session.yaml `cameras:`) "
+             "these 2D rows come from; NULL for a single-camera recording. One camera: "
+             "`WHERE camera = 'top'` (docs/3d.md).", optional=True)
+_TRACKING_3D = (
+    _c("z_cm", _F64, "Height of the position above the floor (world frame of the "
+       "calibration, z up); NULL for single-camera recordings.", "cm", optional=True),
+    _c("pitch_deg", _F64, "Head pitch, nose up positive (docs/conventions.md, 3D); NULL "
+       "for single-camera recordings and without a point ahead of the ears.", "deg",
+       optional=True),
+    _c("roll_deg", _F64, "Head roll, left ear up positive; NULL for single-camera "
+       "recordings and without ears and a front point.", "deg", optional=True),
+    _c("speed_3d_cm_s", _F64, "3D speed of the position (central differences, like "
+       "speed_cm_s); NULL for single-camera recordings.", "cm/s", optional=True),
+)
+MULTI_CAMERA_COLUMNS = frozenset(["camera", *(c.name for c in _TRACKING_3D)])
+"""Columns only multi-camera recordings fill (optional: absent from single-camera files)."""
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("recordings", "One row per recording (a video of a session): video facts, "
@@ -154,7 +180,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "names, when a promotion (registry `promotions:`, `dlc-platform models "
                   "promote`) replaced it by model_name; NULL otherwise."))),
     TableSpec("prediction_sources", "Where each recording's predictions came from and what "
-              "was tolerated on the way in (one row per recording).",
+              "was tolerated on the way in (one row per recording; per recording x camera for a "
+              "multi-camera recording).",
               (_RID, _MODEL,
                _c("source", _STR, "'inference' or 'manual' (files dropped in dlc_<stem>/).",
                   nullable=False),
@@ -170,7 +197,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("points_outside_frame", _I64, "Points DLC placed outside the video frame "
                   "(kept in predictions, flagged)."),
                _c("notes", _STR, "What the readers tolerated (e.g. a CSV re-saved by "
-                  "pandas), as JSON."))),
+                  "pandas), as JSON."),
+               _CAMERA)),
     TableSpec("calibrations", "The pixel -> cm calibration each processed recording used "
               "(one row per recording x model x method x parameter set).",
               (_RID, _MODEL, _METHOD, _PARAMS_NAME, _PARAMS_HASH,
@@ -195,7 +223,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "(perspective or a mis-measured corner).", "cm"),
                _c("anisotropy", _F64, "|px/cm x / px/cm y - 1|."))),
     TableSpec("predictions", "Raw DLC predictions, one row per frame x body part (the seed's "
-              "TrackingRaw.DLCPart). Image coordinates: origin top-left, y down.",
+              "TrackingRaw.DLCPart; per frame x body part x camera for a multi-camera "
+              "recording). Image coordinates: origin top-left, y down.",
               (_RID, _MODEL, _FRAME, _TIME, _PART,
                _c("x_px", _F64, "x in the image (right), as DLC wrote it (negative or beyond "
                   "the frame kept); NULL = missing (DLC's NaN, or x = y = likelihood = 0).",
@@ -206,7 +235,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("outside_frame", _BOOL, "DLC placed the point outside the video frame "
                   "(more than half a pixel beyond its edges); kept as written. The "
                   "state-vector step excludes such points by the processing parameter "
-                  "`outside_frame` (docs/processing.md)."))),
+                  "`outside_frame` (docs/processing.md). A multi-camera recording's "
+                  "cameras: from the image size in the calibration, NULL where it has "
+                  "none."),
+               _CAMERA)),
     TableSpec("raw_state_vectors", "One subject state vector per frame (the seed's "
               "TrackingRaw.OpenField): position in image pixels (unflipped), head angle in "
               "the arena frame.",
@@ -230,7 +262,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("bottom_px", _F64, "Bottom boundary (image y).", "px"))),
     TableSpec("processed_tracking", "Processed tracking per frame (the seed's "
               "Tracking.OpenField): arena frame (x right, y up, origin at the boundary's "
-              "lower-left corner), cm; jumps removed, short gaps interpolated, smoothed.",
+              "lower-left corner), cm; jumps removed, short gaps interpolated, smoothed. A "
+              "multi-camera recording's rows are its 3D state vector (docs/3d.md): x/y in "
+              "the floor plane and z of the calibration's world frame, head azimuth as "
+              "head_direction_deg, pitch, roll and 3D speed; triangulated, not smoothed.",
               (_RID, _MODEL, _METHOD,
                _PARAMS_NAME, _PARAMS_HASH,
                _FRAME, _TIME,
@@ -243,7 +278,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "(counter-clockwise positive).", "deg/s"),
                _c("movement_direction_deg", _F64, "Direction of movement, counter-clockwise "
                   "from +x, [0, 360).", "deg"),
-               _c("interpolated", _BOOL, "Position was interpolated over a gap."))),
+               _c("interpolated", _BOOL, "Position was interpolated over a gap."),
+               *_TRACKING_3D)),
     TableSpec("recording_summaries", "One row per processed_tracking partition x model x "
               "method x parameter set: the figures of the recording_summary view, computed "
               "by summarize_tracking() from the frames when the partition is written.",
@@ -463,7 +499,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("source", _STR, "'compare' (inferred by models compare), 'promote' "
                   "(the replaced version's predictions, kept) or 'manual' (another model's "
                   "outputs in the dlc_<video stem>/ folder).", nullable=False,
-                  allowed=("compare", "promote", "manual"))),
+                  allowed=("compare", "promote", "manual")),
+               _CAMERA),
               partition_column=None),
     TableSpec("model_agreement", "How two versions of a model differ, per recording x body "
               "part ('all' = every body part pooled), from `dlc-platform models compare OLD "
@@ -523,20 +560,6 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "used.", "px"),
                _c("n_cameras", _I32, "Cameras used (0 where missing).", nullable=False),
                _c("score", _F64, "Mean 2D likelihood of the cameras used."))),
-    TableSpec("processed_tracking_3d", "3D state vector of a multi-camera recording per "
-              "frame (docs/3d.md, angle conventions in docs/conventions.md): head position, "
-              "azimuth in the floor plane, pitch and roll, world frame, cm.",
-              (_RID, _METHOD, _FRAME, _TIME,
-               _c("x_cm", _F64, "Position x (the method's point), world frame.", "cm"),
-               _c("y_cm", _F64, "Position y, world frame.", "cm"),
-               _c("z_cm", _F64, "Height, world frame.", "cm"),
-               _c("head_direction_deg", _F64, "Head azimuth in the floor plane, "
-                  "counter-clockwise from +x, [0, 360).", "deg"),
-               _c("pitch_deg", _F64, "Head pitch, nose up positive; NULL without a point "
-                  "ahead of the ears.", "deg"),
-               _c("roll_deg", _F64, "Head roll, left ear up positive.", "deg"),
-               _c("speed_3d_cm_s", _F64, "3D speed of the position (backward difference).",
-                  "cm/s"))),
 ]}
 """Strict tables: columns are validated and cast on write."""
 
@@ -569,7 +592,7 @@ _KEYS = ("recording_id", "model_name", "method_name", "method_hash", "params_nam
 
 def _per_individual(source: str, name: str, description: str) -> TableSpec:
     """``source``'s columns with ``individual`` and ``subject`` after its keys."""
-    cols = TABLES[source].columns
+    cols = tuple(c for c in TABLES[source].columns if c.name not in MULTI_CAMERA_COLUMNS)
     n_keys = next(i for i, c in enumerate(cols) if c.name not in _KEYS)
     return replace(TABLES[source], name=name, description=description,
                    columns=(*cols[:n_keys], _INDIVIDUAL, _SUBJECT, *cols[n_keys:]))
@@ -586,6 +609,8 @@ _MULTI_ANIMAL: list[TableSpec] = [
     _per_individual("predictions", "individual_predictions",
                     "Raw maDLC predictions, one row per frame x individual x body part."),
     replace(TABLES["predictions"], name="unique_body_parts",
+            columns=tuple(c for c in TABLES["predictions"].columns
+                          if c.name not in MULTI_CAMERA_COLUMNS),
             description="Unique body parts of a multi-animal model (parts of no animal: "
             "arena corners, an object), one row per frame x part; DLC's `single`."),
     _per_individual("raw_state_vectors", "individual_state_vectors",
