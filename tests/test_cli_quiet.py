@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,23 @@ def test_model_jobs_print_one_line_per_step_not_dagsters_debug_log(
              and (" ok " in line or " FAILED " in line)]
     assert steps and "success" in printed.out, printed.out + printed.err
     assert "DEBUG" not in printed.err and "STEP_START" not in printed.err
+
+
+def test_no_nanobind_leak_report_at_exit_of_a_command(tmp_path):
+    """With DuckDB and PyTorch loaded (as in `reprocess`), nanobind reports DuckDB's
+    module as leaked at interpreter exit; the console command keeps that off the
+    terminal, after the command's own output."""
+    import os
+    import subprocess
+
+    code = ("import sys; sys.argv = ['dlc-platform', 'query', 'SELECT 42 AS answer']; "
+            "import dlc_assets.definitions, dlc_tracking.inference.export; "
+            "from dlc_assets.cli.main import main; main()")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
+           "DLC_PLATFORM_WAREHOUSE": str(tmp_path / "warehouse")}
+    (tmp_path / "home").mkdir()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "42" in done.stdout
+    assert "nanobind: leaked" not in done.stderr, done.stderr[-2000:]

@@ -92,6 +92,28 @@ def quiet_warnings() -> None:
         warnings.filterwarnings("ignore", message=text)
 
 
+def quiet_teardown() -> None:
+    """Send the interpreter's teardown output to /dev/null, after flushing what the
+    command printed.
+
+    When DuckDB 2.0 and PyTorch are both loaded (``reprocess``, ``predict``, training),
+    nanobind prints a "leaked types/functions" report of DuckDB's module at exit, after the
+    command has finished: noise about a binding library, not about the user's data.
+    Registered as the first exit handler (so it runs last); ``--verbose`` keeps it.
+    """
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     import os
 
@@ -100,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         quiet_warnings()
+        if argv is None:  # the console command, not a caller in Python (tests)
+            import atexit
+
+            atexit.register(quiet_teardown)  # registered first: runs last
     settings.ensure_dagster_home()
     try:
         with runs.before_run_command(args):  # dead runs' pool slots freed; waits said
