@@ -186,6 +186,23 @@ def test_uncovered_models_are_named():
     assert "bottom-up" in unsupported_reason({}, td)
 
 
+def test_auto_padding_is_covered_where_it_pads_nothing():
+    """HRNet's default inference config pads to multiples of 32: 640x480 frames are left
+    as they are (the engine runs them); 650x490 would be padded (DLC's path, with why)."""
+    from dlc_tracking.inference.engine import pad_divisors, padding_reason, unsupported_reason
+
+    hrnet = {"method": "bu", "metadata": {"individuals": ["a"], "unique_bodyparts": []},
+             "model": {"heads": {"bodypart": {"predictor": {"type": "HeatmapPredictor"}}}},
+             "data": {"inference": {"normalize_images": True, "auto_padding": {
+                 "pad_width_divisor": 32, "pad_height_divisor": 32}}}}
+    assert unsupported_reason({}, hrnet) is None
+    assert pad_divisors(hrnet) == (32, 32)
+    assert pad_divisors({"data": {"inference": {"normalize_images": True}}}) == (1, 1)
+    assert padding_reason((32, 32), 640, 480) is None
+    reason = padding_reason((32, 32), 650, 490)
+    assert "650x490" in reason and "32x32" in reason and "auto_padding" in reason
+
+
 # ----------------------------------------------------------------------------------------
 # Failures
 # ----------------------------------------------------------------------------------------

@@ -72,7 +72,11 @@ DEFAULT_CROPPING = "off"
 """Cropping is an opt-in: its keypoints are within 0.5 px (p99) of the full frame's, not
 DLC's exact numbers (measured: docs/inference.md, BENCHMARKS.md)."""
 # inference transforms the engine reproduces; any other one set in the config -> DLC's path
-_COVERED_TRANSFORMS = {"normalize_images"}
+_COVERED_TRANSFORMS = {"normalize_images", "auto_padding"}
+# auto_padding (DLC's default for HRNet: pad to multiples of 32) is covered where it pads
+# nothing, i.e. frames already a multiple of its divisors (640x480 at 32): it is then the
+# identity. Anything it would pad (DLC's albumentations PadIfNeeded, at a random position
+# by default) runs DLC's path: padding_reason().
 _IGNORED_TRANSFORM_KEYS = {"top_down_crop", "collate"}  # top-down / training-only keys
 
 
@@ -99,6 +103,25 @@ class LoadedModel:
     """The last runtimes built for it: (device, height, width, batch, precision) -> them."""
     runtime_setting: str | None = None
     """The CPU runtime asked for (None: ``$DLC_PLATFORM_RUNTIME`` or ``auto``)."""
+    pad_divisors: tuple[int, int] = (1, 1)
+    """``auto_padding``'s (height, width) divisors; (1, 1) without it."""
+
+
+def pad_divisors(model_cfg: dict) -> tuple[int, int]:
+    """``data.inference.auto_padding``'s (height, width) divisors; (1, 1) without it."""
+    pad = ((model_cfg.get("data") or {}).get("inference") or {}).get("auto_padding") or {}
+    return (int(pad.get("pad_height_divisor") or 1), int(pad.get("pad_width_divisor") or 1))
+
+
+def padding_reason(divisors: tuple[int, int], width: int, height: int) -> str | None:
+    """Why the engine cannot run frames of this size for a model with ``auto_padding``
+    (None where the padding is the identity: both sides already multiples)."""
+    h_div, w_div = divisors
+    if height % h_div or width % w_div:
+        return (f"the model pads its input to multiples of {w_div}x{h_div} px "
+                f"(auto_padding) and {width}x{height} frames are not: only frames it "
+                "leaves as they are are covered")
+    return None
 
 
 _LAST_MODEL: dict = {}
@@ -147,7 +170,8 @@ def unsupported_reason(project_cfg: dict, model_cfg: dict) -> str | None:
     extra = sorted(k for k, v in transforms.items()
                    if v and k not in _COVERED_TRANSFORMS | _IGNORED_TRANSFORM_KEYS)
     if extra:
-        return f"inference transforms {extra} (only normalize_images is covered)"
+        return (f"inference transforms {extra} (only normalize_images and auto_padding "
+                "are covered)")
     if not transforms.get("normalize_images"):
         return "normalize_images is off"
     return None
@@ -192,7 +216,7 @@ def load_model(staged_config: Path, shuffle: int, trainingsetindex: int) -> Load
         scorer=loader.scorer(snapshot, None), snapshot=Path(snapshot.path),
         snapshot_digest=file_digest(Path(snapshot.path)),
         train_fraction=project_cfg["TrainingFraction"][trainingsetindex],
-        decodings=decodings, crop_box=crop_box,
+        decodings=decodings, crop_box=crop_box, pad_divisors=pad_divisors(model_dict),
     )
 
 
@@ -518,6 +542,15 @@ def run_engine(
         batch = batch_size or (DEFAULT_CUDA_BATCH if on_cuda else DEFAULT_CPU_BATCH)
         width = (crop.x2 - crop.x1) if crop else info.width_px
         height = (crop.y2 - crop.y1) if crop else info.height_px
+        if reason := padding_reason(loaded.pad_divisors, width, height):
+            raise EngineNotApplicable(f"the platform engine does not cover this video: "
+                                      f"{reason}")
+        crop_off_reason = "not enabled"
+        if cropping == "on" and loaded.pad_divisors != (1, 1):
+            crop_off_reason = "the model pads its input (auto_padding)"
+            say("cropping off: the model pads its input (auto_padding), so a crop's keypoints "
+                "would not be the full frame's")
+            cropping = "off"
         from dlc_tracking.inference.runtime_choice import RUNTIME_ENV, check_runtime
 
         # resolved here: the built runtimes are kept per setting (_networks' key)
@@ -543,7 +576,7 @@ def run_engine(
     infer_s = timing["infer_s"]
     frames_per_s = len(poses) / infer_s if infer_s > 0 else float("nan")
     report = cropper.report() if cropper is not None else {"cropping": "off",
-                                                           "off_reason": "not enabled"}
+                                                           "off_reason": crop_off_reason}
     share = report.get("full_frame_share", 1.0 if cropper is None else None)
     h5 = output_dir / f"{video.stem}{loaded.scorer}.h5"
     return InferenceResult(
