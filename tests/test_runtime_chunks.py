@@ -1,5 +1,6 @@
 """The measured runtime table also tries the fastest runtime on slices of each batch
-(ChunkedNetwork): same maps, a row per slice size, chosen only when faster."""
+(ChunkedNetwork): same maps, a row per slice size, chosen only when faster; maps are
+compared with a tolerance that scales with their size."""
 
 from __future__ import annotations
 
@@ -67,3 +68,15 @@ def test_table_measures_slices_of_the_fastest_runtime_and_keeps_parity(graph, tm
     again = chosen_runtime(graph, "test-graph", batch, 24, 32, OnnxNetwork(graph),
                            setting="auto", cache_dir=tmp_path)
     assert again.choice["table"] == rows
+
+
+def test_map_tolerance_scales_with_the_maps():
+    """1e-3 for trained heads' maps (order 1-10); float32 rounding of untrained deep nets'
+    maps (HRNet-W32's reach 5e6: 12.8 apart, 2.3e-6 relative) is not a runtime's error."""
+    from dlc_tracking.inference.export import map_tolerance
+
+    assert map_tolerance([np.array([0.5, -0.9])]) == pytest.approx(1e-3 + 0.9e-5)
+    assert map_tolerance([np.array([5.47e6]), np.array([1.0])]) == pytest.approx(
+        1e-3 + 54.7)
+    assert 12.75 <= map_tolerance([np.array([5.47e6])])
+    assert 0.01 > map_tolerance([np.array([10.0])])

@@ -180,6 +180,7 @@ def full_context_graph(loaded, height: int, width: int, log=None) -> OnnxContext
     from dlc_tracking.inference.cropping import CroppingError
     from dlc_tracking.inference.export import (
         FramesToMaps,
+        map_tolerance,
         max_abs_difference,
         onnx_cache_dir,
         swap_sync_batchnorm,
@@ -200,7 +201,7 @@ def full_context_graph(loaded, height: int, width: int, log=None) -> OnnxContext
         with torch.inference_mode():
             reference = [o.numpy() for o in plain(torch.from_numpy(probe))]
         diff = max_abs_difference(net(probe)[:len(keys)], reference)
-        if diff > 1e-3:
+        if diff > map_tolerance(reference):
             path.unlink(missing_ok=True)
             raise CroppingError(f"the full-frame context graph differs from DLC's network "
                                 f"by {diff:.2e} on a test frame")

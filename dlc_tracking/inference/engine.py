@@ -244,6 +244,7 @@ def build_network(loaded: LoadedModel, device: str, height: int, width: int,
         export_key,
         exported_onnx,
         head_output_keys,
+        map_tolerance,
         max_abs_difference,
         swap_sync_batchnorm,
     )
@@ -268,7 +269,7 @@ def build_network(loaded: LoadedModel, device: str, height: int, width: int,
         probe = rng.integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
         reference = TorchNetwork(network, "cpu")(probe)
         diff = max_abs_difference(onnx_net(probe), reference)
-        if diff > 1e-3:
+        if diff > map_tolerance(reference):
             path.unlink(missing_ok=True)
             raise EngineNotApplicable(
                 f"the exported graph differs from DLC's network by {diff:.2e} on a test frame")

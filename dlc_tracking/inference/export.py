@@ -158,3 +158,20 @@ def exported_onnx(network: FramesToMaps, key: str, height: int, width: int,
 def max_abs_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     """Largest absolute difference between two lists of same-shaped arrays."""
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+MAP_ATOL = 1e-3
+MAP_RTOL = 1e-5
+
+
+def map_tolerance(reference: list[np.ndarray], atol: float = MAP_ATOL,
+                  rtol: float = MAP_RTOL) -> float:
+    """How far another runtime's maps may be from ``reference`` (DLC's module): ``atol``
+    plus ``rtol`` times the largest reference value.
+
+    Trained heads give maps of order 1-10, where this is ~1e-3. Untrained weights of deep
+    nets (the benchmark's speed models: HRNet-W32's maps reach 5e6) differ by float32
+    rounding alone far above 1e-3 (measured: 12.8 on values of 5.5e6, i.e. 2.3e-6
+    relative), which says nothing about the runtime.
+    """
+    return atol + rtol * max(float(np.max(np.abs(m))) for m in reference)

@@ -25,8 +25,9 @@ from dlc_tracking.errors import InferenceError
 RUNTIME_ENV = "DLC_PLATFORM_RUNTIME"
 RUNTIME_CHOICES = ("auto", "onnxruntime", "openvino", "torch")
 RUNTIME_PARITY_TOL = 1e-3
-"""Largest head-map difference from the checked ONNX Runtime graph a candidate may show
-(the same bound the export is held to against DLC's PyTorch network)."""
+"""Largest head-map difference from the checked ONNX Runtime graph a candidate may show,
+plus 1e-5 of the largest map value (``export.map_tolerance``: the same bound the export
+is held to against DLC's PyTorch network)."""
 MEASURE_ROUNDS = 2
 CHUNKS = (1, 2)
 """Frames per network call tried for the fastest runtime (when below the batch size)."""
@@ -133,7 +134,7 @@ def measure_runtimes(path: Path, batch: int, height: int, width: int, reference,
     """
     import time
 
-    from dlc_tracking.inference.export import max_abs_difference
+    from dlc_tracking.inference.export import map_tolerance, max_abs_difference
 
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(batch, height, width, 3), dtype=np.uint8)
@@ -146,7 +147,8 @@ def measure_runtimes(path: Path, batch: int, height: int, width: int, reference,
             diff = max_abs_difference(net(frames[:1]), ref_maps)
             net(frames)  # warm-up: first-call allocations and kernel selection
             row.update(max_map_difference=float(f"{diff:.3g}"),
-                       parity=bool(diff <= RUNTIME_PARITY_TOL), samples=[])
+                       parity=bool(diff <= map_tolerance(ref_maps, RUNTIME_PARITY_TOL)),
+                       samples=[])
             nets.append((row, net))
         except Exception as exc:  # a runtime that cannot run this graph is just not chosen
             row.update(error=f"{type(exc).__name__}: {exc}"[:300], parity=False)
