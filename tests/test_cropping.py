@@ -218,8 +218,10 @@ def test_second_animal_turns_cropping_off_and_says_so(runs):
     assert "second animal" in crop_res.extra["summary"]
     stop = next(e["frame"] for e in report["events"] if "second animal" in e["event"])
     assert stop >= 24
-    # once off, every later frame is a full frame: identical to the full-frame run
-    np.testing.assert_array_equal(full[stop + 1:], crop[stop + 1:])
+    # once off, every later frame is a full frame: the full-frame run's keypoints, up to
+    # float rounding (the runtime table may run the two calls' networks on different
+    # slices of a batch, whose kernels round differently: measured <= 1.3e-4 px)
+    np.testing.assert_allclose(full[stop + 1:], crop[stop + 1:], rtol=0, atol=1e-3)
 
 
 @pytest.mark.slow

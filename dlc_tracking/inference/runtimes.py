@@ -120,7 +120,9 @@ class ChunkedNetwork:
     in small batches, whose activations stay in the caches (DeepLabCut's own
     ``analyze_videos`` measured 1.6x faster at batch 1 than at batch 8 for ``resnet_50``
     at 640x480 on a 2-core Zen 4; BENCHMARKS.md). The measured runtime table decides.
-    The maps are the same numbers: each frame is computed alone either way.
+    The maps are the same up to float rounding (a runtime's kernels may round differently
+    for another batch size: measured <= 1.3e-4 px on keypoints); the table admits a slice
+    size only at map parity.
     """
 
     def __init__(self, network, chunk: int):
