@@ -312,11 +312,20 @@ def test_concurrent_partitions_while_a_reader_holds_the_catalog(platform_dirs, m
     reader = store.connect(read_only=True)  # held open for the whole test
     args = [(str(root), str(platform_dirs["registry"]), str(platform_dirs["warehouse"]), rid)
             for rid in rids]
+    import time
+
     with mp.get_context("spawn").Pool(3) as pool:
         pending = pool.map_async(_materialize_one, args)
-        while not pending.ready():
+        deadline = time.monotonic() + 900
+        while not pending.ready() and time.monotonic() < deadline:
             reader.execute("SELECT count(*) FROM predictions").fetchall()
             pending.wait(0.5)
+        if not pending.ready():
+            # seen once (2026-12-07): a worker blocked on a futex for an hour; fail with
+            # what it was instead of hanging the suite (the pool's join would wait forever)
+            for proc in pool._pool:
+                proc.kill()
+            pytest.fail("a recording's process did not finish within 15 minutes")
         assert pending.get() == [True, True, True]
     reader.close()
     counts = store.query("SELECT recording_id, count(*) AS n FROM processed_tracking "
