@@ -132,6 +132,31 @@ def test_disagreeing_camera_is_left_out_like_aniposelib_ransac(rig_data):
                                     axis=1)) > 3 * np.median(err)
 
 
+def test_points_seen_by_two_cameras_equal_aniposelib_default_path(rig_data):
+    """Two-camera points go through aniposelib's OpenCV two-view path: same solution as
+    its default (jax) triangulation, for a 2-camera rig and for a point two of four
+    cameras saw."""
+    poses = {c.name: p.copy() for c, p in zip(rig_data["cams"], rig_data["poses"],
+                                              strict=True)}
+    poses["side_2"][:50, :, 2] = 0.0   # below the cutoff: seen by 3 cameras
+    poses["side_3"][:25, :, 2] = 0.0   # and by 2 in the first 25 frames
+    calib = rig_data["calibration"]
+    parts = rig_data["scene"].body_parts
+    pose = triangulate_poses(calib, poses, parts, TriangulationParams(robust=False))
+    idx = [calib.camera_names.index(c) for c in pose.cameras]
+    group = calib.group.subset_cameras(idx)
+    pts = np.stack([np.where(pose.used[i][..., None], poses[c][..., :2], np.nan)
+                    for i, c in enumerate(pose.cameras)]).reshape(len(idx), -1, 2)
+    direct = calib.to_world(group.triangulate(pts).reshape(N_FRAMES, len(parts), 3))
+    assert (pose.n_cameras[:25] == 2).all() and (pose.n_cameras[30:40] == 3).all()
+    np.testing.assert_allclose(pose.points, direct, atol=1e-6)
+    two = {c: poses[c] for c in ("top", "side_1")}
+    pose2 = triangulate_poses(calib, two, parts)
+    g2 = calib.group.subset_cameras([calib.camera_names.index(c) for c in two])
+    p2 = g2.triangulate(np.stack([two[c][..., :2] for c in two]).reshape(2, -1, 2))
+    np.testing.assert_allclose(pose2.points.reshape(-1, 3), calib.to_world(p2), atol=1e-6)
+
+
 def test_part_seen_by_one_camera_stays_missing_and_is_counted(rig_data):
     poses = {c.name: p.copy() for c, p in zip(rig_data["cams"], rig_data["poses"],
                                               strict=True)}
