@@ -201,21 +201,37 @@ def stack_camera_poses(poses: Mapping[str, np.ndarray], source: str) -> np.ndarr
 def _triangulate(group: Any, pts: np.ndarray) -> np.ndarray:
     """aniposelib's triangulation of ``(C, N, 2)`` points (NaN = not seen) -> ``(N, 3)``.
 
-    Points seen by exactly two cameras go through ``triangulate(fast=True)`` (OpenCV's
-    two-view ``triangulatePoints``, what DeepLabCut uses): the same linear solution as
-    the default jax path for two views (1e-10 mm apart, measured) at ~10x its speed.
-    Points seen by three or more cameras keep the all-camera linear solution (``fast``
-    would take the median of the camera pairs instead).
+    Points seen by exactly two cameras are solved per camera pair as aniposelib's
+    ``triangulate(fast=True)`` does (undistorted, then OpenCV's two-view
+    ``triangulatePoints``, what DeepLabCut uses), without its median over the one valid
+    pair: the same linear solution as aniposelib's default jax path for two views (1e-10
+    mm apart, tests/test_multiview_triangulation.py) at several times its speed. Points
+    seen by three or more cameras keep the default all-camera solution (``fast`` would
+    take the median of the camera pairs instead).
     """
-    n_seen = np.isfinite(pts[..., 0]).sum(axis=0)
-    two = n_seen == 2
-    if not two.any():
-        return group.triangulate(pts)
+    import itertools
+
+    import cv2
+
+    seen = np.isfinite(pts[..., 0])
+    n_seen = seen.sum(axis=0)
     out = np.full((pts.shape[1], 3), np.nan)
-    out[two] = group.triangulate(pts[:, two], fast=True)
     more = n_seen >= 3
     if more.any():
         out[more] = group.triangulate(pts[:, more])
+    if not (n_seen == 2).any():
+        return out
+    cams = group.cameras
+    for i, j in itertools.combinations(range(len(cams)), 2):
+        pair = (n_seen == 2) & seen[i] & seen[j]
+        if not pair.any():
+            continue
+        a = cams[i].undistort_points(np.ascontiguousarray(pts[i, pair]))
+        b = cams[j].undistort_points(np.ascontiguousarray(pts[j, pair]))
+        tri = cv2.triangulatePoints(cams[i].get_extrinsics_mat()[:3],
+                                    cams[j].get_extrinsics_mat()[:3],
+                                    a.reshape(-1, 2).T, b.reshape(-1, 2).T)
+        out[pair] = (tri[:3] / tri[3]).T
     return out
 
 
