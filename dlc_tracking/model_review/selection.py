@@ -373,8 +373,8 @@ def _with_reasons(store, model_name: str, frames: pd.DataFrame) -> pd.DataFrame:
     reason, individuals = {}, {}
     for key, group in flags.groupby(["recording_id", "frame"], sort=False):
         reason[key] = min(group["reason"], key=rank.__getitem__)
-        named = [str(i) for i in group["individual"] if isinstance(i, str)]
-        individuals[key] = ",".join(dict.fromkeys(named)) or None
+        named = sorted({str(i) for i in group["individual"] if isinstance(i, str)})
+        individuals[key] = ",".join(named) or None
     keys = list(zip(frames["recording_id"], frames["frame"].astype(int), strict=True))
     return frames.assign(reason=[reason.get(key, "low_likelihood") for key in keys],
                          individuals=[individuals.get(key) for key in keys])
