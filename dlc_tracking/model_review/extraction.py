@@ -241,8 +241,11 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
     cfg = yaml.safe_load(project_config.read_text()) or {}
     project_parts = list(cfg.get("bodyparts") or [])
     if cfg.get("multianimalproject"):
-        raise ReviewError(f"{project_config} is a multi-animal project; the platform reviews "
-                          "single-animal models only.")
+        raise ReviewError(f"{project_config} is a multi-animal project: writing picked frames "
+                          "into it (machine labels with individuals) is not supported yet. "
+                          "List the picks with --dry-run (reason identity_swap, frames, "
+                          "tracks) and extract them with DeepLabCut "
+                          "(docs/multi-animal.md, section 4).")
     to_canonical = model.to_canonical()
     canonical_of = {p: to_canonical.get(p, p) for p in project_parts}
     unknown = [p for p, c in canonical_of.items() if c not in model.canonical_body_parts]
