@@ -23,7 +23,7 @@ from dlc_tracking.model_review.multi_animal import (
 from dlc_tracking.social.identity import check_identities
 from dlc_tracking.social.measures import SocialParams, social_frames, social_summary
 from dlc_tracking.social.recording import identity_event_rows
-from dlc_tracking.synthetic.multi_animal import simulate_multi_animal
+from dlc_tracking.synthetic.multi_animal import render_multi_video, simulate_multi_animal
 from dlc_tracking.warehouse import Warehouse
 from tests.review_helpers import recordings_row
 
@@ -56,8 +56,7 @@ def archive(tmp_path_factory, truth, poses):
 
     base = tmp_path_factory.mktemp("ma_review")
     store = Warehouse(base / "wh")
-    video = base / "social.mp4"
-    video.write_bytes(b"")  # the selection only checks the video is there
+    video = render_multi_video(truth, base / "social.mp4")  # frames to extract
     subjects = {"mus1": "M12", "mus2": "M13", "mus3": None}
     pred = MultiAnimalPredictions(SCORER, truth.individuals, truth.body_parts, poses,
                                   [], np.zeros((truth.n_frames, 0, 3)))
@@ -115,29 +114,76 @@ def test_review_picks_the_swap_frame_with_its_reason(archive):
     assert np.diff(frames["frame"]).min() >= 300 / 3 / 2  # spread as any selection
 
 
-def test_models_review_dry_run_lists_the_swap(archive, truth, capsys):
-    """`dlc-platform models review NAME --dry-run` as a user types it, for the maDLC
-    model registered from its outputs (a tracks .h5 written by pandas' own writer)."""
+@pytest.fixture(scope="module")
+def registry(archive, truth):
+    """A registry with the maDLC model registered from its outputs (a tracks .h5 written
+    by pandas' own writer), as `models add --from-outputs` does."""
     import pandas as pd
 
-    from dlc_assets.cli.main import main
     from dlc_tracking.registry.editing import add_ingest_only_model
 
     base = archive["base"]
-    registry = base / "registry.yaml"
-    shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    path = base / "registry.yaml"
+    shutil.copy(ROOT / "registry" / "registry.yaml", path)
     columns = pd.MultiIndex.from_product(
         [[SCORER], truth.individuals, truth.body_parts, ["x", "y", "likelihood"]],
         names=["scorer", "individuals", "bodyparts", "coords"])
     tracks = base / f"social{SCORER}_el.h5"
     pd.DataFrame(truth.poses()[:5].reshape(5, -1), columns=columns).to_hdf(
         tracks, key="tracks", format="table", mode="w")
-    add_ingest_only_model(registry, MODEL, outputs_file=tracks, pair_with=["two_ears"])
+    add_ingest_only_model(path, MODEL, outputs_file=tracks, pair_with=["two_ears"])
+    return path
+
+
+def test_models_review_dry_run_lists_the_swap(archive, registry, capsys):
+    """`dlc-platform models review NAME --dry-run` as a user types it."""
+    from dlc_assets.cli.main import main
+
     main(["--registry", str(registry), "models", "review", MODEL, "--n", "3", "--dry-run",
           "--warehouse", str(archive["store"].root)])
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if f"frame {SWAP:8d}" in x)
     assert "identity_swap (mus2,mus3)" in line
+
+
+@pytest.mark.slow  # DeepLabCut's add_new_videos imports DeepLabCut (~20-80 s on 2 busy cores)
+def test_review_writes_the_swap_frame_into_a_multi_animal_project(archive, registry, truth,
+                                                                   poses, tmp_path):
+    """The picks go into a maDLC project as DeepLabCut's extract_outlier_frames writes
+    them: the frame image and machine labels with the individuals level (the tracks as
+    predicted, swap included, for the labeller to correct)."""
+    import pandas as pd
+
+    from dlc_tracking.model_review.extraction import MACHINE_KEY
+    from dlc_tracking.model_review.flows import review_model_frames
+    from dlc_tracking.registry.registry_file import load_registry
+
+    project = tmp_path / "social-lab-2026-03-01"
+    (project / "videos").mkdir(parents=True)
+    config = project / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "Task": "social", "scorer": "lab", "date": "Mar1", "multianimalproject": True,
+        "identity": False, "project_path": str(project), "engine": "pytorch",
+        "video_sets": {}, "individuals": list(truth.individuals), "uniquebodyparts": [],
+        "multianimalbodyparts": list(truth.body_parts), "bodyparts": "MULTI!",
+        "iteration": 0, "default_net_type": "dlcrnet_ms5", "TrainingFraction": [0.95],
+        "skeleton": [], "numframes2pick": 20, "pcutoff": 0.6}, sort_keys=False))
+    review = review_model_frames(archive["store"], load_registry(registry), MODEL, 3,
+                                 out=config)
+    images = review.extraction.images
+    assert sorted(images["frame"]) == sorted(review.selection.frames["frame"])
+    folder = project / "labeled-data" / RID
+    assert (folder / f"img{SWAP}.png").is_file()
+    labels = pd.read_hdf(folder / "machinelabels-iter0.h5", MACHINE_KEY)
+    assert list(labels.columns.names) == ["scorer", "individuals", "bodyparts", "coords"]
+    assert list(labels.columns.get_level_values("individuals").unique()) == truth.individuals
+    assert set(labels.columns.get_level_values("scorer")) == {SCORER}
+    row = labels.loc[("labeled-data", RID, f"img{SWAP}.png")]
+    for k, ind in enumerate(truth.individuals):
+        got = row[SCORER][ind].unstack()[["x", "y", "likelihood"]].loc[truth.body_parts]
+        np.testing.assert_allclose(got.to_numpy(float), poses[SWAP, k])
+    cfg = yaml.safe_load(config.read_text())
+    assert any(RID in str(v) for v in cfg["video_sets"])
 
 
 def test_single_animal_frame_quality_files_have_no_multi_animal_columns(tmp_path):
