@@ -16,7 +16,11 @@ own GUI (napari-deeplabcut) and ``merge_datasets`` takes them:
   with an existing file (earlier rows win, as DLC does) and ``machinelabels.csv``.
 
 The machine labels are the recording's predictions in the warehouse (the version under
-review), in the project's body-part names.
+review), in the project's body-part names. In a multi-animal project
+(``multianimalproject: true``) they are the recording's tracks (``individual_predictions``
+and ``unique_body_parts``) with DeepLabCut's maDLC columns ``scorer / individuals /
+bodyparts / coords`` (unique body parts under ``single``), as ``extract_outlier_frames``
+takes them from a tracks file.
 """
 
 from __future__ import annotations
