@@ -216,15 +216,21 @@ def _registry_with(tmp_path: Path, processing: dict) -> Path:
     return path
 
 
-def test_social_parameters_from_a_processing_set(tmp_path, truth):
+def test_social_parameters_from_a_processing_set(tmp_path, truth, capsys):
+    from dlc_assets.cli.main import main
     from dlc_tracking.registry.registry_file import load_registry
     from dlc_tracking.social.individuals import process_individuals
     from dlc_tracking.tracking.methods import BUILTIN_METHODS
     from dlc_tracking.tracking.params import ProcessingParams
 
-    registry = load_registry(_registry_with(tmp_path, {
+    path = _registry_with(tmp_path, {
         "close": {"max_gap_s": 0.5, "social": {"proximity_cm": 5, "contact_cm": 1.5}},
-        "plain": {"max_gap_s": 0.5}}))
+        "plain": {"max_gap_s": 0.5}})
+    registry = load_registry(path)
+    main(["--registry", str(path), "processing", "show", "close"])
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["max_gap_s"] == 0.5 and shown["social"]["proximity_cm"] == 5.0
+    assert shown["social"]["param_hash"] == registry.social_params("close").param_hash
     close = registry.social_params("close")
     assert (close.name, close.proximity_cm, close.contact_cm) == ("close", 5.0, 1.5)
     assert close.facing_deg == SocialParams().facing_deg  # the rest at the defaults
