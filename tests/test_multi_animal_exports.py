@@ -213,6 +213,61 @@ def test_nwb_has_one_pose_estimation_per_individual_and_every_subject(platform, 
         np.testing.assert_allclose(first.get_timestamps(), stored.time_s, atol=1e-9)
 
 
+def test_nwb_processed_tracking_per_individual_round_trips(platform, stored, tmp_path,
+                                                           capsys):
+    """Each individual's processed tracking (position, head direction, speed, ...) equals
+    its individual_tracking rows, beside its PoseEstimation: in its subject's container
+    (which selects the subject's row), or under behavior for the anonymous track."""
+    import ndx_multisubjects  # noqa: F401
+    import ndx_pose  # noqa: F401
+    from pynwb import NWBHDF5IO
+
+    from dlc_tracking.warehouse import Warehouse
+
+    rows = Warehouse(platform["warehouse"]).read_partition("individual_tracking",
+                                                           platform["rid"])
+    rows["individual"] = rows["individual"].astype(str)
+    out = tmp_path / "social.nwb"
+    _export(platform, "nwb", out, capsys)
+    with NWBHDF5IO(str(out), "r", load_namespaces=True) as io:
+        nwb = io.read()
+        behavior = nwb.processing["behavior"]
+        assert "processed tracking per individual" in nwb.session_description
+        for ind, subject in SUBJECTS.items():
+            mine = rows[rows["individual"] == ind].sort_values("frame")
+            assert len(mine) == stored.n_frames
+            assert set(mine["subject"].dropna()) == ({subject} if subject else set())
+            if subject:
+                where = behavior[f"subject_{subject}"]
+                assert list(where.subjects.to_dataframe()["subject_id"]) == [subject]
+                get = where.nwb_data_interfaces.__getitem__
+                assert f"PoseEstimation_{ind}" in where.nwb_data_interfaces
+            else:
+                get = behavior.__getitem__
+                assert not any(f"_{ind}" in name for c in behavior.data_interfaces.values()
+                               if isinstance(c, ndx_multisubjects.SelectSubjectsContainer)
+                               for name in c.nwb_data_interfaces)
+            position = get(f"Position_{ind}").spatial_series["position"]
+            np.testing.assert_array_equal(position.data[:],
+                                          mine[["x_cm", "y_cm"]].to_numpy(np.float64))
+            assert position.conversion == 0.01 and position.unit == "meters"
+            assert (f"subject {subject}" if subject else "anonymous") in position.description
+            np.testing.assert_allclose(position.get_timestamps(), mine["time_s"], atol=1e-9)
+            head = get(f"CompassDirection_{ind}").spatial_series["head_direction"]
+            np.testing.assert_array_equal(head.data[:], mine["head_direction_deg"])
+            for name, column in (("speed", "speed_cm_s"),
+                                 ("angular_head_velocity", "angular_head_velocity_deg_s"),
+                                 ("movement_direction", "movement_direction_deg")):
+                np.testing.assert_array_equal(get(f"{name}_{ind}").data[:], mine[column])
+            np.testing.assert_array_equal(get(f"interpolated_{ind}").data[:],
+                                          mine["interpolated"].to_numpy(bool))
+        # the individuals' positions differ (not one individual's rows written three times)
+        first = behavior["subject_M12"].nwb_data_interfaces["Position_mus1"]
+        other = behavior["subject_M13"].nwb_data_interfaces["Position_mus2"]
+        assert not np.allclose(first.spatial_series["position"].data[:],
+                               other.spatial_series["position"].data[:], equal_nan=True)
+
+
 # What nwbinspector 0.7.2 with pynwb 4.2 says of any NdxMultiSubjectsNWBFile, whatever
 # it holds: pynwb validates each cached extension namespace on its own (pynwb issue 1777),
 # and ndx-pose's has no NdxMultiSubjectsNWBFile; nwbinspector finds a series' file by its
@@ -264,6 +319,9 @@ def test_nwb_with_one_subject_uses_nwbs_subject(stored, tmp_path):
         poses = _poses_by_name(nwb)
         assert poses["PoseEstimation_mus1"].skeleton.subject.subject_id == "M12"
         assert poses["PoseEstimation_mus2"].skeleton.subject is None
+        # processed tracking of every track directly under behavior, named by individual
+        behavior = nwb.processing["behavior"]
+        assert {f"Position_{ind}" for ind in SUBJECTS} <= set(behavior.data_interfaces)
         _check_pose(poses["PoseEstimation_mus2"], stored.predictions.poses[:, 1],
                     stored.body_parts)
     if importlib.util.find_spec("nwbinspector"):  # a plain NWB file: nothing to report

@@ -14,6 +14,7 @@ from tests.pipeline_helpers import failure_messages, run_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORER = "DLC_Resnet50_socialJan1shuffle1_snapshot_200"
+SOCIAL = {"proximity_cm": 6.0, "contact_cm": 1.5}
 pytestmark = pytest.mark.slow  # the session folder (video + outputs) takes ~1-2 min to write
 
 
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.slow  # the session folder (video + outputs) takes ~1-2
 def platform(tmp_path_factory):
     """Data root with one two-animal session, a registry with the ingest-only maDLC model
     registered from its outputs (as `models add --from-outputs` does), a warehouse."""
+    import yaml
+
     from dlc_tracking.io.madlc_files import find_madlc_outputs
     from dlc_tracking.registry.editing import add_ingest_only_model
     from dlc_tracking.synthetic.multi_animal import (
@@ -32,6 +35,11 @@ def platform(tmp_path_factory):
     base = tmp_path_factory.mktemp("ma_pipeline")
     data, registry = base / "data", base / "registry.yaml"
     shutil.copy(ROOT / "registry" / "registry.yaml", registry)
+    # the open field's parameter set has a social: section (docs/multi-animal.md, 6)
+    raw = yaml.safe_load(registry.read_text())
+    raw["processing"] = {"default": {}, "social_close": {"social": SOCIAL}}
+    raw["defaults"] = {"openfield": {"processing": "social_close"}}
+    registry.write_text(yaml.safe_dump(raw, sort_keys=False))
     truth = simulate_multi_animal(n_frames=90, n_animals=2, seed=4)
     folder = make_multi_animal_session(
         data, "M12", "2026-03-01_social", truth, SCORER,
@@ -71,6 +79,7 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     assert social[["subject_a", "subject_b"]].drop_duplicates().values.tolist() == [
         ["M12", "M13"]]
     assert len(store.read_partition("social_summary", rid)) == 1
+    _check_social_params(store, rid, truth)
     # the single-animal assets skipped it, with the reason; nothing single-animal written
     skipped = store.read_partition("skipped_recordings", rid)
     assert "multi-animal recording" in skipped["reason"].iloc[0]
@@ -89,6 +98,8 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     metadata = mat.materialization.metadata
     assert "trajectories" in metadata and "inter_animal_distance" in metadata
     assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
+    # frame_quality: per frame and individual, with the identity flags
+    _check_frame_quality(result, store, rid)
     # the job wrote its NWB file (one PoseEstimation per individual, both subjects)
     _check_nwb(result, store, rid, truth.n_frames)
     # on demand: the labeled_videos asset draws the multi-animal labeled video
@@ -99,6 +110,39 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     (row,) = recording_status(str(store.root), rid, instance)
     assert row["status"].startswith("processed"), row
     assert "multi-animal: 2 individuals" in row["detail"], row
+
+
+def _check_social_params(store, rid: str, truth) -> None:
+    """The social rows were made with the set's social: section, and say so."""
+    from dlc_tracking.social.measures import SocialParams
+
+    params = SocialParams(name="social_close", **SOCIAL)
+    social = store.read_partition("social", rid)
+    summary = store.read_partition("social_summary", rid).iloc[0]
+    for table in (social, summary.to_frame().T):
+        assert set(table["params_name"].astype(str)) == {"social_close"}
+        assert set(table["params_hash"].astype(str)) == {params.param_hash}
+    assert params.param_hash != SocialParams().param_hash
+    assert summary["time_in_proximity_s"] == pytest.approx(
+        (social["distance_cm"] < 6.0).sum() / truth.fps)
+
+
+def _check_frame_quality(result, store, rid: str) -> None:
+    """The frame_quality asset flagged the multi-animal recording per individual."""
+    mat = [e for e in result.get_asset_materialization_events()
+           if e.asset_key.path[-1] == "frame_quality"][0]
+    assert "skipped" not in mat.materialization.metadata
+    path = store.partition_path("frame_quality", rid)
+    assert path is not None
+    rows = store.read_partition("frame_quality", rid)
+    events = store.read_partition("identity_events", rid)
+    swaps = events.loc[events["event"] == "identity_swap", "frame"].tolist()
+    if len(rows):
+        assert set(rows["individual"].astype(str)) <= {"mus1", "mus2"}
+        assert sorted(set(rows.loc[rows["identity_swap"].astype(bool), "frame"])) == \
+            sorted(set(swaps))
+    else:
+        assert not swaps
 
 
 def _check_nwb(result, store, rid: str, n_frames: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from dlc_assets import checks
+from dlc_assets.assets.social import multi_animal_tracking
 from dlc_assets.assets.tracking import (
     GROUP,
     KINDS,
@@ -29,17 +30,21 @@ from dlc_tracking.model_review.frame_quality import (
     outlier_figures,
     summarize,
 )
+from dlc_tracking.model_review.multi_animal import recording_multi_animal_quality
 from dlc_tracking.model_review.version_predictions import recording_frame_quality
 from resources import DataRoot, DLCInference, WarehouseResource
 
 
 @dg.asset(
-    group_name=GROUP, partitions_def=recordings_partitions, deps=[dlc_predictions],
+    group_name=GROUP, partitions_def=recordings_partitions,
+    deps=[dlc_predictions, multi_animal_tracking],
     kinds=KINDS, metadata=column_schema("frame_quality"), check_specs=checks.FRAME_QUALITY_CHECKS,
     description="Frames the recording's model may have got wrong (one row per flagged "
     "frame): body parts below the method's likelihood cutoff or missing, jumps, confident "
     "mistakes (body-part outliers whatever the likelihood), and "
-    "disagreement with another version's predictions of the recording (model_predictions). "
+    "disagreement with another version's predictions of the recording (model_predictions); "
+    "a multi-animal recording's rows are per frame and individual, with identity swaps and "
+    "two tracks on one animal. "
     "`dlc-platform models review MODEL` picks the frames to relabel from it.",
 )
 def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
@@ -51,23 +56,21 @@ def frame_quality(context: dg.AssetExecutionContext, data_root: DataRoot,
     info = _info(context, data_root, recording)
     rid = info.recording_id
     store = warehouse.get()
-    if multi := multi_animal_reason(info, data_root):
-        # identity problems of a multi-animal recording are in identity_events
-        store.delete_partition("frame_quality", rid)
-        return dg.MaterializeResult(
-            metadata={"skipped": True, "reason": multi, **worker_metadata()},
-            check_results=[dg.AssetCheckResult(check_name=spec.name, passed=True,
-                                               metadata={"skipped": multi})
-                           for spec in checks.FRAME_QUALITY_CHECKS])
+    multi = multi_animal_reason(info, data_root)
     with clear_failures(rid):
         params = FrameQualityParams(
             likelihood_cutoff=likelihood_cutoff(data_root.registry(), info.method_name))
-        rows = recording_frame_quality(store, rid, params,
-                                       (info.video.width_px, info.video.height_px))
+        size = (info.video.width_px, info.video.height_px)
+        # a multi-animal recording: per individual, with its identity flags (written by
+        # multi_animal_tracking, upstream in the same run)
+        rows = (recording_multi_animal_quality(store, rid, params, size) if multi
+                else recording_frame_quality(store, rid, params, size))
     store.write_partition("frame_quality", rid, rows)
     compared = rows["compared_model"].dropna()
     model = data_root.registry().model(info.model_name)
-    figures = outlier_figures(rows, info.video.n_frames, list(model.canonical_body_parts))
+    n_tracks = len(model.multi_animal["individuals"]) if multi else 1
+    figures = outlier_figures(rows, info.video.n_frames * n_tracks,
+                              list(model.canonical_body_parts))
     return dg.MaterializeResult(check_results=checks.frame_quality_checks(figures), metadata={
         "model": info.model_name, **summarize(rows, info.video.n_frames),
         "outlier_fraction": figures["outlier_fraction"],

@@ -21,7 +21,6 @@ from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_tracking.qc import social_plots
-from dlc_tracking.social.measures import SocialParams
 from dlc_tracking.social.recording import process_multi_animal_recording
 from dlc_tracking.social.routing import SINGLE_ANIMAL_SKIP_REASON, is_multi_animal
 from dlc_tracking.warehouse.tables import MULTI_ANIMAL_TABLE_NAMES
@@ -150,6 +149,7 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
                 store.delete_partition(table, rid)
             return _skipped(SINGLE_ANIMAL_SKIP_REASON.format(model=model.name))
         method = registry.method(info.method_name)
+        social = registry.social_params(info.params.name, where)
         arena = meta.arena
         result = process_multi_animal_recording(
             info.recording.manual_output_dir, recording_id=rid, model_name=model.name,
@@ -157,7 +157,7 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
             time_s=info.time_s, camera_view=meta.camera_view,
             frame_size=(info.video.width_px, info.video.height_px),
             individuals=meta.individuals, individual_prefixes=meta.individual_prefixes,
-            params=info.params, arena_width_cm=arena.width_cm if arena else None,
+            params=info.params, social=social, arena_width_cm=arena.width_cm if arena else None,
             arena_height_cm=arena.height_cm if arena else None,
             pixels_per_cm=meta.pixels_per_cm)
     for table in MULTI_ANIMAL_TABLE_NAMES:
@@ -168,7 +168,7 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
     events = result.tables["identity_events"]
     summary = result.tables.get("social_summary")
     tracking = result.tables["individual_tracking"]
-    proximity = SocialParams().proximity_cm
+    proximity = social.proximity_cm
     own = identity_checks(events, result.identity)
     warnings = [f"{r.check_name}: {r.description}" for r in own if not r.passed]
     return dg.MaterializeResult(
@@ -176,6 +176,7 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
             "status": (f"processed with warnings ({len(warnings)}): " + " | ".join(warnings)
                        if warnings else "processed"),
             "model": model.name, "method": method.name, "params": info.params.name,
+            "social_params": dg.MetadataValue.json(social.to_dict()),
             "individuals": len(result.subjects),
             "subjects": dg.MetadataValue.json(result.subjects),
             "identity": dg.MetadataValue.json(result.identity),

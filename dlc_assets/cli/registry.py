@@ -68,8 +68,12 @@ def cmd_processing_show(args) -> None:
 
     from dlc_tracking.registry.registry_file import load_registry
 
-    params = load_registry(registry_path(args)).processing_params(args.name)
-    print(yaml.safe_dump(params.to_dict(), sort_keys=False))
+    registry = load_registry(registry_path(args))
+    params = registry.processing_params(args.name)
+    # the social: section of multi-animal recordings (docs/multi-animal.md, section 6)
+    social = {k: v for k, v in registry.social_params(args.name).to_dict().items()
+              if k != "name"}
+    print(yaml.safe_dump({**params.to_dict(), "social": social}, sort_keys=False))
 
 
 def cmd_models_list(args) -> None:

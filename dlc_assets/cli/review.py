@@ -81,8 +81,9 @@ def cmd_review(args) -> None:
 
 def _print_selection(selection) -> None:
     for row in selection.frames.itertuples(index=False):
+        who = f" ({row.individuals})" if isinstance(row.individuals, str) else ""
         print(f"{row.recording_id:50s} frame {row.frame:8d}  t={row.time_s:9.2f} s  "
-              f"score {row.score:.3f}")
+              f"score {row.score:.3f}  {row.reason}{who}")
     for rid, reason in sorted(selection.skipped.items()):
         print(f"skipped {rid}: {reason}")
 

@@ -13,12 +13,20 @@ Layout::
                                       links NWB's Subject
       subject_<subject id>/           several subjects: a SelectSubjectsContainer whose
         PoseEstimation_<individual>   ``subjects`` region selects the subject's row
+        Position_<individual>, ...    and the individual's processed tracking (below)
       PoseEstimation_<individual>     one mapped subject, or an anonymous track
+      Position_<individual>, ...      its processed tracking
       PoseEstimation_single           the unique body parts (no subject)
 
 Series hold the raw pose as in ``individual_predictions`` (image pixels, NaN = missing);
-``PoseEstimation.scorer`` is the maDLC file's scorer. Processed tracking per individual is
-in the warehouse (``individual_tracking``), not in this file.
+``PoseEstimation.scorer`` is the maDLC file's scorer. Each individual's processed tracking
+(``individual_tracking``) is written as the single-animal export writes a subject's
+(:func:`dlc_tracking.io.nwb.processed_interfaces`), its names ending in ``_<individual>``:
+``Position_<individual>/position`` (cm, arena frame shared by all individuals),
+``CompassDirection_<individual>/head_direction``, ``speed_<individual>``,
+``angular_head_velocity_<individual>``, ``movement_direction_<individual>``,
+``interpolated_<individual>``; beside the individual's PoseEstimation, so in its subject's
+container when the file holds several subjects.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from dlc_tracking.io.nwb import (
     UNKNOWN_VERSION,
     _lab_facts,
     _timing,
+    processed_interfaces,
     skeleton_edges,
 )
 from dlc_tracking.io.stored_multi_animal import StoredMultiAnimal
@@ -107,8 +116,17 @@ def _description(rec: StoredMultiAnimal) -> str:
     tracks = ", ".join(f"{ind} -> {sub or 'anonymous'}" for ind, sub in rec.subjects.items())
     return (f"dlc-platform export of multi-animal recording {rec.recording_id} (session "
             f"{rec.info['session']}, video {rec.info.get('video_file')}); model "
-            f"{rec.model_name}; tracks and subjects: {tracks}. Raw maDLC pose per "
-            "individual; processed tracking is in the warehouse (individual_tracking).")
+            f"{rec.model_name}; tracks and subjects: {tracks}. Raw maDLC pose and "
+            "processed tracking per individual" + _processing_note(rec) + ".")
+
+
+def _processing_note(rec: StoredMultiAnimal) -> str:
+    """`` (state-vector method M, processing parameters P, hash H)`` of the tracking."""
+    t = rec.tracking
+    if t is None or not len(t):
+        return " (no processed tracking in the warehouse)"
+    return (f" (state-vector method {t['method_name'].iloc[0]}, processing parameters "
+            f"{t['params_name'].iloc[0]}, hash {t['params_hash'].iloc[0]})")
 
 
 def _pose_estimation(name: str, parts: list[str], dlc_parts: list[str], poses: np.ndarray,
@@ -223,6 +241,12 @@ def export_multi_animal_nwb(rec: StoredMultiAnimal, path: str | os.PathLike, *,
                                         p.poses[:, k], timing, rec, skeleton, who,
                                         video_series, camera)
         placed.append((pose, subject))
+        tracking = rec.individual_tracking(ind)
+        if tracking is not None:
+            label = f"Individual {ind} (" + (f"subject {subject})" if subject else
+                                              "anonymous)")
+            placed.extend((obj, subject) for obj in processed_interfaces(
+                tracking, rec.fps, suffix=f"_{ind}", who=label))
     if p.unique_body_parts:
         unique = list(p.unique_body_parts)
         skeleton = Skeleton(name="single", nodes=unique,
@@ -234,17 +258,19 @@ def export_multi_animal_nwb(rec: StoredMultiAnimal, path: str | os.PathLike, *,
                                         video_series, camera)
         placed.append((pose, None))
     behavior.add(Skeletons(skeletons=skeletons))
-    for pose, subject in placed:
+    containers: dict = {}
+    for obj, subject in placed:
         if table is None or not subject:
-            behavior.add(pose)
+            behavior.add(obj)
             continue
-        container = SelectSubjectsContainer(
-            name=SUBJECT_CONTAINER.format(subject=subject),
-            subjects=DynamicTableRegion(
-                name="subjects", description=f"Subject {subject} in the SubjectsTable.",
-                table=table, data=[subjects.index(subject)]))
-        container.add_nwb_data_interfaces(pose)
-        behavior.add(container)
+        if subject not in containers:
+            containers[subject] = SelectSubjectsContainer(
+                name=SUBJECT_CONTAINER.format(subject=subject),
+                subjects=DynamicTableRegion(
+                    name="subjects", description=f"Subject {subject} in the SubjectsTable.",
+                    table=table, data=[subjects.index(subject)]))
+            behavior.add(containers[subject])
+        containers[subject].add_nwb_data_interfaces(obj)
 
     def write(tmp: Path) -> None:
         with NWBHDF5IO(str(tmp), "w") as io:

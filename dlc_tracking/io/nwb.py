@@ -224,23 +224,33 @@ def _add_pose(nwb, behavior, rec: StoredRecording, video_series, labeled_series,
 
 
 def _add_processed(behavior, rec: StoredRecording) -> None:
+    for interface in processed_interfaces(rec.processed, rec.fps):
+        behavior.add(interface)
+
+
+def processed_interfaces(df, fps: float | None, suffix: str = "",
+                         who: str = "Subject") -> list:
+    """The NWB objects of processed tracking rows (``processed_tracking`` or one
+    individual's ``individual_tracking``): ``Position{suffix}`` (SpatialSeries
+    ``position``, cm), ``CompassDirection{suffix}`` (``head_direction``), the TimeSeries
+    ``speed``, ``angular_head_velocity``, ``movement_direction`` and ``interpolated`` (each
+    + ``suffix``), on one time base; ``who`` starts the position's description."""
     from pynwb import TimeSeries
     from pynwb.behavior import CompassDirection, Position, SpatialSeries
 
-    df = rec.processed
     time_s = df["time_s"].to_numpy(np.float64)
-    timing = _timing(time_s, rec.fps)
+    timing = _timing(time_s, fps)
     arena = ("arena frame: origin at the lower-left corner of the arena boundary, x to the "
              "right, y up (image y flipped), as seen from above the arena (a camera below "
              "is mirrored back); cm")
     xy = np.column_stack([df["x_cm"].to_numpy(np.float64), df["y_cm"].to_numpy(np.float64)])
     position = SpatialSeries(
         name="position", data=xy, reference_frame=arena, unit="meters", conversion=_CM_TO_M,
-        description="Subject position (the state vector), in cm: multiply by conversion "
+        description=f"{who} position (the state vector), in cm: multiply by conversion "
         "(0.01) for meters. NaN where missing.", **timing)
-    behavior.add(Position(spatial_series=position))
+    out = [Position(name=f"Position{suffix}", spatial_series=position)]
     shared = {"timestamps": position} if "timestamps" in timing else timing
-    behavior.add(CompassDirection(spatial_series=SpatialSeries(
+    out.append(CompassDirection(name=f"CompassDirection{suffix}", spatial_series=SpatialSeries(
         name="head_direction", data=df["head_direction_deg"].to_numpy(np.float64),
         reference_frame="counter-clockwise from the arena frame's +x axis, [0, 360)",
         unit="degrees", description="Head direction (smoothed); NaN where unknown.",
@@ -251,12 +261,14 @@ def _add_processed(behavior, rec: StoredRecording) -> None:
              "Angular head velocity, counter-clockwise positive."),
             ("movement_direction", "movement_direction_deg", "degrees", 1.0,
              "Direction of movement, counter-clockwise from +x, [0, 360).")):
-        behavior.add(TimeSeries(name=name, data=df[column].to_numpy(np.float64), unit=unit,
-                                conversion=conversion, description=text, **shared))
-    behavior.add(TimeSeries(
-        name="interpolated", data=df["interpolated"].to_numpy(bool).astype(np.uint8),
+        out.append(TimeSeries(name=f"{name}{suffix}", data=df[column].to_numpy(np.float64),
+                              unit=unit, conversion=conversion, description=text, **shared))
+    out.append(TimeSeries(
+        name=f"interpolated{suffix}",
+        data=df["interpolated"].to_numpy(bool).astype(np.uint8),
         unit="n.a.", description="1 where the position was interpolated over a gap.",
         **shared))
+    return out
 
 
 def _add_on_imaging(behavior, on_imaging) -> None:

@@ -62,6 +62,9 @@ class StoredMultiAnimal:
         mapped subjects and the session's own subject (``info["subject"]``).
     source : dict
         The ``multi_animal_sources`` row.
+    tracking : pandas.DataFrame or None
+        The ``individual_tracking`` rows (processed tracking per individual, arena frame,
+        cm), by individual then frame; None when the warehouse has none.
     """
 
     recording_id: str
@@ -74,6 +77,14 @@ class StoredMultiAnimal:
     model_name: str
     subject_facts: dict[str, dict] = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    tracking: pd.DataFrame | None = None
+
+    def individual_tracking(self, individual: str) -> pd.DataFrame | None:
+        """One individual's processed tracking rows, by frame (None without any)."""
+        if self.tracking is None:
+            return None
+        rows = self.tracking[self.tracking["individual"].astype(str) == individual]
+        return rows.sort_values("frame", kind="stable") if len(rows) else None
 
     @property
     def n_frames(self) -> int:
@@ -198,6 +209,8 @@ def load_stored_multi_animal(recording_id: str,
         path = folder.parent.parent / subject / SUBJECT_FILE if folder is not None else None
         facts[subject] = read_subject_facts(path) if path is not None and path.is_file() \
             else {}
+    tracking = (store.read_partition("individual_tracking", rid)
+                if store.partition_path("individual_tracking", rid) is not None else None)
     return StoredMultiAnimal(rid, info, session_start_time(info), predictions, parts,
                              subjects, np.asarray(time_s, np.float64),
-                             str(pred["model_name"].iloc[0]), facts, source)
+                             str(pred["model_name"].iloc[0]), facts, source, tracking)

@@ -16,7 +16,11 @@ own GUI (napari-deeplabcut) and ``merge_datasets`` takes them:
   with an existing file (earlier rows win, as DLC does) and ``machinelabels.csv``.
 
 The machine labels are the recording's predictions in the warehouse (the version under
-review), in the project's body-part names.
+review), in the project's body-part names. In a multi-animal project
+(``multianimalproject: true``) they are the recording's tracks (``individual_predictions``
+and ``unique_body_parts``) with DeepLabCut's maDLC columns ``scorer / individuals /
+bodyparts / coords`` (unique body parts under ``single``), as ``extract_outlier_frames``
+takes them from a tracks file.
 """
 
 from __future__ import annotations
@@ -200,6 +204,65 @@ def _recording_poses(store, recording_id: str, frames: np.ndarray,
     return poses, parts, made_by
 
 
+def _multi_animal_labels(store, recording_id: str, frames: np.ndarray, cfg: dict,
+                         canonical_of: dict[str, str], scorer: str
+                         ) -> tuple[pd.DataFrame, str] | None:
+    """The machine labels of a multi-animal recording's picked frames, as DeepLabCut's
+    ``extract_outlier_frames`` takes them from a tracks file: one row per frame, columns
+    ``(scorer, individuals, bodyparts, coords)`` (the model's scorer, as in its tracks
+    file) over the project's individuals and multi-animal body parts (x, y, likelihood),
+    then ``single`` and its unique body parts; and the model that made them. None when
+    the recording has no individual_predictions.
+
+    The warehouse's tracks are the maDLC file's (the project's individuals by name, else
+    in file order, as DeepLabCut's stitcher names unnamed tracks ``ind1``...).
+    """
+    from dlc_tracking.tracking.predictions import from_long
+
+    if store.partition_path("individual_predictions", recording_id) is None:
+        return None
+    frames = np.asarray(frames, np.int64)
+    df = store.read_partition("individual_predictions", recording_id)
+    df = df[df["frame"].isin(frames)]
+    if df.empty:
+        return None
+    df = df.assign(individual=df["individual"].astype(str),
+                   body_part=df["body_part"].astype(str))
+    made_by = str(df["model_name"].iloc[0])
+    tracks = list(dict.fromkeys(df["individual"]))
+    wanted = [str(i) for i in cfg.get("individuals") or []]
+    names = dict(zip(tracks, wanted if set(tracks) != set(wanted) and
+                     len(tracks) == len(wanted) else tracks, strict=True))
+    blocks = []
+
+    def block(long: pd.DataFrame, individual: str, parts: list[str]) -> pd.DataFrame:
+        poses, found, _ = from_long(long.sort_values("frame", kind="stable"))
+        at = {p: i for i, p in enumerate(found)}
+        out = np.full((len(frames), len(parts), 3), np.nan)
+        for j, part in enumerate(parts):  # canonical names; unique parts keep the file's
+            key = canonical_of.get(part, part) if canonical_of.get(part, part) in at else part
+            if key in at:
+                out[:, j] = poses[:, at[key]]
+        columns = pd.MultiIndex.from_product(
+            [[scorer], [individual], parts, ["x", "y", "likelihood"]],
+            names=["scorer", "individuals", "bodyparts", "coords"])
+        return pd.DataFrame(out.reshape(len(frames), -1), columns=columns)
+
+    for track in tracks:
+        if names[track] in wanted:
+            blocks.append((wanted.index(names[track]), block(
+                df[df["individual"] == track], names[track],
+                list(cfg.get("multianimalbodyparts") or []))))
+    unique = list(cfg.get("uniquebodyparts") or [])
+    if unique and store.partition_path("unique_body_parts", recording_id) is not None:
+        u = store.read_partition("unique_body_parts", recording_id)
+        u = u[u["frame"].isin(frames)].assign(body_part=lambda d: d["body_part"].astype(str))
+        if len(u):
+            blocks.append((len(wanted), block(u, "single", unique)))
+    labels = pd.concat([b for _, b in sorted(blocks, key=lambda x: x[0])], axis=1)
+    return labels, made_by
+
+
 def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
                             project_config: Path,
                             progress: Callable[[int], None] | None = None,
@@ -239,14 +302,19 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
         raise ReviewError(f"DLC project config {project_config} not found: give the "
                           "config.yaml of the project to write the frames into (--out).")
     cfg = yaml.safe_load(project_config.read_text()) or {}
-    project_parts = list(cfg.get("bodyparts") or [])
-    if cfg.get("multianimalproject"):
-        raise ReviewError(f"{project_config} is a multi-animal project; the platform reviews "
-                          "single-animal models only.")
+    multi = bool(cfg.get("multianimalproject"))
+    project_parts = list((cfg.get("multianimalbodyparts") if multi else cfg.get("bodyparts"))
+                         or [])
+    unique_parts = list(cfg.get("uniquebodyparts") or []) if multi else []
+    if multi != bool(model.multi_animal):
+        raise ReviewError(
+            f"{project_config} is a {'multi' if multi else 'single'}-animal project, model "
+            f"{model.name!r} a {'multi' if model.multi_animal else 'single'}-animal model: "
+            "write into the model's own project (leave out --out).")
     to_canonical = model.to_canonical()
-    canonical_of = {p: to_canonical.get(p, p) for p in project_parts}
+    canonical_of = {p: to_canonical.get(p, p) for p in project_parts + unique_parts}
     unknown = [p for p, c in canonical_of.items() if c not in model.canonical_body_parts]
-    if not project_parts or len(unknown) == len(project_parts):
+    if not project_parts or len(unknown) == len(canonical_of):
         raise ReviewError(
             f"{project_config}: its bodyparts {project_parts} are not the body parts of model "
             f"{model.name!r} ({model.dlc_body_parts}); write into the model's own project "
@@ -262,17 +330,23 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
         if problem is not None:
             skipped[rid] = problem
             continue
-        poses, parts, made_by = _recording_poses(store, rid, picked)
-        if poses is None or made_by != model.name:
+        if multi:
+            labels = _multi_animal_labels(store, rid, picked, cfg, canonical_of,
+                                          model.scorer)
+            made_by = labels[1] if labels is not None else None
+        else:
+            poses, parts, made_by = _recording_poses(store, rid, picked)
+        if made_by != model.name:
             skipped[rid] = (f"its predictions are now from {made_by!r}, not {model.name!r} "
                             "(re-processed since it was flagged)" if made_by else
                             "no predictions in the warehouse")
             continue
-        index = {p: i for i, p in enumerate(parts)}
-        ordered = np.full((len(picked), len(project_parts), 3), np.nan)
-        for j, p in enumerate(project_parts):
-            if canonical_of[p] in index:
-                ordered[:, j] = poses[:, index[canonical_of[p]]]
+        if not multi:
+            index = {p: i for i, p in enumerate(parts)}
+            ordered = np.full((len(picked), len(project_parts), 3), np.nan)
+            for j, p in enumerate(project_parts):
+                if canonical_of[p] in index:
+                    ordered[:, j] = poses[:, index[canonical_of[p]]]
         n_frames = int(group["n_frames"].iloc[0])
         link = project_video_link(project_dir, rid, Path(video))
         folder = project_dir / "labeled-data" / link.stem
@@ -298,8 +372,13 @@ def extract_selected_frames(store, model: ModelEntry, frames: pd.DataFrame,
         if not written:
             continue
         keep = np.isin(picked, written)
-        df = machine_labels(ordered[keep], picked[keep], model.scorer, project_parts,
-                            link.stem, n_frames)
+        if multi:  # DLC's maDLC layout: scorer / individuals / bodyparts / coords
+            df = labels[0].iloc[np.flatnonzero(keep)]
+            df.index = machine_labels(np.zeros((int(keep.sum()), 0, 3)), picked[keep],
+                                      model.scorer, [], link.stem, n_frames).index
+        else:
+            df = machine_labels(ordered[keep], picked[keep], model.scorer, project_parts,
+                                link.stem, n_frames)
         backup = add_video_to_project(project_config, link, backup)
         machine_files.append(write_machine_labels(folder, iteration, df))
     return Extraction(project_config, pd.DataFrame(

@@ -12,6 +12,7 @@ reads only those.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,7 +103,8 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
                   time_s: np.ndarray, frame_size: tuple[int, int],
                   params: FrameQualityParams, other: np.ndarray | None = None,
                   other_model: str | None = None, body_parts: list[str] | None = None,
-                  ) -> pd.DataFrame:
+                  individual: str | None = None,
+                  identity: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """The ``frame_quality`` rows of one recording: its flagged frames.
 
     Parameters
@@ -124,6 +126,14 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
         That version's name.
     body_parts : list of str, optional
         Names of axis 1, for ``outlier_body_parts`` (default ``part<i>``).
+    individual : str, optional
+        The track ``poses`` belong to, in a multi-animal recording (column
+        ``individual``); None for a single animal (the column is left out).
+    identity : mapping, optional
+        Identity flags of that track, name (``identity_swap``, ``two_tracks_one_animal``)
+        -> ``(n_frames,)`` bool: each flags its frames, adds 1 to their score (every body
+        part of a swapped track is on the wrong animal) and becomes a column. None for a
+        single animal (no such columns).
 
     Returns
     -------
@@ -151,6 +161,13 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
         score = score + disagree_parts / max(n_parts, 1)
         flagged |= disagree.any(1)
         max_disagreement = _nanmax_rows(dist)
+    marks = {name: np.asarray(mask, bool) for name, mask in (identity or {}).items()}
+    for name, mask in marks.items():
+        if mask.shape != (n_frames,):
+            raise ValueError(f"identity flag {name!r} has shape {mask.shape}; expected "
+                             f"({n_frames},), one value per frame.")
+        score = score + mask
+        flagged = flagged | mask
     rows = np.flatnonzero(flagged)
     out = pd.DataFrame({
         "recording_id": recording_id, "model_name": model_name,
@@ -176,6 +193,10 @@ def frame_quality(recording_id: str, model_name: str, poses: np.ndarray,
     })
     if other is None:  # an all-NULL column, not a column of Python None objects
         out["disagreement_parts"] = pd.array([pd.NA] * len(out), dtype="Int32")
+    if individual is not None:
+        out["individual"] = individual
+    for name, mask in marks.items():
+        out[name] = mask[rows]
     return out
 
 
@@ -191,7 +212,26 @@ def summarize(rows: pd.DataFrame, n_frames: int) -> dict:
         else 0,
         "disagreement_frames": int((rows["disagreement_parts"].fillna(0) > 0).sum()),
         "mean_score": round(float(rows["score"].sum()) / n, 4),
+        **_identity_figures(rows),
     }
+
+
+def _identity_figures(rows: pd.DataFrame) -> dict:
+    """A multi-animal recording's identity figures (rows per frame x individual); none
+    for a single animal."""
+    if "individual" not in rows:
+        return {}
+    out = {"flagged_frames": int(rows["frame"].nunique()),
+           "flagged_rows": int(len(rows)),
+           "individuals_flagged": {str(k): int(v) for k, v in
+                                   rows.groupby("individual", sort=False).size().items()}}
+    if "identity_swap" in rows:
+        swaps = rows.loc[rows["identity_swap"].fillna(False).astype(bool), "frame"]
+        out["identity_swap_frames"] = [int(f) for f in sorted(swaps.unique())[:50]]
+    if "two_tracks_one_animal" in rows:
+        dup = rows["two_tracks_one_animal"].fillna(False).astype(bool)
+        out["two_tracks_one_animal_frames"] = int(rows.loc[dup, "frame"].nunique())
+    return out
 
 
 def outlier_figures(rows: pd.DataFrame, n_frames: int, body_parts: list[str]) -> dict:

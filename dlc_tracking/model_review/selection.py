@@ -50,8 +50,21 @@ FLAGGED_SHARE_WEIGHT = 0.5
 next to its share of the flagged score: a short recording that fails often ranks with a
 long one that fails now and then (see :func:`recording_weights`)."""
 
-__all__ = ["ReviewError", "Selection", "allocate", "recording_weights", "select_frames",
-           "spread_in_time", "video_problem"]
+REASONS = ("identity_swap", "two_tracks_one_animal", "disagreement", "outlier", "jump",
+           "low_likelihood")
+"""Why a frame was flagged, most serious first: a picked frame's ``reason`` is the first
+of these its frame_quality row(s) carry (a swap: every body part of two tracks is on the
+wrong animal)."""
+
+_REASON_SQL = """CASE WHEN coalesce(q.identity_swap, false) THEN 'identity_swap'
+        WHEN coalesce(q.two_tracks_one_animal, false) THEN 'two_tracks_one_animal'
+        WHEN coalesce(q.disagreement_parts, 0) > 0 THEN 'disagreement'
+        WHEN coalesce(q.outlier_parts, 0) > 0 THEN 'outlier'
+        WHEN q.jump_parts > 0 THEN 'jump'
+        ELSE 'low_likelihood' END"""
+
+__all__ = ["REASONS", "ReviewError", "Selection", "allocate", "recording_weights",
+           "select_frames", "spread_in_time", "video_problem"]
 
 
 @dataclass
@@ -61,7 +74,9 @@ class Selection:
     Attributes
     ----------
     frames : pandas.DataFrame
-        recording_id, frame, time_s, score, video_path, n_frames; by recording, frame.
+        recording_id, frame, time_s, score, video_path, n_frames, reason (the frame's most
+        serious flag, :data:`REASONS`), individuals (the flagged tracks of a multi-animal
+        recording, comma-separated; None for a single animal); by recording, frame.
     recordings : pandas.DataFrame
         One row per recording with flagged frames: recording_id, flagged_frames,
         total_score, n_frames, video_path, picked.
@@ -272,11 +287,16 @@ def select_frames(store, model_name: str, n: int, *, max_share: float = DEFAULT_
                             _pick_in_recordings(store, model_name, again)],
                            ignore_index=True).sort_values(["recording_id", "frame"],
                                                           ignore_index=True)
-    return Selection(frames=frames, recordings=per, skipped=skipped)
+    return Selection(frames=frames.reindex(columns=_COLUMNS), recordings=per,
+                     skipped=skipped)
+
+
+_COLUMNS = ["recording_id", "frame", "time_s", "score", "video_path", "n_frames", "reason",
+            "individuals"]
 
 
 def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.DataFrame:
-    columns = ["recording_id", "frame", "time_s", "score", "video_path", "n_frames"]
+    columns = _COLUMNS
     if chosen.empty:
         return pd.DataFrame(columns=columns)
     n_frames = {r.recording_id: int(r.n_frames) if pd.notna(r.n_frames)
@@ -320,6 +340,8 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
     video = dict(zip(chosen["recording_id"], chosen["video_path"], strict=True))
     out = []
     for rid, group in cand.groupby("recording_id", sort=True):
+        # a multi-animal frame has a row per flagged individual: its best row speaks for it
+        group = group.sort_values(["score", "frame"], ascending=[False, True], kind="stable")
         picked = spread_in_time(group["frame"].to_numpy(), group["score"].to_numpy(), k[rid],
                                 n_frames[rid])
         rows = group.drop_duplicates("frame").set_index("frame").loc[picked]
@@ -327,4 +349,32 @@ def _pick_in_recordings(store, model_name: str, chosen: pd.DataFrame) -> pd.Data
                                  "time_s": rows["time_s"].to_numpy(),
                                  "score": rows["score"].to_numpy(),
                                  "video_path": video[rid], "n_frames": n_frames[rid]}))
-    return (pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns))
+    if not out:
+        return pd.DataFrame(columns=columns)
+    return _with_reasons(store, model_name, pd.concat(out, ignore_index=True))
+
+
+def _with_reasons(store, model_name: str, frames: pd.DataFrame) -> pd.DataFrame:
+    """``reason`` and ``individuals`` of the picked frames, from all their frame_quality
+    rows (one per flagged individual in a multi-animal recording); a few rows per picked
+    frame, whatever the archive."""
+    con = store.memory_connection({"frame_quality"})
+    try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.register("picked", frames[["recording_id", "frame"]])
+        flags = con.execute(f"""
+            SELECT q.recording_id, q.frame, q.individual, {_REASON_SQL} AS reason
+            FROM frame_quality q JOIN picked p
+                ON p.recording_id = q.recording_id AND p.frame = q.frame
+            WHERE q.model_name = ?""", [model_name]).df()
+    finally:
+        con.close()
+    rank = {r: i for i, r in enumerate(REASONS)}
+    reason, individuals = {}, {}
+    for key, group in flags.groupby(["recording_id", "frame"], sort=False):
+        reason[key] = min(group["reason"], key=rank.__getitem__)
+        named = sorted({str(i) for i in group["individual"] if isinstance(i, str)})
+        individuals[key] = ",".join(named) or None
+    keys = list(zip(frames["recording_id"], frames["frame"].astype(int), strict=True))
+    return frames.assign(reason=[reason.get(key, "low_likelihood") for key in keys],
+                         individuals=[individuals.get(key) for key in keys])

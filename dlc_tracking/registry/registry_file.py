@@ -165,6 +165,9 @@ class Registry:
     promotions: dict[str, str] = field(default_factory=dict)
     # Rigs that name cameras (`rigs: {NAME: {cameras: ...}}`): name -> multiview.rigs.Rig.
     camera_rigs: dict = field(default_factory=dict)
+    # The `social:` section of each processing parameter set that has one: set name ->
+    # social.measures.SocialParams (multi-animal recordings, docs/multi-animal.md).
+    social: dict = field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------------------
     def model(self, name: str) -> ModelEntry:
@@ -205,6 +208,15 @@ class Registry:
         type's default (registry ``defaults: {type: {processing: NAME}}``), else ``default``."""
         name = chosen or self.default_processing.get(tracking_type, "default")
         return self.processing_params(name, where)
+
+    def social_params(self, name: str = "default", where: str = ""):
+        """The social parameters of processing parameter set ``name``: its ``social:``
+        section, else every social parameter at its default (named after the set either
+        way, so the social rows say which set made them)."""
+        from dlc_tracking.social.measures import SocialParams
+
+        self.processing_params(name, where)  # an unknown set fails with the defined ones
+        return self.social.get(name) or SocialParams(name=name)
 
     def rig(self, name: str, where: str = ""):
         """The arena of a named rig (registry ``rigs:``)."""
@@ -434,10 +446,16 @@ def load_registry(path: Path | None = None) -> Registry:
                       methods.get(method) or _missing("method", method, methods, where), where)
         pairings.append((model, method))
 
-    processing = {"default": ProcessingParams()}
+    processing, social = {"default": ProcessingParams()}, {}
     for name, spec in (raw.get("processing") or {}).items():
+        if spec is not None and not isinstance(spec, dict):
+            raise RegistryError(f"{where}: processing.{name} must be a mapping of parameters "
+                                f"(got {spec!r}). See docs/processing.md.")
+        spec = dict(spec or {})
+        if "social" in spec:
+            social[str(name)] = _social_params(str(name), spec.pop("social"), where)
         try:
-            processing[name] = ProcessingParams.from_dict({"name": name, **(spec or {})})
+            processing[name] = ProcessingParams.from_dict({"name": name, **spec})
         except (TypeError, ValueError, DLCPlatformError) as exc:
             raise RegistryError(f"{where}: processing.{name}: {exc} See docs/processing.md."
                                 ) from exc
@@ -475,7 +493,29 @@ def load_registry(path: Path | None = None) -> Registry:
 
     promotions = _promotions(raw.get("promotions"), models, where)
     return Registry(path, body_parts, tracking_types, methods, models, pairings, defaults,
-                    processing, raw, rigs, default_processing, promotions, camera_rigs)
+                    processing, raw, rigs, default_processing, promotions, camera_rigs,
+                    social)
+
+
+def _social_params(name: str, spec, where: str):
+    """``processing.NAME.social`` as SocialParams named ``NAME`` (docs/multi-animal.md,
+    section 6); every error names the file and the key."""
+    from dlc_tracking.social.measures import SocialParams
+
+    key = f"processing.{name}.social"
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise RegistryError(f"{where}: {key} must be a mapping of social parameters "
+                            f"(got {spec!r}); see docs/multi-animal.md, section 6.")
+    if "name" in spec:
+        raise RegistryError(f"{where}: {key}.name: the social parameters take the set's name "
+                            f"({name!r}); remove the key.")
+    try:
+        return SocialParams.from_dict({"name": name, **spec})
+    except (TypeError, ValueError, DLCPlatformError) as exc:
+        raise RegistryError(f"{where}: {key}: {exc} See docs/multi-animal.md, section 6."
+                            ) from exc
 
 
 def _promotions(spec, models: dict, where: str) -> dict[str, str]:

@@ -87,6 +87,12 @@ class SocialParams:
                                       "number >= 0.")
             if f.type == "float":
                 object.__setattr__(self, f.name, float(value))
+        for key in ("name", "nose_part", "tail_base_part"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value:
+                raise ProcessingError(f"social parameter {key}={value!r} must be a non-empty "
+                                      "name" + (" (a canonical body part, e.g. 'nose')."
+                                                if key != "name" else "."))
         if self.facing_deg > 180:
             raise ProcessingError(f"social parameter facing_deg={self.facing_deg} must be "
                                   "at most 180.")
@@ -105,11 +111,20 @@ class SocialParams:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SocialParams:
         """From a processing parameter set's ``social:`` mapping; unknown keys refused."""
+        if not isinstance(data, Mapping):
+            raise ProcessingError(f"social parameters must be a mapping, got "
+                                  f"{type(data).__name__}.")
         allowed = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - allowed - {"param_hash"})
         if unknown:
-            raise ProcessingError(f"social parameters: unknown keys {unknown}; allowed keys "
-                                  f"are {sorted(allowed)}.")
+            import difflib
+
+            hints = [f"{k!r} -> {m[0]!r}" for k in unknown
+                     if (m := difflib.get_close_matches(str(k), sorted(allowed), n=1))]
+            raise ProcessingError(
+                f"social parameters: unknown keys {unknown}"
+                + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+                + f"; allowed keys are {sorted(allowed - {'name'})}.")
         return cls(**{k: v for k, v in data.items() if k in allowed})
 
 

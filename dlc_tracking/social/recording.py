@@ -39,7 +39,8 @@ from dlc_tracking.tracking.methods import StateVectorMethod
 from dlc_tracking.tracking.params import ProcessingParams
 from dlc_tracking.tracking.predictions import fit_frame_count, map_body_parts
 
-__all__ = ["MultiAnimalResult", "load_multi_animal_outputs", "process_multi_animal_recording"]
+__all__ = ["MultiAnimalResult", "identity_event_rows", "load_multi_animal_outputs",
+           "process_multi_animal_recording"]
 
 
 @dataclass
@@ -191,7 +192,7 @@ def process_multi_animal_recording(
             "method_name": method.name, "params_name": params.name,
             "params_hash": params.param_hash}),
         "individual_body_parts": _keyed(body, keys),
-        "identity_events": _identity_rows(report, recording_id, subjects),
+        "identity_events": identity_event_rows(report, recording_id, subjects),
         "multi_animal_sources": _source_row(pred, parts, notes, keys),
     }
     if len(pred.individuals) >= 2:
@@ -237,8 +238,8 @@ def _keyed(df: pd.DataFrame, keys: Mapping[str, str]) -> pd.DataFrame:
     return out
 
 
-def _identity_rows(report, recording_id: str, subjects: Mapping[str, str | None]
-                   ) -> pd.DataFrame:
+def identity_event_rows(report, recording_id: str, subjects: Mapping[str, str | None]
+                        ) -> pd.DataFrame:
     """``identity_events`` rows: swaps, track events and duplicate runs, by frame."""
     rows = []
     for r in report.swaps.itertuples():

@@ -449,7 +449,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               "FLAGGED frame of the recording's current predictions (frames without a row "
               "are unflagged). Flags: body parts below the likelihood cutoff (or missing), "
               "jumps between consecutive frames, and disagreement in px with another "
-              "version's predictions of the same recording (model_predictions). Written by "
+              "version's predictions of the same recording (model_predictions); in a "
+              "multi-animal recording one row per flagged frame x individual, with its "
+              "identity flags (identity swaps, two tracks on one animal). Written by "
               "the frame_quality asset; read by `dlc-platform models review`.",
               (_RID, _MODEL, _FRAME, _TIME,
                _c("n_body_parts", _I32, "Body parts the model tracks.", nullable=False),
@@ -476,12 +478,25 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                _c("score", _F64, "How informative the frame is for relabelling: "
                   "(low_likelihood_parts + jump_parts + outlier_parts + disagreement_parts) / "
                   "n_body_parts "
-                  "+ (1 - mean likelihood) / 2; larger = worse.", nullable=False),
+                  "+ (1 - mean likelihood) / 2, + 1 for each identity flag (every body part "
+                  "of a swapped track is on the wrong animal); larger = worse.",
+                  nullable=False),
                _c("likelihood_cutoff", _F64, "Likelihood below which a body part is flagged "
                   "(the recording's method's cutoff)."),
                _c("jump_threshold_px", _F64, "Step that counts as a jump.", "px"),
                _c("disagreement_threshold_px", _F64, "Distance between versions that counts "
-                  "as a disagreement.", "px"))),
+                  "as a disagreement.", "px"),
+               # Multi-animal recordings (docs/multi-animal.md): one row per flagged frame
+               # and individual; single-animal files are stored without these columns.
+               _c("individual", _STR, "Track (DLC individual) the row describes, in a "
+                  "multi-animal recording (one row per flagged frame x individual); NULL for "
+                  "a single-animal recording.", optional=True),
+               _c("identity_swap", _BOOL, "The individual's label was exchanged with "
+                  "another's between frame-1 and frame (identity_events); NULL for a "
+                  "single-animal recording.", optional=True),
+               _c("two_tracks_one_animal", _BOOL, "The individual's track sits on the same "
+                  "animal as another track; NULL for a single-animal recording.",
+                  optional=True))),
     TableSpec("model_predictions", "Raw predictions of a model version that is not (or no "
               "longer) a recording's current one, so that both versions stay queryable: the "
               "new version's predictions on the sample `dlc-platform models compare` ran, "
