@@ -170,3 +170,60 @@ def test_single_camera_recording_is_skipped(tmp_path, resources, platform_dirs, 
     [event] = result.get_asset_materialization_events()
     assert event.materialization.metadata["reason"].value == SINGLE_CAMERA_REASON
     assert not (platform_dirs["work"] / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_camera_step_runs_on_the_gpu_worker(tmp_path, take, monkeypatch):
+    """With DLC_PLATFORM_EXECUTOR=celery (PostgreSQL, Redis, a gpu and a cpu worker, as
+    tests/test_celery.py): the camera's step runs on the gpu worker, the listing and
+    pose_3d on the cpu worker, and the cameras reach the mapped step without any shared
+    Dagster storage (they travel as mapping keys)."""
+    import os
+
+    import dagster as dg
+
+    from dlc_tracking.warehouse import Warehouse
+    from tests.services import platform_worker, postgres_server, redis_server
+    from tests.test_celery import ROOT, _recon_job
+
+    home, warehouse = tmp_path / "home", tmp_path / "warehouse"
+    home.mkdir()
+    warehouse.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.production.yaml", home / "dagster.yaml")
+    rid = take["rid"]
+    with postgres_server() as pg, redis_server(tmp_path / "redis") as redis:
+        env = {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": pg["host"],
+               "DAGSTER_PG_PORT": str(pg["port"]), "DAGSTER_PG_DB": pg["db"],
+               "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
+               "DLC_PLATFORM_DATA_ROOT": str(tmp_path / "data"),
+               "DLC_PLATFORM_REGISTRY": str(take["registry"]),
+               "DLC_PLATFORM_WAREHOUSE": str(warehouse),
+               "DLC_PLATFORM_WORK_DIR": str(tmp_path / "work"), "DLC_PLATFORM_DEVICE": "cpu",
+               "DLC_PLATFORM_EXECUTOR": "celery", "DLC_PLATFORM_CELERY_BROKER": redis["url"],
+               "OMP_WAIT_POLICY": "PASSIVE"}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        with dg.DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions("recordings", [rid])
+        with platform_worker("gpu", dict(os.environ), tmp_path / "worker-gpu.log"), \
+                platform_worker("cpu", dict(os.environ), tmp_path / "worker-cpu.log"), \
+                dg.DagsterInstance.get() as instance:
+            result = dg.execute_job(_recon_job(), instance=instance, raise_on_error=False,
+                                    tags={"dagster/partition": rid})
+            assert result.success, "\n".join(
+                str(e.message) for e in result.all_events if e.is_failure)
+            queues = {}
+            for record in instance.all_logs(result.run_id):
+                event = record.dagster_event
+                if event is not None and event.is_successful_output:
+                    meta = event.step_output_data.metadata
+                    if "worker_queue" in meta:
+                        queues[event.step_key] = meta["worker_queue"].value
+                if event is not None and event.is_step_materialization:
+                    meta = event.step_materialization_data.materialization.metadata
+                    if "worker_queue" in meta:
+                        queues[event.step_key] = meta["worker_queue"].value
+    assert queues["camera_inference.infer_camera[top]"] == "gpu"
+    assert queues["pose_3d"] == "cpu"
+    sources = Warehouse(warehouse).read_partition("prediction_sources", rid)
+    assert sources.set_index("camera").loc["top", "source"] == "inference"
