@@ -51,8 +51,12 @@ class DLCInference(dg.ConfigurableResource):
     )
     progress_interval_s: float = Field(default=5.0, description="Seconds between progress logs")
 
-    def output_dir(self, recording_id: str, model_name: str) -> Path:
-        return Path(self.work_dir).absolute() / "outputs" / recording_id / model_name
+    def output_dir(self, recording_id: str, model_name: str, camera: str | None = None
+                   ) -> Path:
+        """``<work_dir>/outputs/<recording>/<model>/`` (one camera of a multi-camera
+        recording: its ``<camera>/`` folder inside)."""
+        out = Path(self.work_dir).absolute() / "outputs" / recording_id / model_name
+        return out / camera if camera else out
 
     def check_available(self, model: ModelEntry) -> None:
         """Fail early, naming this worker (models live on some workers only), when the
@@ -63,8 +67,11 @@ class DLCInference(dg.ConfigurableResource):
             raise ModelNotAvailableError(f"{worker_description()}: {exc}") from exc
 
     def analyze(self, model: ModelEntry, video: Path, recording_id: str,
-                log=None, video_info: VideoInfo | None = None) -> InferenceResult:
-        """Infer one recording's video; fails early when the model is not on this worker."""
+                log=None, video_info: VideoInfo | None = None, camera: str | None = None
+                ) -> InferenceResult:
+        """Infer one recording's video (``camera``: one camera's video of a multi-camera
+        recording, outputs in :meth:`output_dir`'s camera folder); fails early when the
+        model is not on this worker."""
         self.check_available(model)
 
         def report(done: int, total: int, elapsed: float) -> None:
@@ -87,7 +94,7 @@ class DLCInference(dg.ConfigurableResource):
             trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
             model_folder=d["model_folder"], iteration=int(d["iteration"]),
             task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
-            output_dir=self.output_dir(recording_id, model.name),
+            output_dir=self.output_dir(recording_id, model.name, camera),
             staging_root=Path(self.work_dir).absolute() / "staging", device=self.device,
             batch_size=self.batch_size, progress=report, precision=self.precision,
             progress_interval_s=self.progress_interval_s, video_info=video_info, log=say,

@@ -15,6 +15,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dlc_assets.assets.camera_inference import camera_inference
 from dlc_assets.assets.qc_plots import png_md
 from dlc_assets.assets.registry import dlc_models, processing_methods
 from dlc_assets.assets.tracking import clear_failures
@@ -22,7 +23,7 @@ from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_tracking.sessions.layout import load_session_metadata
-from resources import DataRoot, WarehouseResource
+from resources import DataRoot, DLCInference, WarehouseResource
 
 GROUP = "multiview"
 KINDS = {"duckdb", "parquet"}
@@ -78,10 +79,11 @@ def _skipped(reason: str) -> dg.MaterializeResult:
 
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS | {"aniposelib"},
-    deps=[dlc_models, processing_methods], check_specs=POSE_3D_CHECKS,
+    deps=[dlc_models, processing_methods, camera_inference], check_specs=POSE_3D_CHECKS,
     metadata=column_schema("pose_3d", "camera_calibrations", "predictions",
                            "prediction_sources", "processed_tracking", "recording_summaries"),
-    description="Multi-camera recordings: each camera's DLC outputs (dlc_<video stem>/) "
+    description="Multi-camera recordings: each camera's DLC outputs (dlc_<video stem>/, "
+    "else those camera_inference wrote) "
     "triangulated with the rig's calibration (aniposelib, robust with 3+ cameras) into "
     "pose_3d (mm), the calibration used and its fit in camera_calibrations, each camera's "
     "2D rows in predictions / prediction_sources (column camera), and the 3D state vector "
@@ -89,7 +91,7 @@ def _skipped(reason: str) -> dg.MaterializeResult:
     "roll_deg, speed_3d_cm_s). Single-camera recordings are skipped.",
 )
 def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
-            warehouse: WarehouseResource) -> dg.MaterializeResult:
+            warehouse: WarehouseResource, dlc_inference: DLCInference) -> dg.MaterializeResult:
     from dlc_tracking.multiview.recording import process_multicamera
 
     rid = context.partition_key
@@ -100,7 +102,9 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         meta = load_session_metadata(recording.session_yaml)
         result = process_multicamera(recording, meta, data_root.registry(),
                                      fps=_fps(meta, recording),
-                                     max_error_px=MAX_CALIBRATION_ERROR_PX)
+                                     max_error_px=MAX_CALIBRATION_ERROR_PX,
+                                     inferred_dir=lambda cam, model: dlc_inference.output_dir(
+                                         rid, model, cam))
     times = result.processed["time_s"].to_numpy()
     pose = result.pose.to_frame()
     pose.insert(0, "recording_id", rid)
@@ -128,6 +132,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
     return dg.MaterializeResult(
         metadata={
             "rig": result.rig.name, "cameras": ", ".join(result.pose.cameras),
+            "camera_sources": {c: f"{p.source} ({p.model})" for c, p in result.cameras.items()},
             "frames": result.pose.n_frames, "body_parts": ", ".join(result.pose.body_parts),
             "calibration": dg.MetadataValue.path(str(result.calibration_path)),
             "median_reprojection_error_px": round(float(result.fit.median_error_px), 3),
@@ -153,4 +158,4 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
     )
 
 
-multiview_assets = [pose_3d]
+multiview_assets = [camera_inference, pose_3d]

@@ -7,6 +7,7 @@ frames to the warehouse; this module only reads files and returns arrays and fra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class CameraPredictions:
         ``(n_frames, n_parts, 3)`` ``[x_px, y_px, likelihood]``; NaN = missing.
     files : list of str
         The DLC files read.
+    source : str
+        ``manual`` (the session's ``dlc_<video stem>/`` folder) or ``inference`` (the
+        camera_inference asset ran the camera's model on its video).
     """
 
     camera: str
@@ -56,6 +60,7 @@ class CameraPredictions:
     body_parts: list[str]
     poses: np.ndarray
     files: list[str]
+    source: str = "manual"
 
     def to_frame(self) -> pd.DataFrame:
         """Long table ``camera, frame, body_part, x_px, y_px, likelihood``."""
@@ -91,15 +96,22 @@ def _model_for(camera: str, rig: Rig, meta: Any, registry: Any, where: str) -> s
     return model
 
 
-def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig
+def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig,
+                            inferred_dir: Callable[[str, str], Path] | None = None
                             ) -> dict[str, CameraPredictions]:
-    """Each camera's DLC outputs from its ``dlc_<video stem>/`` folder (manual outputs).
+    """Each camera's DLC outputs from its ``dlc_<video stem>/`` folder (manual outputs),
+    else from the folder the camera_inference asset wrote them to.
+
+    Parameters
+    ----------
+    inferred_dir : callable, optional
+        ``(camera, model name) -> folder`` of a camera's inferred DLC outputs.
 
     Raises
     ------
     SessionError
-        A camera without outputs (inference of missing views is not wired yet), frame
-        counts that differ between cameras, or body parts that differ.
+        A camera with outputs in neither folder, frame counts that differ between
+        cameras, or body parts that differ.
     """
     from dlc_tracking.tracking import predictions as preds
 
@@ -107,19 +119,23 @@ def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig
     out: dict[str, CameraPredictions] = {}
     for cam in recording.cameras:
         model = registry.model(_model_for(cam.camera, rig, meta, registry, where))
-        if not preds.manual_outputs_present(cam.manual_output_dir):
+        folder, source = cam.manual_output_dir, "manual"
+        if not preds.manual_outputs_present(folder) and inferred_dir is not None:
+            folder, source = inferred_dir(cam.camera, model.name), "inference"
+        if not preds.manual_outputs_present(folder):
             raise SessionError(
                 f"{where}: camera {cam.camera!r} has no DLC outputs in "
-                f"{cam.manual_output_dir}; put that camera's DLC .h5/.csv there (running "
-                "DLC on a camera's video is not wired for multi-camera recordings yet).")
-        manual = preds.load_manual_outputs(cam.manual_output_dir, model.scorer,
-                                           recording.recording_id)
+                f"{cam.manual_output_dir}" + (f" nor in {folder}" if source == "inference"
+                                              else "") +
+                "; put that camera's DLC .h5/.csv there, or materialize camera_inference "
+                "for this recording (it runs the camera's model on its video).")
+        manual = preds.load_manual_outputs(folder, model.scorer, recording.recording_id)
         loaded = manual.predictions
         mapping = model.body_part_map or {}
         parts = [mapping.get(p, p) for p in loaded.body_parts]
         out[cam.camera] = CameraPredictions(cam.camera, model.name, loaded.scorer, parts,
                                             np.asarray(loaded.poses, dtype=np.float64),
-                                            list(manual.files))
+                                            list(manual.files), source)
     counts = {c: p.poses.shape[0] for c, p in out.items()}
     if len(set(counts.values())) > 1:
         raise SessionError(f"{where}: the cameras' predictions have different frame counts "
@@ -211,7 +227,9 @@ class MultiCameraResult:
 
 def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
                         method_name: str | None = None, front_part: str | None = "nose",
-                        max_error_px: float | None = None) -> MultiCameraResult:
+                        max_error_px: float | None = None,
+                        inferred_dir: Callable[[str, str], Path] | None = None
+                        ) -> MultiCameraResult:
     """Triangulate a multi-camera recording and compute its 3D state vector.
 
     Parameters
@@ -226,13 +244,15 @@ def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
         State-vector method; default the session's assignment, else ``two_ears``.
     front_part : str, optional
         The point ahead of the ears giving pitch and roll (when triangulated).
+    inferred_dir : callable, optional
+        Where a camera's inferred outputs are (:func:`load_camera_predictions`).
     """
     if not recording.is_multi_camera:
         raise MultiviewError(f"recording {recording.recording_id} has one camera; it is "
                              "processed by the single-camera assets.")
     rig = recording_rig(recording, meta, registry)
     calibration, path = load_recording_calibration(recording, meta, rig)
-    cams = load_camera_predictions(recording, meta, registry, rig)
+    cams = load_camera_predictions(recording, meta, registry, rig, inferred_dir)
     parts = next(iter(cams.values())).body_parts
     source = f"recording {recording.recording_id}"
     pose = triangulate_poses(calibration, {c: p.poses for c, p in cams.items()}, parts,

@@ -111,7 +111,8 @@ def camera_predictions_frame(recording_id: str, cameras: Mapping[str, object],
 
 def camera_prediction_sources(recording_id: str, cameras: Mapping[str, object],
                               predictions: pd.DataFrame) -> pd.DataFrame:
-    """``prediction_sources`` rows, one per camera (its DLC outputs ingested as written).
+    """``prediction_sources`` rows, one per camera (its DLC outputs ingested as written;
+    ``source`` says whether they were the session's files or inferred by the platform).
 
     Parameters
     ----------
@@ -124,7 +125,7 @@ def camera_prediction_sources(recording_id: str, cameras: Mapping[str, object],
     for name, cam in cameras.items():
         outside = predictions.loc[predictions["camera"] == name, "outside_frame"]
         rows.append({
-            "recording_id": recording_id, "model_name": cam.model, "source": "manual",
+            "recording_id": recording_id, "model_name": cam.model, "source": cam.source,
             "scorer": cam.scorer, "files": json.dumps(list(cam.files)),
             "rows_in_files": int(cam.poses.shape[0]), "video_frames": None,
             "rows_dropped": 0, "rows_padded": 0, "dlc_fps": None,
