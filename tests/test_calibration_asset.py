@@ -71,7 +71,8 @@ def _board_folder(folder, cams, n_frames=20, blank=(), floor=True):
 def lab(tmp_path_factory):
     """A data root with two calibrations of rig_3cam (board videos on 2026-01-05, an
     imported Anipose toml on 2026-01-20), a registry naming the rig, and a Dagster
-    instance; both calibrations materialized through the calibrate_rig job."""
+    instance; both calibrations materialized through the calibrate_rig job. ~30 s of CPU
+    (rendering, aniposelib's first call, Dagster): its tests are marked slow."""
     import dagster as dg
 
     from dlc_assets.definitions import build_definitions
@@ -109,6 +110,7 @@ def _mkdir(path):
     return path
 
 
+@pytest.mark.slow
 def test_board_videos_calibrate_through_the_asset(lab):
     from dlc_tracking.warehouse import Warehouse
 
@@ -139,6 +141,7 @@ def test_board_videos_calibrate_through_the_asset(lab):
     assert np.nanmedian(pose.error_px) < 1.0
 
 
+@pytest.mark.slow
 def test_an_anipose_toml_is_imported_unchanged(lab):
     from dlc_tracking.warehouse import Warehouse
 
@@ -154,6 +157,7 @@ def test_an_anipose_toml_is_imported_unchanged(lab):
         np.testing.assert_allclose(a.get_translation(), b.get_translation())
 
 
+@pytest.mark.slow
 def test_board_never_found_fails_and_writes_nothing(lab, tmp_path):
     from dlc_tracking.warehouse import Warehouse
 
@@ -178,29 +182,34 @@ def test_board_never_found_fails_and_writes_nothing(lab, tmp_path):
     shutil.rmtree(folder)
 
 
-def test_camera_names_must_be_the_rigs(lab, tmp_path):
+def test_camera_names_must_be_the_rigs(tmp_path):
+    # checked before any video is read: the files' names are enough
     folder = _mkdir(tmp_path / RIG / "2026-01-05")
-    good = lab["data"] / "calibrations" / RIG / "2026-01-05"
-    shutil.copy(good / "top.mp4", folder / "top.mp4")
-    shutil.copy(good / "side_1.mp4", folder / "back.mp4")
-    shutil.copy(good / "calibration.yaml", folder / "calibration.yaml")
+    for name in ("top.mp4", "back.mp4"):
+        (folder / name).write_bytes(b"\x00" * 100)
+    (folder / "calibration.yaml").write_text(yaml.safe_dump(BOARD_YAML))
     with pytest.raises(MultiviewError, match=r"cameras \['back'\] are not cameras of rig"):
         calibrate_folder(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder),
                          Rig(RIG, tuple(CAMERAS)))
     # two sources in one folder: which one is meant is not guessed
-    write_anipose_calibration(lab["cams"], folder / "calibration.toml")
+    write_anipose_calibration(make_rig(3), folder / "calibration.toml")
     with pytest.raises(MultiviewError, match="keep one calibration source"):
         calibrate_folder(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder),
                          Rig(RIG, tuple(CAMERAS)))
+    (folder / "top.mp4").unlink()
+    (folder / "back.mp4").unlink()
+    with pytest.raises(MultiviewError, match="not cameras of rig 'other'"):  # another rig's
+        calibrate_folder(CalibrationFolder("other", dt.date(2026, 1, 5), folder),
+                         Rig("other", ("a", "b")))
     with pytest.raises(MultiviewError, match="<rig>__<YYYY-MM-DD>"):
         parse_calibration_key("rig_3cam_2026-01-05")
     assert parse_calibration_key("rig__a__2026-01-05") == ("rig__a", dt.date(2026, 1, 5))
 
 
-def test_a_deeplabcut_3d_project_folder(lab, tmp_path):
+def test_a_deeplabcut_3d_project_folder(tmp_path):
     """camera_matrix/stereo_params.pickle in DeepLabCut's layout (the keys its
     calibrate_cameras writes; translation in squares) with calibration.yaml's square_mm."""
-    top, side = lab["cams"][:2]
+    top, side = make_rig(3)[:2]
     rot = side.rotation @ top.rotation.T  # camera 1 -> camera 2
     t = side.tvec - rot @ top.tvec
     folder = _mkdir(tmp_path / RIG / "2026-02-01")
@@ -218,6 +227,7 @@ def test_a_deeplabcut_3d_project_folder(lab, tmp_path):
     np.testing.assert_allclose(calib.group.cameras[1].get_translation(), t, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_sensor_adds_the_partition_and_requests_a_run_once(lab, monkeypatch):
     import dagster as dg
 
@@ -254,6 +264,7 @@ def _session(data, name, start, calibration=None):
     return folder
 
 
+@pytest.mark.slow
 def test_session_uses_the_latest_calibration_at_or_before_its_date(lab, tmp_path):
     from dlc_tracking.multiview.recording import load_recording_calibration
     from dlc_tracking.sessions.layout import discover_recordings, load_session_metadata
@@ -295,6 +306,7 @@ def test_session_uses_the_latest_calibration_at_or_before_its_date(lab, tmp_path
     assert chosen("s_early")[1] == folders["s_early"] / "../own.toml"
 
 
+@pytest.mark.slow
 def test_pose_3d_of_a_session_with_a_dated_calibration(lab):
     """The session's 2D points triangulated with the stored board calibration (floor axes):
     the calibration fits the session."""
