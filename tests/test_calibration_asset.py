@@ -20,6 +20,7 @@ from dlc_tracking.multiview.calibration_store import (
     CalibrationFolder,
     CalibrationStore,
     calibrate_folder,
+    load_named_calibration,
     parse_calibration_key,
 )
 from dlc_tracking.multiview.errors import MultiviewError
@@ -182,6 +183,29 @@ def test_board_never_found_fails_and_writes_nothing(lab, tmp_path):
     shutil.rmtree(folder)
 
 
+@pytest.mark.slow
+def test_check_fails_above_the_threshold(lab):
+    """A toml recording 2.5 px for one camera (as RigCalibration.write_toml records errors):
+    materialized (an import), and the check fails naming the camera and what to look at."""
+    from dlc_assets.assets.calibrations import MAX_BOARD_REPROJECTION_ERROR_PX
+
+    folder = _mkdir(lab["data"] / "calibrations" / RIG / "2026-04-01")
+    calib = load_anipose_toml(write_anipose_calibration(lab["cams"], folder / "in.toml"))
+    calib.reprojection_error_px = {"top": 0.4, "side_1": 2.5, "side_2": 0.5}
+    calib.write_toml(folder / "calibration.toml")
+    (folder / "in.toml").unlink()
+    key = f"{RIG}__2026-04-01"
+    lab["instance"].add_dynamic_partitions("calibrations", [key])
+    result = lab["job"].execute_in_process(partition_key=key, instance=lab["instance"],
+                                           raise_on_error=False)
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity.value == "ERROR"
+    assert "camera 'side_1'" in check.description and "2.50 px" in check.description
+    assert check.metadata["threshold_px"].value == MAX_BOARD_REPROJECTION_ERROR_PX
+    shutil.rmtree(folder)
+
+
 def test_camera_names_must_be_the_rigs(tmp_path):
     # checked before any video is read: the files' names are enough
     folder = _mkdir(tmp_path / RIG / "2026-01-05")
@@ -225,6 +249,14 @@ def test_a_deeplabcut_3d_project_folder(tmp_path):
                              Rig(RIG, tuple(CAMERAS)))
     assert calib.source == "dlc_3d" and calib.camera_names == ["top", "side_1"]
     np.testing.assert_allclose(calib.group.cameras[1].get_translation(), t, atol=1e-9)
+    # the same project named by a session (or the registry rig) by its path
+    named, path = load_named_calibration(folder, "session.yaml")
+    assert named.source == "dlc_3d" and path.name == "stereo_params.pickle"
+    (folder / "calibration.yaml").unlink()
+    with pytest.raises(MultiviewError, match="give its square's side"):
+        load_named_calibration(folder / "camera_matrix", "session.yaml")
+    with pytest.raises(MultiviewError, match="does not exist"):
+        load_named_calibration(tmp_path / "nope.toml", "session.yaml")
 
 
 @pytest.mark.slow
@@ -245,6 +277,11 @@ def test_sensor_adds_the_partition_and_requests_a_run_once(lab, monkeypatch):
         again = new_calibrations_sensor(dg.build_sensor_context(
             instance=instance, resources=resources, cursor=result.cursor))
         assert isinstance(again, dg.SkipReason)
+        # a folder still being copied waits for the settle time
+        monkeypatch.setenv("DLC_PLATFORM_SETTLE_SECONDS", "3600")
+        assert isinstance(new_calibrations_sensor(dg.build_sensor_context(
+            instance=instance, resources=resources)), dg.SkipReason)
+        monkeypatch.setenv("DLC_PLATFORM_SETTLE_SECONDS", "0")
         # a changed folder is requested again
         toml = lab["data"] / "calibrations" / RIG / "2026-01-20" / "calibration.toml"
         later = time.time() - 5

@@ -58,6 +58,8 @@ __all__ = [
     "calibration_rows",
     "find_calibration_folders",
     "folder_fingerprint",
+    "folder_source",
+    "load_named_calibration",
     "parse_calibration_key",
     "read_calibration_settings",
     "write_toml_atomic",
@@ -542,10 +544,11 @@ def load_named_calibration(path: Path, where: str) -> tuple[RigCalibration, Path
     """
     if path.is_file() and path.suffix.lower() == ".toml":
         return load_anipose_toml(path), path
-    if path.is_dir() or path.name == "stereo_params.pickle":
-        project = path.parent if path.name in (DLC_FOLDER, "stereo_params.pickle") else path
-        if project.name == DLC_FOLDER:
-            project = project.parent
+    project = path.parent if path.name in (DLC_FOLDER, "stereo_params.pickle") else path
+    if project.name == DLC_FOLDER:
+        project = project.parent
+    if any(p.is_file() for p in (project / DLC_FOLDER / "stereo_params.pickle",
+                                 project / "stereo_params.pickle")):
         settings = read_calibration_settings(project)
         if not settings.dlc_square_mm:
             raise MultiviewError(f"{where}: calibration {path} is a DeepLabCut 3D project; give "
