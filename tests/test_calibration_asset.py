@@ -335,9 +335,16 @@ def test_session_uses_the_latest_calibration_at_or_before_its_date(lab, tmp_path
     with pytest.raises(MultiviewError, match="no calibration at or before the session's date "
                                              "2026-01-04"):
         chosen("s_early")
-    # a path relative to the session folder
+    # a date without a calibration: the session file and the rig's dates are named
     meta_file = folders["s_early"] / "session.yaml"
     meta = yaml.safe_load(meta_file.read_text())
+    meta["calibration"] = "2026-01-07"
+    meta_file.write_text(yaml.safe_dump(meta))
+    with pytest.raises(MultiviewError, match=r"s_early/session.yaml .*no calibration of rig "
+                                             r"'rig_3cam' on 2026-01-07; its calibrations: "
+                                             r"\['2026-01-05', '2026-01-20'\]"):
+        chosen("s_early")
+    # a path relative to the session folder
     meta["calibration"] = "../own.toml"
     meta_file.write_text(yaml.safe_dump(meta))
     assert chosen("s_early")[1] == folders["s_early"] / "../own.toml"

@@ -459,13 +459,14 @@ class CalibrationStore:
         found, _ = find_calibration_folders(self.sources)
         return [f for f in found if f.rig == rig]
 
-    def folder(self, rig: str, date: dt.date) -> CalibrationFolder:
+    def folder(self, rig: str, date: dt.date, where: str = "") -> CalibrationFolder:
         """The folder ``<sources>/<rig>/<YYYY-MM-DD>``; MultiviewError when absent."""
         path = self.sources / rig / date.isoformat()
         if not path.is_dir():
             have = [f.date.isoformat() for f in self.folders(rig)]
-            raise MultiviewError(f"{path}: no calibration of rig {rig!r} on {date}; its "
-                                 f"calibrations: {have or 'none'} (docs/3d.md, section 2).")
+            raise MultiviewError(f"{where + ': ' if where else ''}{path}: no calibration of rig "
+                                 f"{rig!r} on {date}; its calibrations: {have or 'none'} "
+                                 "(docs/3d.md, section 2).")
         return CalibrationFolder(rig, date, path)
 
     def result_path(self, rig: str, date: dt.date) -> Path:
@@ -518,7 +519,7 @@ class CalibrationStore:
         """
         day = _as_date(named)
         if day is not None:
-            return self.load(self.folder(rig.name, day), where)
+            return self.load(self.folder(rig.name, day, where), where)
         if named:
             return load_named_calibration(session_dir / str(named), where)
         folders = self.folders(rig.name)
