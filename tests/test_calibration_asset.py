@@ -129,6 +129,11 @@ def test_board_videos_calibrate_through_the_asset(lab):
     assert rows.file.unique().tolist() == [str(toml)]
     import hashlib
     assert rows.sha256.iloc[0] == hashlib.sha256(toml.read_bytes()).hexdigest()
+    # analysts query it like any table
+    both = Warehouse(lab["warehouse"]).query(
+        "SELECT date, count(*) AS n FROM camera_calibrations WHERE rig = ? GROUP BY date "
+        "ORDER BY date", params=[RIG])
+    assert both.values.tolist() == [["2026-01-05", 3], ["2026-01-20", 3]]
     # the stored toml (aniposelib's format) reproduces the rig's triangulation in the
     # floor's frame: origin at the board's first corner
     calib = load_anipose_toml(toml)
