@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dlc_assets import settings
+from dlc_assets.assets.calibrations import calibration_assets, calibration_jobs
 from dlc_assets.assets.exports import export_assets
 from dlc_assets.assets.imaging import imaging_assets
 from dlc_assets.assets.model_review import review_assets, review_jobs
@@ -19,7 +20,7 @@ from dlc_assets.jobs import (
     warehouse_compaction_schedule,
 )
 from resources import DataRoot, DLCInference, WarehouseResource
-from sensors import new_recordings_sensor, registry_changes_sensor
+from sensors import new_calibrations_sensor, new_recordings_sensor, registry_changes_sensor
 
 
 def default_resources() -> dict:
@@ -38,12 +39,13 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The code location's definitions; tests pass their own resources."""
     return dg.Definitions(
         assets=[*registry_assets, *tracking_assets, *export_assets, *imaging_assets,
-                *review_assets, *training_assets, *social_assets, *multiview_assets],
+                *review_assets, *training_assets, *social_assets, *multiview_assets,
+                *calibration_assets],
         asset_checks=registry_checks,
         jobs=[process_recording_job, update_registry_job, warehouse_compaction_job,
-              *training_jobs, *review_jobs],
+              *training_jobs, *review_jobs, *calibration_jobs],
         schedules=[warehouse_compaction_schedule],
-        sensors=[new_recordings_sensor, registry_changes_sensor],
+        sensors=[new_recordings_sensor, registry_changes_sensor, new_calibrations_sensor],
         resources=resources or default_resources(),
         # By default one process per run, steps in it: every job here is a short chain (or
         # a few small registry tables), and a process per step would import the code

@@ -194,7 +194,7 @@ def test_three_camera_session_through_process_recording_job(tmp_path, instance):
     pose = store.read_partition("pose_3d", rid)
     assert len(pose) == 300 * len(BODY_PARTS_3D) and pose.n_cameras.max() == 3
     assert pose.reprojection_error_px.median() < 1.0
-    calib = store.read_partition("camera_calibrations", rid)
+    calib = store.read_partition("pose_3d_calibrations", rid)
     assert sorted(calib.camera) == ["side_1", "side_2", "top"] and not calib.flagged.any()
     processed = store.read_partition("processed_tracking", rid)
     assert len(processed) == 300

@@ -1,5 +1,5 @@
 """Per-recording assets of multi-camera recordings (session.yaml ``cameras:``, docs/3d.md):
-pose_3d, with the calibration each used in camera_calibrations, and the recording's rows
+pose_3d, with the calibration each used in pose_3d_calibrations, and the recording's rows
 of the single-camera tables: predictions / prediction_sources (one camera per row) and
 processed_tracking (its 3D state vector, with recording_summaries).
 
@@ -80,18 +80,19 @@ def _skipped(reason: str) -> dg.MaterializeResult:
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS | {"aniposelib"},
     deps=[dlc_models, processing_methods, camera_inference], check_specs=POSE_3D_CHECKS,
-    metadata=column_schema("pose_3d", "camera_calibrations", "predictions",
+    metadata=column_schema("pose_3d", "pose_3d_calibrations", "predictions",
                            "prediction_sources", "processed_tracking", "recording_summaries"),
     description="Multi-camera recordings: each camera's DLC outputs (dlc_<video stem>/, "
     "else those camera_inference wrote) "
     "triangulated with the rig's calibration (aniposelib, robust with 3+ cameras) into "
-    "pose_3d (mm), the calibration used and its fit in camera_calibrations, each camera's "
+    "pose_3d (mm), the calibration used and its fit in pose_3d_calibrations, each camera's "
     "2D rows in predictions / prediction_sources (column camera), and the 3D state vector "
     "in processed_tracking (x/y on the floor, head direction, plus z_cm, pitch_deg, "
     "roll_deg, speed_3d_cm_s). Single-camera recordings are skipped.",
 )
 def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
             warehouse: WarehouseResource, dlc_inference: DLCInference) -> dg.MaterializeResult:
+    from dlc_tracking.multiview.calibration_store import CalibrationStore
     from dlc_tracking.multiview.recording import process_multicamera
 
     rid = context.partition_key
@@ -104,7 +105,9 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
                                      fps=_fps(meta, recording),
                                      max_error_px=MAX_CALIBRATION_ERROR_PX,
                                      inferred_dir=lambda cam, model: dlc_inference.output_dir(
-                                         rid, model, cam))
+                                         rid, model, cam),
+                                     calibration_store=CalibrationStore.at(
+                                         data_root.root(), warehouse.get().root))
     times = result.processed["time_s"].to_numpy()
     pose = result.pose.to_frame()
     pose.insert(0, "recording_id", rid)
@@ -124,7 +127,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
     store.write_partition("predictions", rid, predictions)
     store.write_partition("prediction_sources", rid, sources)
     store.write_partition("pose_3d", rid, pose)
-    store.write_partition("camera_calibrations", rid, calib)
+    store.write_partition("pose_3d_calibrations", rid, calib)
     # frames, then their recording_summaries row (no arena size: world frame, no coverage)
     store.write_processed_tracking(rid, processed, arena_width_cm=None, arena_height_cm=None)
     store.ensure_catalog()

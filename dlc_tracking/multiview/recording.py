@@ -17,6 +17,7 @@ import pandas as pd
 
 from dlc_tracking.errors import SessionError
 from dlc_tracking.multiview.calibration import RigCalibration, check_camera_names
+from dlc_tracking.multiview.calibration_store import CalibrationStore
 from dlc_tracking.multiview.errors import MultiviewError
 from dlc_tracking.multiview.orientation import StateVector3D, state_vector_3d
 from dlc_tracking.multiview.rigs import Rig, check_session_cameras
@@ -148,31 +149,50 @@ def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig,
     return out
 
 
-def load_recording_calibration(recording: Any, meta: Any, rig: Rig) -> tuple[RigCalibration,
-                                                                             Path]:
-    """The calibration a recording uses: session.yaml's ``calibration:`` (relative to the
-    session folder), else the registry rig's. Anipose ``calibration.toml`` files only.
+def load_recording_calibration(recording: Any, meta: Any, rig: Rig,
+                               store: CalibrationStore | None = None
+                               ) -> tuple[RigCalibration, Path]:
+    """The calibration a recording uses (docs/3d.md, section 3), in this order:
+
+    1. session.yaml's ``calibration:``: a date (``2026-01-05``: the rig's calibration of
+       that day in ``store``), or a path relative to the session folder (an Anipose
+       ``calibration.toml``, or a DeepLabCut 3D project folder whose ``calibration.yaml``
+       gives ``dlc_3d: {square_mm: ...}``);
+    2. the rig's latest dated calibration at or before the session's date
+       (``<data root>/calibrations/<rig>/<YYYY-MM-DD>/``, as the ``camera_calibrations``
+       asset stored it; board videos not calibrated yet: an error naming the partition);
+    3. the registry rig's ``calibration:`` (an Anipose toml or a DeepLabCut 3D project).
+
+    Parameters
+    ----------
+    store : CalibrationStore, optional
+        The rigs' dated calibrations; None: only 1 (paths) and 3.
 
     Raises
     ------
     SessionError
-        No calibration named, a missing file, or camera names that do not match.
+        No calibration named, a missing file, a dated calibration not materialized yet, or
+        camera names that do not match.
     """
-    from dlc_tracking.multiview.calibration import load_anipose_toml
+    from dlc_tracking.multiview.calibration_store import load_named_calibration
 
     where = f"{recording.session_yaml} (recording {recording.recording_id})"
-    if meta.calibration:
-        path = recording.session_dir / meta.calibration
-    elif rig.calibration:
-        path = Path(rig.calibration)
-    else:
-        raise SessionError(f"{where}: no calibration; name the rig's calibration file in the "
-                           "registry (`rigs: {NAME: {calibration: PATH}}`) or the session's "
-                           "in session.yaml (`calibration: calibration.toml`), docs/3d.md.")
-    if not path.is_file():
-        raise SessionError(f"{where}: calibration file {path} does not exist; fix the path or "
-                           "copy the rig's Anipose calibration.toml there.")
-    calibration = load_anipose_toml(path)
+    session_date = meta.start_time.date() if meta.start_time is not None else None
+    found = None
+    if store is not None:
+        found = store.for_session(rig, meta.calibration, session_date, recording.session_dir,
+                                  where)
+    elif meta.calibration:
+        found = load_named_calibration(recording.session_dir / str(meta.calibration), where)
+    if found is None:
+        if not rig.calibration:
+            raise SessionError(
+                f"{where}: no calibration; calibrate the rig (a dated folder "
+                f"<data root>/calibrations/{rig.name}/<YYYY-MM-DD>/), name the rig's "
+                "calibration file in the registry (`rigs: {NAME: {calibration: PATH}}`) or "
+                "the session's in session.yaml (`calibration: calibration.toml`), docs/3d.md.")
+        found = load_named_calibration(Path(rig.calibration), where)
+    calibration, path = found
     check_camera_names(calibration, [c.camera for c in recording.cameras], where, str(path))
     return calibration, path
 
@@ -228,7 +248,8 @@ class MultiCameraResult:
 def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
                         method_name: str | None = None, front_part: str | None = "nose",
                         max_error_px: float | None = None,
-                        inferred_dir: Callable[[str, str], Path] | None = None
+                        inferred_dir: Callable[[str, str], Path] | None = None,
+                        calibration_store: CalibrationStore | None = None
                         ) -> MultiCameraResult:
     """Triangulate a multi-camera recording and compute its 3D state vector.
 
@@ -246,12 +267,15 @@ def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
         The point ahead of the ears giving pitch and roll (when triangulated).
     inferred_dir : callable, optional
         Where a camera's inferred outputs are (:func:`load_camera_predictions`).
+    calibration_store : CalibrationStore, optional
+        The rigs' dated calibrations (:func:`load_recording_calibration`).
     """
     if not recording.is_multi_camera:
         raise MultiviewError(f"recording {recording.recording_id} has one camera; it is "
                              "processed by the single-camera assets.")
     rig = recording_rig(recording, meta, registry)
-    calibration, path = load_recording_calibration(recording, meta, rig)
+    calibration, path = load_recording_calibration(recording, meta, rig,
+                                                    calibration_store)
     cams = load_camera_predictions(recording, meta, registry, rig, inferred_dir)
     parts = next(iter(cams.values())).body_parts
     source = f"recording {recording.recording_id}"

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +30,8 @@ from dlc_tracking.io.video import VIDEO_SUFFIXES, is_video_file
 from dlc_tracking.io.yaml_files import SAFE_LOADER, read_yaml_mapping
 
 SESSION_FILE = "session.yaml"
+CALIBRATIONS_FOLDER = "calibrations"
+"""<data root>/calibrations/<rig>/<YYYY-MM-DD>/: the rigs' calibrations, not a subject."""
 TIMESTAMPS_SUFFIX = ".timestamps.csv"
 MANUAL_OUTPUT_PREFIX = "dlc_"
 # A session still being copied carries one of these; it is not taken until they are gone.
@@ -154,9 +156,10 @@ class SessionMetadata(BaseModel):
         default=None, description="Multi-camera session: camera -> video file (or "
         "{file, timestamps}); one recording triangulated in 3D (docs/3d.md)")
     calibration: str | None = Field(
-        default=None, description="Calibration of a multi-camera session (Anipose "
-        "calibration.toml or DeepLabCut 3D camera_matrix folder), relative to the session "
-        "folder; default: the rig's (registry `rigs:`)")
+        default=None, description="Calibration of a multi-camera session: a date "
+        "(YYYY-MM-DD: the rig's calibration of that day), or a path relative to the session "
+        "folder (Anipose calibration.toml, or a DeepLabCut 3D project folder); default: the "
+        "rig's latest calibration at or before the session's date (docs/3d.md)")
     imaging: ImagingConfig | None = Field(default=None, description="The session's "
                                           "imaging (docs/imaging.md)")
     individuals: dict[str, str] | None = Field(
@@ -183,6 +186,12 @@ class SessionMetadata(BaseModel):
         """``cameras:`` as camera -> :class:`CameraEntry` (empty for one camera)."""
         return {str(cam): CameraEntry(file=e) if isinstance(e, str) else e
                 for cam, e in (self.cameras or {}).items()}
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: object) -> object:
+        # YAML reads `calibration: 2026-01-05` as a date: keep it as its ISO text
+        return value.isoformat() if isinstance(value, date) else value
 
     @field_validator("start_time", mode="before")
     @classmethod
@@ -497,11 +506,12 @@ def _camera_recording(subject: str, session_dir: Path, cameras: dict[str, Camera
 def session_dirs(data_root: Path, problems: list[str]) -> Iterator[tuple[str, str, str]]:
     """``(subject, session, folder path)`` of every session folder, in name order.
 
-    Hidden folders (``.x``, ``_x``, ``~x``) are skipped; unreadable folders are reported
-    in ``problems`` and skipped.
+    Hidden folders (``.x``, ``_x``, ``~x``) and the rigs' calibrations
+    (``<data root>/calibrations/``, docs/3d.md) are skipped; unreadable folders are
+    reported in ``problems`` and skipped.
     """
     try:
-        subjects = _subfolders(data_root)
+        subjects = [s for s in _subfolders(data_root) if s != CALIBRATIONS_FOLDER]
     except OSError as exc:
         problems.append(f"cannot read data root {data_root}: {exc}")
         return

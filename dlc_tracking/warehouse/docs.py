@@ -197,7 +197,8 @@ def tables_markdown() -> str:
         "azimuth as `head_direction_deg`, plus `z_cm`, `pitch_deg`, `roll_deg`, "
         "`speed_3d_cm_s`), so `recording_summary`, `tracking(rec)` and every query over "
         "`processed_tracking` include it. Its triangulated body parts are in `pose_3d` "
-        "and the calibration it used in `camera_calibrations`. These columns are optional: "
+        "and the calibration it used in `pose_3d_calibrations` (the rigs' calibrations, one "
+        "row per rig, day and camera, are in `camera_calibrations`). These columns are optional: "
         "a single-camera recording's files are written without them, exactly as before, "
         "and the views (which read every file by column name) and `read_partition` give "
         "NULL there; files written before the columns existed read the same way.",

@@ -548,15 +548,46 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "it larger)."),
                _c("compared_at", _TS, "When the comparison ran (UTC).")),
               partition_column=None),
-    TableSpec("camera_calibrations", "The calibration a multi-camera recording was "
+    TableSpec("camera_calibrations", "A rig's calibration of one day, one row per camera "
+              "(the `camera_calibrations` asset, partition `<rig>__<YYYY-MM-DD>`, docs/3d.md "
+              "section 2): made from the board videos in <data root>/calibrations/<rig>/"
+              "<YYYY-MM-DD>/ or imported unchanged, stored as an Anipose calibration.toml.",
+              (_c("calibration_id", _STR, "`<rig>__<YYYY-MM-DD>` (the Dagster partition "
+                  "key).", nullable=False),
+               _c("rig", _STR, "Rig (registry `rigs:` name).", nullable=False),
+               _c("date", _STR, "Calibration day, ISO `YYYY-MM-DD` (the folder's name); "
+                  "sessions on or after it use it until the next one.", nullable=False),
+               _c("camera", _STR, "Camera name (one of the rig's).", nullable=False),
+               _c("source", _STR, "Where it came from.", nullable=False,
+                  allowed=("charuco_videos", "checkerboard_videos", "anipose_toml",
+                           "dlc_3d")),
+               _c("width_px", _I64, "Image width.", "px"),
+               _c("height_px", _I64, "Image height.", "px"),
+               _c("focal_length_px", _F64, "Focal length (mean of fx and fy).", "px"),
+               _c("cx_px", _F64, "Principal point x.", "px"),
+               _c("cy_px", _F64, "Principal point y.", "px"),
+               _c("k1", _F64, "First radial distortion coefficient."),
+               _c("reprojection_error_px", _F64, "Mean reprojection error of the board "
+                  "corners seen by 2+ cameras (NULL: an import that does not record it); the "
+                  "asset check fails above its threshold.", "px"),
+               _c("axes", _STR, "World axes: 'calibration' (the first camera's frame), "
+                  "'floor_board' (board on the floor, floor/ images) or 'points'."),
+               _c("file", _STR, "The calibration.toml written (warehouse "
+                  "calibrations/<rig>/<YYYY-MM-DD>/).", nullable=False),
+               _c("sha256", _STR, "SHA-256 of that file (provenance).", nullable=False),
+               _c("source_files", _STR, "The videos / files it was made from, comma "
+                  "separated.")),
+              partition_column="calibration_id"),
+    TableSpec("pose_3d_calibrations", "The calibration a multi-camera recording was "
               "triangulated with, one row per recording x camera (docs/3d.md): where it came "
               "from and how well it explains the session's 2D points.",
               (_RID,
                _c("rig", _STR, "Rig (registry `rigs:` name, or 'multicam' for a session "
                   "without one).", nullable=False),
                _c("camera", _STR, "Camera name.", nullable=False),
-               _c("calibration_file", _STR, "The Anipose calibration.toml used (session's "
-                  "`calibration:`, else the rig's).", nullable=False),
+               _c("calibration_file", _STR, "The calibration file used (session's "
+                  "`calibration:`, else the rig's dated calibration, else the registry "
+                  "rig's).", nullable=False),
                _c("calibration_sha256", _STR, "SHA-256 of that file (provenance)."),
                _c("reprojection_error_px", _F64, "Median reprojection error of this "
                   "camera's points used in triangulation, on this session.", "px"),
