@@ -379,3 +379,39 @@ def test_pose_3d_of_a_session_with_a_dated_calibration(lab):
     assert result.calibration_path.parent.name == "2026-01-05"
     assert result.calibration.axes == "floor_board" and not result.fit.flagged
     assert result.fit.median_error_px < 1.0
+
+
+def test_pose_3d_waits_for_a_calibration_run_on_the_way(tmp_path, monkeypatch):
+    """A session whose rig calibration of the day is pending waits for it when the
+    calibrations sensor has added its partition (its run is on the way), and fails at once
+    naming the partition when nobody will calibrate it."""
+    import threading
+
+    import dagster as dg
+
+    from dlc_assets.assets.multiview import _wait_for_calibration
+    from dlc_assets.partitions import calibrations_partitions
+    from dlc_tracking.multiview.errors import CalibrationPending
+
+    result = tmp_path / "rig_a" / "2026-01-05" / "calibration.toml"
+    pending = CalibrationPending("calibration rig_a__2026-01-05 not calibrated yet",
+                                 key="rig_a__2026-01-05", result_path=result)
+    with dg.instance_for_test() as instance:
+        context = dg.build_asset_context(instance=instance)
+        with pytest.raises(CalibrationPending, match="not calibrated yet"):
+            _wait_for_calibration(context, pending)  # no partition: nobody calibrates it
+        instance.add_dynamic_partitions(calibrations_partitions.name, [pending.key])
+
+        def calibrate():
+            result.parent.mkdir(parents=True)
+            result.write_text("[cam_0]\n")
+
+        timer = threading.Timer(1.0, calibrate)
+        timer.start()
+        _wait_for_calibration(context, pending)  # returns once the toml is stored
+        timer.join()
+        assert result.is_file()
+        result.unlink()
+        monkeypatch.setenv("DLC_PLATFORM_CALIBRATION_WAIT_S", "0")
+        with pytest.raises(CalibrationPending):
+            _wait_for_calibration(context, pending)

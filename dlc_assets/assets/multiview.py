@@ -22,6 +22,7 @@ from dlc_assets.assets.tracking import clear_failures
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
+from dlc_tracking.multiview.errors import CalibrationPending
 from dlc_tracking.sessions.layout import load_session_metadata
 from resources import DataRoot, DLCInference, WarehouseResource
 
@@ -69,6 +70,33 @@ def _pictures(result, processed: pd.DataFrame) -> dict:
     }
 
 
+def _wait_for_calibration(context: dg.AssetExecutionContext, pending) -> None:
+    """Wait for the rig's calibration of the session's date when its run is on the way.
+
+    A lab often drops the day's calibration folder and its sessions together: the
+    calibrations sensor has then added the partition and its run is queued or running.
+    Rather than fail the session, wait for the stored calibration (at most
+    ``DLC_PLATFORM_CALIBRATION_WAIT_S`` seconds, default 1800). When no such partition
+    exists (the calibrations sensor is off), fail at once with the pending error.
+    """
+    import os
+    import time
+
+    from dlc_assets.partitions import calibrations_partitions
+
+    if pending.result_path is None or not context.instance.has_dynamic_partition(
+            calibrations_partitions.name, pending.key):
+        raise pending
+    limit = float(os.environ.get("DLC_PLATFORM_CALIBRATION_WAIT_S", 1800))
+    context.log.info(f"waiting up to {limit:.0f} s for camera_calibrations partition "
+                     f"{pending.key} (the rig's calibration of this session's date)")
+    deadline = time.monotonic() + limit
+    while not pending.result_path.is_file():
+        if time.monotonic() > deadline:
+            raise pending
+        time.sleep(5.0)
+
+
 def _skipped(reason: str) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={"skipped": reason},
@@ -101,13 +129,19 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         if not recording.is_multi_camera:
             return _skipped("single-camera recording: processed by the tracking assets")
         meta = load_session_metadata(recording.session_yaml)
-        result = process_multicamera(recording, meta, data_root.registry(),
-                                     fps=_fps(meta, recording),
-                                     max_error_px=MAX_CALIBRATION_ERROR_PX,
-                                     inferred_dir=lambda cam, model: dlc_inference.output_dir(
-                                         rid, model, cam),
-                                     calibration_store=CalibrationStore.at(
-                                         data_root.root(), warehouse.get().root))
+
+        def process():
+            return process_multicamera(
+                recording, meta, data_root.registry(), fps=_fps(meta, recording),
+                max_error_px=MAX_CALIBRATION_ERROR_PX,
+                inferred_dir=lambda cam, model: dlc_inference.output_dir(rid, model, cam),
+                calibration_store=CalibrationStore.at(data_root.root(), warehouse.get().root))
+
+        try:
+            result = process()
+        except CalibrationPending as pending:
+            _wait_for_calibration(context, pending)
+            result = process()
     times = result.processed["time_s"].to_numpy()
     pose = result.pose.to_frame()
     pose.insert(0, "recording_id", rid)

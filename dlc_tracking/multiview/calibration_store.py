@@ -45,7 +45,7 @@ from dlc_tracking.multiview.calibration import (
     load_anipose_toml,
     load_dlc_3d,
 )
-from dlc_tracking.multiview.errors import MultiviewError
+from dlc_tracking.multiview.errors import CalibrationPending, MultiviewError
 from dlc_tracking.multiview.rigs import Rig
 from dlc_tracking.sessions.layout import CALIBRATIONS_FOLDER
 
@@ -501,11 +501,13 @@ class CalibrationStore:
                                      "(`dlc_3d: {square_mm: 30}`).")
             calib = load_dlc_3d(folder.path, settings.dlc_square_mm, settings.dlc_cameras)
             return calib, Path(calib.source_files[0])
-        raise MultiviewError(
+        raise CalibrationPending(
             f"{where}: the rig's calibration {folder.path} (board videos) has not been "
             f"calibrated yet: materialize camera_calibrations partition {folder.key} (the "
             "calibrations sensor requests it once the folder has settled; or in the UI: "
-            "Assets > camera_calibrations > Materialize), then re-run this recording.")
+            "Assets > camera_calibrations > Materialize), then re-run this recording.",
+            key=folder.key, result_path=self.result_path(folder.rig, folder.date)
+            if self.results is not None else None)
 
     def for_session(self, rig: Rig, named: Any, session_date: dt.date | None,
                     session_dir: Path, where: str) -> tuple[RigCalibration, Path] | None:
