@@ -7,7 +7,7 @@ frames to the warehouse; this module only reads files and returns arrays and fra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,12 @@ from dlc_tracking.multiview.calibration import RigCalibration, check_camera_name
 from dlc_tracking.multiview.errors import MultiviewError
 from dlc_tracking.multiview.orientation import StateVector3D, state_vector_3d
 from dlc_tracking.multiview.rigs import Rig, check_session_cameras
+from dlc_tracking.multiview.sync import (
+    TakeClock,
+    read_camera_times,
+    synchronise_take,
+    take_frames,
+)
 from dlc_tracking.multiview.tracking_3d import (
     camera_prediction_sources,
     camera_predictions_frame,
@@ -31,8 +37,9 @@ from dlc_tracking.multiview.triangulation import (
     triangulate_poses,
 )
 
-__all__ = ["CameraPredictions", "load_camera_predictions", "load_recording_calibration",
-           "recording_rig", "MultiCameraResult", "process_multicamera"]
+__all__ = ["CameraPredictions", "read_camera_input", "load_camera_predictions", "Take",
+           "load_take", "load_recording_calibration", "recording_rig", "MultiCameraResult",
+           "process_multicamera"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +52,16 @@ class CameraPredictions:
     body_parts : list of str
         Canonical names, order of axis 1 of ``poses``.
     poses : np.ndarray
-        ``(n_frames, n_parts, 3)`` ``[x_px, y_px, likelihood]``; NaN = missing.
+        ``(n_frames, n_parts, 3)`` ``[x_px, y_px, likelihood]``; NaN = missing. The
+        camera's own frames (before the take's synchronisation).
     files : list of str
-        The DLC files read.
+        The files read.
+    source_format : str
+        ``dlc`` (DeepLabCut .h5/.csv) or ``sleap`` (SLEAP .slp / analysis .h5; its point
+        scores are the likelihood).
+    times_s : np.ndarray, optional
+        ``(n_frames,)`` the camera's frame times on the take's clock (set by
+        :func:`load_take`).
     """
 
     camera: str
@@ -56,6 +70,8 @@ class CameraPredictions:
     body_parts: list[str]
     poses: np.ndarray
     files: list[str]
+    source_format: str = "dlc"
+    times_s: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Long table ``camera, frame, body_part, x_px, y_px, likelihood``."""
@@ -91,45 +107,170 @@ def _model_for(camera: str, rig: Rig, meta: Any, registry: Any, where: str) -> s
     return model
 
 
-def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig
+SLEAP_ENGINE = "sleap"  # the registry engine of models registered from SLEAP files
+
+
+def _read_dlc(camera: str, folder: Path, model: Any, recording_id: str, where: str
+              ) -> CameraPredictions:
+    """DeepLabCut ``.h5`` / ``.csv`` outputs of the camera's model in ``folder``."""
+    from dlc_tracking.io.sleap_files import find_sleap_files
+    from dlc_tracking.tracking import predictions as preds
+
+    if not preds.manual_outputs_present(folder) and find_sleap_files(folder):
+        raise SessionError(
+            f"{where}: camera {camera!r}'s folder {folder} holds SLEAP predictions but its "
+            f"model {model.name!r} is a DeepLabCut model; register the SLEAP model "
+            "(`dlc-platform models add --name NAME --from-outputs FILE.slp`) and name it for "
+            "this camera in the registry rig (`cameras: {CAMERA: {model: NAME}}`).")
+    manual = preds.load_manual_outputs(folder, model.scorer, recording_id)
+    loaded = manual.predictions
+    mapping = model.body_part_map or {}
+    parts = [mapping.get(p, p) for p in loaded.body_parts]
+    return CameraPredictions(camera, model.name, loaded.scorer, parts,
+                             np.asarray(loaded.poses, dtype=np.float64), list(manual.files))
+
+
+def _read_sleap(camera: str, folder: Path, model: Any, where: str,
+                n_frames: int | None) -> CameraPredictions:
+    """One SLEAP ``.slp`` / analysis ``.h5`` in ``folder`` (sleap-io), checked against the
+    camera's SLEAP model (scorer, node names)."""
+    from dlc_tracking.io.sleap_files import find_sleap_files, read_sleap_predictions
+
+    files = find_sleap_files(folder)
+    if len(files) != 1:
+        raise SessionError(
+            f"{where}: camera {camera!r} is tracked by the SLEAP model {model.name!r}, so "
+            f"{folder} must hold exactly one SLEAP .slp or analysis .h5; it holds "
+            f"{[p.name for p in files] or 'none'}. Keep this camera's predictions only.")
+    loaded = read_sleap_predictions(files[0], n_frames=n_frames)
+    if loaded.scorer != model.scorer:
+        raise SessionError(f"{where}: {files[0]} was written by {loaded.scorer!r}, not by "
+                           f"{model.scorer!r} (model {model.name!r}): predictions of another "
+                           "model. Register that one, or export this model's predictions.")
+    if list(loaded.body_parts) != model.dlc_body_parts:
+        raise SessionError(f"{where}: {files[0]} has nodes {loaded.body_parts}, the model "
+                           f"{model.name!r} {model.dlc_body_parts}; export it with the "
+                           "model's skeleton, or register the skeleton it has.")
+    mapping = model.body_part_map or {}
+    parts = [mapping.get(p, p) for p in loaded.body_parts]
+    return CameraPredictions(camera, model.name, loaded.scorer, parts,
+                             np.asarray(loaded.poses, dtype=np.float64),
+                             [str(files[0])], "sleap")
+
+
+def read_camera_input(camera: str, folder: Path, model: Any, recording_id: str, where: str,
+                      n_frames: int | None = None) -> CameraPredictions:
+    """One camera's 2D predictions from ``folder``, read by the format of its model: a
+    SLEAP model's ``.slp`` / analysis ``.h5`` (sleap-io), else DeepLabCut's ``.h5`` /
+    ``.csv`` (matched to the model's scorer).
+
+    Parameters
+    ----------
+    n_frames : int, optional
+        The camera's frames (from its frame times), for a SLEAP ``.slp`` that does not
+        record them (frames after its last prediction are missing).
+    """
+    if model.engine == SLEAP_ENGINE:
+        return _read_sleap(camera, folder, model, where, n_frames)
+    return _read_dlc(camera, folder, model, recording_id, where)
+
+
+def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig,
+                            n_frames: dict[str, int] | None = None
                             ) -> dict[str, CameraPredictions]:
-    """Each camera's DLC outputs from its ``dlc_<video stem>/`` folder (manual outputs).
+    """Each camera's 2D predictions from its ``dlc_<video stem>/`` folder (DeepLabCut or
+    SLEAP outputs, :func:`read_camera_input`), each camera's own frames.
 
     Raises
     ------
     SessionError
-        A camera without outputs (inference of missing views is not wired yet), frame
-        counts that differ between cameras, or body parts that differ.
+        A camera without outputs (inference of missing views is not wired yet), or body
+        parts that differ between cameras.
     """
+    from dlc_tracking.io.sleap_files import find_sleap_files
     from dlc_tracking.tracking import predictions as preds
 
     where = f"{recording.session_yaml} (recording {recording.recording_id})"
     out: dict[str, CameraPredictions] = {}
     for cam in recording.cameras:
         model = registry.model(_model_for(cam.camera, rig, meta, registry, where))
-        if not preds.manual_outputs_present(cam.manual_output_dir):
+        folder = cam.manual_output_dir
+        if not (preds.manual_outputs_present(folder) or find_sleap_files(folder)):
             raise SessionError(
                 f"{where}: camera {cam.camera!r} has no DLC outputs in "
-                f"{cam.manual_output_dir}; put that camera's DLC .h5/.csv there (running "
-                "DLC on a camera's video is not wired for multi-camera recordings yet).")
-        manual = preds.load_manual_outputs(cam.manual_output_dir, model.scorer,
-                                           recording.recording_id)
-        loaded = manual.predictions
-        mapping = model.body_part_map or {}
-        parts = [mapping.get(p, p) for p in loaded.body_parts]
-        out[cam.camera] = CameraPredictions(cam.camera, model.name, loaded.scorer, parts,
-                                            np.asarray(loaded.poses, dtype=np.float64),
-                                            list(manual.files))
-    counts = {c: p.poses.shape[0] for c, p in out.items()}
-    if len(set(counts.values())) > 1:
-        raise SessionError(f"{where}: the cameras' predictions have different frame counts "
-                           f"{counts}; cameras are matched by frame index, so trim them to "
-                           "the same frames (or give per-camera `timestamps:`; docs/3d.md).")
+                f"{cam.manual_output_dir}; put that camera's DLC .h5/.csv (or SLEAP .slp) "
+                "there (running DLC on a camera's video is not wired for multi-camera "
+                "recordings yet).")
+        out[cam.camera] = read_camera_input(cam.camera, folder, model, recording.recording_id,
+                                            where, (n_frames or {}).get(cam.camera))
     parts = {c: tuple(p.body_parts) for c, p in out.items()}
     if len(set(parts.values())) > 1:
         raise SessionError(f"{where}: the cameras' predictions name different body parts "
                            f"{parts}; use one model, or map them to the same canonical names.")
     return out
+
+
+@dataclass(frozen=True)
+class Take:
+    """A multi-camera take's 2D input, synchronised (before triangulation).
+
+    Attributes
+    ----------
+    rig : Rig
+    cameras : dict
+        Camera -> :class:`CameraPredictions` (its own frames, ``times_s`` set).
+    clock : TakeClock
+        How the cameras were matched; the take's frame times.
+    poses : dict
+        Camera -> ``(n, n_parts, 3)`` poses at the take's frames (NaN where the camera
+        has no frame within half a frame).
+    """
+
+    rig: Rig
+    cameras: dict[str, CameraPredictions]
+    clock: TakeClock
+    poses: dict[str, np.ndarray]
+
+    @property
+    def body_parts(self) -> list[str]:
+        return list(next(iter(self.cameras.values())).body_parts)
+
+    @property
+    def model_name(self) -> str:
+        """The cameras' model, or their models joined by ``+`` (sorted)."""
+        return "+".join(sorted({c.model for c in self.cameras.values()}))
+
+
+def load_take(recording: Any, meta: Any, registry: Any, fps: float | None) -> Take:
+    """Each camera's 2D predictions, matched into the take's frames: by every camera's
+    frame times on one clock (session.yaml ``cameras: {cam: {timestamps: ...}}``), else by
+    frame index (equal frame counts, checked).
+
+    Parameters
+    ----------
+    fps : float or None
+        Frame rate (session ``fps:`` or the first camera's video); None is allowed when
+        every camera has frame times (then from the reference camera's times).
+
+    Raises
+    ------
+    SessionError
+        Bad outputs (:func:`load_camera_predictions`); frame counts that differ without
+        frame times; frame times for some cameras only, unreadable, or not one per frame.
+    """
+    where = f"{recording.session_yaml} (recording {recording.recording_id})"
+    rig = recording_rig(recording, meta, registry)
+    files = {c.camera: c.timestamps_path for c in recording.cameras}
+    counts_hint = None
+    if all(files.values()):  # a SLEAP .slp does not record its video's length: the times do
+        counts_hint = {c: len(t) for c, t in read_camera_times(files).items()}
+    cams = load_camera_predictions(recording, meta, registry, rig, counts_hint)
+    clock = synchronise_take({c: p.poses.shape[0] for c, p in cams.items()}, files, fps,
+                             where)
+    cams = {c: replace(p, times_s=clock.camera_times[c]) for c, p in cams.items()}
+    poses = ({c: p.poses for c, p in cams.items()} if clock.method == "frame_index"
+             else {c: take_frames(p.poses, clock.index[c]) for c, p in cams.items()})
+    return Take(rig, cams, clock, poses)
 
 
 def load_recording_calibration(recording: Any, meta: Any, rig: Rig) -> tuple[RigCalibration,
@@ -189,6 +330,12 @@ class MultiCameraResult:
     model_name: str
     params_name: str
     params_hash: str
+    take: Take | None = None  # the synchronised 2D input (load_take)
+
+    @property
+    def clock(self) -> TakeClock:
+        """How the cameras were matched; the take's frame times."""
+        return self.take.clock
 
     def tracking_rows(self, recording_id: str) -> pd.DataFrame:
         """``processed_tracking`` rows of the recording (keys first, as the table)."""
@@ -201,15 +348,15 @@ class MultiCameraResult:
         return df
 
     def prediction_rows(self, recording_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``predictions`` rows (one camera per row) and ``prediction_sources`` rows (one
-        per camera) of the recording."""
+        """``predictions`` rows (one camera per row, each camera's own frames and frame
+        times) and ``prediction_sources`` rows (one per camera) of the recording."""
         times = self.processed["time_s"].to_numpy()
         preds = camera_predictions_frame(recording_id, self.cameras, times,
                                          self.calibration.image_sizes)
         return preds, camera_prediction_sources(recording_id, self.cameras, preds)
 
 
-def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
+def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float | None,
                         method_name: str | None = None, front_part: str | None = "nose",
                         max_error_px: float | None = None) -> MultiCameraResult:
     """Triangulate a multi-camera recording and compute its 3D state vector.
@@ -220,8 +367,9 @@ def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
         ``is_multi_camera``.
     meta : SessionMetadata
     registry : Registry
-    fps : float
-        Frame rate giving the frame times (session ``fps:``, else the caller's).
+    fps : float or None
+        Frame rate giving the frame times (session ``fps:``, else the caller's); None
+        when every camera has frame times (:func:`load_take`).
     method_name : str, optional
         State-vector method; default the session's assignment, else ``two_ears``.
     front_part : str, optional
@@ -230,23 +378,19 @@ def process_multicamera(recording: Any, meta: Any, registry: Any, *, fps: float,
     if not recording.is_multi_camera:
         raise MultiviewError(f"recording {recording.recording_id} has one camera; it is "
                              "processed by the single-camera assets.")
-    rig = recording_rig(recording, meta, registry)
+    take = load_take(recording, meta, registry, fps)
+    rig, cams, parts = take.rig, take.cameras, take.body_parts
     calibration, path = load_recording_calibration(recording, meta, rig)
-    cams = load_camera_predictions(recording, meta, registry, rig)
-    parts = next(iter(cams.values())).body_parts
     source = f"recording {recording.recording_id}"
-    pose = triangulate_poses(calibration, {c: p.poses for c, p in cams.items()}, parts,
-                             source=source)
+    pose = triangulate_poses(calibration, take.poses, parts, source=source)
     fit = assess_calibration_fit(pose, max_error_px, calibration_source=str(path),
                                  source=source)
     method = registry.method(method_name or (meta.assignment.method if meta.assignment
                                              else "two_ears"))
     front = front_part if front_part in parts else None
     state = state_vector_3d(method, pose.points, parts, front_part=front, source=source)
-    times = np.arange(pose.n_frames, dtype=np.float64) / float(fps)
     params = registry.resolve_processing(meta.tracking_type, meta.processing,
                                          str(recording.session_yaml))
-    model_name = "+".join(sorted({c.model for c in cams.values()}))
     return MultiCameraResult(rig, calibration, path, cams, pose, fit, state,
-                             processed_tracking_frame(state, times), model_name,
-                             params.name, params.param_hash)
+                             processed_tracking_frame(state, take.clock.time_s),
+                             take.model_name, params.name, params.param_hash, take)
