@@ -124,7 +124,8 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
             "frames": result.pose.n_frames, "fps": round(result.clock.fps, 4),
             "synchronised_by": result.clock.method,
             "matched_fraction_per_camera": {
-                c: round(v, 4) for c, v in result.clock.matched_fraction().items()}, "body_parts": ", ".join(result.pose.body_parts),
+                c: round(v, 4) for c, v in result.clock.matched_fraction().items()},
+            "body_parts": ", ".join(result.pose.body_parts),
             "calibration": dg.MetadataValue.path(str(result.calibration_path)),
             "median_reprojection_error_px": round(float(result.fit.median_error_px), 3),
             "reprojection_error_px_per_camera": {
