@@ -91,6 +91,7 @@ def _run(tmp_path, instance, registry):
     return rec, result, Warehouse(tmp_path / "warehouse")
 
 
+@pytest.mark.slow  # the process_recording job on a real instance
 def test_sleap_inputs_triangulate_like_dlc_inputs(tmp_path, instance, rig):
     """SLEAP files written with sleap-io (a .slp for two cameras, an analysis .h5 for the
     third) from the same ground truth as DeepLabCut files: the job gives the pose_3d rows
@@ -167,6 +168,7 @@ def _write_times_take(tmp_path, rig, counts_only=False):
     return folder, frames, offset
 
 
+@pytest.mark.slow  # the process_recording job on a real instance
 def test_cameras_matched_by_frame_times_with_imaging(tmp_path, instance, rig):
     """Different frame counts + frame times: the take's frames are the reference camera's,
     the others matched within half a frame (missing where a camera has none); the rows
@@ -221,6 +223,7 @@ def test_cameras_matched_by_frame_times_with_imaging(tmp_path, instance, rig):
     assert np.median(np.abs(rows.x_cm - truth)) < 0.3
 
 
+@pytest.mark.slow  # the process_recording job on a real instance
 def test_different_counts_without_times_fail_naming_the_file(tmp_path, instance, rig):
     """The same cameras without frame times: the job fails naming session.yaml and each
     camera's frame count; nothing is written for the take."""
@@ -234,3 +237,51 @@ def test_different_counts_without_times_fail_naming_the_file(tmp_path, instance,
     for table in ("pose_3d", "predictions", "processed_tracking", "recordings",
                   "camera_calibrations"):
         assert store.partition_path(table, rec.recording_id) is None, table
+
+
+def test_take_synchronisation_rules(tmp_path):
+    """Frame times for every camera or none; without them equal counts (else the error
+    names the counts) and a frame rate; with them the reference camera's times."""
+    from dlc_tracking.multiview.errors import MultiviewError
+    from dlc_tracking.multiview.sync import synchronise_take
+
+    for cam, times in {"a": np.arange(5) / 10.0, "b": np.arange(1, 5) / 10.0 + 0.01}.items():
+        np.savetxt(tmp_path / f"{cam}.csv", times)
+    files = {"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"}
+    clock = synchronise_take({"a": 5, "b": 4}, files, None, "s.yaml")
+    assert clock.method == "frame_times" and clock.fps == pytest.approx(10.0)
+    assert clock.index["b"].tolist() == [-1, 0, 1, 2, 3]
+    assert clock.matched_fraction() == {"a": 1.0, "b": 0.8}
+    with pytest.raises(MultiviewError, match=r"s.yaml: frame times are given for cameras \['a'\]"):
+        synchronise_take({"a": 5, "b": 4}, {"a": files["a"], "b": None}, 10.0, "s.yaml")
+    with pytest.raises(MultiviewError, match=r"s.yaml: .*different numbers of frames"):
+        synchronise_take({"a": 5, "b": 4}, {}, 10.0, "s.yaml")
+    with pytest.raises(MultiviewError, match="no frame rate"):
+        synchronise_take({"a": 4, "b": 4}, {}, None, "s.yaml")
+    with pytest.raises(MultiviewError, match="4 frame times for 5 frames"):
+        synchronise_take({"a": 5, "b": 5}, files, None, "s.yaml")
+    clock = synchronise_take({"a": 4, "b": 4}, {}, 20.0, "s.yaml")
+    assert clock.method == "frame_index" and clock.time_s.tolist() == [0, 0.05, 0.1, 0.15]
+
+
+def test_sleap_model_from_an_analysis_file(tmp_path, rig):
+    """`models add --from-outputs` with a SLEAP analysis .h5: engine sleap, the file's
+    nodes as body parts; a DLC .h5 beside it is still a DLC model; --config is refused."""
+    from dlc_tracking.errors import RegistryError
+    from dlc_tracking.io.sleap_files import is_sleap_file
+
+    cam, poses = rig["cams"][0], rig["poses"][0]
+    [h5] = write_sleap_predictions(poses[None], [cam], BODY_PARTS_3D, tmp_path / "s",
+                                   analysis_h5=True).values()
+    [dlc] = write_dlc_predictions(poses[None], [cam], BODY_PARTS_3D, tmp_path / "d").values()
+    assert is_sleap_file(h5) and not is_sleap_file(dlc)
+    registry = tmp_path / "registry.yaml"
+    registry.write_text("models: {}\n")
+    add_ingest_only_model(registry, "sleap_model", outputs_file=h5)
+    add_ingest_only_model(registry, "dlc_model", outputs_file=dlc)
+    loaded = load_registry(registry)
+    assert loaded.model("sleap_model").engine == "sleap"
+    assert loaded.model("sleap_model").dlc_body_parts == list(BODY_PARTS_3D)
+    assert loaded.model("dlc_model").engine == "pytorch"
+    with pytest.raises(RegistryError, match="SLEAP predictions; --config"):
+        add_ingest_only_model(registry, "other", outputs_file=h5, config_path=tmp_path / "c")
