@@ -221,6 +221,13 @@ def test_cameras_matched_by_frame_times_with_imaging(tmp_path, instance, rig):
     np.testing.assert_allclose(rows.x_cm, np.interp(rows.time_s, t, x), atol=1e-6)
     truth = np.interp(rows.time_s, np.arange(64) / FPS, rig["scene"].head_mm()[:, 0] / 10.0)
     assert np.median(np.abs(rows.x_cm - truth)) < 0.3
+    # the 3D columns too: height and pitch linear, roll along the shorter arc
+    np.testing.assert_allclose(rows.z_cm, np.interp(rows.time_s, t, processed.z_cm),
+                               atol=1e-6)
+    np.testing.assert_allclose(rows.pitch_deg, np.interp(rows.time_s, t, processed.pitch_deg),
+                               atol=1e-6)
+    roll = np.interp(rows.time_s, np.arange(64) / FPS, rig["scene"].roll_deg)
+    assert np.median(np.abs(rows.roll_deg - roll)) < 3.0
 
 
 @pytest.mark.slow  # the process_recording job on a real instance

@@ -374,7 +374,15 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "max_sample_distance_frames video frames, and (without sync) start_time "
                   "and the imaging start within max_clock_offset_s. Values are NULL where "
                   "false.",
-                  nullable=False))),
+                  nullable=False),
+               _c("z_cm", _F64, "Height at the imaging time (multi-camera takes: "
+                  "processed_tracking.z_cm interpolated linearly); NULL for single-camera "
+                  "recordings.", "cm", optional=True),
+               _c("pitch_deg", _F64, "Head pitch, nose up positive (linear); NULL for "
+                  "single-camera recordings.", "deg", optional=True),
+               _c("roll_deg", _F64, "Head roll, left ear up positive, interpolated along the "
+                  "shorter arc, [-180, 180); NULL for single-camera recordings.", "deg",
+                  optional=True))),
     TableSpec("imaging_alignments", "How each recording's imaging frames were put on its "
               "clock (one row per recording with imaging): sources, start times, clock "
               "offset, sync and dropped frames, frame rates; the provenance of "
