@@ -71,7 +71,8 @@ def read_sleap_predictions(path: str | os.PathLike[str], *, track: str | None = 
     Returns
     -------
     DLCPredictions
-        ``scorer`` ``"SLEAP"`` (plus the model's name when the file records one),
+        ``scorer`` ``"SLEAP"`` (plus the model's folder name when the file records one,
+        ``SLEAP_<model folder>``),
         ``frames`` ``0..n-1``.
 
     Raises
@@ -125,7 +126,10 @@ def read_sleap_predictions(path: str | os.PathLike[str], *, track: str | None = 
     poses[~np.isfinite(poses[..., :2]).all(axis=2)] = np.nan
     provenance = getattr(labels, "provenance", {}) or {}
     model = provenance.get("model_paths") or provenance.get("model")
-    scorer = "SLEAP" if not model else f"SLEAP_{Path(str(np.ravel(model)[0])).name}"
+    first = Path(str(np.ravel(model)[0])) if model else None
+    if first is not None and first.suffix.lower() == ".json":  # .../<model>/training_config.json
+        first = first.parent
+    scorer = "SLEAP" if first is None else f"SLEAP_{first.name}"
     return DLCPredictions(scorer=scorer, body_parts=nodes, poses=poses,
                           frames=np.arange(n, dtype=np.int64), sources=[path],
                           notes=[f"{path.name}: read with sleap-io {sio.__version__}"])
