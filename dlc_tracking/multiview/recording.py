@@ -167,8 +167,8 @@ def read_camera_input(camera: str, folder: Path, model: Any, recording_id: str, 
     Parameters
     ----------
     n_frames : int, optional
-        The camera's frames (from its frame times), for a SLEAP ``.slp`` that does not
-        record them (frames after its last prediction are missing).
+        The camera's frames (from its frame times or its video), for a SLEAP ``.slp``
+        that does not record them (without: frames after its last prediction are absent).
     """
     if model.engine == SLEAP_ENGINE:
         return _read_sleap(camera, folder, model, where, n_frames)
@@ -201,8 +201,13 @@ def load_camera_predictions(recording: Any, meta: Any, registry: Any, rig: Rig,
                 f"{cam.manual_output_dir}; put that camera's DLC .h5/.csv (or SLEAP .slp) "
                 "there (running DLC on a camera's video is not wired for multi-camera "
                 "recordings yet).")
+        frames = (n_frames or {}).get(cam.camera)
+        if frames is None and model.engine == SLEAP_ENGINE and cam.has_video:
+            from dlc_tracking.io.video import probe_video
+
+            frames = probe_video(cam.video_path, check_last_frame=False).n_frames
         out[cam.camera] = read_camera_input(cam.camera, folder, model, recording.recording_id,
-                                            where, (n_frames or {}).get(cam.camera))
+                                            where, frames)
     parts = {c: tuple(p.body_parts) for c, p in out.items()}
     if len(set(parts.values())) > 1:
         raise SessionError(f"{where}: the cameras' predictions name different body parts "
