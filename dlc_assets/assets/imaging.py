@@ -1,5 +1,6 @@
 """The tracking_on_imaging asset: processed tracking at every imaging frame of a recording
-whose session names its imaging (session.yaml ``imaging:``), with its checks.
+whose session names its imaging (session.yaml ``imaging:``), with its checks; one camera's
+recording or a multi-camera take (after pose_3d, docs/3d.md).
 
 Wiring only: the science lives in ``dlc_tracking.imaging``. A recording without imaging
 passes with "no imaging" (its old rows, if any, are removed); bad imaging files fail the
@@ -136,8 +137,8 @@ def imaging_checks(result: ImagingResult, config, start_source: str
     "session names its imaging (ScanImage tifs, Suite2p ops.npy or frame times; optional "
     "sync TTLs): position and speed interpolated linearly, head direction along the "
     "shorter arc, valid where tracked; with the alignment's provenance "
-    "(a multi-camera take: its 3D state vector's floor-plane columns, on the reference "
-    "camera's clock) "
+    "(a multi-camera take: its 3D state vector, with z_cm, pitch_deg and roll_deg, on "
+    "the reference camera's clock) "
     "(imaging_alignments). Recordings without imaging pass with 'no imaging'. See "
     "docs/imaging.md.",
 )
