@@ -1,26 +1,31 @@
 """The tracking_on_imaging asset: processed tracking at every imaging frame of a recording
-whose session names its imaging (session.yaml ``imaging:``), with its checks.
+whose session names its imaging (session.yaml ``imaging:``), with its checks; one camera's
+recording or a multi-camera take (after pose_3d, docs/3d.md).
 
 Wiring only: the science lives in ``dlc_tracking.imaging``. A recording without imaging
 passes with "no imaging" (its old rows, if any, are removed); bad imaging files fail the
 step with the file and what to do, before anything is written.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import dagster as dg
 import numpy as np
+import pandas as pd
 
+from dlc_assets.assets.multiview import pose_3d
 from dlc_assets.assets.tracking import (
     GROUP,
     KINDS,
     clear_failures,
-    multi_camera_skip,
     processed_tracking,
 )
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
 from dlc_tracking.imaging.on_imaging import ImagingResult, tracking_on_imaging
-from dlc_tracking.sessions.layout import read_timestamps
+from dlc_tracking.sessions.layout import load_session_metadata, read_timestamps
 from dlc_tracking.sessions.recording_info import inspect_recording
 from resources import DataRoot, WarehouseResource
 
@@ -125,13 +130,15 @@ def imaging_checks(result: ImagingResult, config, start_source: str
 
 @dg.asset(
     name=ASSET, group_name=GROUP, partitions_def=recordings_partitions,
-    deps=[processed_tracking],
+    deps=[processed_tracking, pose_3d],
     kinds=KINDS, check_specs=IMAGING_CHECKS,
     metadata=column_schema(*TABLES),
     description="Processed tracking at every imaging frame (and plane) of a recording whose "
     "session names its imaging (ScanImage tifs, Suite2p ops.npy or frame times; optional "
     "sync TTLs): position and speed interpolated linearly, head direction along the "
     "shorter arc, valid where tracked; with the alignment's provenance "
+    "(a multi-camera take: its 3D state vector, with z_cm, pitch_deg and roll_deg, on "
+    "the reference camera's clock) "
     "(imaging_alignments). Recordings without imaging pass with 'no imaging'. See "
     "docs/imaging.md.",
 )
@@ -140,14 +147,12 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
     rid = context.partition_key
     with clear_failures(rid):
         recording = data_root.recording(rid)
-    if (skipped := multi_camera_skip(context, data_root, IMAGING_CHECKS, recording)) is not None:
-        return skipped  # imaging alignment of 3D tracking is not wired yet
-    with clear_failures(rid):
-        info = inspect_recording(recording, data_root.registry())
     store = warehouse.get()
-    config = info.metadata.imaging
-    reason = ("no imaging" if config is None else
-              None if info.supported else f"no processed tracking ({info.status_reason})")
+    with clear_failures(rid):
+        clock = (_take_clock(recording, store) if recording.is_multi_camera
+                 else _video_clock(recording, data_root))
+    config = clock.config
+    reason = "no imaging" if config is None else clock.unsupported
     if reason is not None:
         for table in TABLES:  # imaging removed from session.yaml: its old rows go too
             store.delete_partition(table, rid)
@@ -155,16 +160,15 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
                                     check_results=_passed_all(reason))
     processed = store.read_partition("processed_tracking", rid).sort_values(
         "frame", ignore_index=True)
-    where = f"{info.recording.session_yaml} (recording {rid})"
+    where = f"{recording.session_yaml} (recording {rid})"
     with clear_failures(rid):
-        timestamps = (read_timestamps(info.recording.timestamps_path, info.video.n_frames, rid)
-                      if info.recording.timestamps_path else None)
-        result = tracking_on_imaging(processed, config, info.recording.session_dir,
-                                     info.metadata.start_time, info.start_time_source,
-                                     info.video.fps, timestamps, where)
+        timestamps = clock.timestamps(processed)
+        result = tracking_on_imaging(processed, config, recording.session_dir,
+                                     clock.start_time, clock.start_time_source,
+                                     clock.fps, timestamps, where)
     store.write_partition("tracking_on_imaging", rid, result.rows)
     store.write_partition("imaging_alignments", rid, _alignment_frame(result))
-    checks = imaging_checks(result, config, info.start_time_source)
+    checks = imaging_checks(result, config, clock.start_time_source)
     for check in checks:
         if not check.passed:
             context.log.warning(f"{rid}: {check.check_name}: {check.description}")
@@ -177,7 +181,8 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
             "assumption": result.clock.assumption,
             "fraction_valid": round(result.fraction_valid, 4),
             "acquisition_start": str(frames.start) if frames.start else "n/a",
-            "start_time_source": info.start_time_source,
+            "start_time_source": clock.start_time_source,
+            **({"cameras": clock.cameras} if clock.cameras else {}),
             "header_frame_rate_hz": frames.header_frame_rate_hz or "n/a",
             "measured_frame_rate_hz": round(result.measured_frame_rate_hz, 4)
             if result.measured_frame_rate_hz else "n/a",
@@ -188,6 +193,56 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
         },
         check_results=checks,
     )
+
+
+@dataclass
+class _RecordingClock:
+    """What the alignment needs of a recording: its imaging, start, frame rate and
+    (when it has them) its frame times."""
+
+    config: object | None  # session.yaml imaging: (ImagingConfig) or None
+    unsupported: str | None  # why there is no processed tracking to align; None: there is
+    start_time: object
+    start_time_source: str
+    fps: float
+    timestamps: Callable[[pd.DataFrame], np.ndarray | None]  # from the processed rows
+    cameras: str = ""  # a multi-camera take's cameras
+
+
+def _video_clock(recording, data_root: DataRoot) -> _RecordingClock:
+    """One camera: the video's facts (inspect_recording) and its timestamps file."""
+    info = inspect_recording(recording, data_root.registry())
+    return _RecordingClock(
+        info.metadata.imaging,
+        None if info.supported else f"no processed tracking ({info.status_reason})",
+        info.metadata.start_time, info.start_time_source, info.video.fps,
+        lambda _rows: (read_timestamps(recording.timestamps_path, info.video.n_frames,
+                                       recording.recording_id)
+                       if recording.timestamps_path else None))
+
+
+def _take_clock(recording, store) -> _RecordingClock:
+    """A multi-camera take: its recordings row (written by pose_3d) gives the frame rate
+    and whether its frames carry frame times (the reference camera's, on the cameras'
+    common clock: they are the processed rows' time_s); the start as for one camera."""
+    from dlc_tracking.multiview.take_facts import take_start_time
+
+    meta = load_session_metadata(recording.session_yaml)
+    if meta.imaging is None:
+        return _RecordingClock(None, None, None, "session.yaml", 0.0, lambda _rows: None)
+    rid = recording.recording_id
+    if store.partition_path("recordings", rid) is None and rid not in store.pack_index(
+            "recordings"):
+        return _RecordingClock(meta.imaging, "no processed tracking (pose_3d has not "
+                               "written this take yet)", None, "session.yaml", 0.0,
+                               lambda _rows: None)
+    row = store.read_partition("recordings", rid).iloc[0]
+    start, source = take_start_time(recording, meta)
+    return _RecordingClock(
+        meta.imaging, None, start, source, float(row["fps"]),
+        lambda processed: (processed["time_s"].to_numpy(np.float64)
+                           if bool(row["has_timestamps"]) else None),
+        ", ".join(c.camera for c in recording.cameras))
 
 
 def _alignment_frame(result: ImagingResult):

@@ -1,6 +1,7 @@
 """Per-recording assets of multi-camera recordings (session.yaml ``cameras:``, docs/3d.md):
 pose_3d, with the calibration each used in pose_3d_calibrations, and the recording's rows
-of the single-camera tables: predictions / prediction_sources (one camera per row) and
+of the single-camera tables: recordings (one row per take, with its cameras),
+predictions / prediction_sources (one camera per row) and
 processed_tracking (its 3D state vector, with recording_summaries).
 
 Wiring only: the science is dlc_tracking.multiview (recording.process_multicamera,
@@ -39,20 +40,6 @@ POSE_3D_CHECKS = [
                       description="Share of frame x body part triangulated (seen by 2 or more "
                       "cameras); the rest stays missing, never invented."),
 ]
-
-
-def _fps(meta, recording) -> float:
-    """Frame rate: session.yaml ``fps:``, else the first camera's video."""
-    if meta.fps:
-        return float(meta.fps)
-    from dlc_tracking.errors import SessionError
-    from dlc_tracking.io.video import probe_video
-
-    first = recording.cameras[0]
-    if not first.has_video:
-        raise SessionError(f"{recording.session_yaml}: camera {first.camera!r} has no video "
-                           "here to read the frame rate from; add `fps:` to session.yaml.")
-    return float(probe_video(first.video_path, check_last_frame=False).fps)
 
 
 def _pictures(result, processed: pd.DataFrame) -> dict:
@@ -108,12 +95,14 @@ def _skipped(reason: str) -> dg.MaterializeResult:
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions, kinds=KINDS | {"aniposelib"},
     deps=[dlc_models, processing_methods, camera_inference], check_specs=POSE_3D_CHECKS,
-    metadata=column_schema("pose_3d", "pose_3d_calibrations", "predictions",
+    metadata=column_schema("pose_3d", "pose_3d_calibrations", "recordings", "predictions",
                            "prediction_sources", "processed_tracking", "recording_summaries"),
-    description="Multi-camera recordings: each camera's DLC outputs (dlc_<video stem>/, "
-    "else those camera_inference wrote) "
-    "triangulated with the rig's calibration (aniposelib, robust with 3+ cameras) into "
-    "pose_3d (mm), the calibration used and its fit in pose_3d_calibrations, each camera's "
+    description="Multi-camera recordings: each camera's DLC or SLEAP outputs "
+    "(dlc_<video stem>/, else the DLC outputs camera_inference wrote), matched by frame "
+    "index or by per-camera frame times on one clock, triangulated with the rig's "
+    "calibration (aniposelib, robust with 3+ cameras) into pose_3d (mm), the take's "
+    "recordings row (column cameras), the calibration used and its fit in "
+    "pose_3d_calibrations, each camera's "
     "2D rows in predictions / prediction_sources (column camera), and the 3D state vector "
     "in processed_tracking (x/y on the floor, head direction, plus z_cm, pitch_deg, "
     "roll_deg, speed_3d_cm_s). Single-camera recordings are skipped.",
@@ -122,6 +111,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
             warehouse: WarehouseResource, dlc_inference: DLCInference) -> dg.MaterializeResult:
     from dlc_tracking.multiview.calibration_store import CalibrationStore
     from dlc_tracking.multiview.recording import process_multicamera
+    from dlc_tracking.multiview.take_facts import take_fps, take_recording_row
 
     rid = context.partition_key
     with clear_failures(rid):
@@ -129,10 +119,11 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         if not recording.is_multi_camera:
             return _skipped("single-camera recording: processed by the tracking assets")
         meta = load_session_metadata(recording.session_yaml)
+        fps, fps_source = take_fps(recording, meta)
 
         def process():
             return process_multicamera(
-                recording, meta, data_root.registry(), fps=_fps(meta, recording),
+                recording, meta, data_root.registry(), fps=fps,
                 max_error_px=MAX_CALIBRATION_ERROR_PX,
                 inferred_dir=lambda cam, model: dlc_inference.output_dir(rid, model, cam),
                 calibration_store=CalibrationStore.at(data_root.root(), warehouse.get().root))
@@ -142,6 +133,8 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         except CalibrationPending as pending:
             _wait_for_calibration(context, pending)
             result = process()
+        take_row = take_recording_row(recording, meta, data_root.registry(), result.take,
+                                      fps_source)
     times = result.processed["time_s"].to_numpy()
     pose = result.pose.to_frame()
     pose.insert(0, "recording_id", rid)
@@ -158,6 +151,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
     predictions, sources = result.prediction_rows(rid)
     processed = result.tracking_rows(rid)
     store = warehouse.get()
+    store.write_partition("recordings", rid, pd.DataFrame([take_row]))
     store.write_partition("predictions", rid, predictions)
     store.write_partition("prediction_sources", rid, sources)
     store.write_partition("pose_3d", rid, pose)
@@ -170,7 +164,11 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
         metadata={
             "rig": result.rig.name, "cameras": ", ".join(result.pose.cameras),
             "camera_sources": {c: f"{p.source} ({p.model})" for c, p in result.cameras.items()},
-            "frames": result.pose.n_frames, "body_parts": ", ".join(result.pose.body_parts),
+            "frames": result.pose.n_frames, "fps": round(result.clock.fps, 4),
+            "synchronised_by": result.clock.method,
+            "matched_fraction_per_camera": {
+                c: round(v, 4) for c, v in result.clock.matched_fraction().items()},
+            "body_parts": ", ".join(result.pose.body_parts),
             "calibration": dg.MetadataValue.path(str(result.calibration_path)),
             "median_reprojection_error_px": round(float(result.fit.median_error_px), 3),
             "reprojection_error_px_per_camera": {

@@ -52,9 +52,9 @@ def clear_failures(recording_id: str) -> Iterator[None]:
                          metadata={"error": type(exc).__name__}) from exc
 
 
-MULTI_CAMERA_REASON = ("multi-camera recording (session.yaml `cameras:`): its predictions "
-                       "(one camera per row) and processed tracking (3D state vector) are "
-                       "written by "
+MULTI_CAMERA_REASON = ("multi-camera recording (session.yaml `cameras:`): its recordings "
+                       "row (the take), predictions (one camera per row) and processed "
+                       "tracking (3D state vector) are written by "
                        "the pose_3d asset (docs/3d.md), not by the single-camera assets")
 
 

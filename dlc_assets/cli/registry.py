@@ -18,7 +18,7 @@ def cmd_models_add(args) -> None:
     if args.from_outputs or args.ingest_only:
         if not args.from_outputs and not args.config:
             raise DLCPlatformError("--ingest-only needs --config CONFIG.yaml (with --scorer), "
-                                   "or use --from-outputs FILE.h5|FILE.csv.")
+                                   "or use --from-outputs FILE.h5|FILE.csv|FILE.slp.")
         entry = add_ingest_only_model(
             registry_path(args), args.name,
             outputs_file=Path(args.from_outputs) if args.from_outputs else None,
@@ -138,8 +138,8 @@ def add_models_parser(sub) -> argparse._SubParsersAction:
     add.add_argument("--ingest-only", action="store_true",
                      help="register from config.yaml without model folders (with --scorer)")
     add.add_argument("--from-outputs", metavar="FILE",
-                     help="register from a DLC output .h5/.csv (scorer and body parts read "
-                     "from it); implies --ingest-only")
+                     help="register from a DLC output .h5/.csv, or a SLEAP .slp / analysis "
+                     ".h5 (scorer and body parts read from it); implies --ingest-only")
     add.add_argument("--scorer", help="the scorer of an ingest-only model's outputs")
     add.add_argument("--shuffle", type=int, default=None, help="default 1 (ingest-only: "
                      "parsed from the scorer)")

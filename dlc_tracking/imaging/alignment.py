@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ResampledTracking", "circular_interp_deg", "resample_tracking"]
+__all__ = ["ResampledTracking", "circular_interp_deg", "resample_3d", "resample_tracking"]
 
 
 @dataclass
@@ -124,3 +124,42 @@ def resample_tracking(time_s: np.ndarray, x_cm: np.ndarray, y_cm: np.ndarray,
         for values in out.values():
             values[invalid] = np.nan
     return ResampledTracking(nearest_frame=nearest, valid=valid, **out)
+
+
+def resample_3d(time_s: np.ndarray, z_cm: np.ndarray, pitch_deg: np.ndarray,
+                roll_deg: np.ndarray, query_s: np.ndarray, valid: np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """A multi-camera take's height and head pitch / roll at ``query_s``.
+
+    Linear interpolation for height and pitch (pitch lies in [-90, 90], no wrap), along
+    the shorter arc for roll (in [-180, 180)); NaN where ``valid`` is False (as
+    :func:`resample_tracking` decided) or a neighbouring frame lacks the value.
+
+    Parameters
+    ----------
+    time_s : np.ndarray
+        ``(n,)`` frame times, strictly increasing.
+    z_cm, pitch_deg, roll_deg : np.ndarray
+        ``(n,)`` processed tracking's 3D columns (NaN in gaps).
+    query_s : np.ndarray
+        ``(m,)`` imaging frame times.
+    valid : np.ndarray
+        ``(m,)`` bool, :attr:`ResampledTracking.valid`.
+
+    Returns
+    -------
+    dict
+        ``z_cm``, ``pitch_deg``, ``roll_deg``: ``(m,)`` each.
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    left, right, frac = _bracket(t, np.asarray(query_s, dtype=np.float64))
+    out = {"z_cm": _lerp(np.asarray(z_cm, np.float64), left, right, frac),
+           "pitch_deg": _lerp(np.asarray(pitch_deg, np.float64), left, right, frac)}
+    roll = np.asarray(roll_deg, np.float64)
+    wrapped = circular_interp_deg(roll[left], roll[right], frac)
+    scratch = np.empty_like(wrapped)
+    _wrap(wrapped, scratch, centred=True)
+    out["roll_deg"] = wrapped
+    for values in out.values():
+        values[~np.asarray(valid, dtype=bool)] = np.nan
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dlc_tracking.imaging.acquisition import ImagingFrames, load_imaging
-from dlc_tracking.imaging.alignment import resample_tracking
+from dlc_tracking.imaging.alignment import resample_3d, resample_tracking
 from dlc_tracking.imaging.clocks import ClockAlignment, align_clocks
 from dlc_tracking.imaging.config import ImagingConfig
 from dlc_tracking.imaging.sync import read_sync
@@ -117,6 +117,13 @@ def tracking_on_imaging(processed: pd.DataFrame, config: ImagingConfig, session_
         "nearest_frame": processed["frame"].to_numpy(np.int64)[res.nearest_frame],
         "valid": res.valid,
     })
+    if "z_cm" in processed.columns and processed["z_cm"].notna().any():
+        # a multi-camera take's 3D state vector: height, pitch and roll too (one camera's
+        # rows have no such columns and are written without them)
+        rows = rows.assign(**resample_3d(
+            clock.video_time_s, *(processed[c].to_numpy(np.float64)
+                                  for c in ("z_cm", "pitch_deg", "roll_deg")),
+            query, res.valid))
     for i, name in enumerate(("recording_id", "model_name", "method_name", "params_name",
                               "params_hash")):
         rows.insert(i, name, str(first[name]))

@@ -17,9 +17,41 @@ import numpy as np
 from dlc_tracking.errors import DLCFileError
 from dlc_tracking.io.dlc_files import DLCPredictions
 
-__all__ = ["SLEAP_SUFFIXES", "read_sleap_predictions"]
+__all__ = ["SLEAP_SUFFIXES", "find_sleap_files", "is_sleap_file", "read_sleap_predictions"]
 
 SLEAP_SUFFIXES = (".slp", ".h5", ".analysis.h5")
+
+
+def is_sleap_file(path: str | os.PathLike[str]) -> bool:
+    """True for a SLEAP ``.slp`` or a SLEAP analysis ``.h5`` (datasets ``tracks`` and
+    ``node_names``); False for DeepLabCut's ``.h5`` (a pandas table) and anything else.
+
+    Only the file's layout is looked at, so a DLC and a SLEAP file may share a folder name.
+    """
+    path = Path(path)
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    suffix = path.suffix.lower()
+    if suffix == ".slp":
+        return True
+    if suffix != ".h5":
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "tracks" in f and "node_names" in f
+    except OSError:  # not HDF5 at all: the DLC reader reports it
+        return False
+
+
+def find_sleap_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The SLEAP predictions files (:func:`is_sleap_file`) in a folder, sorted by name;
+    empty when the folder does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if is_sleap_file(p))
 
 
 def read_sleap_predictions(path: str | os.PathLike[str], *, track: str | None = None,
@@ -39,7 +71,8 @@ def read_sleap_predictions(path: str | os.PathLike[str], *, track: str | None = 
     Returns
     -------
     DLCPredictions
-        ``scorer`` ``"SLEAP"`` (plus the model's name when the file records one),
+        ``scorer`` ``"SLEAP"`` (plus the model's folder name when the file records one,
+        ``SLEAP_<model folder>``),
         ``frames`` ``0..n-1``.
 
     Raises
@@ -93,7 +126,10 @@ def read_sleap_predictions(path: str | os.PathLike[str], *, track: str | None = 
     poses[~np.isfinite(poses[..., :2]).all(axis=2)] = np.nan
     provenance = getattr(labels, "provenance", {}) or {}
     model = provenance.get("model_paths") or provenance.get("model")
-    scorer = "SLEAP" if not model else f"SLEAP_{Path(str(np.ravel(model)[0])).name}"
+    first = Path(str(np.ravel(model)[0])) if model else None
+    if first is not None and first.suffix.lower() == ".json":  # .../<model>/training_config.json
+        first = first.parent
+    scorer = "SLEAP" if first is None else f"SLEAP_{first.name}"
     return DLCPredictions(scorer=scorer, body_parts=nodes, poses=poses,
                           frames=np.arange(n, dtype=np.int64), sources=[path],
                           notes=[f"{path.name}: read with sleap-io {sio.__version__}"])

@@ -278,6 +278,12 @@ def load_stored_recording(recording_id: str, warehouse_root: str | os.PathLike |
         raise WarehouseError(f"recording {rid} is not in the warehouse {store.root}.{hint} "
                              "Check the id with `dlc-platform status`.")
     info = store.read_partition("recordings", rid).iloc[0].to_dict()
+    if isinstance(info.get("cameras"), str):  # a take's 2D rows are per camera: not one pose
+        raise WarehouseError(
+            f"recording {rid} is a multi-camera take (cameras {info['cameras']}): its 2D "
+            "predictions are one set per camera and its tracking is 3D; export its 3D rows "
+            f"(`dlc-platform export {rid} --format anipose-csv|dlc-3d-h5|movement-3d`, "
+            "docs/3d.md).")
     if store.partition_path("predictions", rid) is None:
         raise WarehouseError(
             f"recording {rid} has no predictions in {store.root}: its dlc_predictions step "

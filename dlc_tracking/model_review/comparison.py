@@ -82,7 +82,7 @@ def old_recordings(store, old: str) -> pd.DataFrame:
     try:
         return store.query("SELECT recording_id, video_path, has_video, n_frames, width_px, "
                            "height_px, method_name, model_name FROM recordings WHERE "
-                           "model_name = ? "
+                           "model_name = ? AND cameras IS NULL "  # not multi-camera takes
                            "ORDER BY recording_id", [old])
     except DLCPlatformError as exc:
         raise ReviewError(f"no recordings in the warehouse {store.root} ({exc}).") from exc
@@ -128,8 +128,10 @@ def cannot_run(entry: ModelEntry) -> str | None:
     return None
 
 
+# Multi-camera takes (recordings.cameras) are left out: their 2D rows are per camera and
+# one video per take cannot be compared (docs/3d.md).
 _COLUMNS = ("SELECT recording_id, video_path, has_video, n_frames, width_px, height_px, "
-            "method_name, model_name FROM recordings")
+            "method_name, model_name FROM recordings WHERE cameras IS NULL")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dlc_tracking.errors import SessionError
-from dlc_tracking.multiview.recording import _model_for
+from dlc_tracking.multiview.recording import SLEAP_ENGINE, _model_for
 from dlc_tracking.multiview.rigs import Rig
 from dlc_tracking.tracking.predictions import manual_outputs_present
 
@@ -42,7 +42,7 @@ class CameraToInfer:
 def cameras_to_infer(recording: Any, meta: Any, registry: Any, rig: Rig
                      ) -> list[CameraToInfer]:
     """The cameras of a multi-camera recording whose ``dlc_<video stem>/`` folder holds no
-    DLC outputs, in session.yaml's order, each with its model and video.
+    DLC (or SLEAP) outputs, in session.yaml's order, each with its model and video.
 
     Parameters
     ----------
@@ -61,8 +61,11 @@ def cameras_to_infer(recording: Any, meta: Any, registry: Any, rig: Rig
     """
     where = f"{recording.session_yaml} (recording {recording.recording_id})"
     out = []
+    from dlc_tracking.io.sleap_files import find_sleap_files
+
     for cam in recording.cameras:
-        if manual_outputs_present(cam.manual_output_dir):
+        if (manual_outputs_present(cam.manual_output_dir)
+                or find_sleap_files(cam.manual_output_dir)):
             continue
         if not cam.has_video or not Path(cam.video_path).is_file():
             raise SessionError(
@@ -71,5 +74,10 @@ def cameras_to_infer(recording: Any, meta: Any, registry: Any, rig: Rig
                 "the video there (or that camera's DLC .h5/.csv in the folder), or fix the "
                 "camera's file name in session.yaml `cameras:`.")
         model = _model_for(cam.camera, rig, meta, registry, where)
+        if registry.model(model).engine == SLEAP_ENGINE:
+            raise SessionError(
+                f"{where}: camera {cam.camera!r} is tracked by the SLEAP model {model!r}, "
+                f"which the platform cannot run: put that camera's SLEAP .slp or analysis "
+                f".h5 in {cam.manual_output_dir}.")
         out.append(CameraToInfer(cam.camera, model, Path(cam.video_path)))
     return out

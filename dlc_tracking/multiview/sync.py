@@ -13,13 +13,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dlc_tracking.multiview.errors import MultiviewError
 
-__all__ = ["align_by_times", "check_frame_counts", "read_camera_times", "take_frames"]
+__all__ = ["TakeClock", "align_by_times", "check_frame_counts", "read_camera_times",
+           "synchronise_take", "take_frames"]
 
 
 def check_frame_counts(counts: Mapping[str, int], source: str) -> int:
@@ -128,3 +130,90 @@ def take_frames(poses: np.ndarray, index: np.ndarray) -> np.ndarray:
     ok = index >= 0
     out[ok] = poses[index[ok]]
     return out
+
+
+@dataclass(frozen=True)
+class TakeClock:
+    """How the cameras of one take were matched, and the take's frame times.
+
+    Attributes
+    ----------
+    method : str
+        ``frame_index`` (equal frame counts) or ``frame_times`` (every camera's times).
+    reference : str
+        The camera whose frames are the take's frames (the session's first camera).
+    time_s : np.ndarray
+        ``(n,)`` take frame times (s): the reference camera's times on the common clock,
+        else ``frame / fps``.
+    index : dict
+        Camera -> ``(n,)`` int64 frame of that camera at each take frame (-1: none within
+        half a frame).
+    camera_times : dict
+        Camera -> ``(n_frames_c,)`` its own frames' times (s) on the take's clock.
+    fps : float
+        Frame rate (session ``fps:`` / the video, else from the reference camera's times).
+    """
+
+    method: str
+    reference: str
+    time_s: np.ndarray
+    index: dict[str, np.ndarray]
+    camera_times: dict[str, np.ndarray]
+    fps: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time_s.shape[0])
+
+    def matched_fraction(self) -> dict[str, float]:
+        """Camera -> share of the take's frames it has a frame for."""
+        return {c: float(np.mean(i >= 0)) if i.size else 0.0 for c, i in self.index.items()}
+
+
+def synchronise_take(counts: Mapping[str, int], times_files: Mapping[str, str | Path | None],
+                     fps: float | None, source: str) -> TakeClock:
+    """Match the cameras of a take: by frame times when every camera has a times file,
+    else by frame index (equal counts, checked).
+
+    Parameters
+    ----------
+    counts : mapping
+        Camera -> frames in its 2D predictions, in the session's camera order (the first
+        is the reference).
+    times_files : mapping
+        Camera -> its frame-times file (session.yaml ``cameras: {cam: {timestamps: ...}}``)
+        or None.
+    fps : float or None
+        The take's frame rate; None: from the reference camera's times (frame times only).
+    source : str
+        session.yaml and recording, for messages.
+
+    Raises
+    ------
+    MultiviewError
+        Times for some cameras only; different counts without times (naming each count);
+        a times file unreadable or not one time per frame; no frame rate.
+    """
+    cams = list(counts)
+    ref = cams[0]
+    given = {c: times_files.get(c) for c in cams}
+    with_times = [c for c in cams if given[c]]
+    if with_times and len(with_times) != len(cams):
+        raise MultiviewError(
+            f"{source}: frame times are given for cameras {with_times} but not for "
+            f"{[c for c in cams if not given[c]]}; give every camera's `timestamps:` (on one "
+            "clock) in session.yaml `cameras:`, or none to match the cameras by frame index.")
+    if with_times:
+        times = read_camera_times({c: given[c] for c in cams})
+        time_s, index = align_by_times(times, counts, reference=ref, source=source)
+        if fps is None:
+            fps = 1.0 / float(np.median(np.diff(time_s)))
+        return TakeClock("frame_times", ref, time_s, index, times, float(fps))
+    n = check_frame_counts(counts, source)
+    if fps is None or not fps > 0:
+        raise MultiviewError(f"{source}: no frame rate for the take's frame times; add `fps:` "
+                             "to session.yaml (or give each camera's `timestamps:`).")
+    time_s = np.arange(n, dtype=np.float64) / float(fps)
+    frames = np.arange(n, dtype=np.int64)
+    return TakeClock("frame_index", ref, time_s, {c: frames for c in cams},
+                     {c: time_s for c in cams}, float(fps))

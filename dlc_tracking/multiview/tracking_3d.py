@@ -83,7 +83,9 @@ def camera_predictions_frame(recording_id: str, cameras: Mapping[str, object],
         In the session's camera order (``dlc_tracking.multiview.recording``); poses
         ``(n_frames, n_parts, 3)``, body parts canonical.
     times_s : np.ndarray
-        ``(n_frames,)`` frame times, shared by the cameras (matched by frame index).
+        ``(n_frames,)`` frame times, for cameras without their own ``times_s`` (matched
+        by frame index); a camera with ``times_s`` (frame times on the take's clock) keeps
+        its own frames and times.
     image_sizes : mapping, optional
         Camera -> ``(width, height)`` px (the calibration's); ``outside_frame`` is NULL
         for a camera whose size is unknown.
@@ -97,8 +99,10 @@ def camera_predictions_frame(recording_id: str, cameras: Mapping[str, object],
         size = (image_sizes or {}).get(name)
         outside = (preds.outside_frame(cam.poses, size[0], size[1], margin_px)
                    if size else None)
-        df = preds.to_long(recording_id, cam.model, cam.poses, list(cam.body_parts),
-                           np.asarray(times_s, dtype=np.float64), outside)
+        own = getattr(cam, "times_s", None)
+        times = np.asarray(times_s if own is None else own, dtype=np.float64)
+        df = preds.to_long(recording_id, cam.model, cam.poses, list(cam.body_parts), times,
+                           outside)
         if outside is None:
             df["outside_frame"] = pd.array([pd.NA] * len(df), dtype="boolean")
         df["camera"] = pd.Categorical.from_codes(np.zeros(len(df), np.int8), [name])
@@ -131,5 +135,7 @@ def camera_prediction_sources(recording_id: str, cameras: Mapping[str, object],
             "rows_dropped": 0, "rows_padded": 0, "dlc_fps": None,
             "points_outside_frame": (None if outside.isna().all()
                                      else int(outside.fillna(False).sum())),
-            "notes": json.dumps([]), "camera": name})
+            "notes": json.dumps(["SLEAP predictions read with sleap-io; point scores as "
+                                 "likelihood"] if getattr(cam, "source_format", "dlc")
+                                == "sleap" else []), "camera": name})
     return pd.DataFrame(rows)

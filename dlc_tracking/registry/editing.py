@@ -239,8 +239,12 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
         with ``--scorer`` or the config; a multi-animal file or project.
     """
     from dlc_tracking.io.dlc_files import read_predictions
+    from dlc_tracking.io.sleap_files import is_sleap_file
     from dlc_tracking.registry.scorers import parse_scorer
 
+    if outputs_file is not None and is_sleap_file(outputs_file):
+        return sleap_ingest_only_entry(Path(outputs_file), config_path=config_path,
+                                       scorer=scorer)
     body_parts = None
     if outputs_file is not None:
         try:
@@ -305,15 +309,56 @@ def ingest_only_entry(*, outputs_file: Path | None = None, config_path: Path | N
     }
 
 
+def sleap_ingest_only_entry(outputs_file: Path, *, config_path: Path | None = None,
+                            scorer: str | None = None) -> dict:
+    """The registry entry of a SLEAP model known by its predictions (``.slp`` or analysis
+    ``.h5``, read with sleap-io): engine ``sleap``, the file's scorer (``SLEAP``, or
+    ``SLEAP_<model>`` when the file records its model) and its skeleton's node names as
+    the body parts (map them with ``body_part_map``). No DLC identity: task, date, net,
+    shuffle and snapshot are empty.
+
+    Raises
+    ------
+    RegistryError
+        An unreadable file, ``--config`` given (a DLC project cannot describe a SLEAP
+        model), or a ``--scorer`` that is not the file's.
+    """
+    from dlc_tracking.io.sleap_files import read_sleap_predictions
+
+    if config_path is not None:
+        raise RegistryError(f"{outputs_file} holds SLEAP predictions; --config names a "
+                            "DeepLabCut project, which cannot describe a SLEAP model: drop it.")
+    try:
+        found = read_sleap_predictions(outputs_file)
+    except DLCPlatformError as exc:
+        raise RegistryError(f"cannot register a model from {outputs_file}: {exc}") from exc
+    if scorer is not None and scorer != found.scorer:
+        raise RegistryError(f"{outputs_file} was written by {found.scorer!r}, not {scorer!r} "
+                            "given with --scorer: drop --scorer (it is read from the file).")
+    return {
+        "ingest_only": True, "project": None, "shuffle": None, "trainingsetindex": 0,
+        "snapshotindex": None,
+        "derived": {
+            "task": None, "date": None, "iteration": None, "engine": "sleap",
+            "net_type": None, "training_fraction": None, "model_folder": None,
+            "snapshot": None, "scorer": found.scorer, "body_parts": list(found.body_parts),
+            "config_hash": None,
+        },
+    }
+
+
 def add_ingest_only_model(registry_path: Path, name: str, *, outputs_file: Path | None = None,
                           config_path: Path | None = None, scorer: str | None = None,
                           shuffle: int | None = None, trainingsetindex: int = 0,
                           description: str = "", body_part_map: dict[str, str] | None = None,
                           pair_with: list[str] | None = None) -> ModelEntry:
     """Register a model known only by its outputs (see :func:`ingest_only_entry`)."""
+    from dlc_tracking.io.sleap_files import is_sleap_file
     from dlc_tracking.registry.madlc_models import is_madlc_output, madlc_ingest_only_entry
 
-    if outputs_file is not None and is_madlc_output(Path(outputs_file)):
+    # SLEAP files (ingest_only_entry reads them) are no DLC tables: test for them first
+    if (outputs_file is not None and not is_sleap_file(outputs_file)
+            and is_madlc_output(Path(outputs_file))):
         # a maDLC file: its individuals and unique body parts become derived.multi_animal
         entry = madlc_ingest_only_entry(Path(outputs_file), config_path=config_path,
                                         scorer=scorer, trainingsetindex=trainingsetindex)

@@ -137,7 +137,7 @@ class ModelEntry:
         return {
             "model_name": self.name, "description": self.description,
             "project_config": opt(self.project_config, str), "task": d["task"],
-            "date": str(d["date"]), "iteration": opt(d.get("iteration"), int),
+            "date": opt(d["date"], str), "iteration": opt(d.get("iteration"), int),
             "shuffle": opt(self.shuffle, int), "trainingsetindex": self.trainingsetindex,
             "snapshotindex": str(self.snapshotindex), "engine": d["engine"],
             "training_fraction": opt(d.get("training_fraction"), float),

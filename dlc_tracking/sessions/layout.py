@@ -395,7 +395,8 @@ class Recording:
         """How the recording's predictions come in: ``outputs_only`` (no video here),
         ``manual`` (DLC outputs in dlc_<stem>/) or ``inference``."""
         if self.cameras:
-            if all(_holds_predictions(c.manual_output_dir) for c in self.cameras):
+            if all(_holds_predictions(c.manual_output_dir, _CAMERA_PREDICTION_SUFFIXES)
+                   for c in self.cameras):
                 return "manual"
             return "outputs_only" if not all(c.has_video for c in self.cameras) else "inference"
         if not self.has_video:
@@ -404,12 +405,14 @@ class Recording:
 
 
 _PREDICTION_SUFFIXES = (".h5", ".csv", ".nwb")
+_CAMERA_PREDICTION_SUFFIXES = (*_PREDICTION_SUFFIXES, ".slp")  # a take's cameras: also SLEAP
 
 
-def _holds_predictions(folder: Path) -> bool:
+def _holds_predictions(folder: Path, suffixes: tuple[str, ...] = _PREDICTION_SUFFIXES
+                       ) -> bool:
     try:
         with os.scandir(folder) as entries:
-            return any(e.name.lower().endswith(_PREDICTION_SUFFIXES)
+            return any(e.name.lower().endswith(suffixes)
                        and not e.name.startswith(".") for e in entries)
     except OSError:
         return False
@@ -487,7 +490,8 @@ def _camera_recording(subject: str, session_dir: Path, cameras: dict[str, Camera
         video = session_dir / entry.file
         ts = session_dir / entry.timestamps if entry.timestamps else None
         present = video.is_file()
-        if not present and video.stem not in output_dirs:
+        if not present and video.stem not in output_dirs and not _holds_predictions(
+                session_dir / f"{MANUAL_OUTPUT_PREFIX}{video.stem}", _CAMERA_PREDICTION_SUFFIXES):
             missing.append(f"{cam}: {entry.file}")
         videos.append(CameraVideo(cam, video, ts, has_video=present))
     if missing:

@@ -119,7 +119,7 @@ _TRACKING_3D = (
     _c("speed_3d_cm_s", _F64, "3D speed of the position (central differences, like "
        "speed_cm_s); NULL for single-camera recordings.", "cm/s", optional=True),
 )
-MULTI_CAMERA_COLUMNS = frozenset(["camera", *(c.name for c in _TRACKING_3D)])
+MULTI_CAMERA_COLUMNS = frozenset(["camera", "cameras", *(c.name for c in _TRACKING_3D)])
 """Columns only multi-camera recordings fill (optional: absent from single-camera files)."""
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in [
@@ -163,11 +163,14 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "by the platform), 'manual' (outputs in dlc_<stem>/), 'outputs_only' (no "
                   "video here).", allowed=("inference", "manual", "outputs_only")),
                _c("fps_source", _STR, "Where fps comes from: 'video' (container), "
-                  "'session.yaml' (`fps:` override) or 'dlc_metadata' (outputs only).",
-                  allowed=("video", "session.yaml", "dlc_metadata")),
+                  "'session.yaml' (`fps:` override) or 'dlc_metadata' (outputs only); a "
+                  "multi-camera take's may be 'frame_times' (its cameras' frame times).",
+                  allowed=("video", "session.yaml", "dlc_metadata", "frame_times")),
                _c("video_facts_source", _STR, "Where n_frames and the frame size come from: "
-                  "'video', 'session.yaml' or 'dlc_metadata'.",
-                  allowed=("video", "session.yaml", "dlc_metadata")),
+                  "'video', 'session.yaml' or 'dlc_metadata'; 'predictions' for a "
+                  "multi-camera take (its synchronised frames; size from the first camera's "
+                  "video, NULL without it).",
+                  allowed=("video", "session.yaml", "dlc_metadata", "predictions")),
                _c("params_name", _STR, "Processing parameter set chosen for the recording "
                   "(session.yaml `processing:`, else the tracking type's default)."),
                _c("params_hash", _STR, "Hash of that parameter set."),
@@ -178,7 +181,12 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "center_px + radius_px), image pixels."),
                _c("promoted_from", _STR, "The model the session.yaml or the registry default "
                   "names, when a promotion (registry `promotions:`, `dlc-platform models "
-                  "promote`) replaced it by model_name; NULL otherwise."))),
+                  "promote`) replaced it by model_name; NULL otherwise."),
+               _c("cameras", _STR, "A multi-camera take's cameras and their video files, "
+                  "JSON object in session order, e.g. {\"top\": \"top.mp4\", ...}; its "
+                  "video_path / video_file are the first (reference) camera's and n_frames / "
+                  "duration_s the take's (docs/3d.md). NULL for a single-camera recording.",
+                  optional=True))),
     TableSpec("prediction_sources", "Where each recording's predictions came from and what "
               "was tolerated on the way in (one row per recording; per recording x camera for a "
               "multi-camera recording).",
@@ -366,7 +374,15 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "max_sample_distance_frames video frames, and (without sync) start_time "
                   "and the imaging start within max_clock_offset_s. Values are NULL where "
                   "false.",
-                  nullable=False))),
+                  nullable=False),
+               _c("z_cm", _F64, "Height at the imaging time (multi-camera takes: "
+                  "processed_tracking.z_cm interpolated linearly); NULL for single-camera "
+                  "recordings.", "cm", optional=True),
+               _c("pitch_deg", _F64, "Head pitch, nose up positive (linear); NULL for "
+                  "single-camera recordings.", "deg", optional=True),
+               _c("roll_deg", _F64, "Head roll, left ear up positive, interpolated along the "
+                  "shorter arc, [-180, 180); NULL for single-camera recordings.", "deg",
+                  optional=True))),
     TableSpec("imaging_alignments", "How each recording's imaging frames were put on its "
               "clock (one row per recording with imaging): sources, start times, clock "
               "offset, sync and dropped frames, frame rates; the provenance of "
