@@ -46,7 +46,8 @@ def take(tmp_path_factory):
     from dlc_tracking.sessions.layout import discover_recordings
     from dlc_tracking.warehouse import Warehouse
     from resources import DataRoot, DLCInference, WarehouseResource
-    from tests.pipeline_helpers import failure_messages, run_recording
+    from dlc_assets.definitions import build_definitions
+    from tests.pipeline_helpers import failure_messages
 
     tmp = tmp_path_factory.mktemp("nwb3d")
     folder = _session(tmp / "data", outputs=True)
@@ -70,8 +71,14 @@ def take(tmp_path_factory):
     home = tmp / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The process_recording job's pose_3d and nwb_files steps (the whole job, every other
+    # asset skipping the take, runs in tests/test_multiview_sessions.py, marked slow).
+    job = build_definitions(resources).resolve_job_def("process_recording")
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        result = run_recording(instance, resources, rec.recording_id)
+        instance.add_dynamic_partitions("recordings", [rec.recording_id])
+        result = job.execute_in_process(
+            partition_key=rec.recording_id, instance=instance, raise_on_error=False,
+            asset_selection=[dg.AssetKey("pose_3d"), dg.AssetKey("nwb_files")])
         assert result.success, failure_messages(result)
         events = {e.asset_key.to_user_string(): e.materialization.metadata
                   for e in result.get_asset_materialization_events()}
@@ -88,7 +95,14 @@ def _read(path):
 
 
 def test_nwb_files_asset_writes_the_take_in_the_job(take):
+    import dagster as dg
+
     from dlc_assets.assets.exports import nwb_path
+    from dlc_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("process_recording")
+    assert {dg.AssetKey("pose_3d"), dg.AssetKey("nwb_files")} <= set(
+        job.asset_layer.selected_asset_keys)
 
     meta = take["events"]["nwb_files"]
     assert "skipped" not in meta
