@@ -43,10 +43,10 @@ def take(tmp_path_factory):
     (outputs only), `side_2` a file OpenCV cannot read."""
     import dagster as dg
 
+    from dlc_assets.definitions import build_definitions
     from dlc_tracking.sessions.layout import discover_recordings
     from dlc_tracking.warehouse import Warehouse
     from resources import DataRoot, DLCInference, WarehouseResource
-    from dlc_assets.definitions import build_definitions
     from tests.pipeline_helpers import failure_messages
 
     tmp = tmp_path_factory.mktemp("nwb3d")
