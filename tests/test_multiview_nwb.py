@@ -254,3 +254,28 @@ def test_pictures_on_the_pose_3d_page(take):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape[1] > 2.5 * image.shape[0]  # three panels side by side
+
+
+def test_camera_extrinsics_are_in_the_world_frame(tmp_path):
+    """With the world aligned to the arena (a rigid move of the calibration frame), the
+    extrinsics written to the NWB devices project world points as the calibration does."""
+    import cv2
+
+    from dlc_tracking.io.pose3d_nwb import camera_extrinsics_world
+    from dlc_tracking.multiview.calibration import load_anipose_toml
+    from dlc_tracking.synthetic.rig import write_anipose_calibration
+
+    cams = make_rig(3)
+    cal = load_anipose_toml(write_anipose_calibration(cams, tmp_path / "c.toml"))
+    angle = np.deg2rad(30.0)
+    move = np.eye(4)
+    move[:3, :3] = cv2.Rodrigues(np.array([0.1, -0.2, angle]))[0]
+    move[:3, 3] = [100.0, -50.0, 20.0]
+    aligned = cal.with_axes(move, "points")
+    world = np.array([[10.0, 20.0, 30.0], [-40.0, 5.0, 60.0]])
+    for i, cam in enumerate(aligned.camera_names):
+        rotation, translation = camera_extrinsics_world(aligned, cam)
+        camera = aligned.group.cameras[i]
+        got, _ = cv2.projectPoints(world, cv2.Rodrigues(rotation)[0], translation,
+                                   camera.get_camera_matrix(), camera.get_distortions())
+        np.testing.assert_allclose(got.reshape(-1, 2), aligned.project(world)[i], atol=1e-6)
