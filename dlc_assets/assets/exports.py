@@ -192,17 +192,46 @@ def _multi_animal_nwb(context, warehouse: WarehouseResource) -> dg.MaterializeRe
     })
 
 
+def _multi_camera_nwb(context, data_root: DataRoot, warehouse: WarehouseResource
+                      ) -> dg.MaterializeResult:
+    """The NWB file of a multi-camera recording (3D pose, cameras with their calibration,
+    processed 3D tracking; dlc_tracking.io.pose3d_nwb) from pose_3d's rows; without them
+    (pose_3d failed or has not run) a failure says what to do."""
+    from dlc_tracking.io.pose3d_nwb import export_multi_camera_nwb
+    from dlc_tracking.io.stored_multi_camera import load_stored_multi_camera
+
+    rid = context.partition_key
+    store = warehouse.get()
+    start = time.perf_counter()
+    with clear_failures(rid):
+        recording = data_root.recording(rid)
+        rec = load_stored_multi_camera(rid, store.root, session_dir=recording.session_dir)
+        params = _check_params(data_root, rid, rec.processed)
+        path = export_multi_camera_nwb(rec, nwb_path(store.root, rid), params=params.to_dict())
+    seconds = time.perf_counter() - start
+    context.log.info(f"{rid}: wrote {path} ({rec.n_frames} frames, cameras "
+                     f"{', '.join(rec.cameras)} in {seconds:.2f} s)")
+    missing = [k for k in ("species", "sex", "age") if k not in rec.subject]
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "frames": rec.n_frames,
+        "cameras": ", ".join(rec.cameras),
+        "size_mb": round(path.stat().st_size / 1e6, 3), "export_s": round(seconds, 3),
+        "subject_facts_missing": ", ".join(missing) or "none",
+    })
+
+
 @dg.asset(
     group_name=GROUP, partitions_def=recordings_partitions,
     # imaging sessions: behaviour on imaging; multi-animal recordings: their per-individual
     # rows (multi_animal_tracking skips a single-animal recording, so nothing changes there)
-    deps=[processed_tracking, "tracking_on_imaging", multi_animal_tracking],
+    deps=[processed_tracking, "tracking_on_imaging", multi_animal_tracking, "pose_3d"],
     kinds={"nwb"},
     description="One NWB file per recording (<warehouse>/nwb/<recording id>.nwb): raw pose "
     "as ndx-pose PoseEstimation, processed position (Position), head direction "
     "(CompassDirection), speed, angular head velocity and flags; a multi-animal recording: "
-    "one PoseEstimation per individual with its subject (ndx-multisubjects); see "
-    "docs/exports.md.",
+    "one PoseEstimation per individual with its subject (ndx-multisubjects); a "
+    "multi-camera recording: the 3D pose (ndx-pose MultiCameraPoseEstimation, each camera a "
+    "CalibratedCamera) and its processed 3D tracking; see docs/exports.md, docs/3d.md.",
 )
 def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
               warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -211,8 +240,8 @@ def nwb_files(context: dg.AssetExecutionContext, data_root: DataRoot,
     if _multi_animal_skip(context, warehouse) is not None:
         return _multi_animal_nwb(context, warehouse)
     rec = _stored(context, warehouse, data_root)
-    if isinstance(rec, dg.MaterializeResult):
-        return rec  # a multi-camera recording: 3D NWB export is not wired yet
+    if isinstance(rec, dg.MaterializeResult):  # a multi-camera recording
+        return _multi_camera_nwb(context, data_root, warehouse)
     if (skipped := _skipped(rec)) is not None:
         nwb_path(warehouse.get().root, rec.recording_id).unlink(missing_ok=True)
         return skipped

@@ -42,12 +42,19 @@ POSE_3D_CHECKS = [
 ]
 
 
-def _pictures(result, processed: pd.DataFrame) -> dict:
-    """Inline pictures: reprojection error per camera and body part, 3D trajectory."""
+def _pictures(result, processed: pd.DataFrame, recording) -> dict:
+    """Inline pictures: reprojection error per camera and body part, 3D trajectory, and
+    one frame per camera with the 3D points reprojected over the 2D ones."""
     from dlc_tracking.qc import plots
+    from dlc_tracking.qc.reprojection import reprojection_png
 
     pose = result.pose
+    videos = {c.camera: (c.video_path if c.has_video else None) for c in recording.cameras}
     return {
+        "reprojection_frame": png_md(reprojection_png(
+            result.calibration, pose.points, pose.body_parts,
+            result.take.poses, videos, video_frames=result.take.clock.index),
+            "one frame per camera: 2D points (circles) and reprojected 3D points (crosses)"),
         "reprojection_error": png_md(plots.reprojection_error_png(
             pose.camera_error_px, pose.cameras, pose.body_parts),
             "reprojection error per camera and body part"),
@@ -175,7 +182,7 @@ def pose_3d(context: dg.AssetExecutionContext, data_root: DataRoot,
                 c: round(float(v), 3) for c, v in result.fit.per_camera_px.items()},
             "triangulated_fraction": round(seen, 4),
             "median_z_cm": float(np.nanmedian(processed["z_cm"])) if len(processed) else None,
-            **_pictures(result, processed),
+            **_pictures(result, processed, recording),
             **worker_metadata(),
         },
         check_results=[

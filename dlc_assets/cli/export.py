@@ -1,5 +1,5 @@
 """``dlc-platform export RECORDING --format FORMAT --out PATH``: nwb, movement, dlc-h5, csv,
-labeled-video; dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording's pose_3d;
+labeled-video; nwb, dlc-3d-h5, anipose-csv, movement-3d for a multi-camera recording;
 nwb, movement, dlc-h5, labeled-video of a multi-animal recording (every individual)."""
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def cmd_export(args) -> None:
     registry = Path(args.registry or settings.registry_path())
     out = Path(args.out)
     from dlc_tracking.io.stored_multi_animal import is_multi_animal_recording
+    from dlc_tracking.io.stored_multi_camera import is_multi_camera_recording
+
+    if is_multi_camera_recording(args.recording, warehouse):
+        _export_multi_camera(args, warehouse, registry, out)
+        return
 
     if is_multi_animal_recording(args.recording, warehouse):
         if args.format == LABELED_VIDEO:
@@ -92,6 +97,35 @@ def cmd_export(args) -> None:
         if params is None:
             print("note: processing parameters not found in the registry (or changed since "
                   "processing): only their name and hash are in the file.", file=sys.stderr)
+
+
+MULTI_CAMERA_FORMATS = ("nwb",)
+"""Formats of a multi-camera recording besides the 3D layouts (POSE_3D_FORMATS)."""
+
+
+def _export_multi_camera(args, warehouse: Path, registry_path: Path, out: Path) -> None:
+    """A multi-camera recording as NWB: 3D pose, cameras with their calibration, each
+    camera's 2D pose and the processed 3D tracking (docs/3d.md)."""
+    from dlc_tracking.errors import WarehouseError
+    from dlc_tracking.io.pose3d_exports import POSE_3D_FORMATS
+    from dlc_tracking.io.pose3d_nwb import export_multi_camera_nwb
+    from dlc_tracking.io.stored_multi_camera import load_stored_multi_camera
+
+    if args.format not in MULTI_CAMERA_FORMATS:
+        raise WarehouseError(
+            f"recording {args.recording} is a multi-camera recording: export it with --format "
+            f"{' / '.join((*MULTI_CAMERA_FORMATS, *POSE_3D_FORMATS))} (docs/3d.md); "
+            f"{args.format} is a single-camera layout.")
+    rec = load_stored_multi_camera(args.recording, warehouse)
+    params = _params(rec, registry_path)
+    path = export_multi_camera_nwb(rec, out, params=params)
+    print(f"{args.recording}: wrote {path} (nwb, {rec.n_frames} frames, cameras "
+          f"{', '.join(rec.cameras)}, {path.stat().st_size / 1e6:.2f} MB)")
+    missing = [k for k in ("species", "sex", "age") if k not in rec.subject]
+    if missing:
+        print(f"note: no {', '.join(missing)} for subject {rec.subject_id}: DANDI needs "
+              "them; add them to the subject's subject.yaml (docs/exports.md).",
+              file=sys.stderr)
 
 
 def _export_multi_animal(args, warehouse: Path, out: Path) -> None:
@@ -177,7 +211,8 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     ex.add_argument("recording", help="recording id (see `dlc-platform status`)")
     ex.add_argument("--format", required=True,
                     choices=(*FORMATS, LABELED_VIDEO, *POSE_3D_FORMATS),
-                    help="dlc-3d-h5, anipose-csv, movement-3d: a multi-camera recording's "
+                    help="a multi-camera recording: nwb (3D pose, calibrated cameras, "
+                    "processed 3D tracking), dlc-3d-h5, anipose-csv, movement-3d of its "
                     "pose_3d (docs/3d.md)")
     ex.add_argument("--out", required=True, help="output file")
     ex.add_argument("--warehouse", help="warehouse folder (default: $DLC_PLATFORM_WAREHOUSE)")

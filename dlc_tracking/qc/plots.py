@@ -243,16 +243,23 @@ def reprojection_error_png(camera_error_px: np.ndarray, cameras: list[str],
     im = ax.imshow(med, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(body_parts)), body_parts, rotation=30, ha="right")
     ax.set_yticks(range(len(cameras)), cameras)
+    low, high = im.get_clim()
     for (i, j), v in np.ndenumerate(med):
+        # dark text on viridis' bright (high) end, white on its dark end
+        bright = np.isfinite(v) and high > low and (v - low) / (high - low) > 0.6
         ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
-                color="w", fontsize=8)
+                color="k" if bright else "w", fontsize=8)
     fig.colorbar(im, ax=ax, label="median reprojection error (px)")
     return _png(fig)
 
 
 def trajectory_3d_png(x_cm: np.ndarray, y_cm: np.ndarray, z_cm: np.ndarray,
                       max_points: int = 20000) -> bytes:
-    """The 3D position seen from above (x, y) and from the side (x, z)."""
+    """The 3D position seen from above (x, y) and from the side (x, z).
+
+    The side view spans at least ``MIN_Z_SPAN_CM`` in z, so a head at a nearly constant
+    height is drawn flat rather than as rounding noise blown up to the axis (cm).
+    """
     plt = _plt()
     step = _step(len(x_cm), max_points)
     fig, (top, side) = plt.subplots(1, 2, figsize=(8, 3.6))
@@ -260,4 +267,14 @@ def trajectory_3d_png(x_cm: np.ndarray, y_cm: np.ndarray, z_cm: np.ndarray,
     top.set(xlabel="x (cm)", ylabel="y (cm)", title="top view", aspect="equal")
     side.plot(x_cm[::step], z_cm[::step], lw=0.6)
     side.set(xlabel="x (cm)", ylabel="z (cm)", title="side view")
+    z = np.asarray(z_cm, dtype=np.float64)
+    if np.isfinite(z).any():
+        low, high = float(np.nanmin(z)), float(np.nanmax(z))
+        pad = max(0.0, MIN_Z_SPAN_CM - (high - low)) / 2.0
+        side.set_ylim(low - pad - 0.05 * (high - low), high + pad + 0.05 * (high - low))
+    side.ticklabel_format(axis="y", useOffset=False)
     return _png(fig)
+
+
+MIN_Z_SPAN_CM = 2.0
+"""Smallest z range of :func:`trajectory_3d_png`'s side view (cm)."""
