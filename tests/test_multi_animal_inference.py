@@ -49,6 +49,7 @@ def platform(tmp_path_factory, tiny_ma_config):
     does), a two-animal session with a video and session.yaml but no dlc_social/, and a
     single-animal session with DeepLabCut outputs of an ingest-only model."""
     from dlc_tracking.io.dlc_files import output_names
+    from dlc_tracking.io.madlc_files import find_madlc_outputs
     from dlc_tracking.registry.editing import add_ingest_only_model, add_model
     from dlc_tracking.synthetic.multi_animal import (
         make_multi_animal_session,
@@ -75,6 +76,16 @@ def platform(tmp_path_factory, tiny_ma_config):
                                          assignment={"model": "single", "method": "two_ears"})
     add_ingest_only_model(registry, "single", outputs_file=single / "dlc_openfield" /
                           output_names("openfield", scorer)[0], pair_with=["two_ears"])
+    # a maDLC model known only by its outputs, and a session of it without outputs
+    short = simulate_multi_animal(n_frames=30, width=200, height=150, n_animals=2, seed=3)
+    orphan = make_multi_animal_session(
+        data, "M15", "2026-03-02_social", short, "DLC_Resnet50_socialJan1shuffle1_snapshot_200",
+        individuals={"mus1": "M15", "mus2": "M16"},
+        assignment={"model": "social_outputs", "method": "two_ears"})
+    tracks = find_madlc_outputs(orphan / "dlc_social")["tracks"]
+    add_ingest_only_model(registry, "social_outputs", outputs_file=tracks,
+                          pair_with=["two_ears"])
+    shutil.rmtree(orphan / "dlc_social")
     resources = {
         "data_root": DataRoot(path=str(data), registry_path=str(registry)),
         "warehouse": WarehouseResource(root=str(base / "warehouse")),
@@ -82,7 +93,7 @@ def platform(tmp_path_factory, tiny_ma_config):
                                       progress_interval_s=1.0),
     }
     return {"resources": resources, "truth": truth, "folder": folder, "entry": entry,
-            "single": single, "work": base / "work"}
+            "single": single, "orphan": orphan, "work": base / "work"}
 
 
 def test_registered_tiny_model_is_multi_animal(platform):
@@ -157,3 +168,19 @@ def test_single_animal_recording_is_untouched(platform, instance):
     mat = {e.asset_key.path[-1]: e.materialization.metadata
            for e in result.get_asset_materialization_events()}
     assert mat["multi_animal_tracking"]["skipped"].value is True
+
+
+def test_ingest_only_model_without_outputs_fails_clearly(platform, instance):
+    """Nothing to infer with (no weights) and nothing to read: the step fails saying what
+    to do, and no multi-animal table is written."""
+    from dlc_tracking.sessions.layout import recording_id
+
+    resources = platform["resources"]
+    rid = recording_id("M15", "2026-03-02_social", "social")
+    result = run_recording(instance, resources, rid)
+    assert not result.success
+    message = failure_messages(result)
+    assert "ingest-only" in message and "dlc_<video stem>/" in message, message
+    store = resources["warehouse"].get()
+    assert store.partition_path("individual_tracking", rid) is None
+    assert store.partition_path("multi_animal_sources", rid) is None
