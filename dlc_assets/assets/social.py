@@ -5,6 +5,8 @@ Wiring only. A single-animal recording is skipped with the reason (the single-an
 assets process it), like the single-animal assets skip a multi-animal one.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -96,7 +98,7 @@ def identity_checks(events: pd.DataFrame, identity: dict) -> list[dg.AssetCheckR
     ]
 
 
-def _outputs_folder(manual_dir, inferred_dir, rid: str) -> tuple:
+def _outputs_folder(manual_dir: Path, inferred_dir: Path, rid: str) -> tuple[Path, str]:
     """The maDLC outputs to read: the session's dlc_<video stem>/ when it has any
     (``manual``), else what dlc_predictions inferred into the work area (``inferred``)."""
     if madlc_outputs_present(manual_dir):

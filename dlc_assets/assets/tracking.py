@@ -269,8 +269,8 @@ def _infer_multi_animal(context: dg.AssetExecutionContext, info: RecordingInfo,
                         data_root: DataRoot, dlc_inference: DLCInference) -> dict:
     """A multi-animal recording without maDLC outputs in its dlc_<video stem>/: run
     DeepLabCut's multi-animal path (analyze_videos with auto_track) into the work area,
-    where multi_animal_tracking reads it. Metadata of the run ({} when outputs are there:
-    multi_animal_tracking ingests them)."""
+    where multi_animal_tracking reads it. Metadata of the run (only ``source: manual``
+    when outputs are there: multi_animal_tracking ingests them)."""
     from dlc_tracking.social.recording import madlc_outputs_present
 
     rid = info.recording_id
