@@ -101,3 +101,31 @@ class DLCInference(dg.ConfigurableResource):
             cropping=model_cropping or self.cropping, crop_settings=crop_settings,
             runtime=model.inference.get("runtime"),
         )
+
+    def analyze_multi_animal(self, model: ModelEntry, video: Path, recording_id: str,
+                             log=None, video_info: VideoInfo | None = None
+                             ) -> InferenceResult:
+        """Infer one multi-animal recording with DeepLabCut's own multi-animal path
+        (``analyze_videos(auto_track=True)``, one track per individual of the model) into
+        :meth:`output_dir`; the platform engine and its options do not apply."""
+        from dlc_tracking.inference.madlc_runner import run_madlc_analyze_videos
+
+        self.check_available(model)
+
+        def report(done: int, total: int, elapsed: float) -> None:
+            if log is not None:
+                rate = done / elapsed if elapsed > 0 else 0.0
+                log.info(f"{recording_id}: maDLC inference {done}/{total} frames "
+                         f"({100 * done / max(total, 1):.0f}%), {rate:.1f} frames/s")
+
+        d = model.derived
+        return run_madlc_analyze_videos(
+            project_config=model.project_config, engine=model.engine, shuffle=model.shuffle,
+            trainingsetindex=model.trainingsetindex, snapshot_rel=d["snapshot"],
+            model_folder=d["model_folder"], iteration=int(d["iteration"]),
+            task_date=f"{d['task']}{d['date']}", expected_scorer=model.scorer, video=video,
+            output_dir=self.output_dir(recording_id, model.name),
+            staging_root=Path(self.work_dir).absolute() / "staging",
+            n_tracks=len(model.multi_animal["individuals"]), device=self.device,
+            batch_size=self.batch_size or 8, progress=report,
+            progress_interval_s=self.progress_interval_s, video_info=video_info)

@@ -242,7 +242,7 @@ def test_different_counts_without_times_fail_naming_the_file(tmp_path, instance,
     assert str(folder / "session.yaml") in message
     assert "different numbers of frames" in message and "'side_1': 58" in message
     for table in ("pose_3d", "predictions", "processed_tracking", "recordings",
-                  "camera_calibrations"):
+                  "pose_3d_calibrations"):
         assert store.partition_path(table, rec.recording_id) is None, table
 
 

@@ -124,7 +124,7 @@ def test_nwb_round_trip_equals_pose_3d_rows(take):
     pose = store.read_partition("pose_3d", rid).sort_values(
         ["frame", "body_part"], key=lambda s: s.map(BODY_PARTS_3D.index)
         if s.name == "body_part" else s)
-    calib = store.read_partition("camera_calibrations", rid)
+    calib = store.read_partition("pose_3d_calibrations", rid)
     preds = store.read_partition("predictions", rid)
     processed = store.read_partition("processed_tracking", rid).sort_values("frame")
     with _read(nwb_path(store.root, rid)) as io:
@@ -212,7 +212,7 @@ def test_changed_calibration_file_is_refused(take, tmp_path):
     from dlc_tracking.errors import WarehouseError
     from dlc_tracking.io.stored_multi_camera import _read_calibration
 
-    rows = take["store"].read_partition("camera_calibrations", take["rid"])
+    rows = take["store"].read_partition("pose_3d_calibrations", take["rid"])
     changed = tmp_path / "calibration.toml"
     shutil.copy(take["calibration"], changed)
     with changed.open("a") as f:

@@ -5,6 +5,8 @@ Wiring only. A single-animal recording is skipped with the reason (the single-an
 assets process it), like the single-animal assets skip a multi-animal one.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -14,17 +16,19 @@ from dlc_assets.assets.tracking import (
     _info,
     _recording,
     clear_failures,
+    dlc_predictions,
     multi_camera_skip,
     recordings,
 )
 from dlc_assets.execution.worker_info import worker_metadata
 from dlc_assets.partitions import recordings_partitions
 from dlc_assets.schemas import column_schema
+from dlc_tracking.errors import DLCFileError
 from dlc_tracking.qc import social_plots
-from dlc_tracking.social.recording import process_multi_animal_recording
+from dlc_tracking.social.recording import madlc_outputs_present, process_multi_animal_recording
 from dlc_tracking.social.routing import SINGLE_ANIMAL_SKIP_REASON, is_multi_animal
 from dlc_tracking.warehouse.tables import MULTI_ANIMAL_TABLE_NAMES
-from resources import DataRoot, WarehouseResource
+from resources import DataRoot, DLCInference, WarehouseResource
 
 ASSET = "multi_animal_tracking"
 WARN = dg.AssetCheckSeverity.WARN
@@ -93,6 +97,21 @@ def identity_checks(events: pd.DataFrame, identity: dict) -> list[dg.AssetCheckR
     ]
 
 
+def _outputs_folder(manual_dir: Path, inferred_dir: Path, rid: str) -> tuple[Path, str]:
+    """The maDLC outputs to read: the session's dlc_<video stem>/ when it has any
+    (``manual``), else what dlc_predictions inferred into the work area (``inference``)."""
+    if madlc_outputs_present(manual_dir):
+        return manual_dir, "manual"
+    if madlc_outputs_present(inferred_dir):
+        return inferred_dir, "inference"
+    raise DLCFileError(
+        f"recording {rid}: no maDLC outputs in {manual_dir} and none inferred in "
+        f"{inferred_dir}. Run the process_recording job (its dlc_predictions step runs "
+        "DeepLabCut's multi-animal path on the gpu queue for a model with its project on "
+        "the worker), or put DeepLabCut's analyze_videos(auto_track=True) outputs in "
+        f"{manual_dir}.")
+
+
 def _pictures(tables: dict[str, pd.DataFrame], subjects: dict, width: float | None,
               height: float | None, proximity_cm: float | None
               ) -> dict[str, dg.MetadataValue]:
@@ -120,16 +139,18 @@ def _pictures(tables: dict[str, pd.DataFrame], subjects: dict, width: float | No
 
 @dg.asset(
     name=ASSET, group_name="tracking", partitions_def=recordings_partitions,
-    deps=[recordings], kinds={"duckdb", "parquet", "deeplabcut"},
+    deps=[recordings, dlc_predictions], kinds={"duckdb", "parquet", "deeplabcut"},
     check_specs=SOCIAL_CHECKS, metadata=column_schema(*MULTI_ANIMAL_TABLE_NAMES),
-    description="Multi-animal recording (maDLC outputs in dlc_<video stem>/): per-individual "
+    description="Multi-animal recording (maDLC outputs in dlc_<video stem>/, else those "
+    "dlc_predictions inferred with DeepLabCut's multi-animal path): per-individual "
     "predictions, state vectors, processed tracking and body parts keyed by individual and "
     "subject (session.yaml `individuals:`), unique body parts, identity events, and the "
     "social measures per pair. Single-animal recordings are skipped (the single-animal "
     "assets process them).",
 )
 def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot,
-                          warehouse: WarehouseResource) -> dg.MaterializeResult:
+                          warehouse: WarehouseResource, dlc_inference: DLCInference
+                          ) -> dg.MaterializeResult:
     recording = _recording(context, data_root)
     if (skipped := multi_camera_skip(context, data_root, SOCIAL_CHECKS, recording)) is not None:
         return skipped  # a multi-camera take: pose_3d processes it
@@ -151,8 +172,10 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
         method = registry.method(info.method_name)
         social = registry.social_params(info.params.name, where)
         arena = meta.arena
+        folder, source = _outputs_folder(info.recording.manual_output_dir,
+                                         dlc_inference.output_dir(rid, model.name), rid)
         result = process_multi_animal_recording(
-            info.recording.manual_output_dir, recording_id=rid, model_name=model.name,
+            folder, source=source, recording_id=rid, model_name=model.name,
             layout=model.multi_animal, to_canonical=model.to_canonical(), method=method,
             time_s=info.time_s, camera_view=meta.camera_view,
             frame_size=(info.video.width_px, info.video.height_px),
@@ -177,6 +200,7 @@ def multi_animal_tracking(context: dg.AssetExecutionContext, data_root: DataRoot
                        if warnings else "processed"),
             "model": model.name, "method": method.name, "params": info.params.name,
             "social_params": dg.MetadataValue.json(social.to_dict()),
+            "source": source,
             "individuals": len(result.subjects),
             "subjects": dg.MetadataValue.json(result.subjects),
             "identity": dg.MetadataValue.json(result.identity),

@@ -157,9 +157,12 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
     info = _info(context, data_root, recording)
     rid = info.recording_id
     if multi := multi_animal_reason(info, data_root):
+        inferred = _infer_multi_animal(context, info, data_root, dlc_inference)
         context.log.info(f"{rid}: {multi}; single-animal predictions skipped")
-        return _skip(warehouse, rid, multi, ("predictions", "prediction_sources"),
-                     checks.PREDICTION_CHECKS)
+        skipped = _skip(warehouse, rid, multi, ("predictions", "prediction_sources"),
+                        checks.PREDICTION_CHECKS)
+        return dg.MaterializeResult(metadata={**skipped.metadata, **inferred},
+                                    check_results=skipped.check_results)
     params = info.params
     with clear_failures(rid):
         registry = data_root.registry()
@@ -260,6 +263,34 @@ def dlc_predictions(context: dg.AssetExecutionContext, data_root: DataRoot,
         check_results=checks.prediction_checks(poses, body_parts, model.canonical_body_parts,
                                                info, fit, n_outside, dlc_fps, cutoff),
     )
+
+
+def _infer_multi_animal(context: dg.AssetExecutionContext, info: RecordingInfo,
+                        data_root: DataRoot, dlc_inference: DLCInference) -> dict:
+    """A multi-animal recording without maDLC outputs in its dlc_<video stem>/: run
+    DeepLabCut's multi-animal path (analyze_videos with auto_track) into the work area,
+    where multi_animal_tracking reads it. Metadata of the run (only ``source: manual``
+    when outputs are there: multi_animal_tracking ingests them)."""
+    from dlc_tracking.social.recording import madlc_outputs_present
+
+    rid = info.recording_id
+    manual_dir = info.recording.manual_output_dir
+    if madlc_outputs_present(manual_dir):
+        return {"source": "manual"}
+    with clear_failures(rid):
+        model = data_root.registry().model(info.model_name)
+        dlc_inference.check_available(model)  # ingest-only model: says so, names the worker
+        context.log.info(f"{rid}: no maDLC outputs in {manual_dir}; running DeepLabCut's "
+                         f"multi-animal path (model {model.name}, "
+                         f"{len(model.multi_animal['individuals'])} tracks)")
+        result = dlc_inference.analyze_multi_animal(model, info.recording.video_path, rid,
+                                                    log=context.log, video_info=info.video)
+    return {"source": "inference", "model": model.name,
+            "tracks_file": dg.MetadataValue.path(str(result.h5_path)),
+            "files": dg.MetadataValue.json([str(f) for f in result.files]),
+            "inference_frames_per_s": round(result.frames_per_s, 2),
+            "inference_seconds": round(result.seconds, 2), "device": result.device,
+            "dlc_version": result.dlc_version, "inference_engine": "dlc (multi-animal)"}
 
 
 def _load_poses(warehouse: WarehouseResource, info: RecordingInfo):

@@ -1,7 +1,7 @@
 """One multi-camera recording as the warehouse holds it: the input of its NWB export.
 
 A multi-camera take (docs/3d.md) has no ``recordings`` row: the ``pose_3d`` asset writes
-``pose_3d``, ``camera_calibrations``, the per-camera ``predictions`` /
+``pose_3d``, ``pose_3d_calibrations``, the per-camera ``predictions`` /
 ``prediction_sources`` rows (column ``camera``) and ``processed_tracking``. The export
 reads those rows (the numbers analysts query), and from disk only what the warehouse
 does not hold: the session's ``session.yaml`` (start time, camera videos), the subject's
@@ -45,7 +45,7 @@ class StoredMultiCamera:
     body_parts : list of str
         As stored in ``pose_3d``.
     calibrations : pandas.DataFrame
-        ``camera_calibrations`` rows, one per camera (camera order of the triangulation).
+        ``pose_3d_calibrations`` rows, one per camera (camera order of the triangulation).
     calibration : RigCalibration
         The calibration file those rows name, read again (its SHA-256 checked).
     predictions : pandas.DataFrame
@@ -81,7 +81,7 @@ class StoredMultiCamera:
 
     @property
     def cameras(self) -> list[str]:
-        """Camera names in the order of ``camera_calibrations`` (the triangulation's)."""
+        """Camera names in the order of ``pose_3d_calibrations`` (the triangulation's)."""
         return [str(c) for c in self.calibrations["camera"]]
 
     @property
@@ -190,7 +190,7 @@ def load_stored_multi_camera(recording_id: str, warehouse_root: str | os.PathLik
 
     store = Warehouse(warehouse_root)
     rid = recording_id
-    missing = [t for t in ("pose_3d", "camera_calibrations", "predictions",
+    missing = [t for t in ("pose_3d", "pose_3d_calibrations", "predictions",
                            "prediction_sources", "processed_tracking")
                if store.partition_path(t, rid) is None]
     if missing:
@@ -217,7 +217,7 @@ def load_stored_multi_camera(recording_id: str, warehouse_root: str | os.PathLik
             "session start time and the camera videos from it. Put the session folder back "
             "where it was processed (or pass its folder as session_dir).")
     meta = load_session_metadata(folder / SESSION_FILE)
-    calibrations = store.read_partition("camera_calibrations", rid)
+    calibrations = store.read_partition("pose_3d_calibrations", rid)
     calibration = _read_calibration(calibrations, rid)
     videos = {}
     for cam, entry in meta.camera_entries().items():

@@ -40,7 +40,11 @@ from dlc_tracking.tracking.params import ProcessingParams
 from dlc_tracking.tracking.predictions import fit_frame_count, map_body_parts
 
 __all__ = ["MultiAnimalResult", "identity_event_rows", "load_multi_animal_outputs",
-           "process_multi_animal_recording"]
+           "madlc_outputs_present", "process_multi_animal_recording"]
+
+SOURCES = ("manual", "inference")
+"""Where a recording's maDLC outputs came from: the session's ``dlc_<video stem>/``
+folder (``manual``) or the platform's inference in its work area (``inference``)."""
 
 
 @dataclass
@@ -68,6 +72,17 @@ class MultiAnimalResult:
     identity: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+
+def madlc_outputs_present(folder: Path) -> bool:
+    """Whether ``folder`` holds maDLC outputs to read (a tracked ``.h5``/``.csv``, any
+    ``.h5``/``.csv`` such as a prefix-encoded file, or DeepLabCut's pickles)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    return bool(find_madlc_outputs(folder)) or any(
+        p.suffix.lower() in (".h5", ".csv") and not p.name.startswith(".")
+        for p in folder.iterdir())
 
 
 def load_multi_animal_outputs(folder: Path, layout: Mapping[str, Any], recording_id: str,
@@ -100,6 +115,7 @@ def process_multi_animal_recording(
     params: ProcessingParams | None = None, social: SocialParams | None = None,
     identity: IdentityParams | None = None, arena_width_cm: float | None = None,
     arena_height_cm: float | None = None, pixels_per_cm: float | None = None,
+    source: str = "manual",
 ) -> MultiAnimalResult:
     """Every multi-animal table of one recording.
 
@@ -126,6 +142,10 @@ def process_multi_animal_recording(
         Processing, social and identity parameters.
     arena_width_cm, arena_height_cm, pixels_per_cm
         Calibration, as for the single-animal pipeline.
+    source
+        ``manual`` (``folder`` is the session's ``dlc_<video stem>/``) or ``inference``
+        (the platform ran DeepLabCut's multi-animal path into ``folder``); recorded in
+        ``multi_animal_sources``.
 
     Raises
     ------
@@ -136,6 +156,8 @@ def process_multi_animal_recording(
         A state-vector method that cannot apply per individual.
     """
     where = f"{folder} (recording {recording_id})"
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     params = params or ProcessingParams()
     social = social or SocialParams()
     pred = load_multi_animal_outputs(folder, layout, recording_id, individual_prefixes)
@@ -193,7 +215,7 @@ def process_multi_animal_recording(
             "params_hash": params.param_hash}),
         "individual_body_parts": _keyed(body, keys),
         "identity_events": identity_event_rows(report, recording_id, subjects),
-        "multi_animal_sources": _source_row(pred, parts, notes, keys),
+        "multi_animal_sources": _source_row(pred, parts, notes, keys, source),
     }
     if len(pred.individuals) >= 2:
         frames = social_frames(tracks, social, recording_id=recording_id)
@@ -206,7 +228,7 @@ def process_multi_animal_recording(
 
 
 def _source_row(pred: MultiAnimalPredictions, parts: list[str], notes: list[str],
-                keys: Mapping[str, str]) -> pd.DataFrame:
+                keys: Mapping[str, str], source: str) -> pd.DataFrame:
     """``multi_animal_sources``: the file's scorer and own names, which the exports write
     back (the other tables hold canonical body-part names)."""
     import json
@@ -217,7 +239,8 @@ def _source_row(pred: MultiAnimalPredictions, parts: list[str], notes: list[str]
         "body_parts": json.dumps(list(parts)),
         "unique_body_parts": json.dumps(list(pred.unique_body_parts)),
         "tracker": pred.tracker, "filtered": bool(pred.filtered),
-        "files": json.dumps([str(p) for p in pred.sources]), "notes": json.dumps(notes)}])
+        "files": json.dumps([str(p) for p in pred.sources]), "notes": json.dumps(notes),
+        "source": source}])
 
 
 def _analysed_frames(folder: Path) -> int | None:

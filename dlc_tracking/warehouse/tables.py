@@ -741,7 +741,10 @@ _MULTI_ANIMAL: list[TableSpec] = [
                   "name); NULL when the name does not say."),
                _c("filtered", _BOOL, "A `_filtered` file (DLC's filterpredictions)."),
                _c("files", _STR, "The files read, as JSON."),
-               _c("notes", _STR, "What the readers did or tolerated, as JSON."))),
+               _c("notes", _STR, "What the readers did or tolerated, as JSON."),
+               _c("source", _STR, "manual (DeepLabCut's outputs in the session's "
+                  "dlc_<video stem>/) or inference (the platform ran DeepLabCut's "
+                  "multi-animal path on the gpu queue; files in its work area)."))),
 ]
 
 for _spec in _MULTI_ANIMAL:
