@@ -215,10 +215,15 @@ def run_analyze_videos(
     expected_scorer: str, video: Path, output_dir: Path, staging_root: Path,
     device: str = "auto", batch_size: int = 8, progress: ProgressCallback | None = None,
     progress_interval_s: float = 5.0, video_info: VideoInfo | None = None,
+    n_tracks: int | None = None,
 ) -> InferenceResult:
     """Run ``deeplabcut.analyze_videos`` for one video with one model.
 
     The output folder is emptied first: it belongs to this recording x model alone.
+
+    ``n_tracks`` (multi-animal PyTorch models, :mod:`dlc_tracking.inference.madlc_runner`):
+    DeepLabCut's own multi-animal path, ``auto_track=True`` with that many tracks, inside
+    :func:`~dlc_tracking.io.madlc_files.kalman_fix`; ``h5_path`` is then the tracks file.
 
     Raises
     ------
@@ -258,16 +263,23 @@ def run_analyze_videos(
                         engine=Engine.PYTORCH if engine == "pytorch" else Engine.TF)
     if engine == "pytorch":
         kwargs.update(snapshot_index=-1, overwrite=True)
+    tracking: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if n_tracks is not None:
+        from dlc_tracking.io.madlc_files import kalman_fix
+
+        kwargs.update(auto_track=True, n_tracks=int(n_tracks))
+        tracking = kalman_fix()  # filterpy 2.0: DLC's trackers lose every tracklet without
+    what = "multi-animal inference" if n_tracks is not None else "inference"
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # DLC's TF gputouse sets it process-wide
     with (_INFERENCE_LOCK, claim_device(device, staging_root / "gpu-locks") as resolved,
-          _progress_hook(progress, progress_interval_s) as state):
+          _progress_hook(progress, progress_interval_s) as state, tracking):
         _set_device(kwargs, engine, resolved)
         start = time.monotonic()
         try:
             scorer = deeplabcut.analyze_videos(str(staged), [str(video)], **kwargs)
         except Exception as exc:  # DLC raises bare Exceptions; re-raise naming what ran
             raise InferenceError(
-                f"DeepLabCut inference failed on {video} with {project_config} "
+                f"DeepLabCut {what} failed on {video} with {project_config} "
                 f"({engine}, device {resolved}): {type(exc).__name__}: {exc}"
             ) from exc
         finally:
@@ -284,7 +296,8 @@ def run_analyze_videos(
             f"as {expected_scorer!r}: the project changed since registration. Run "
             "`dlc-platform registry validate` and register the model again."
         )
-    h5 = output_dir / f"{video.stem}{scorer}.h5"
+    h5 = (_tracks_file(video, output_dir) if n_tracks is not None
+          else output_dir / f"{video.stem}{scorer}.h5")
     if not h5.is_file():
         raise InferenceError(
             f"DeepLabCut wrote no predictions for {video} into {output_dir} (expected {h5.name})."
@@ -300,7 +313,22 @@ def run_analyze_videos(
         seconds=seconds, model_load_s=load_s,
         frames_per_s=info.n_frames / infer_s if infer_s > 0 else float("nan"),
         dlc_version=deeplabcut.__version__,
+        extra={"auto_track": True, "n_tracks": int(n_tracks)} if n_tracks is not None else {},
     )
+
+
+def _tracks_file(video: Path, output_dir: Path) -> Path:
+    """The tracks ``.h5`` DeepLabCut's multi-animal path wrote, or an error saying why not."""
+    from dlc_tracking.io.madlc_files import find_madlc_outputs
+
+    tracks = find_madlc_outputs(output_dir).get("tracks")
+    if tracks is None:
+        written = sorted(p.name for p in output_dir.iterdir())
+        raise InferenceError(
+            f"DeepLabCut's multi-animal path wrote no tracks file for {video} into "
+            f"{output_dir} (found {written}): no tracklet was long enough to stitch. Check "
+            "the model on this video (e.g. `deeplabcut.create_labeled_video`).")
+    return Path(tracks)
 
 
 def _set_device(kwargs: dict, engine: str, resolved: str) -> None:

@@ -124,10 +124,22 @@ class StoredMultiCamera:
 
 
 def is_multi_camera_recording(recording_id: str, warehouse_root: str | os.PathLike) -> bool:
-    """True when the warehouse holds ``pose_3d`` rows and no ``recordings`` row for it."""
-    store = Warehouse(warehouse_root)
-    return (store.partition_path("pose_3d", recording_id) is not None
-            and store.partition_path("recordings", recording_id) is None)
+    """True when the warehouse holds ``pose_3d`` rows for it (only a multi-camera take has
+    them; its ``recordings`` row, when written, names its cameras)."""
+    return Warehouse(warehouse_root).partition_path("pose_3d", recording_id) is not None
+
+
+def _session_dir(store: Warehouse, rid: str, sources: pd.DataFrame) -> Path | None:
+    """The take's session folder: its ``recordings`` row's reference video's folder, else
+    the folder above the cameras' ingested DLC files."""
+    from dlc_tracking.sessions.layout import SESSION_FILE
+
+    if store.partition_path("recordings", rid) is not None:
+        rows = store.read_partition("recordings", rid)
+        for video in rows.get("video_path", pd.Series(dtype=object)).dropna():
+            if (Path(video).parent / SESSION_FILE).is_file():
+                return Path(video).parent
+    return _session_dir_from_sources(sources)
 
 
 def _session_dir_from_sources(sources: pd.DataFrame) -> Path | None:
@@ -208,8 +220,8 @@ def load_stored_multi_camera(recording_id: str, warehouse_root: str | os.PathLik
         raise WarehouseError(f"recording {rid}: pose_3d rows are not one per frame x body "
                              "part; re-materialize pose_3d.")
     sources = store.read_partition("prediction_sources", rid)
-    folder = Path(session_dir) if session_dir is not None else _session_dir_from_sources(
-        sources)
+    folder = Path(session_dir) if session_dir is not None else _session_dir(store, rid,
+                                                                            sources)
     if folder is None or not (folder / SESSION_FILE).is_file():
         where = folder or "no session folder above the cameras' ingested DLC files"
         raise WarehouseError(
