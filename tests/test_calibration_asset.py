@@ -415,3 +415,36 @@ def test_pose_3d_waits_for_a_calibration_run_on_the_way(tmp_path, monkeypatch):
         monkeypatch.setenv("DLC_PLATFORM_CALIBRATION_WAIT_S", "0")
         with pytest.raises(CalibrationPending):
             _wait_for_calibration(context, pending)
+
+
+def test_world_axes_from_three_points_marked_in_the_images(tmp_path):
+    """calibration.yaml `align:` (origin, x_axis, floor marked in 2+ cameras' images):
+    the triangulated points set the world frame; an import that sets axes is not read
+    unmaterialized; bad marks are named."""
+    cams = make_rig(3)
+    folder = _mkdir(tmp_path / RIG / "2026-01-05")
+    write_anipose_calibration(cams, folder / "calibration.toml")  # frame: the world's
+    shift = np.array([120.0, 80.0, 0.0])  # the arena's corner, in the rig's world frame
+    world = {"origin": shift, "x_axis": shift + [300.0, 0.0, 0.0],
+             "floor": shift + [0.0, 250.0, 0.0]}
+    align = {name: {c.name: [float(v) for v in c.project(p[None])[0]] for c in cams[:2]}
+             for name, p in world.items()}
+    (folder / "calibration.yaml").write_text(yaml.safe_dump({"align": align}))
+    rig = Rig(RIG, tuple(CAMERAS))
+    calib = calibrate_folder(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder), rig)
+    assert calib.axes == "points"
+    np.testing.assert_allclose(calib.to_world(world["origin"][None]), [[0.0, 0.0, 0.0]],
+                               atol=1e-6)
+    np.testing.assert_allclose(calib.to_world(world["x_axis"][None]), [[300.0, 0.0, 0.0]],
+                               atol=1e-6)
+    np.testing.assert_allclose(calib.to_world(np.array([[0.0, 0.0, 50.0]]) + shift),
+                               [[0.0, 0.0, 50.0]], atol=1e-6)  # z up
+    # a session must wait for the asset: the folder's toml alone lacks the axes
+    store = CalibrationStore.at(tmp_path, tmp_path / "warehouse")
+    with pytest.raises(MultiviewError, match="an import with world axes to set"):
+        store.load(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder), "session.yaml")
+    # marked in one camera only
+    align["floor"] = {"top": align["floor"]["top"]}
+    (folder / "calibration.yaml").write_text(yaml.safe_dump({"align": align}))
+    with pytest.raises(MultiviewError, match="'floor' is marked in 1 camera"):
+        calibrate_folder(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder), rig)

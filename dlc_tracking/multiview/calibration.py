@@ -39,6 +39,7 @@ from dlc_tracking.multiview.errors import MultiviewError
 __all__ = [
     "RigCalibration",
     "align_to_board",
+    "align_to_image_points",
     "align_to_points",
     "calibrate_videos",
     "check_camera_names",
@@ -457,6 +458,66 @@ def align_to_points(calibration: RigCalibration, origin: Sequence[float],
     if not all(np.isfinite(p).all() for p in pts):
         raise MultiviewError("world axes: a point is missing (NaN); label it in 2+ cameras.")
     return calibration.with_axes(_frame_from_points(*pts), "points")
+
+
+ALIGN_POINTS = ("origin", "x_axis", "floor")
+"""The three named points of :func:`align_to_image_points`, in the order of
+:func:`align_to_points`."""
+
+
+def align_to_image_points(calibration: RigCalibration,
+                          points: Mapping[str, Mapping[str, Sequence[float]]],
+                          source: str = "align points") -> RigCalibration:
+    """World axes from three points marked in the images of two or more cameras.
+
+    A lab marks three arena landmarks (e.g. arena corners) in a frame of each of 2+
+    cameras: the world origin, a point on +x, and a floor point on the +y side. They are
+    triangulated with the calibration (aniposelib) and given to :func:`align_to_points`.
+
+    Parameters
+    ----------
+    calibration : RigCalibration
+    points : mapping
+        ``{"origin" | "x_axis" | "floor": {camera: (x_px, y_px)}}``, pixel positions in
+        each camera's image (undistorted by the calibration's lens model).
+    source : str
+        Named in errors (the calibration.yaml).
+
+    Returns
+    -------
+    RigCalibration
+        A copy with ``axes="points"``.
+
+    Raises
+    ------
+    MultiviewError
+        A point missing, marked in fewer than 2 cameras, or in a camera the calibration
+        lacks.
+    """
+    names = calibration.camera_names
+    missing = [p for p in ALIGN_POINTS if p not in points]
+    extra = sorted(set(points) - set(ALIGN_POINTS))
+    if missing or extra:
+        raise MultiviewError(f"{source}: align needs exactly the points {list(ALIGN_POINTS)}"
+                             f" (missing {missing}, unknown {extra}).")
+    xy = np.full((len(names), len(ALIGN_POINTS), 2), np.nan)
+    for j, point in enumerate(ALIGN_POINTS):
+        per_camera = points[point]
+        unknown = [c for c in per_camera if c not in names]
+        if unknown:
+            raise MultiviewError(f"{source}: align point {point!r} names cameras {unknown} "
+                                 f"that the calibration lacks (it has {names}).")
+        if len(per_camera) < 2:
+            raise MultiviewError(f"{source}: align point {point!r} is marked in "
+                                 f"{len(per_camera)} camera(s); mark it in 2 or more.")
+        for cam, value in per_camera.items():
+            pair = np.asarray(value, dtype=np.float64).reshape(-1)
+            if pair.shape != (2,) or not np.isfinite(pair).all():
+                raise MultiviewError(f"{source}: align point {point!r} in camera {cam!r} "
+                                     f"must be [x_px, y_px], got {value!r}.")
+            xy[names.index(cam), j] = pair
+    calib_points = np.asarray(_quiet(calibration.group.triangulate, xy), dtype=np.float64)
+    return align_to_points(calibration, *calib_points)
 
 
 def align_to_board(calibration: RigCalibration, frames: Mapping[str, np.ndarray],

@@ -41,6 +41,7 @@ from dlc_tracking.multiview.boards import Board
 from dlc_tracking.multiview.calibration import (
     RigCalibration,
     align_to_board,
+    align_to_image_points,
     calibrate_videos,
     load_anipose_toml,
     load_dlc_3d,
@@ -242,12 +243,17 @@ class CalibrationSettings:
         DeepLabCut 3D project: the checkerboard square's side (mm).
     dlc_cameras : list of str or None
         DeepLabCut 3D project: the rig's names of DLC's two cameras, in DLC's order.
+    align_points : dict or None
+        World axes from three points marked in 2+ cameras' images:
+        ``{origin | x_axis | floor: {camera: [x_px, y_px]}}``
+        (:func:`~dlc_tracking.multiview.calibration.align_to_image_points`).
     """
 
     board: Board | None = None
     min_detections: int = 5
     dlc_square_mm: float | None = None
     dlc_cameras: list[str] | None = None
+    align_points: dict[str, dict[str, list[float]]] | None = None
 
 
 def _board_from_yaml(spec: Mapping[str, Any], where: str) -> Board:
@@ -292,10 +298,15 @@ def read_calibration_settings(path: str | Path) -> CalibrationSettings:
         raise MultiviewError(f"{file}: unreadable ({exc}); fix the YAML.") from None
     if not isinstance(data, Mapping):
         raise MultiviewError(f"{file}: must be a mapping (board:, dlc_3d:, min_detections:).")
-    unknown = sorted(set(data) - {"board", "dlc_3d", "min_detections", "notes"})
+    unknown = sorted(set(data) - {"board", "dlc_3d", "min_detections", "align", "notes"})
     if unknown:
         raise MultiviewError(f"{file}: unknown keys {unknown}; the keys are board, dlc_3d, "
-                             "min_detections, notes (docs/3d.md).")
+                             "min_detections, align, notes (docs/3d.md).")
+    align = data.get("align")
+    if align is not None and not (isinstance(align, Mapping) and all(
+            isinstance(v, Mapping) for v in align.values())):
+        raise MultiviewError(f"{file}: align must be {{origin: {{CAMERA: [x_px, y_px], ...}}, "
+                             "x_axis: {...}, floor: {...}}, each point marked in 2+ cameras.")
     board = _board_from_yaml(data["board"], str(file)) if data.get("board") else None
     dlc = data.get("dlc_3d") or {}
     if not isinstance(dlc, Mapping):
@@ -304,7 +315,9 @@ def read_calibration_settings(path: str | Path) -> CalibrationSettings:
     cams = dlc.get("cameras")
     return CalibrationSettings(board=board, min_detections=int(data.get("min_detections", 5)),
                                dlc_square_mm=float(square) if square else None,
-                               dlc_cameras=[str(c) for c in cams] if cams else None)
+                               dlc_cameras=[str(c) for c in cams] if cams else None,
+                               align_points={str(k): {str(c): list(v) for c, v in pts.items()}
+                                             for k, pts in align.items()} if align else None)
 
 
 # --------------------------------------------------------------------------- calibrate
@@ -338,7 +351,7 @@ def _floor_images(path: Path) -> dict[str, np.ndarray]:
 def calibrate_folder(folder: CalibrationFolder, rig: Rig, *, seed: int = 0) -> RigCalibration:
     """The calibration of one dated folder: board videos calibrated (aniposelib), or an
     Anipose toml / DeepLabCut 3D project imported unchanged; then the world axes from
-    ``floor/`` images when there are some.
+    ``floor/`` images, or from ``align:`` points in calibration.yaml, when given.
 
     Parameters
     ----------
@@ -378,6 +391,14 @@ def calibrate_folder(folder: CalibrationFolder, rig: Rig, *, seed: int = 0) -> R
     _check_rig_cameras(calibration.camera_names, rig,
                        str(calibration.source_files[0] if calibration.source_files else path))
     floor = _floor_images(path)
+    if floor and settings.align_points:
+        raise MultiviewError(f"{path}: both {FLOOR_FOLDER}/ images and `align:` points in "
+                             f"{SETTINGS_FILE} set the world axes; keep one of them.")
+    if settings.align_points:
+        _check_rig_cameras(sorted({c for pts in settings.align_points.values() for c in pts}),
+                           rig, str(path / SETTINGS_FILE))
+        calibration = align_to_image_points(calibration, settings.align_points,
+                                            source=str(path / SETTINGS_FILE))
     if floor:
         _check_rig_cameras(list(floor), rig, str(path / FLOOR_FOLDER))
         calibration = align_to_board(calibration, floor, settings.board or calibration.board,
@@ -482,8 +503,9 @@ class CalibrationStore:
 
     def load(self, folder: CalibrationFolder, where: str) -> tuple[RigCalibration, Path]:
         """A dated calibration for a session: the asset's stored toml; an import (toml,
-        DLC 3D project) is read from its folder when not materialized yet; board videos
-        not materialized yet are an error naming the partition to materialize (a session
+        DLC 3D project) is read from its folder when not materialized yet (unless the
+        folder sets world axes: floor images or ``align:`` points); board videos (or such
+        an import) not materialized yet are an error naming the partition (a session
         never calibrates on its own: the calibration is one asset, checked, shared by all
         the rig's sessions)."""
         if self.results is not None:
@@ -491,18 +513,21 @@ class CalibrationStore:
             if stored.is_file():
                 return load_anipose_toml(stored), stored
         source = folder.source
-        if source == "anipose_toml":
+        settings = read_calibration_settings(folder.path)
+        aligned = (folder.path / FLOOR_FOLDER).is_dir() or settings.align_points
+        if source == "anipose_toml" and not aligned:
             return load_anipose_toml(folder.path / ANIPOSE_FILE), folder.path / ANIPOSE_FILE
-        if source == "dlc_3d":
-            settings = read_calibration_settings(folder.path)
+        if source == "dlc_3d" and not aligned:
             if not settings.dlc_square_mm:
                 raise MultiviewError(f"{where}: calibration {folder.path} is a DeepLabCut 3D "
                                      f"project; give its square's side in {SETTINGS_FILE} "
                                      "(`dlc_3d: {square_mm: 30}`).")
             calib = load_dlc_3d(folder.path, settings.dlc_square_mm, settings.dlc_cameras)
             return calib, Path(calib.source_files[0])
+        what = "board videos" if source not in ("anipose_toml", "dlc_3d") else (
+            "an import with world axes to set")
         raise CalibrationPending(
-            f"{where}: the rig's calibration {folder.path} (board videos) has not been "
+            f"{where}: the rig's calibration {folder.path} ({what}) has not been "
             f"calibrated yet: materialize camera_calibrations partition {folder.key} (the "
             "calibrations sensor requests it once the folder has settled; or in the UI: "
             "Assets > camera_calibrations > Materialize), then re-run this recording.",
