@@ -215,12 +215,12 @@ def _triangulate(group: Any, pts: np.ndarray) -> np.ndarray:
 
     seen = np.isfinite(pts[..., 0])
     n_seen = seen.sum(axis=0)
+    if not (n_seen == 2).any():
+        return group.triangulate(pts)  # no copy of an hour of points when none is 2-view
     out = np.full((pts.shape[1], 3), np.nan)
     more = n_seen >= 3
     if more.any():
         out[more] = group.triangulate(pts[:, more])
-    if not (n_seen == 2).any():
-        return out
     cams = group.cameras
     for i, j in itertools.combinations(range(len(cams)), 2):
         pair = (n_seen == 2) & seen[i] & seen[j]
