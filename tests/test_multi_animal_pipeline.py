@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.pipeline_helpers import failure_messages, run_recording
@@ -45,6 +46,17 @@ def platform(tmp_path_factory):
         data, "M12", "2026-03-01_social", truth, SCORER,
         individuals={"mus1": "M12", "mus2": "M13"},
         assignment={"model": "social", "method": "two_ears"})
+    # the session also has two-photon imaging (ScanImage tifs at 20 Hz, on the video's
+    # clock from 50 ms): tracking_on_imaging is per individual
+    from datetime import datetime
+
+    from dlc_tracking.synthetic.scanimage_tifs import write_scanimage_tifs
+
+    tifs = write_scanimage_tifs(folder, "imaging", 0.05 + np.arange(50) / 20.0,
+                                datetime(2026, 3, 1, 10, 0, 0), frame_rate_hz=20.0)
+    meta = yaml.safe_load((folder / "session.yaml").read_text())
+    meta["imaging"] = {"scanimage": [p.name for p in tifs], "timezone": "+01:00"}
+    (folder / "session.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     tracks = find_madlc_outputs(folder / "dlc_social")["tracks"]
     entry = add_ingest_only_model(registry, "social", outputs_file=tracks,
                                   description="maDLC, two mice", pair_with=["two_ears"])
@@ -100,6 +112,7 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     assert metadata["subjects"].value == {"mus1": "M12", "mus2": "M13"}
     # frame_quality: per frame and individual, with the identity flags
     _check_frame_quality(result, store, rid)
+    _check_imaging(store, rid)
     # the job wrote its NWB file (one PoseEstimation per individual, both subjects)
     _check_nwb(result, store, rid, truth.n_frames)
     # on demand: the labeled_videos asset draws the multi-animal labeled video
@@ -110,6 +123,21 @@ def test_two_animal_session_goes_to_subject_tables(platform, instance):
     (row,) = recording_status(str(store.root), rid, instance)
     assert row["status"].startswith("processed"), row
     assert "multi-animal: 2 individuals" in row["detail"], row
+
+
+def _check_imaging(store, rid: str) -> None:
+    """tracking_on_imaging: one set of rows per individual, with its subject; each
+    individual's position at the imaging times is its own processed track's."""
+    rows = store.read_partition("tracking_on_imaging", rid)
+    assert rows.groupby(["individual", "subject"]).size().to_dict() == {
+        ("mus1", "M12"): 50, ("mus2", "M13"): 50}
+    tracking = store.read_partition("individual_tracking", rid)
+    for individual, got in rows.groupby("individual"):
+        own = tracking[tracking.individual == individual].sort_values("frame")
+        ok = got[got.valid]
+        assert len(ok) >= 40
+        np.testing.assert_allclose(ok.x_cm, np.interp(ok.time_s, own.time_s, own.x_cm),
+                                   atol=1e-6)
 
 
 def _check_social_params(store, rid: str, truth) -> None:

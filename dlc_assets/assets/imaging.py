@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 
 from dlc_assets.assets.multiview import pose_3d
+from dlc_assets.assets.social import multi_animal_tracking
 from dlc_assets.assets.tracking import (
     GROUP,
     KINDS,
     clear_failures,
+    multi_animal_reason,
     processed_tracking,
 )
 from dlc_assets.execution.worker_info import worker_metadata
@@ -130,7 +132,7 @@ def imaging_checks(result: ImagingResult, config, start_source: str
 
 @dg.asset(
     name=ASSET, group_name=GROUP, partitions_def=recordings_partitions,
-    deps=[processed_tracking, pose_3d],
+    deps=[processed_tracking, pose_3d, multi_animal_tracking],
     kinds=KINDS, check_specs=IMAGING_CHECKS,
     metadata=column_schema(*TABLES),
     description="Processed tracking at every imaging frame (and plane) of a recording whose "
@@ -139,7 +141,8 @@ def imaging_checks(result: ImagingResult, config, start_source: str
     "shorter arc, valid where tracked; with the alignment's provenance "
     "(a multi-camera take: its 3D state vector, with z_cm, pitch_deg and roll_deg, on "
     "the reference camera's clock) "
-    "(imaging_alignments). Recordings without imaging pass with 'no imaging'. See "
+    "(imaging_alignments); a multi-animal recording: one set of rows per individual "
+    "(columns individual, subject). Recordings without imaging pass with 'no imaging'. See "
     "docs/imaging.md.",
 )
 def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: DataRoot,
@@ -158,15 +161,16 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
             store.delete_partition(table, rid)
         return dg.MaterializeResult(metadata={"imaging": reason, **worker_metadata()},
                                     check_results=_passed_all(reason))
-    processed = store.read_partition("processed_tracking", rid).sort_values(
-        "frame", ignore_index=True)
     where = f"{recording.session_yaml} (recording {rid})"
     with clear_failures(rid):
-        timestamps = clock.timestamps(processed)
-        result = tracking_on_imaging(processed, config, recording.session_dir,
-                                     clock.start_time, clock.start_time_source,
-                                     clock.fps, timestamps, where)
-    store.write_partition("tracking_on_imaging", rid, result.rows)
+        tracks = _tracks(recording, data_root, store)
+        results = {}
+        for key, processed in tracks.items():
+            results[key] = tracking_on_imaging(
+                processed, config, recording.session_dir, clock.start_time,
+                clock.start_time_source, clock.fps, clock.timestamps(processed), where)
+    result = next(iter(results.values()))  # the alignment is the recording's, not a track's
+    store.write_partition("tracking_on_imaging", rid, _rows(results))
     store.write_partition("imaging_alignments", rid, _alignment_frame(result))
     checks = imaging_checks(result, config, clock.start_time_source)
     for check in checks:
@@ -180,6 +184,9 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
             "clock": result.clock.clock, "clock_offset_s": round(result.clock.offset_s, 4),
             "assumption": result.clock.assumption,
             "fraction_valid": round(result.fraction_valid, 4),
+            **({"fraction_valid_per_individual": {
+                k[0]: round(r.fraction_valid, 4) for k, r in results.items()}}
+               if None not in results else {}),
             "acquisition_start": str(frames.start) if frames.start else "n/a",
             "start_time_source": clock.start_time_source,
             **({"cameras": clock.cameras} if clock.cameras else {}),
@@ -193,6 +200,35 @@ def tracking_on_imaging_asset(context: dg.AssetExecutionContext, data_root: Data
         },
         check_results=checks,
     )
+
+
+def _tracks(recording, data_root: DataRoot, store) -> dict:
+    """The processed tracking to put on the imaging clock: ``{None: rows}`` for one animal
+    (or a multi-camera take), ``{(individual, subject): rows}`` for each track of a
+    multi-animal recording (its ``individual_tracking``, docs/multi-animal.md)."""
+    rid = recording.recording_id
+    if not recording.is_multi_camera and multi_animal_reason(
+            inspect_recording(recording, data_root.registry()), data_root):
+        rows = store.read_partition("individual_tracking", rid)
+        return {(str(ind), None if pd.isna(subj) else str(subj)):
+                group.sort_values("frame", ignore_index=True)
+                for (ind, subj), group in rows.groupby(["individual", "subject"], sort=True,
+                                                       dropna=False)}
+    return {None: store.read_partition("processed_tracking", rid).sort_values(
+        "frame", ignore_index=True)}
+
+
+def _rows(results: dict) -> pd.DataFrame:
+    """``tracking_on_imaging`` rows: one animal's as they are; a multi-animal recording's
+    per individual, with its ``individual`` and ``subject``."""
+    if None in results:
+        return results[None].rows
+    parts = []
+    for (individual, subject), result in results.items():
+        rows = result.rows.copy()
+        rows["individual"], rows["subject"] = individual, subject
+        parts.append(rows)
+    return pd.concat(parts, ignore_index=True)
 
 
 @dataclass

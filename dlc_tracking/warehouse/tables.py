@@ -382,7 +382,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   "single-camera recordings.", "deg", optional=True),
                _c("roll_deg", _F64, "Head roll, left ear up positive, interpolated along the "
                   "shorter arc, [-180, 180); NULL for single-camera recordings.", "deg",
-                  optional=True))),
+                  optional=True),
+               _c("individual", _STR, "Track (DLC individual) of a multi-animal recording: "
+                  "one set of rows per individual; NULL for a single-animal recording.",
+                  optional=True),
+               _c("subject", _STR, "The individual's subject (session.yaml individuals:); "
+                  "NULL for an anonymous track and for a single-animal recording (its "
+                  "subject is the recording's).", optional=True))),
     TableSpec("imaging_alignments", "How each recording's imaging frames were put on its "
               "clock (one row per recording with imaging): sources, start times, clock "
               "offset, sync and dropped frames, frame rates; the provenance of "
