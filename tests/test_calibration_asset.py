@@ -443,6 +443,11 @@ def test_world_axes_from_three_points_marked_in_the_images(tmp_path):
     store = CalibrationStore.at(tmp_path, tmp_path / "warehouse")
     with pytest.raises(MultiviewError, match="an import with world axes to set"):
         store.load(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder), "session.yaml")
+    # a mark that is not [x, y]: named, no traceback
+    bad = {**align, "origin": {**align["origin"], "top": "left corner"}}
+    (folder / "calibration.yaml").write_text(yaml.safe_dump({"align": bad}))
+    with pytest.raises(MultiviewError, match=r"'origin' in camera 'top' must be \[x_px, y_px\]"):
+        calibrate_folder(CalibrationFolder(RIG, dt.date(2026, 1, 5), folder), rig)
     # marked in one camera only
     align["floor"] = {"top": align["floor"]["top"]}
     (folder / "calibration.yaml").write_text(yaml.safe_dump({"align": align}))

@@ -511,7 +511,10 @@ def align_to_image_points(calibration: RigCalibration,
             raise MultiviewError(f"{source}: align point {point!r} is marked in "
                                  f"{len(per_camera)} camera(s); mark it in 2 or more.")
         for cam, value in per_camera.items():
-            pair = np.asarray(value, dtype=np.float64).reshape(-1)
+            try:
+                pair = np.asarray(value, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                pair = np.full(0, np.nan)
             if pair.shape != (2,) or not np.isfinite(pair).all():
                 raise MultiviewError(f"{source}: align point {point!r} in camera {cam!r} "
                                      f"must be [x_px, y_px], got {value!r}.")

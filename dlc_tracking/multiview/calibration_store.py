@@ -253,7 +253,7 @@ class CalibrationSettings:
     min_detections: int = 5
     dlc_square_mm: float | None = None
     dlc_cameras: list[str] | None = None
-    align_points: dict[str, dict[str, list[float]]] | None = None
+    align_points: dict[str, dict[str, Any]] | None = None
 
 
 def _board_from_yaml(spec: Mapping[str, Any], where: str) -> Board:
@@ -313,10 +313,15 @@ def read_calibration_settings(path: str | Path) -> CalibrationSettings:
         raise MultiviewError(f"{file}: dlc_3d must be {{square_mm: ..., cameras: [a, b]}}.")
     square = dlc.get("square_mm") or (board.square_mm if board else None)
     cams = dlc.get("cameras")
-    return CalibrationSettings(board=board, min_detections=int(data.get("min_detections", 5)),
+    try:
+        min_detections = int(data.get("min_detections", 5))
+    except (TypeError, ValueError):
+        raise MultiviewError(f"{file}: min_detections {data['min_detections']!r} must be a "
+                             "whole number of frames, e.g. 5.") from None
+    return CalibrationSettings(board=board, min_detections=min_detections,
                                dlc_square_mm=float(square) if square else None,
                                dlc_cameras=[str(c) for c in cams] if cams else None,
-                               align_points={str(k): {str(c): list(v) for c, v in pts.items()}
+                               align_points={str(k): {str(c): v for c, v in pts.items()}
                                              for k, pts in align.items()} if align else None)
 
 
